@@ -1,0 +1,15 @@
+"""s2sad: source-to-source automatic differentiation for Python.
+
+Differentiates ordinary Python functions over floats, ints and numpy arrays (loops, branches,
+in-place writes, helper calls, math and numpy) into new, readable Python source.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (S2SADError, UnsupportedSyntaxError, NonDifferentiableError,  # noqa: E402
+                     TypeInferenceError, DerivativeMismatch)
+from .api import grad, value_and_grad, jvp, vjp, source, stop_gradient  # noqa: E402
+
+__all__ = ["grad", "value_and_grad", "jvp", "vjp", "source", "stop_gradient", "S2SADError",
+           "UnsupportedSyntaxError", "NonDifferentiableError", "TypeInferenceError",
+           "DerivativeMismatch", "__version__"]

@@ -1,0 +1,214 @@
+"""Applying the rules table to one primal expression, for either mode.
+
+``tangent(...)`` gives the expression of the result's tangent; ``contributions(...)`` gives,
+for each differentiated operand, the expression to add to its adjoint.
+"""
+
+from __future__ import annotations
+
+from .. import ir
+from ..analysis.types import Array, Scalar, Tuple
+from ..errors import NonDifferentiableError
+from . import rules as R
+from .template import simplify
+
+
+def zero_like(e, t):
+    """An expression for the zero of type ``t`` (the type of ``e``)."""
+    if isinstance(t, Array):
+        return ir.Call("np.zeros_like", (e,))
+    if isinstance(t, Tuple):
+        return ir.TupleMake(tuple(zero_like(ir.TupleGet(e, k), it) for k, it in enumerate(t.items)))
+    return ir.Const(0.0)
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(b, ir.UnaryOp) and b.op == "-":
+        return ir.BinOp("-", a, b.operand)
+    return ir.BinOp("+", a, b)
+
+
+def _mul(a, b):
+    return simplify(ir.BinOp("*", a, b))
+
+
+class Deriver:
+    """Derivative expressions of primal expressions inside one function.
+
+    ``typeof(expr)`` gives operand types; ``dvar(name)`` the derivative variable of an active
+    primal variable (None when it has none)."""
+
+    def __init__(self, typeof, dvar, loc_of=None):
+        self.typeof = typeof
+        self.dvar = dvar
+
+    def _ctx(self, call, ans, ans_type, **extra):
+        return R.Ctx(call, [self.typeof(a) for a in call.args], ans, ans_type, extra)
+
+    def operand_d(self, e):
+        """The derivative expression of an operand (Var, TupleMake of operands), or None."""
+        if isinstance(e, ir.Var):
+            d = self.dvar(e.name)
+            return None if d is None else ir.Var(d)
+        if isinstance(e, ir.TupleMake):
+            ds = [self.operand_d(x) for x in e.items]
+            if all(d is None for d in ds):
+                return None
+            return ir.TupleMake(tuple(d if d is not None else zero_like(x, self.typeof(x))
+                                      for d, x in zip(ds, e.items)))
+        return None
+
+    # ------------------------------------------------------------ forward
+
+    def tangent(self, e, ans, ans_type, loc):
+        """Tangent of ``ans = e``; None when it is zero."""
+        if isinstance(e, ir.Var):
+            return self.operand_d(e)
+        if isinstance(e, (ir.Const, ir.Global, ir.Compare, ir.BoolOp)):
+            return None
+        if isinstance(e, ir.TupleMake):
+            return self.operand_d(e)
+        if isinstance(e, ir.TupleGet):
+            d = self.operand_d(e.tuple)
+            return None if d is None else ir.TupleGet(d, e.index)
+        if isinstance(e, ir.Load):
+            d = self.operand_d(e.array)
+            return None if d is None else ir.Load(d, e.index)
+        if isinstance(e, ir.Attr) and e.name != "T":
+            return None
+        if isinstance(e, ir.Call) and e.func == "stop_gradient":
+            return None
+        call = R.canonical_call(e)
+        if call is None:
+            return None
+        rule = R.RULES.get(call.func)
+        if rule is None or rule.kind == "zero":
+            return None
+        ds = [self.operand_d(a) if k in rule.diff else None for k, a in enumerate(call.args)]
+        if all(d is None for d in ds):
+            return None
+        ctx = self._ctx(call, ans, ans_type)
+        if rule.kind == "elementwise":
+            out = None
+            for k, d in enumerate(ds):
+                if d is not None:
+                    out = _add(out, _mul(d, _partial(rule, ctx, k)))
+            return out
+        if rule.kind == "linear":
+            out = None
+            for k, d in enumerate(ds):
+                if d is None:
+                    continue
+                if k in rule.jvp:
+                    term = _inst(rule.jvp[k], ctx, d=d)
+                else:
+                    args = list(call.args)
+                    args[k] = d
+                    term = ir.Call(call.func, tuple(args), call.kwargs)
+                out = _add(out, term)
+            return out
+        if rule.kind == "bilinear":
+            a, b = call.args[0], call.args[1]
+            out = None
+            if ds[0] is not None:
+                out = _add(out, ir.Call(call.func, (ds[0], b)))
+            if ds[1] is not None:
+                out = _add(out, ir.Call(call.func, (a, ds[1])))
+            return out
+        if rule.kind == "custom":
+            out = None
+            for k, d in enumerate(ds):
+                if d is not None:
+                    out = _add(out, _inst(rule.jvp[k], ctx, d=d))
+            return out
+        raise AssertionError(rule.kind)
+
+    # ------------------------------------------------------------ reverse
+
+    def contributions(self, e, ans, ans_type, g, loc):
+        """[(operand expr, contribution expr, contribution type)] for ``ans = e`` with result
+        adjoint ``g``. Loads and tuples are handled by the caller."""
+        call = R.canonical_call(e)
+        if call is None:
+            return []
+        rule = R.RULES.get(call.func)
+        if rule is None or rule.kind == "zero":
+            return []
+        ctx = self._ctx(call, ans, ans_type, g=g)
+        out = []
+        for k, a in enumerate(call.args):
+            if k not in rule.diff or self.operand_d(a) is None:
+                continue
+            at = self.typeof(a)
+            if rule.kind == "elementwise":
+                c = _mul(g, _partial(rule, ctx, k))
+                out.append((a, c, _broadcast_type(ans_type, at)))
+                continue
+            if k not in rule.vjp:
+                raise NonDifferentiableError(f"`{call.func}` has no derivative with respect to "
+                                             f"argument {k + 1}", loc)
+            spec = rule.vjp[k]
+            c = spec(ctx) if callable(spec) else ctx.inst(spec)
+            if isinstance(c, str):
+                out.extend(_sequence_vjp(c, call, a, g, self.typeof, self.operand_d))
+                continue
+            out.append((a, c, at))
+        return out
+
+
+def _broadcast_type(ans_type, arg_type):
+    if isinstance(ans_type, Array):
+        return ans_type
+    return arg_type
+
+
+def _partial(rule, ctx, k):
+    p = rule.partials[k]
+    return p(ctx) if callable(p) else ctx.inst(p)
+
+
+def _inst(spec, ctx, **extra):
+    if callable(spec):
+        ctx.env.update(extra)
+        return spec(ctx)
+    return ctx.inst(spec, **extra)
+
+
+def _sequence_vjp(kind, call, seq, g, typeof, operand_d):
+    """Adjoints of np.array((a, b, ...)), np.concatenate((a, b)), np.stack((a, b))."""
+    if not isinstance(seq, ir.TupleMake):
+        if kind == "tuple-scatter":
+            return [(seq, g, typeof(seq))]
+        raise NonDifferentiableError(f"`{call.func}` of a tuple variable: write the tuple out "
+                                     "in the call, as in np.concatenate((a, b))")
+    out = []
+    ax = call.kw("axis")
+    if ax is None and len(call.args) > 1:
+        ax = call.args[1]
+    axis = ax.value if isinstance(ax, ir.Const) else 0
+    offset = None
+    for j, item in enumerate(seq.items):
+        t = typeof(item)
+        if kind in ("tuple-scatter", "tuple-stack"):
+            if axis != 0:
+                idx = tuple([ir.Slice(None, None, None)] * axis + [ir.Const(j)])
+            else:
+                idx = (ir.Const(j),)
+            c = ir.Load(g, idx)
+            if operand_d(item) is not None:
+                out.append((item, c, t))
+            continue
+        # concatenate along axis: item j covers [offset, offset + n_j)
+        n = ir.Load(ir.Attr(item, "shape"), (ir.Const(axis),)) if isinstance(t, Array) else ir.Const(1)
+        lo = offset if offset is not None else ir.Const(0)
+        hi = n if offset is None else ir.BinOp("+", offset, n)
+        sl = ir.Slice(None if offset is None else lo, hi, None)
+        idx = tuple([ir.Slice(None, None, None)] * axis + [sl])
+        if operand_d(item) is not None:
+            out.append((item, ir.Load(g, idx), t))
+        offset = hi
+    return out

@@ -1,0 +1,892 @@
+"""Reverse mode: IR -> IR, in the shape of Tapenade's adjoint code.
+
+The forward sweep runs the primal code and records, on typed tapes (a float64 and an int64
+numpy array), only what the reverse sweep reads after it is overwritten: a variable's old value
+just before it is reassigned, an array element before it is written. Branch outcomes and trip
+counts are ordinary variables that get the same treatment. The reverse sweep walks the
+statements backwards; popping restores each recorded variable, so every primal value an adjoint
+statement reads is the one it had at that point of the forward sweep.
+
+Cheap loop temporaries (``t = x[i] ** 2`` inside a loop) are recomputed at the start of the
+reversed iteration rather than recorded, when everything they read is unchanged by the loop:
+inputs that are never written are read again, not copied.
+"""
+
+from __future__ import annotations
+
+from .. import ir
+from ..analysis.types import Array, Scalar, Tuple
+from ..errors import NonDifferentiableError
+from .derive import Deriver, zero_like
+
+_RECOMPUTE_EXPR = (ir.BinOp, ir.UnaryOp, ir.Load, ir.Compare, ir.Call, ir.Attr, ir.TupleGet)
+
+
+class Reverse:
+    def __init__(self, spec, namer, callee_info):
+        """``spec``: the specialisation (normalised function, types, activity).
+        ``callee_info(call)`` -> (vjp name, active arg positions, in-out arg positions,
+        mutated arg positions, primal name)."""
+        self.spec = spec
+        self.fn = spec.fn
+        self.types = spec.types
+        self.act = spec.activity
+        self.namer = namer
+        self.callee_info = callee_info
+        self.deriver = Deriver(self.typeof, self.bname)
+        self.helpers = set()
+        self._analyse()
+
+    # ------------------------------------------------------------ queries
+
+    def typeof(self, e):
+        if isinstance(e, ir.Var):
+            return self.types.get(e.name)
+        if isinstance(e, ir.Const):
+            from ..analysis.typeinfer import const_type
+            return const_type(e.value)
+        if isinstance(e, ir.Global):
+            from ..analysis.types import typeof_value
+            return typeof_value(self.fn.globals[e.name])
+        if isinstance(e, ir.TupleMake):
+            return Tuple(tuple(self.typeof(x) for x in e.items))
+        return None
+
+    def active(self, name):
+        return self.act.is_active(name)
+
+    def bname(self, name):
+        if not self.active(name):
+            return None
+        return self.namer.derived_name(name, "bar")
+
+    def bar_parts(self, name):
+        """Adjoint variables of a tuple-typed variable, one per item."""
+        t = self.types[name]
+        return [self.namer.derived_name(name, f"bar{k}") if t.items[k].differentiable else None
+                for k in range(len(t.items))]
+
+    # ------------------------------------------------------------ structure analysis
+
+    def _analyse(self):
+        """Assignment sites, loop nesting and block nesting of every statement."""
+        self.sites = {}  # var -> list of (stmt, loops tuple)
+        self.stored = {}  # array -> list of (stmt, loops)
+        self.block_of = {}  # id(stmt) -> block path (tuple of block ids)
+        self.loops_of = {}  # id(stmt) -> tuple of loop stmts
+        self.reads = {}  # var -> list of block paths where read
+        self.def_blocks = {}
+        self.mutating_calls = []
+
+        def visit(stmts, loops, path):
+            for s in stmts:
+                self.block_of[id(s)] = path
+                self.loops_of[id(s)] = loops
+                for v in ir.stmt_reads(s):
+                    self.reads.setdefault(v, []).append(path)
+                if isinstance(s, ir.Assign):
+                    self.sites.setdefault(s.target.name, []).append((s, loops))
+                    self._note_call(s.value, s, loops)
+                elif isinstance(s, ir.ExprStmt):
+                    self._note_call(s.value, s, loops)
+                elif isinstance(s, (ir.Store, ir.AugStore)):
+                    self.stored.setdefault(s.array.name, []).append((s, loops))
+                elif isinstance(s, ir.If):
+                    visit(s.body, loops, path + (id(s.body),))
+                    visit(s.orelse, loops, path + (id(s.orelse),))
+                elif isinstance(s, ir.For):
+                    self.sites.setdefault(s.var.name, []).append((s, loops))
+                    visit(s.body, loops + (s,), path + (id(s.body),))
+                elif isinstance(s, ir.While):
+                    visit(s.cond, loops + (s,), path + (id(s.cond),))
+                    visit(s.body, loops + (s,), path + (id(s.body),))
+
+        visit(self.fn.body, (), ())
+
+    def _note_call(self, e, s, loops):
+        if isinstance(e, ir.CallUser):
+            info = self.callee_info(e)
+            for k in info.mutated:
+                a = e.args[k]
+                if isinstance(a, ir.Var):
+                    self.stored.setdefault(a.name, []).append((s, loops))
+
+    def overwritten(self, name):
+        sites = self.sites.get(name, [])
+        if name in self.fn.params:
+            return len(sites) > 0
+        return len(sites) > 1 or any(loops for _, loops in sites)
+
+    def assigned_in(self, name, loop):
+        for s, loops in self.sites.get(name, []):
+            if loop in loops or s is loop:
+                return True
+        return False
+
+    def stored_in(self, name, loop):
+        return any(loop in loops for _, loops in self.stored.get(name, []))
+
+    # ------------------------------------------------------------ recomputation
+
+    def _recomputable(self):
+        """Assignments whose value the reverse sweep recomputes instead of recording."""
+        rc = {}
+        for name, sites in self.sites.items():
+            if len(sites) != 1 or name in self.fn.params:
+                continue
+            s, loops = sites[0]
+            if not isinstance(s, ir.Assign) or not loops:
+                continue
+            t = self.types.get(name)
+            if not isinstance(t, Scalar):
+                continue
+            if not isinstance(s.value, _RECOMPUTE_EXPR):
+                continue
+            if isinstance(s.value, ir.Call) and (s.value.func.startswith(("foreign:", "custom:"))):
+                continue
+            rc[name] = s
+        # operands must be unchanged over the innermost loop, or recomputable themselves
+        changed = True
+        while changed:
+            changed = False
+            for name, s in list(rc.items()):
+                loop = self.loops_of[id(s)][-1]
+                ok = True
+                for v in ir.expr_vars(s.value):
+                    if v in rc and self._dominates(rc[v], s):
+                        continue
+                    if any(isinstance(L, ir.For) and L.var.name == v for L in self.loops_of[id(s)]):
+                        continue
+                    if self.assigned_in(v, loop):
+                        ok = False
+                        break
+                    if isinstance(self.types.get(v), Array) and self.stored_in(v, loop):
+                        ok = False
+                        break
+                if ok and isinstance(s.value, ir.Load) and isinstance(s.value.array, ir.Global):
+                    ok = True
+                if not ok:
+                    del rc[name]
+                    changed = True
+        return rc
+
+    def _dominates(self, a, b):
+        """Whether a's block encloses b's (a is at the top level of an enclosing block, before)."""
+        pa, pb = self.block_of[id(a)], self.block_of[id(b)]
+        return pb[: len(pa)] == pa and self.loops_of[id(a)] == self.loops_of[id(b)][: len(self.loops_of[id(a)])] \
+            and self.loops_of[id(a)] == self.loops_of[id(b)]
+
+    # ------------------------------------------------------------ driver
+
+    def run(self, name, wrt, inout):
+        fn = self.fn
+        self.wrt = wrt
+        self.inout = inout
+        self.ret_stmt = fn.body[-1] if fn.body and isinstance(fn.body[-1], ir.Return) else None
+        self.out_bar = self.namer.fresh("out_bar")
+        self.ftape, self.ft = self.namer.fresh("_ftape"), self.namer.fresh("_ft")
+        self.itape, self.it = self.namer.fresh("_itape"), self.namer.fresh("_it")
+        self.trip = {}  # id(loop) -> trip count var
+        self.counter = {}
+        for s in ir.walk_stmts(fn.body):
+            if isinstance(s, (ir.For, ir.While)):
+                self.trip[id(s)] = self.namer.fresh("_n")
+                if s.exit_flag or isinstance(s, ir.While):
+                    self.counter[id(s)] = self.namer.fresh("_count")
+        # phase 1: which primal values does the reverse sweep read?
+        self.needed = set()
+        self.push = set()
+        self.push_arrays = set()
+        self.rc = {}
+        self.phase = 1
+        self.rev_block(fn.body)
+        self.rc = self._recomputable()
+        self._close_needed()
+        for v in self.needed:
+            if v in self.rc:
+                continue
+            if self.overwritten(v):
+                self.push.add(v)
+            if isinstance(self.types.get(v), Array) and v in self.stored:
+                self.push_arrays.add(v)
+        for s in ir.walk_stmts(fn.body):
+            if isinstance(s, (ir.For, ir.While)) and self.loops_of[id(s)]:
+                self.push.add(self.trip[id(s)])
+        # phase 2: emit
+        self.phase = 2
+        self.last_line = None
+        fwd = self.fwd_block(fn.body)
+        self.last_line = None
+        rev = self.rev_block(fn.body, top=True)
+        body = self.prologue() + [ir.Comment(text="forward sweep")] + fwd
+        body += [ir.Comment(text="reverse sweep")] + self.adjoint_init() + rev
+        body.append(self.epilogue())
+        params = list(fn.params) + [self.out_bar] + [self.bname(p) for p in inout]
+        wrt_txt = ", ".join(wrt)
+        doc = (f"Reverse-mode derivative (VJP) of {fn.name} with respect to ({wrt_txt}). "
+               f"Generated by s2sad.\n\nReturns ({fn.name}(...), "
+               + ", ".join(p + "_bar" for p in wrt) + ") for the output adjoint "
+               f"{self.out_bar}.")
+        return ir.Function(name, params, body, loc=fn.loc, docstring=doc)
+
+    def _close_needed(self):
+        changed = True
+        while changed:
+            changed = False
+            for v in list(self.needed):
+                s = self.rc.get(v)
+                if s is None:
+                    continue
+                for w in ir.expr_vars(s.value):
+                    if w not in self.needed:
+                        self.needed.add(w)
+                        changed = True
+
+    def need(self, e):
+        if self.phase == 1 and e is not None:
+            for v in ir.expr_vars(e):
+                if not self._is_adjoint_name(v):
+                    self.needed.add(v)
+
+    def _is_adjoint_name(self, v):
+        return v in self.namer.derived.values() or v == self.out_bar
+
+    # ------------------------------------------------------------ prologue / epilogue
+
+    def uses_tape(self):
+        floats = ints = False
+        for v in self.push | self.push_arrays:
+            t = self.types.get(v)
+            if t is None or (isinstance(t, Scalar) and t.dtype in ("int64", "bool")):
+                ints = True
+            elif isinstance(t, Array):
+                if t.dtype in ("int64", "bool"):
+                    ints = True
+                else:
+                    floats = True
+                if v in self.push:
+                    ints = True
+            else:
+                floats = True
+        return floats, ints
+
+    def prologue(self):
+        out = []
+        floats, ints = self.uses_tape()
+        loc = self.fn.loc
+        if floats:
+            out.append(ir.Assign(ir.Var(self.ftape), ir.Call("np.empty", (ir.Const(256),), (("dtype", ir.Const(_dt("float64"))),)), loc=loc))
+            out.append(ir.Assign(ir.Var(self.ft), ir.Const(0), loc=loc))
+        if ints:
+            out.append(ir.Assign(ir.Var(self.itape), ir.Call("np.empty", (ir.Const(256),), (("dtype", ir.Const(_dt("int64"))),)), loc=loc))
+            out.append(ir.Assign(ir.Var(self.it), ir.Const(0), loc=loc))
+        if floats or ints:
+            out.insert(0, ir.Comment(text="tapes: values the reverse sweep needs after they are overwritten"))
+        # recorded variables need a value before their first recording
+        for v in sorted(self.push):
+            if v in self.fn.params:
+                continue
+            t = self.types.get(v)
+            if isinstance(t, Scalar) or t is None:
+                val = {"bool": False, "int64": 0}.get(getattr(t, "dtype", "int64"), 0.0)
+                out.append(ir.Assign(ir.Var(v), ir.Const(val), loc=loc))
+            elif isinstance(t, Array):
+                out.append(ir.Assign(ir.Var(v), ir.Call("np.empty", (ir.Const((0,) * t.ndim),), (("dtype", ir.Const(_dt(t.dtype))),)), loc=loc))
+        return out
+
+    def adjoint_init(self):
+        out = []
+        loc = self.fn.loc
+        scoped = self._array_scopes()
+        for v in sorted(self.act.varied & self.act.useful):
+            if not self.active(v) or v in self.inout:
+                continue
+            t = self.types[v]
+            if isinstance(t, Tuple):
+                for k, b in enumerate(self.bar_parts(v)):
+                    if b is not None:
+                        out.append(ir.Assign(ir.Var(b), zero_like(ir.TupleGet(ir.Var(v), k), t.items[k]), loc=loc))
+                continue
+            if isinstance(t, Array):
+                if scoped.get(v, ()) != ():
+                    continue
+                if v not in self.fn.params and v not in self.sites:
+                    continue
+                out.append(ir.Assign(ir.Var(self.bname(v)), ir.Call("np.zeros_like", (ir.Var(v),)), loc=loc))
+            else:
+                out.append(ir.Assign(ir.Var(self.bname(v)), ir.Const(0.0), loc=loc))
+        return out
+
+    def _array_scopes(self):
+        """For each active array variable, the innermost block holding all its uses and
+        definitions: its adjoint is allocated at the start of that block's reversal."""
+        if hasattr(self, "_scopes"):
+            return self._scopes
+        scopes = {}
+        for v in self.act.varied & self.act.useful:
+            if not isinstance(self.types.get(v), Array) or v in self.fn.params:
+                continue
+            paths = [self.block_of[id(s)] for s, _ in self.sites.get(v, [])]
+            paths += self.reads.get(v, [])
+            if self.ret_stmt is not None and v in ir.stmt_reads(self.ret_stmt):
+                paths.append(())
+            if not paths:
+                continue
+            common = paths[0]
+            for p in paths[1:]:
+                n = 0
+                while n < min(len(common), len(p)) and common[n] == p[n]:
+                    n += 1
+                common = common[:n]
+            scopes[v] = common
+        self._scopes = scopes
+        return scopes
+
+    def epilogue(self):
+        items = [ir.Var(self.out_var)]
+        for p in self.wrt:
+            b = self.bname(p)
+            if b is not None:
+                items.append(ir.Var(b))
+            else:
+                items.append(zero_like(ir.Var(p), self.types[p]))
+        return ir.Return(ir.TupleMake(tuple(items)), loc=self.fn.loc)
+
+    # ------------------------------------------------------------ tape operations
+
+    def push_stmts(self, v, loc):
+        t = self.types.get(v)
+        out = []
+        if isinstance(t, Array):
+            h = "_push_ia" if t.dtype in ("int64", "bool") else "_push_fa"
+            tape, top = (self.itape, self.it) if h == "_push_ia" else (self.ftape, self.ft)
+            self.helpers.add(h)
+            out.append(_tape_call(tape, top, h, ir.Var(v), loc))
+            self.helpers.add("_push_i")
+            for k in range(t.ndim):
+                out.append(_tape_call(self.itape, self.it, "_push_i",
+                                      ir.Load(ir.Attr(ir.Var(v), "shape"), (ir.Const(k),)), loc))
+            return out
+        if t is None or t.dtype in ("int64", "bool"):
+            self.helpers.add("_push_i")
+            return [_tape_call(self.itape, self.it, "_push_i", ir.Var(v), loc)]
+        self.helpers.add("_push_f")
+        return [_tape_call(self.ftape, self.ft, "_push_f", ir.Var(v), loc)]
+
+    def pop_stmts(self, v, loc):
+        t = self.types.get(v)
+        if isinstance(t, Array):
+            out = []
+            nd = t.ndim
+            out.append(ir.AugAssign(ir.Var(self.it), "-", ir.Const(nd), loc=loc))
+            dims = []
+            for k in range(nd):
+                dk = ir.Var(self.namer.fresh("_d"))
+                dims.append(dk)
+                idx = ir.Var(self.it) if k == 0 else ir.BinOp("+", ir.Var(self.it), ir.Const(k))
+                out.append(ir.Assign(dk, ir.Load(ir.Var(self.itape), (idx,)), loc=loc))
+            size = dims[0] if nd == 1 else _product(dims)
+            if nd == 0:
+                size = ir.Const(1)
+            tape, top = (self.itape, self.it) if t.dtype in ("int64", "bool") else (self.ftape, self.ft)
+            out.append(ir.AugAssign(ir.Var(top), "-", size, loc=loc))
+            flat = ir.Load(ir.Var(tape), (ir.Slice(ir.Var(top), ir.BinOp("+", ir.Var(top), size), None),))
+            val = ir.Method(flat, "reshape", (ir.TupleMake(tuple(dims)),)) if nd != 1 else flat
+            val = ir.Method(val, "copy", ())
+            if t.dtype not in ("float64", "int64"):
+                val = ir.Method(val, "astype", (ir.Const(_dt(t.dtype)),))
+            out.append(ir.Assign(ir.Var(v), val, loc=loc))
+            return out
+        if t is None or t.dtype in ("int64", "bool"):
+            val = ir.Load(ir.Var(self.itape), (ir.Var(self.it),))
+            if t is not None and t.dtype == "bool":
+                val = ir.Compare("!=", val, ir.Const(0))
+            return [ir.AugAssign(ir.Var(self.it), "-", ir.Const(1), loc=loc),
+                    ir.Assign(ir.Var(v), val, loc=loc)]
+        val = ir.Load(ir.Var(self.ftape), (ir.Var(self.ft),))
+        if t.dtype == "float32":
+            val = ir.Call("np.float32", (val,))
+        return [ir.AugAssign(ir.Var(self.ft), "-", ir.Const(1), loc=loc),
+                ir.Assign(ir.Var(v), val, loc=loc)]
+
+    def push_element(self, s):
+        """Record ``a[index]`` before a store overwrites it."""
+        t = self.types[s.array.name]
+        elem = ir.Load(s.array, s.index)
+        scalar = _index_is_scalar(s.index, t.ndim, self.typeof)
+        if scalar:
+            self.helpers.add("_push_f")
+            return [_tape_call(self.ftape, self.ft, "_push_f", elem, s.loc)]
+        self.helpers.add("_push_fa")
+        return [_tape_call(self.ftape, self.ft, "_push_fa", elem, s.loc)]
+
+    def pop_element(self, s):
+        t = self.types[s.array.name]
+        scalar = _index_is_scalar(s.index, t.ndim, self.typeof)
+        if scalar:
+            return [ir.AugAssign(ir.Var(self.ft), "-", ir.Const(1), loc=s.loc),
+                    ir.Store(s.array, s.index, ir.Load(ir.Var(self.ftape), (ir.Var(self.ft),)), loc=s.loc)]
+        elem = ir.Load(s.array, s.index)
+        n = ir.Var(self.namer.fresh("_size"))
+        flat = ir.Load(ir.Var(self.ftape), (ir.Slice(ir.Var(self.ft), ir.BinOp("+", ir.Var(self.ft), n), None),))
+        return [ir.Assign(n, ir.Attr(elem, "size"), loc=s.loc),
+                ir.AugAssign(ir.Var(self.ft), "-", n, loc=s.loc),
+                ir.Store(s.array, s.index, ir.Method(flat, "reshape", (ir.Attr(elem, "shape"),)), loc=s.loc)]
+
+    # ------------------------------------------------------------ forward sweep
+
+    def fwd_block(self, stmts):
+        out = []
+        for s in stmts:
+            self.fwd_stmt(s, out)
+        return out
+
+    def fwd_stmt(self, s, out):
+        if isinstance(s, ir.Assign):
+            v = s.target.name
+            out.extend(self.fwd_call_saves(s.value, s))
+            if v in self.push:
+                out.extend(self.push_stmts(v, s.loc))
+            out.append(s)
+        elif isinstance(s, (ir.Store, ir.AugStore)):
+            if s.array.name in self.push_arrays:
+                out.extend(self.push_element(s))
+            out.append(s)
+        elif isinstance(s, ir.ExprStmt):
+            out.extend(self.fwd_call_saves(s.value, s))
+            out.append(s)
+        elif isinstance(s, ir.If):
+            out.append(ir.If(s.test, self.fwd_block(s.body), self.fwd_block(s.orelse), loc=s.loc))
+        elif isinstance(s, ir.For):
+            n = self.trip[id(s)]
+            body = self.fwd_block(s.body)
+            cnt = self.counter.get(id(s))
+            if cnt:
+                out.append(ir.Assign(ir.Var(cnt), ir.Const(0), loc=s.loc))
+                body = [ir.AugAssign(ir.Var(cnt), "+", ir.Const(1), loc=s.loc)] + body
+            out.append(ir.For(s.var, s.start, s.stop, s.step, body, loc=s.loc, exit_flag=s.exit_flag))
+            if n in self.push:
+                out.extend(self.push_stmts(n, s.loc))
+            if cnt:
+                out.append(ir.Assign(ir.Var(n), ir.Var(cnt), loc=s.loc))
+            else:
+                out.append(ir.Assign(ir.Var(n), _trip_count(s), loc=s.loc))
+        elif isinstance(s, ir.While):
+            n = self.trip[id(s)]
+            cnt = self.counter[id(s)]
+            out.append(ir.Assign(ir.Var(cnt), ir.Const(0), loc=s.loc))
+            body = [ir.AugAssign(ir.Var(cnt), "+", ir.Const(1), loc=s.loc)] + self.fwd_block(s.body)
+            out.append(ir.While(s.cond, s.test, body, loc=s.loc, exit_flag=s.exit_flag))
+            if n in self.push:
+                out.extend(self.push_stmts(n, s.loc))
+            out.append(ir.Assign(ir.Var(n), ir.Var(cnt), loc=s.loc))
+        elif isinstance(s, ir.Return):
+            self.out_var = self.namer.fresh("_out")
+            v = s.value if s.value is not None else ir.Const(0.0)
+            t = self.typeof(v) if not isinstance(v, ir.Var) else self.types.get(v.name)
+            if isinstance(v, ir.Var) and isinstance(t, Array) and (v.name in self.push_arrays or v.name in self.push):
+                v = ir.Method(v, "copy", ())
+            out.append(ir.Assign(ir.Var(self.out_var), v, loc=s.loc))
+        elif isinstance(s, (ir.Pass, ir.Comment)):
+            pass
+        elif isinstance(s, (ir.Break, ir.Continue)):
+            raise AssertionError("jumps must be removed before reverse mode")
+        else:
+            out.append(s)
+
+    def fwd_call_saves(self, e, s):
+        """Arrays a user callee writes in place are recorded before the call."""
+        out = []
+        if isinstance(e, ir.CallUser):
+            info = self.callee_info(e)
+            for k in info.mutated:
+                a = e.args[k]
+                if isinstance(a, ir.Var) and a.name in self.needed:
+                    out.extend(self.push_whole_contents(a.name, s.loc))
+        return out
+
+    def push_whole_contents(self, v, loc):
+        t = self.types[v]
+        h = "_push_ia" if t.dtype in ("int64", "bool") else "_push_fa"
+        tape, top = (self.itape, self.it) if h == "_push_ia" else (self.ftape, self.ft)
+        self.helpers.add(h)
+        self.push_arrays.add(v)
+        return [_tape_call(tape, top, h, ir.Var(v), loc)]
+
+    def pop_whole_contents(self, v, loc):
+        t = self.types[v]
+        tape, top = (self.itape, self.it) if t.dtype in ("int64", "bool") else (self.ftape, self.ft)
+        n = ir.Attr(ir.Var(v), "size")
+        flat = ir.Load(ir.Var(tape), (ir.Slice(ir.Var(top), ir.BinOp("+", ir.Var(top), n), None),))
+        val = ir.Method(flat, "reshape", (ir.Attr(ir.Var(v), "shape"),))
+        return [ir.AugAssign(ir.Var(top), "-", n, loc=loc),
+                ir.Store(ir.Var(v), (ir.Slice(None, None, None),) * max(t.ndim, 1), val, loc=loc)]
+
+    # ------------------------------------------------------------ reverse sweep
+
+    def comment(self, s, out):
+        if self.phase == 2 and s.loc is not None and s.loc.lineno != self.last_line:
+            self.last_line = s.loc.lineno
+            out.append(ir.Comment(text=s.loc.text(), loc=s.loc))
+
+    def rev_block(self, stmts, top=False):
+        out = []
+        if self.phase == 2:
+            out.extend(self.block_prelude(stmts, top))
+        for s in reversed(stmts):
+            self.rev_stmt(s, out)
+        return out
+
+    def block_prelude(self, stmts, top):
+        """At the start of a reversed block: recompute its cheap temporaries, allocate the
+        adjoints of arrays local to it."""
+        out = []
+        if not stmts:
+            return out
+        for s in stmts:
+            if isinstance(s, ir.Assign) and self.rc.get(s.target.name) is s and s.target.name in self.needed:
+                out.append(ir.Assign(s.target, s.value, loc=s.loc))
+        if not top:
+            path = self.block_of[id(stmts[0])]
+            for v, scope in sorted(self._array_scopes().items()):
+                if scope == path and scope != () and self.active(v):
+                    out.append(ir.Assign(ir.Var(self.bname(v)), ir.Call("np.zeros_like", (ir.Var(v),)), loc=stmts[0].loc))
+        if out:
+            out.insert(0, ir.Comment(text="recomputed, not recorded"))
+        return out
+
+    def rev_stmt(self, s, out):
+        if isinstance(s, ir.Assign):
+            self.rev_assign(s, out)
+        elif isinstance(s, ir.Store):
+            self.rev_store(s, out)
+        elif isinstance(s, ir.AugStore):
+            a = self.bname(s.array.name)
+            vb = self.bname(s.value.name) if isinstance(s.value, ir.Var) else None
+            if a is not None and vb is not None:
+                self.comment(s, out)
+                self.need_index(s.index)
+                g = ir.Load(ir.Var(a), s.index)
+                out.append(self.accumulate(s.value, g, self._load_type(s.array.name, s.index),
+                                           s.loc, sign=s.op))
+            if s.array.name in self.push_arrays and self.phase == 2:
+                out.extend(self.pop_element(s))
+        elif isinstance(s, ir.ExprStmt):
+            if isinstance(s.value, ir.CallUser):
+                self.rev_call(s, None, s.value, out)
+        elif isinstance(s, ir.If):
+            self.need(s.test)
+            body = self.rev_block(s.body)
+            orelse = self.rev_block(s.orelse)
+            if _has_code(body) or _has_code(orelse):
+                if not _has_code(body):
+                    out.append(ir.If(ir.UnaryOp("not", s.test), orelse, [], loc=s.loc))
+                else:
+                    out.append(ir.If(s.test, body, orelse if _has_code(orelse) else [], loc=s.loc))
+        elif isinstance(s, ir.For):
+            self.rev_for(s, out)
+        elif isinstance(s, ir.While):
+            self.rev_while(s, out)
+        elif isinstance(s, ir.Return):
+            self.rev_return(s, out)
+
+    def rev_return(self, s, out):
+        v = s.value
+        if v is None:
+            return
+        ob = ir.Var(self.out_bar)
+        if isinstance(v, ir.Var) and self.active(v.name):
+            t = self.types[v.name]
+            if isinstance(t, Tuple):
+                for k, b in enumerate(self.bar_parts(v.name)):
+                    if b is not None:
+                        out.append(ir.AugAssign(ir.Var(b), "+", ir.TupleGet(ob, k), loc=s.loc))
+            else:
+                out.append(self.accumulate(v, ob, t, s.loc))
+        elif isinstance(v, ir.TupleMake):
+            for k, item in enumerate(v.items):
+                if isinstance(item, ir.Var) and self.active(item.name):
+                    out.append(self.accumulate(item, ir.TupleGet(ob, k), self.types[item.name], s.loc))
+        if out:
+            out.insert(0, ir.Comment(text=s.loc.text() if s.loc else "return", loc=s.loc))
+            self.last_line = s.loc.lineno if s.loc else None
+
+    def rev_for(self, s, out):
+        n = self.trip[id(s)]
+        body = self.rev_block(s.body)
+        self.need(s.start)
+        self.need(s.step)
+        if _has_code(body) or self.phase == 1:
+            start, step = s.start, s.step
+            if _is_const(step, 1):
+                first = ir.BinOp("+", start, ir.BinOp("-", ir.Var(n), ir.Const(1)))
+                if _is_const(start, 0):
+                    first = ir.BinOp("-", ir.Var(n), ir.Const(1))
+                stop = ir.BinOp("-", start, ir.Const(1)) if not _is_const(start, 0) else ir.Const(-1)
+                loop = ir.For(s.var, first, stop, ir.Const(-1), body, loc=s.loc)
+            else:
+                k = ir.Var(self.namer.fresh("_k"))
+                setv = ir.Assign(s.var, ir.BinOp("+", start, ir.BinOp("*", k, step)), loc=s.loc)
+                loop = ir.For(k, ir.BinOp("-", ir.Var(n), ir.Const(1)), ir.Const(-1), ir.Const(-1),
+                              [setv] + body, loc=s.loc)
+            self.comment(s, out)
+            out.append(loop)
+        if n in self.push and self.phase == 2:
+            out.extend(self.pop_stmts(n, s.loc))
+
+    def rev_while(self, s, out):
+        n = self.trip[id(s)]
+        body = self.rev_block(s.body)
+        if _has_code(body):
+            k = ir.Var(self.namer.fresh("_k"))
+            self.comment(s, out)
+            out.append(ir.For(k, ir.Const(0), ir.Var(n), ir.Const(1), body, loc=s.loc))
+        if n in self.push and self.phase == 2:
+            out.extend(self.pop_stmts(n, s.loc))
+
+    def need_index(self, index):
+        for i in index:
+            self.need(i) if not isinstance(i, ir.Slice) else [self.need(p) for p in (i.lower, i.upper, i.step)]
+
+    def _load_type(self, arr, index):
+        from ..analysis.typeinfer import load_type
+        t = self.types[arr]
+        idx = [self.typeof(i) if not isinstance(i, (ir.Slice, ir.NewAxis)) else i for i in index]
+        return load_type(t, ir.Load(ir.Var(arr), index), idx, None)
+
+    def rev_store(self, s, out):
+        a = self.bname(s.array.name)
+        if a is not None:
+            self.comment(s, out)
+            self.need_index(s.index)
+            g = ir.Load(ir.Var(a), s.index)
+            if isinstance(s.value, ir.Var) and self.active(s.value.name):
+                out.append(self.accumulate(s.value, g, self._load_type(s.array.name, s.index), s.loc))
+            out.append(ir.Store(ir.Var(a), s.index, ir.Const(0.0), loc=s.loc))
+        if s.array.name in self.push_arrays and self.phase == 2:
+            out.extend(self.pop_element(s))
+
+    def accumulate(self, target, contrib, ctype, loc, sign="+"):
+        """``target_bar += contrib``, summing over the axes broadcasting added."""
+        name = target.name
+        tt = self.types[name]
+        c = contrib
+        if isinstance(tt, Scalar) and isinstance(ctype, Array):
+            c = ir.Call("np.sum", (c,))
+        elif isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim > tt.ndim:
+            for _ in range(ctype.ndim - tt.ndim):
+                c = ir.Call("np.sum", (c,), (("axis", ir.Const(0)),))
+        return ir.AugAssign(ir.Var(self.bname(name)), sign, c, loc=loc)
+
+    def reset(self, name, loc):
+        t = self.types[name]
+        b = self.bname(name)
+        if isinstance(t, Array):
+            return ir.Assign(ir.Var(b), ir.Call("np.zeros_like", (ir.Var(name),)), loc=loc)
+        return ir.Assign(ir.Var(b), ir.Const(0.0), loc=loc)
+
+    def rev_assign(self, s, out):
+        t = s.target.name
+        e = s.value
+        code = []
+        if self.active(t):
+            if isinstance(e, ir.CallUser):
+                self.rev_call(s, t, e, out)
+                return
+            code = self.adjoint_of_assign(s)
+        pop = self.pop_stmts(t, s.loc) if (t in self.push and self.phase == 2) else []
+        if code and code[0] == "in-place":
+            # t = t op x where the derivative reads no value: nothing to reset or restore
+            self.comment(s, out)
+            out.extend(code[1])
+            out.extend(pop)
+            return
+        if code:
+            self.comment(s, out)
+            reads_target = t in ir.expr_vars(e)
+            redefined = self.overwritten(t) or t in self.fn.params
+            if not reads_target:
+                out.extend(code)
+                if redefined:
+                    out.append(self.reset(t, s.loc))
+                out.extend(pop)
+            else:
+                # t = f(t, ...): take t's adjoint aside, restore t, then propagate
+                tb = ir.Var(self.namer.fresh("_g"))
+                out.append(ir.Assign(tb, ir.Var(self.bname(t)), loc=s.loc))
+                ans = None
+                if self.phase == 2 and any(t in ir.expr_vars(c.value) for c in code if isinstance(c, ir.AugAssign)):
+                    ans = ir.Var(self.namer.fresh("_ans"))
+                    out.append(ir.Assign(ans, ir.Var(t), loc=s.loc))
+                out.append(self.reset(t, s.loc))
+                out.extend(pop)
+                out.extend(self.adjoint_of_assign(s, g=tb, ans=ans))
+        else:
+            out.extend(pop)
+
+    def adjoint_of_assign(self, s, g=None, ans=None):
+        t = s.target.name
+        e = s.value
+        tt = self.types[t]
+        g = g or ir.Var(self.bname(t)) if not isinstance(tt, Tuple) else g
+        loc = s.loc
+        out = []
+        if isinstance(e, ir.Var):
+            if self.active(e.name):
+                if isinstance(tt, Tuple):
+                    for k, (b, src) in enumerate(zip(self.bar_parts(t), self.bar_parts(e.name))):
+                        if b is not None and src is not None:
+                            out.append(ir.AugAssign(ir.Var(src), "+", ir.Var(b), loc=loc))
+                    return out
+                out.append(self.accumulate(e, g, tt, loc))
+            return out
+        if isinstance(e, ir.TupleMake):
+            for k, (item, b) in enumerate(zip(e.items, self.bar_parts(t))):
+                if b is not None and isinstance(item, ir.Var) and self.active(item.name):
+                    out.append(self.accumulate(item, ir.Var(b), tt.items[k], loc))
+            return out
+        if isinstance(e, ir.TupleGet):
+            if isinstance(e.tuple, ir.Var) and self.active(e.tuple.name):
+                parts = self.bar_parts(e.tuple.name)
+                if parts[e.index] is not None:
+                    out.append(ir.AugAssign(ir.Var(parts[e.index]), "+", g, loc=loc))
+            return out
+        if isinstance(e, ir.Load):
+            if isinstance(e.array, ir.Var) and self.active(e.array.name):
+                self.need_index(e.index)
+                ab = self.bname(e.array.name)
+                out.append(ir.AugAssign(ir.Load(ir.Var(ab), e.index), "+", g, loc=loc))
+            return out
+        if isinstance(e, ir.Call) and (e.func.startswith("foreign:")):
+            active = [a for a in ir.expr_vars(e) if self.active(a)]
+            if active:
+                raise NonDifferentiableError(
+                    f"`{e.func.split(':', 1)[1]}` is called with the differentiated value "
+                    f"`{active[0]}`, but s2sad has neither its source nor a derivative rule",
+                    loc, "define it in Python, or give it a rule with s2sad.custom_vjp")
+            return out
+        if isinstance(e, ir.Call) and e.func.startswith("custom:"):
+            return self.custom_vjp(s, g)
+        # simple accumulation: s = s + x / s = s - x reads no value
+        if isinstance(e, ir.BinOp) and e.op in "+-" and isinstance(e.left, ir.Var) \
+                and e.left.name == t and not (isinstance(e.right, ir.Var) and e.right.name == t) \
+                and ans is None and g is not None and g.name == self.bname(t):
+            code = []
+            if isinstance(e.right, ir.Var) and self.active(e.right.name):
+                code.append(self.accumulate(e.right, g, tt, loc, sign=e.op))
+            return ["in-place", code]
+        contribs = self.deriver.contributions(e, ans if ans is not None else s.target, tt, g, loc)
+        for operand, c, ctype in contribs:
+            self.need(c)
+            if isinstance(operand, ir.Var):
+                out.append(self.accumulate(operand, c, ctype, loc))
+            else:
+                raise NonDifferentiableError("cannot take the adjoint of a composite operand", loc)
+        return out
+
+    def custom_vjp(self, s, g):
+        call = s.value
+        obj = self.fn.globals[call.func.split(":", 1)[1]]
+        rule = obj.__s2sad_rule__
+        return rule.reverse_code(self, s, g)
+
+    def rev_call(self, s, t, call, out):
+        info = self.callee_info(call)
+        for a in call.args:
+            self.need(a)
+        if info.vjp is None:
+            for k in info.mutated:
+                a = call.args[k]
+                if isinstance(a, ir.Var) and a.name in self.push_arrays and self.phase == 2:
+                    out.extend(self.pop_whole_contents(a.name, s.loc))
+            if t is not None and t in self.push and self.phase == 2:
+                out.extend(self.pop_stmts(t, s.loc))
+            return
+        self.comment(s, out)
+        tt = self.types.get(t) if t is not None else None
+        if t is not None and self.active(t):
+            if isinstance(tt, Tuple):
+                g = ir.TupleMake(tuple(ir.Var(b) if b is not None else ir.Const(0.0) for b in self.bar_parts(t)))
+            else:
+                g = ir.Var(self.bname(t))
+        else:
+            g = zero_like(ir.Var(t), tt) if t is not None and tt is not None and tt.differentiable else ir.Const(0.0)
+        # restore the result variable, then the arrays the callee wrote, before replaying it
+        res_pop = self.pop_stmts(t, s.loc) if (t is not None and t in self.push and self.phase == 2) else []
+        grab = []
+        if t is not None and self.active(t):
+            gv = ir.Var(self.namer.fresh("_g"))
+            if isinstance(tt, Tuple):
+                grab.append(ir.Assign(gv, g, loc=s.loc))
+                for b in self.bar_parts(t):
+                    if b is not None:
+                        grab.append(ir.Assign(ir.Var(b), ir.Const(0.0) if not isinstance(tt.items[self.bar_parts(t).index(b)], Array) else ir.Call("np.zeros_like", (ir.Var(b),)), loc=s.loc))
+            else:
+                grab.append(ir.Assign(gv, g, loc=s.loc))
+                grab.append(self.reset(t, s.loc))
+            g = gv
+        out.extend(grab)
+        out.extend(res_pop)
+        for k in info.mutated:
+            a = call.args[k]
+            if isinstance(a, ir.Var) and a.name in self.push_arrays and self.phase == 2:
+                out.extend(self.pop_whole_contents(a.name, s.loc))
+        inout_bars = [ir.Var(self.bname(call.args[k].name)) for k in info.inout]
+        r = ir.Var(self.namer.fresh("_r"))
+        out.append(ir.Assign(r, ir.Call(info.vjp, tuple(call.args) + (g,) + tuple(inout_bars)), loc=s.loc))
+        for j, k in enumerate(info.active):
+            if k in info.inout:
+                continue
+            a = call.args[k]
+            if isinstance(a, ir.Var) and self.active(a.name):
+                out.append(self.accumulate(a, ir.TupleGet(r, j + 1), self.types[a.name], s.loc))
+
+
+class CalleeInfo:
+    def __init__(self, vjp, active, inout, mutated):
+        self.vjp = vjp
+        self.active = active
+        self.inout = inout
+        self.mutated = mutated
+
+
+def _tape_call(tape, top, helper, value, loc):
+    return ir.Assign(ir.Var(f"{tape}, {top}"), ir.Call(helper, (ir.Var(tape), ir.Var(top), value)), loc=loc)
+
+
+def _dt(name):
+    from ..frontend.lower import DType
+    return DType(name)
+
+
+def _product(dims):
+    e = dims[0]
+    for d in dims[1:]:
+        e = ir.BinOp("*", e, d)
+    return e
+
+
+def _index_is_scalar(index, ndim, typeof):
+    ints = 0
+    for i in index:
+        if isinstance(i, (ir.Slice, ir.NewAxis)):
+            return False
+        ints += 1
+    return ints == ndim
+
+
+def _is_const(e, v):
+    return isinstance(e, ir.Const) and e.value == v and not isinstance(e.value, bool)
+
+
+def _trip_count(s):
+    """Number of iterations of ``range(start, stop, step)``."""
+    if _is_const(s.step, 1):
+        if _is_const(s.start, 0):
+            return ir.Call("max", (s.stop, ir.Const(0)))
+        return ir.Call("max", (ir.BinOp("-", s.stop, s.start), ir.Const(0)))
+    return ir.Call("len", (ir.Call("range", (s.start, s.stop, s.step)),))
+
+
+def _has_code(stmts):
+    return any(not isinstance(s, (ir.Comment, ir.Pass)) for s in stmts)

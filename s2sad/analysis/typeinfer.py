@@ -1,0 +1,392 @@
+"""Type and rank inference, specialised per argument signature (as Numba does).
+
+Flow-insensitive: a variable has one type, the join of everything assigned to it, iterated to
+a fixed point so that ``s = 0`` then ``s += x[i]`` makes ``s`` a float.
+"""
+
+from __future__ import annotations
+
+from .. import ir
+from ..errors import TypeInferenceError, NonDifferentiableError
+from .types import (Array, Scalar, Tuple, Opaque, F64, I64, BOOL, NONE, promote_dtype, unify,
+                    typeof_value)
+
+_ARITH = {"+", "-", "*", "/", "//", "%", "**"}
+
+
+class TypeResult:
+    def __init__(self, fn, argtypes):
+        self.fn = fn
+        self.argtypes = tuple(argtypes)
+        self.types = {}
+        self.ret = None
+        self.calls = {}  # CallUser expr -> (callee key, argtypes)
+
+
+class TypeInference:
+    def __init__(self, program, cache):
+        self.program = program
+        self.cache = cache  # (key, argtypes) -> TypeResult
+        self.stack = []
+
+    def infer(self, key, argtypes):
+        ck = (key, tuple(argtypes))
+        if ck in self.cache:
+            return self.cache[ck]
+        fn = self.program.funcs[key]
+        res = TypeResult(fn, argtypes)
+        for p, t in zip(fn.params, argtypes):
+            res.types[p] = t
+        self.stack.append(key)
+        for _ in range(30):
+            self.changed = False
+            self.res = res
+            self.block(fn.body)
+            if not self.changed:
+                break
+        self.stack.pop()
+        self.cache[ck] = res
+        return res
+
+    # ------------------------------------------------------------ helpers
+
+    def set(self, name, t, s):
+        if t is None:
+            return
+        cur = self.res.types.get(name)
+        new = unify(cur, t)
+        if new is None:
+            raise TypeInferenceError(
+                f"`{name}` is a {cur} here but was a {t} elsewhere; s2sad (like Numba) needs one "
+                "type per variable", s.loc, "use a different name for the other value")
+        if new != cur:
+            self.res.types[name] = new
+            self.changed = True
+
+    def typeof(self, e, s):
+        if isinstance(e, ir.Var):
+            return self.res.types.get(e.name)
+        if isinstance(e, ir.Const):
+            return const_type(e.value)
+        if isinstance(e, ir.Global):
+            return typeof_value(self.res.fn.globals[e.name])
+        return self.expr(e, s)
+
+    # ------------------------------------------------------------ statements
+
+    def block(self, stmts):
+        for s in stmts:
+            self.stmt(s)
+
+    def stmt(self, s):
+        if isinstance(s, ir.Assign):
+            self.set(s.target.name, self.expr(s.value, s), s)
+        elif isinstance(s, (ir.Store, ir.AugStore)):
+            at = self.typeof(s.array, s)
+            self.typeof(s.value, s)
+            if at is not None and not isinstance(at, Array):
+                raise TypeInferenceError(f"`{s.array.name}` is a {at}, not an array: it cannot be "
+                                         "written by index", s.loc)
+            for i in s.index:
+                self.typeof(i, s)
+        elif isinstance(s, ir.If):
+            self.typeof(s.test, s)
+            self.block(s.body)
+            self.block(s.orelse)
+        elif isinstance(s, ir.For):
+            for b in (s.start, s.stop, s.step):
+                t = self.typeof(b, s)
+                if t is not None and not (isinstance(t, Scalar) and t.dtype in ("int64", "bool")):
+                    raise TypeInferenceError(f"range() needs integers, got a {t}", s.loc,
+                                             "convert with int(...)")
+            self.set(s.var.name, I64, s)
+            self.block(s.body)
+        elif isinstance(s, ir.While):
+            self.block(s.cond)
+            self.typeof(s.test, s)
+            self.block(s.body)
+        elif isinstance(s, ir.ExprStmt):
+            self.expr(s.value, s)
+        elif isinstance(s, ir.Return):
+            t = NONE if s.value is None else self.typeof(s.value, s)
+            if t is not None:
+                new = unify(self.res.ret, t)
+                if new is None:
+                    raise TypeInferenceError(
+                        f"this return gives a {t}, another return gives a {self.res.ret}", s.loc,
+                        "return values of one type")
+                self.res.ret = new
+
+    # ------------------------------------------------------------ expressions
+
+    def expr(self, e, s):
+        if isinstance(e, (ir.Var, ir.Const, ir.Global)):
+            return self.typeof(e, s)
+        if isinstance(e, ir.BinOp):
+            a, b = self.typeof(e.left, s), self.typeof(e.right, s)
+            if a is None or b is None:
+                return None
+            return binop_type(e.op, a, b, s)
+        if isinstance(e, ir.UnaryOp):
+            t = self.typeof(e.operand, s)
+            if t is None:
+                return None
+            if e.op == "not":
+                return BOOL
+            if isinstance(t, Scalar) and t.dtype == "bool":
+                return I64
+            return t
+        if isinstance(e, ir.Compare):
+            a, b = self.typeof(e.left, s), self.typeof(e.right, s)
+            if isinstance(a, Array) or isinstance(b, Array):
+                nd = max(x.ndim for x in (a, b) if isinstance(x, Array))
+                return Array("bool", nd)
+            return BOOL
+        if isinstance(e, ir.BoolOp):
+            ts = [self.typeof(v, s) for v in e.values]
+            out = None
+            for t in ts:
+                if t is None:
+                    return None
+                out = unify(out, t) or BOOL
+            return out
+        if isinstance(e, ir.IfExp):
+            self.typeof(e.test, s)
+            return unify(self.typeof(e.body, s), self.typeof(e.orelse, s))
+        if isinstance(e, ir.TupleMake):
+            ts = tuple(self.typeof(x, s) for x in e.items)
+            if any(t is None for t in ts):
+                return None
+            return Tuple(ts)
+        if isinstance(e, ir.TupleGet):
+            t = self.typeof(e.tuple, s)
+            if t is None:
+                return None
+            if not isinstance(t, Tuple):
+                raise TypeInferenceError(f"cannot unpack a {t}", s.loc)
+            if e.index >= len(t.items):
+                raise TypeInferenceError(f"cannot unpack {len(t.items)} values into more names", s.loc)
+            return t.items[e.index]
+        if isinstance(e, ir.Attr):
+            t = self.typeof(e.value, s)
+            if t is None:
+                return None
+            return attr_type(t, e.name, s)
+        if isinstance(e, ir.Load):
+            t = self.typeof(e.array, s)
+            idx = [self.typeof(i, s) if not isinstance(i, (ir.Slice, ir.NewAxis)) else i for i in e.index]
+            for i in e.index:
+                if isinstance(i, ir.Slice):
+                    for p in (i.lower, i.upper, i.step):
+                        if p is not None:
+                            self.typeof(p, s)
+            if t is None or any(x is None for x in idx):
+                return None
+            return load_type(t, e, idx, s)
+        if isinstance(e, ir.Call):
+            return self.call(e, s)
+        if isinstance(e, ir.Method):
+            return self.method(e, s)
+        if isinstance(e, ir.CallUser):
+            ts = [self.typeof(a, s) for a in e.args]
+            if any(t is None for t in ts):
+                return None
+            callee = self.program.funcs[e.func]
+            if len(ts) != len(callee.params):
+                raise TypeInferenceError(
+                    f"`{callee.name}` takes {len(callee.params)} arguments, {len(ts)} given", s.loc)
+            if e.func in self.stack:
+                return None
+            r = self.infer(e.func, ts)
+            self.res.calls[e] = (e.func, tuple(ts))
+            return r.ret
+        raise TypeInferenceError(f"cannot type {e!r}", s.loc)
+
+    def call(self, e, s):
+        from ..ad.rules import RULES
+
+        ts = [self.typeof(a, s) for a in e.args]
+        for _, v in e.kwargs:
+            self.typeof(v, s)
+        if any(t is None for t in ts):
+            return None
+        if e.func.startswith("foreign:"):
+            obj = self.res.fn.globals[e.func.split(":", 1)[1]]
+            return foreign_type(obj, ts, e, s)
+        if e.func.startswith("custom:"):
+            obj = self.res.fn.globals[e.func.split(":", 1)[1]]
+            return obj.__s2sad_rule__.result_type(self, ts, s)
+        if e.func == "stop_gradient":
+            return ts[0]
+        rule = RULES.get(e.func)
+        if rule is None:
+            raise NonDifferentiableError(f"`{e.func}` is not supported by s2sad", s.loc,
+                                         "see the README for the supported math and numpy functions")
+        try:
+            return rule.type_fn(ts, e)
+        except TypeInferenceError:
+            raise
+        except Exception as ex:  # a rule's type function met arguments it does not take
+            raise TypeInferenceError(
+                f"`{e.func}` cannot take arguments of types ({', '.join(map(str, ts))}): {ex}",
+                s.loc) from None
+
+    def method(self, e, s):
+        t = self.typeof(e.obj, s)
+        ts = [self.typeof(a, s) for a in e.args]
+        for _, v in e.kwargs:
+            self.typeof(v, s)
+        if t is None or any(x is None for x in ts):
+            return None
+        if not isinstance(t, Array):
+            raise TypeInferenceError(f"`.{e.name}()` is called on a {t}, not an array", s.loc)
+        n = e.name
+        if n in ("copy",):
+            return t
+        if n in ("ravel", "flatten"):
+            return Array(t.dtype, 1)
+        if n == "reshape":
+            if len(ts) == 1 and isinstance(ts[0], Tuple):
+                return Array(t.dtype, len(ts[0].items))
+            return Array(t.dtype, len(ts))
+        if n == "transpose":
+            return t
+        if n in ("sum", "max", "min", "prod", "mean"):
+            ax = e.kw("axis")
+            if ax is None and e.args:
+                ax = e.args[0]
+            dt = "float64" if n == "mean" and t.dtype not in ("float32",) else t.dtype
+            if ax is None or t.ndim == 1:
+                return Scalar(dt)
+            return Array(dt, t.ndim - 1)
+        if n == "dot":
+            from ..ad.rules import t_matmul
+            return t_matmul([t, ts[0]], e)
+        if n == "astype":
+            from ..frontend.lower import DType
+            a = e.args[0] if e.args else e.kw("dtype")
+            if isinstance(a, ir.Const) and isinstance(a.value, DType):
+                return Array(a.value.name, t.ndim)
+            raise TypeInferenceError("astype() needs a dtype such as np.float64", s.loc)
+        if n == "item":
+            return Scalar(t.dtype)
+        raise TypeInferenceError(f"array method `.{n}()` is not supported", s.loc,
+                                 "supported: .copy() .reshape() .ravel() .sum() .mean() .max() "
+                                 ".min() .prod() .dot() .astype() .transpose()")
+
+
+def const_type(v):
+    from ..frontend.lower import DType
+
+    if isinstance(v, bool):
+        return BOOL
+    if isinstance(v, int):
+        return I64
+    if isinstance(v, float):
+        return F64
+    if v is None:
+        return NONE
+    if isinstance(v, tuple):
+        return Tuple(tuple(const_type(x) for x in v))
+    if isinstance(v, DType):
+        return Opaque("dtype")
+    return Opaque(type(v).__name__)
+
+
+def binop_type(op, a, b, s):
+    if isinstance(a, Tuple) or isinstance(b, Tuple):
+        if op == "+" and isinstance(a, Tuple) and isinstance(b, Tuple):
+            return Tuple(a.items + b.items)
+        raise TypeInferenceError(f"operator {op} on tuples is not supported", s.loc)
+    if isinstance(a, Opaque) or isinstance(b, Opaque):
+        raise TypeInferenceError(f"operator {op} cannot take a {a} and a {b}", s.loc)
+    if op == "@":
+        from ..ad.rules import t_matmul
+        return t_matmul([a, b], None)
+    arrays = [t for t in (a, b) if isinstance(t, Array)]
+    if arrays:
+        dts = [t.dtype for t in arrays]
+        dt = dts[0] if len(dts) == 1 else promote_dtype(*dts)
+        # a float scalar with an int array gives a float array
+        for t in (a, b):
+            if isinstance(t, Scalar) and t.dtype in ("float64", "float32") and dt in ("int64", "bool"):
+                dt = "float64"
+        if op == "/" and dt in ("int64", "bool"):
+            dt = "float64"
+        if dt == "bool" and op in _ARITH:
+            dt = "int64"
+        return Array(dt, max(t.ndim for t in arrays))
+    dt = promote_dtype(a.dtype, b.dtype)
+    if op == "/" and dt in ("int64", "bool"):
+        dt = "float64"
+    if dt == "bool":
+        dt = "int64"
+    return Scalar(dt)
+
+
+def attr_type(t, name, s):
+    if name == "shape":
+        if isinstance(t, Array):
+            return Tuple((I64,) * t.ndim)
+        raise TypeInferenceError(f"`.shape` of a {t}", s.loc)
+    if name == "T":
+        return t
+    if name in ("size", "ndim"):
+        return I64
+    if name == "dtype":
+        return Opaque("dtype")
+    if name == "real":
+        return t
+    raise TypeInferenceError(f"attribute .{name}", s.loc)
+
+
+def load_type(t, e, idx, s):
+    if isinstance(t, Tuple):
+        if len(e.index) != 1:
+            raise TypeInferenceError("a tuple takes one index", s.loc)
+        i = e.index[0]
+        if isinstance(i, ir.Const) and isinstance(i.value, int):
+            try:
+                return t.items[i.value]
+            except IndexError:
+                raise TypeInferenceError(f"tuple index {i.value} out of range", s.loc) from None
+        if isinstance(i, ir.Slice):
+            raise TypeInferenceError("slicing a tuple is not supported", s.loc)
+        items = set(t.items)
+        if len(items) == 1:
+            return t.items[0]
+        raise TypeInferenceError("indexing a tuple of mixed types needs a constant index", s.loc)
+    if not isinstance(t, Array):
+        raise TypeInferenceError(f"a {t} cannot be indexed", s.loc)
+    nd = t.ndim
+    used = 0
+    for i, it in zip(e.index, idx):
+        if isinstance(i, ir.NewAxis):
+            nd += 1
+            continue
+        used += 1
+        if isinstance(i, ir.Slice):
+            continue
+        if isinstance(it, Scalar) and it.dtype in ("int64", "bool"):
+            nd -= 1
+        elif isinstance(it, Array) and it.dtype in ("int64", "bool"):
+            raise TypeInferenceError("indexing with an array (fancy indexing) is not supported", s.loc,
+                                     "index with ints and slices, or loop over the indices")
+        else:
+            raise TypeInferenceError(f"an index must be an int or a slice, got a {it}", s.loc,
+                                     "convert with int(...)")
+    if used > t.ndim:
+        raise TypeInferenceError(f"too many indices ({used}) for a {t.ndim}-d array", s.loc)
+    if nd == 0:
+        return Scalar(t.dtype)
+    return Array(t.dtype, nd)
+
+
+def foreign_type(obj, ts, e, s):
+    """A call of a function s2sad has no source or rule for: it is evaluated as is (it must not
+    get differentiated values; activity analysis checks that), its result typed by calling it
+    on representative values is not possible at build time, so ints are assumed for int inputs
+    and floats otherwise."""
+    if all(isinstance(t, Scalar) and t.dtype in ("int64", "bool") for t in ts):
+        return I64
+    return F64

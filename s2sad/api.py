@@ -1,0 +1,371 @@
+"""The public surface: JAX's names and conventions (grad, value_and_grad, jvp, vjp)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+
+from . import __version__
+from .analysis.types import Array, Scalar, Tuple, typeof_value
+from .backend.loader import load_module
+from .compiler import Build
+from .errors import NonDifferentiableError, S2SADError
+from .frontend.lower import get_user_function
+
+
+def _normalize_argnums(argnums, nparams, fname):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for a in nums:
+        if not isinstance(a, int) or not -nparams <= a < nparams:
+            raise ValueError(f"argnums={argnums!r} is out of range for {fname}, which takes "
+                             f"{nparams} argument(s)")
+    return single, tuple(a % nparams for a in nums)
+
+
+class Compiled:
+    """One generated module for one argument signature."""
+
+    def __init__(self, module, path, source, func, spec, build, wrt, inout):
+        self.module = module
+        self.path = path
+        self.source = source
+        self.func = func
+        self.spec = spec
+        self.build = build
+        self.wrt = wrt  # parameter positions differentiated, in parameter order
+        self.inout = inout
+
+
+class Transform:
+    """Base of every derivative object: specialises and caches per argument signature."""
+
+    kind = "grad"
+
+    def __init__(self, fun, argnums=0, mode="reverse", jit=False):
+        if mode not in ("reverse", "forward"):
+            raise ValueError(f"mode must be 'reverse' or 'forward', not {mode!r}")
+        self.fun = fun
+        self.pyfun = get_user_function(fun)
+        self.params = list(inspect.signature(self.pyfun).parameters)
+        self.single, self.argnums = _normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
+        self.mode = mode
+        self.jit = jit
+        self._cache = {}
+        self._last = None
+        functools.update_wrapper(self, fun)
+
+    # ------------------------------------------------------------ arguments
+
+    def _argtypes(self, args):
+        name = self.pyfun.__name__
+        if len(args) != len(self.params):
+            raise TypeError(f"{name}() takes {len(self.params)} argument(s) "
+                            f"({', '.join(self.params)}), {len(args)} given")
+        types = []
+        for p, a in zip(self.params, args):
+            t = typeof_value(a)
+            if t is None:
+                hint = " (pass a numpy array)" if isinstance(a, list) else ""
+                raise TypeError(f"{name}(): argument `{p}` is a {type(a).__name__}{hint}; s2sad "
+                                "takes floats, ints, bools, numpy arrays of float64/float32/int/"
+                                "bool, and tuples of these")
+            types.append(t)
+        return tuple(types)
+
+    def _mask(self, types, nums):
+        mask = [False] * len(self.params)
+        for k in nums:
+            t = types[k]
+            if not t.differentiable:
+                fn = self.pyfun
+                raise NonDifferentiableError(
+                    f"cannot differentiate {fn.__name__} with respect to `{self.params[k]}`, which "
+                    f"is a {t}: only float scalars and float arrays have derivatives",
+                    _def_loc(fn), "pass a float (e.g. 2.0, not 2), or leave it out of argnums")
+            mask[k] = True
+        return mask
+
+    def compiled(self, args, nums=None, mode=None):
+        types = self._argtypes(args)
+        nums = self.argnums if nums is None else nums
+        mode = mode or self.mode
+        key = (types, nums, mode)
+        c = self._cache.get(key)
+        if c is None:
+            c = self._build(types, nums, mode)
+            self._cache[key] = c
+        self._last = c
+        return c
+
+    def _build(self, types, nums, mode):
+        mask = self._mask(types, nums)
+        b = Build(self.pyfun)
+        if mode == "reverse":
+            name = b.vjp(b.root, types, mask)
+            inout = b.inouts[("vjp", b.root, tuple(types), tuple(mask))]
+        else:
+            name = b.jvp(b.root, types, mask)
+            inout = []
+        spec = b.last_spec if b.names.get(_root_key(mode, b, types, mask)) == name else None
+        spec = _root_spec(b, types, mask, mode)
+        self._check_output(spec, mode)
+        fn = self.pyfun
+        header = _header(fn, mode, [self.params[k] for k in sorted(nums)], self.jit)
+        src = b.module_source(header)
+        mod, path = load_module(src, fn.__name__, b.module_globals())
+        return Compiled(mod, path, src, getattr(mod, name), spec, b, sorted(nums), inout)
+
+    def _check_output(self, spec, mode):
+        pass
+
+    def __repr__(self):
+        return f"<s2sad.{self.kind} of {self.pyfun.__qualname__}>"
+
+
+def _root_key(mode, b, types, mask):
+    return ("vjp" if mode == "reverse" else "jvp", b.root, tuple(types), tuple(mask))
+
+
+def _root_spec(b, types, mask, mode):
+    return b.spec(b.root, types, mask, "rev" if mode == "reverse" else "fwd")
+
+
+def _def_loc(fn):
+    from .frontend.lower import SourceInfo
+    try:
+        src = SourceInfo(fn)
+        import ast
+        tree = ast.parse(src.text)
+        return src.loc(tree.body[0])
+    except S2SADError:
+        return None
+
+
+def _header(fn, mode, wrt, jit):
+    try:
+        path = inspect.getsourcefile(fn)
+        line = inspect.getsourcelines(fn)[1]
+    except (OSError, TypeError):
+        path, line = "<unknown>", 0
+    mode_txt = "reverse mode (adjoint)" if mode == "reverse" else "forward mode (tangent)"
+    return (f'"""Derivative of {fn.__name__} ({path}:{line}), generated by s2sad {__version__}.\n\n'
+            f"Mode: {mode_txt}. Differentiated with respect to: {', '.join(wrt)}.\n"
+            f'Output: the return value of {fn.__name__}.\n"""')
+
+
+def _scalar_output_check(spec, fn, what):
+    rt = spec.ret_type
+    if not (isinstance(rt, Scalar) and rt.differentiable):
+        loc = None
+        from . import ir
+        for s in ir.walk_stmts(spec.fn.body):
+            if isinstance(s, ir.Return):
+                loc = s.loc
+        raise NonDifferentiableError(
+            f"{what} needs {fn.__name__} to return a float scalar, but it returns a {rt}", loc,
+            "use s2sad.vjp or s2sad.jacrev for vector outputs")
+
+
+def _as_result(x, like):
+    """A gradient in the form of its argument: float for a scalar, same dtype array."""
+    if isinstance(like, np.ndarray):
+        return np.asarray(x, dtype=like.dtype).reshape(like.shape)
+    return float(x)
+
+
+def _copy_args(args):
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
+class Grad(Transform):
+    kind = "grad"
+    with_value = False
+
+    def _check_output(self, spec, mode):
+        _scalar_output_check(spec, self.pyfun, "grad")
+
+    def __call__(self, *args):
+        c = self.compiled(args)
+        if self.mode == "reverse":
+            value, grads = self._reverse(c, args)
+        else:
+            value, grads = self._forward(c, args)
+        out = grads[0] if self.single else tuple(grads)
+        return (value, out) if self.with_value else out
+
+    def _reverse(self, c, args):
+        inout = [np.zeros_like(args[k]) for k in c.inout]
+        res = c.func(*args, 1.0, *inout)
+        by_param = dict(zip(c.wrt, res[1:]))
+        grads = [_as_result(by_param[k], args[k]) for k in self.argnums]
+        return float(res[0]), grads
+
+    def _forward(self, c, args):
+        grads = []
+        value = None
+        zeros = {k: (np.zeros_like(args[k], dtype=args[k].dtype) if isinstance(args[k], np.ndarray)
+                     else 0.0) for k in c.wrt}
+        for k in self.argnums:
+            a = args[k]
+            if isinstance(a, np.ndarray):
+                g = np.zeros(a.shape, dtype=a.dtype)
+                for idx in np.ndindex(a.shape):
+                    tang = dict(zeros)
+                    e = np.zeros_like(a)
+                    e[idx] = 1.0
+                    tang[k] = e
+                    value, d = c.func(*_copy_args(args), *[tang[j] for j in c.wrt])
+                    g[idx] = d
+                grads.append(g)
+            else:
+                tang = dict(zeros)
+                tang[k] = 1.0
+                value, d = c.func(*_copy_args(args), *[tang[j] for j in c.wrt])
+                grads.append(float(d))
+        if value is None:
+            value = self.pyfun(*_copy_args(args))
+        return float(value), grads
+
+
+class ValueAndGrad(Grad):
+    kind = "value_and_grad"
+    with_value = True
+
+
+def _decorator(cls):
+    def make(fun=None, argnums=0, *, mode="reverse", jit=False):
+        if fun is None:
+            return lambda f: cls(f, argnums, mode=mode, jit=jit)
+        if isinstance(fun, (int, tuple)) and not callable(fun):
+            nums = fun
+            return lambda f: cls(f, nums, mode=mode, jit=jit)
+        return cls(fun, argnums, mode=mode, jit=jit)
+    make.__name__ = cls.kind
+    return make
+
+
+grad = _decorator(Grad)
+grad.__doc__ = """grad(fun, argnums=0, *, mode="reverse", jit=False)
+
+The gradient of a scalar-valued ``fun`` with respect to the argument(s) ``argnums``. An int
+``argnums`` gives one gradient, a tuple a tuple of them. Usable as ``@grad`` and
+``@grad(argnums=(0, 1))``."""
+value_and_grad = _decorator(ValueAndGrad)
+value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, *, mode="reverse", jit=False) -> (value, grad)"""
+
+
+_transforms = {}
+
+
+def _all_nums(fun, args):
+    return tuple(range(len(args)))
+
+
+class _JVP(Transform):
+    kind = "jvp"
+
+
+def jvp(fun, primals, tangents, *, jit=False):
+    """Forward mode: ``(fun(*primals), J @ tangents)``, as ``jax.jvp``."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError("jvp: primals and tangents must have the same length")
+    t = _transform(_JVP, fun, jit)
+    types = t._argtypes(primals)
+    nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
+    c = t.compiled(primals, nums=nums, mode="forward")
+    tans = []
+    for k in c.wrt:
+        d = tangents[k]
+        p = primals[k]
+        if isinstance(p, np.ndarray):
+            d = np.asarray(d, dtype=p.dtype)
+            if d.shape != p.shape:
+                raise ValueError(f"jvp: the tangent of `{t.params[k]}` has shape {d.shape}, "
+                                 f"its primal {p.shape}")
+        else:
+            d = float(d)
+        tans.append(d)
+    out, dout = c.func(*_copy_args(primals), *tans)
+    return out, dout
+
+
+class _VJP(Transform):
+    kind = "vjp"
+
+
+def vjp(fun, *primals, jit=False):
+    """Reverse mode: ``(fun(*primals), vjp_fun)`` where ``vjp_fun(cotangent)`` returns a tuple
+    with the cotangent of each primal (None for integer ones), as ``jax.vjp``."""
+    t = _transform(_VJP, fun, jit)
+    types = t._argtypes(primals)
+    nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
+    c = t.compiled(primals, nums=nums, mode="reverse")
+    primals = _copy_args(primals)
+    out = fun(*_copy_args(primals)) if not hasattr(fun, "py_func") else fun(*_copy_args(primals))
+
+    def vjp_fun(ct):
+        inout = [np.zeros_like(primals[k]) for k in c.inout]
+        ct = _match_cotangent(ct, out)
+        res = c.func(*_copy_args(primals), ct, *inout)
+        by_param = dict(zip(c.wrt, res[1:]))
+        return tuple(_as_result(by_param[k], primals[k]) if k in by_param else None
+                     for k in range(len(primals)))
+
+    vjp_fun.compiled = c
+    _transforms[id(vjp_fun)] = t
+    return out, vjp_fun
+
+
+def _match_cotangent(ct, out):
+    if isinstance(out, tuple):
+        if not isinstance(ct, tuple) or len(ct) != len(out):
+            raise ValueError(f"vjp: the cotangent must be a tuple of {len(out)} items, like the output")
+        return tuple(_match_cotangent(c, o) for c, o in zip(ct, out))
+    if isinstance(out, np.ndarray):
+        ct = np.asarray(ct, dtype=np.float64)
+        if ct.shape != out.shape:
+            raise ValueError(f"vjp: the cotangent has shape {ct.shape}, the output {out.shape}")
+        return ct
+    return float(ct)
+
+
+def _transform(cls, fun, jit):
+    key = (cls, id(fun), jit)
+    t = _transforms.get(key)
+    if t is None or t.fun is not fun:
+        t = cls(fun, 0, mode="forward" if cls is _JVP else "reverse", jit=jit)
+        _transforms[key] = t
+    return t
+
+
+def source(derivative, *example_args):
+    """The generated Python source of a derivative made by s2sad (the whole module: the
+    derivative, the derivative helpers of the functions it calls, the tape helpers).
+
+    The source depends on the argument types, so pass example arguments unless the derivative
+    has already been called."""
+    t = derivative if isinstance(derivative, Transform) else None
+    if t is None:
+        c = getattr(derivative, "compiled", None)
+        if c is not None:
+            return c.source
+        raise TypeError("s2sad.source() takes a derivative made by s2sad (grad, value_and_grad, "
+                        "the vjp function from vjp, ...)")
+    if example_args:
+        return t.compiled(example_args).source
+    if t._last is None:
+        raise ValueError(f"{t!r} has not been called yet, so its argument types are unknown: "
+                         "call it once, or pass example arguments: s2sad.source(df, *args)")
+    return t._last.source
+
+
+def stop_gradient(x):
+    """The value of ``x``, through which no derivative flows (a detach / no-grad)."""
+    return x
+
+
+stop_gradient.__s2sad_primitive__ = "stop_gradient"

@@ -1,0 +1,55 @@
+"""Small helper functions copied into generated modules that use them (a generated module
+imports nothing but math and numpy, so it runs where s2sad is not installed).
+
+They are plain numpy code inside s2sad's differentiable subset, so generated code can itself
+be differentiated again, and Numba compiles them in nopython mode.
+"""
+
+HELPERS = {
+    "_push_f": '''
+def _push_f(tape, top, x):
+    """Push float x on the tape, growing it when full; returns (tape, top)."""
+    if top == tape.shape[0]:
+        grown = np.empty(2 * tape.shape[0] + 64, dtype=np.float64)
+        grown[:top] = tape[:top]
+        tape = grown
+    tape[top] = x
+    return tape, top + 1
+''',
+    "_push_i": '''
+def _push_i(tape, top, x):
+    """Push int x on the int tape, growing it when full; returns (tape, top)."""
+    if top == tape.shape[0]:
+        grown = np.empty(2 * tape.shape[0] + 64, dtype=np.int64)
+        grown[:top] = tape[:top]
+        tape = grown
+    tape[top] = x
+    return tape, top + 1
+''',
+    "_push_fa": '''
+def _push_fa(tape, top, a):
+    """Push the values of float array a (row-major) on the tape; returns (tape, top)."""
+    n = a.size
+    if top + n > tape.shape[0]:
+        grown = np.empty(2 * (top + n) + 64, dtype=np.float64)
+        grown[:top] = tape[:top]
+        tape = grown
+    tape[top:top + n] = a.ravel()
+    return tape, top + n
+''',
+    "_push_ia": '''
+def _push_ia(tape, top, a):
+    """Push the values of int array a (row-major) on the int tape; returns (tape, top)."""
+    n = a.size
+    if top + n > tape.shape[0]:
+        grown = np.empty(2 * (top + n) + 64, dtype=np.int64)
+        grown[:top] = tape[:top]
+        tape = grown
+    tape[top:top + n] = a.ravel()
+    return tape, top + n
+''',
+}
+
+
+def helper_source(names):
+    return "\n".join(HELPERS[n].strip() + "\n\n" for n in sorted(names))

@@ -1,0 +1,251 @@
+"""The driver: from a Python function and an argument signature to a generated module.
+
+One ``Build`` makes one module: the requested derivative, the derivatives of the user
+functions it calls (one per callee and activity pattern, so a helper called twice gets one
+derivative helper), the primal versions of callees, and the tape helpers used.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from . import ir
+from .ad import rules as R
+from .ad.forward import Forward
+from .ad.naming import Namer
+from .ad.normalize import remove_jumps
+from .ad.reverse import CalleeInfo, Reverse
+from .analysis.activity import Activity, check_aliasing
+from .analysis.typeinfer import TypeInference
+from .analysis.types import Array, Scalar, Tuple
+from .backend import pysource
+from .backend.runtime import helper_source
+from .errors import S2SADError
+from .frontend.program import Program
+
+
+class Spec:
+    """One function specialised for argument types, activity and mode."""
+
+    def __init__(self, fn, tres, activity):
+        self.fn = fn
+        self.types = tres.types
+        self.ret_type = tres.ret
+        self.calls = tres.calls
+        self.activity = activity
+
+
+class Build:
+    def __init__(self, pyfn, program=None):
+        self.program = program or Program()
+        self.root = self.program.add(pyfn)
+        self.program.check_recursion(self.root)
+        self.tcache = {}
+        self.ti = TypeInference(self.program, self.tcache)
+        self.normalized = {}
+        self.names = {}  # (mode, key, argtypes, mask) -> emitted name
+        self.functions = []  # (name, ir.Function)
+        self.helpers = set()
+        self.used_names = set()
+        self._mutated = {}
+        self.inouts = {}
+
+    # ------------------------------------------------------------ analysis helpers
+
+    def mutated_params(self, key):
+        """Positions of the parameters a user function writes into (directly or through the
+        functions it calls)."""
+        if key in self._mutated:
+            return self._mutated[key]
+        self._mutated[key] = ()
+        fn = self.program.funcs[key]
+        out = set()
+        for s in ir.walk_stmts(fn.body):
+            if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in fn.params:
+                out.add(fn.params.index(s.array.name))
+            for e in _call_exprs(s):
+                for k in self.mutated_params(e.func):
+                    a = e.args[k]
+                    if isinstance(a, ir.Var) and a.name in fn.params:
+                        out.add(fn.params.index(a.name))
+        self._mutated[key] = tuple(sorted(out))
+        return self._mutated[key]
+
+    def mutates(self, call, k):
+        return k in self.mutated_params(call.func)
+
+    def fn_for(self, key, mode):
+        fn = self.program.funcs[key]
+        if mode != "rev":
+            return fn
+        if key not in self.normalized:
+            new = copy.copy(fn)
+            new.body = remove_jumps(fn, Namer(fn).fresh)
+            self.normalized[key] = new
+            self.program.funcs[key + "#rev"] = new
+        return self.normalized[key]
+
+    def spec(self, key, argtypes, mask, mode):
+        fn = self.fn_for(key, mode)
+        k2 = key + "#rev" if mode == "rev" else key
+        tres = self.ti.infer(k2, argtypes)
+        check_aliasing(fn, tres.types)
+        active = [p for p, m in zip(fn.params, mask) if m]
+        act = Activity(fn, tres.types, active, R.RULES, self.mutates)
+        for k in self.mutated_params(key):
+            act.useful.add(fn.params[k])
+        _rerun_useful(act)
+        return Spec(fn, tres, act)
+
+    def unique(self, base):
+        name = base
+        n = 1
+        while name in self.used_names:
+            n += 1
+            name = f"{base}_{n}"
+        self.used_names.add(name)
+        return name
+
+    # ------------------------------------------------------------ primal
+
+    def primal(self, key):
+        k = ("primal", key)
+        if k in self.names:
+            return self.names[k]
+        fn = self.program.funcs[key]
+        name = self.unique(fn.name)
+        self.names[k] = name
+        callee_names = {}
+        for s in ir.walk_stmts(fn.body):
+            for e in _call_exprs(s):
+                callee_names[e.func] = self.primal(e.func)
+        out = copy.copy(fn)
+        out.name = name
+        self.functions.append((out, callee_names))
+        return name
+
+    # ------------------------------------------------------------ forward
+
+    def jvp(self, key, argtypes, mask):
+        k = ("jvp", key, tuple(argtypes), tuple(mask))
+        if k in self.names:
+            return self.names[k]
+        fn = self.program.funcs[key]
+        name = self.unique(fn.name + "_jvp")
+        self.names[k] = name
+        spec = self.spec(key, argtypes, mask, "fwd")
+        wrt = [p for p, m in zip(fn.params, mask) if m and spec.types[p].differentiable]
+        callee_names = {}
+
+        def callee_name(call):
+            callee_key, cargs = spec.calls[call]
+            cmask = [isinstance(a, ir.Var) and a.name in spec.activity.varied
+                     and spec.types[a.name].differentiable for a in call.args]
+            if not any(cmask):
+                callee_names[call.func] = self.primal(call.func)
+                return None, []
+            return self.jvp(call.func, cargs, cmask), [i for i, m in enumerate(cmask) if m]
+
+        for s in ir.walk_stmts(fn.body):
+            for e in _call_exprs(s):
+                callee_names[e.func] = self.primal(e.func)
+        out = Forward(spec, Namer(spec.fn), callee_name).run(name, wrt)
+        self.functions.append((out, callee_names))
+        self.last_spec = spec
+        return name
+
+    # ------------------------------------------------------------ reverse
+
+    def vjp(self, key, argtypes, mask):
+        k = ("vjp", key, tuple(argtypes), tuple(mask))
+        if k in self.names:
+            return self.names[k]
+        fn = self.program.funcs[key]
+        name = self.unique(fn.name + "_vjp")
+        self.names[k] = name
+        spec = self.spec(key, argtypes, mask, "rev")
+        mutated = self.mutated_params(key)
+        wrt = [p for p, m in zip(fn.params, mask) if m and spec.types[p].differentiable]
+        inout = [p for p in wrt if isinstance(spec.types[p], Array)
+                 and fn.params.index(p) in mutated and spec.activity.is_active(p)]
+        callee_names = {}
+        infos = {}
+
+        def callee_info(call):
+            if call in infos:
+                return infos[call]
+            callee_key, cargs = spec.calls[call]
+            cmut = self.mutated_params(call.func)
+            cmask = [isinstance(a, ir.Var) and spec.activity.is_active(a.name) for a in call.args]
+            callee_names[call.func] = self.primal(call.func)
+            if not any(cmask):
+                info = CalleeInfo(None, [], [], list(cmut))
+            else:
+                vname = self.vjp(call.func, cargs, cmask)
+                cinout = self.inout_of(call.func, cargs, cmask)
+                info = CalleeInfo(vname, [i for i, m in enumerate(cmask) if m], cinout, list(cmut))
+            infos[call] = info
+            return info
+
+        for s in ir.walk_stmts(spec.fn.body):
+            for e in _call_exprs(s):
+                callee_names[e.func] = self.primal(e.func)
+        rev = Reverse(spec, Namer(spec.fn), callee_info)
+        out = rev.run(name, wrt, inout)
+        self.helpers |= rev.helpers
+        self.functions.append((out, callee_names))
+        self.inouts[k] = [fn.params.index(p) for p in inout]
+        self.last_spec = spec
+        return name
+
+    def inout_of(self, key, argtypes, mask):
+        return self.inouts.get(("vjp", key, tuple(argtypes), tuple(mask)), [])
+
+    # ------------------------------------------------------------ module
+
+    def module_source(self, header):
+        parts = [header.rstrip() + "\n", "import math\n\nimport numpy as np\n"]
+        if self.helpers:
+            parts.append("\n" + helper_source(self.helpers))
+        for fn, callee_names in self.functions:
+            parts.append("\n" + pysource.function_source(fn, callee_names) + "\n")
+        return "\n".join(p.rstrip("\n") + "\n" for p in parts)
+
+    def module_globals(self):
+        out = {}
+        for key, fn in self.program.funcs.items():
+            if fn is None:
+                continue
+            for name, obj in getattr(fn, "globals", {}).items():
+                if name in out and out[name] is not obj:
+                    raise S2SADError(f"two different module-level objects are both called `{name}`",
+                                     fn.loc, "rename one of them")
+                out[name] = obj
+        return out
+
+
+def _rerun_useful(act):
+    changed = True
+    edges = act._edges()
+    while changed:
+        changed = False
+        for tgt, srcs, _ in edges:
+            if tgt in act.useful:
+                for x in srcs:
+                    if x not in act.useful and act._diff(x):
+                        act.useful.add(x)
+                        changed = True
+
+
+def _call_exprs(s):
+    exprs = []
+    if isinstance(s, (ir.Assign, ir.ExprStmt, ir.Return)) and s.value is not None:
+        exprs.append(s.value)
+    out = []
+    while exprs:
+        e = exprs.pop()
+        if isinstance(e, ir.CallUser):
+            out.append(e)
+        if e is not None:
+            exprs.extend(ir.sub_exprs(e))
+    return out

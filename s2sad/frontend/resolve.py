@@ -1,0 +1,106 @@
+"""Name resolution: which object a name in the user's function denotes."""
+
+from __future__ import annotations
+
+import builtins
+import math
+import types
+
+import numpy as np
+
+# Canonical names of the primitives the rules table knows, keyed by the object's id.
+_KNOWN = {}
+
+MATH_FUNCS = (
+    "sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp expm1 log log1p "
+    "log2 log10 sqrt pow hypot erf erfc fabs floor ceil copysign fmod isnan isinf isfinite trunc "
+    "gamma lgamma degrees radians"
+).split()
+NP_FUNCS = (
+    "sin cos tan arcsin arccos arctan arctan2 sinh cosh tanh arcsinh arccosh arctanh exp expm1 "
+    "log log1p log2 log10 sqrt abs absolute fabs maximum minimum where clip square power sum mean "
+    "max min prod dot matmul outer zeros ones empty zeros_like ones_like empty_like full arange "
+    "linspace reshape concatenate sign floor ceil hypot exp2 cbrt transpose array asarray copy "
+    "isnan isinf isfinite amax amin negative add subtract multiply divide true_divide reciprocal "
+    "sinc logaddexp vstack hstack stack full_like eye identity trace diag cumsum "
+    "float64 float32 int64 int32 bool_ argmax argmin round floor_divide mod remainder "
+    "logical_and logical_or logical_not copysign diff tanh erf"
+).split()
+BUILTIN_FUNCS = ("abs", "min", "max", "pow", "float", "int", "len", "range", "bool", "round")
+
+# numpy aliases collapse onto one canonical spelling
+NP_ALIASES = {
+    "absolute": "abs",
+    "amax": "max",
+    "amin": "min",
+    "true_divide": "divide",
+    "asarray": "array",
+    "mod": "remainder",
+}
+
+for _n in MATH_FUNCS:
+    if hasattr(math, _n):
+        _KNOWN[id(getattr(math, _n))] = "math." + _n
+for _n in NP_FUNCS:
+    if hasattr(np, _n):
+        _KNOWN.setdefault(id(getattr(np, _n)), "np." + NP_ALIASES.get(_n, _n))
+for _n in BUILTIN_FUNCS:
+    _KNOWN[id(getattr(builtins, _n))] = _n
+
+MATH_CONSTS = {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf, "nan": math.nan}
+NP_CONSTS = {"pi": np.pi, "e": np.e, "inf": np.inf, "nan": np.nan, "newaxis": None}
+NP_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int64",
+             "bool_": "bool", "double": "float64", "single": "float32", "intp": "int64"}
+
+
+def known_name(obj):
+    """The canonical primitive name of ``obj`` (``'math.sin'``, ``'np.sum'``, ``'abs'``)."""
+    try:
+        return _KNOWN.get(id(obj))
+    except TypeError:
+        return None
+
+
+def is_module(obj, mod):
+    return isinstance(obj, types.ModuleType) and obj is mod
+
+
+def user_function_of(obj):
+    """The plain Python function behind ``obj`` when it is user code s2sad can read: a plain
+    function, or a Numba dispatcher's ``py_func``. None otherwise."""
+    if isinstance(obj, types.FunctionType):
+        mod = getattr(obj, "__module__", "") or ""
+        if mod.split(".")[0] in ("numpy", "math", "numba", "sympy"):
+            return None
+        return obj
+    py = getattr(obj, "py_func", None)
+    if isinstance(py, types.FunctionType):
+        return py
+    return None
+
+
+class Scope:
+    """What the free names of a user function mean: its globals, closure cells, builtins."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.globals = fn.__globals__
+        self.closure = {}
+        if fn.__closure__:
+            for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+                try:
+                    self.closure[name] = cell.cell_contents
+                except ValueError:  # empty cell
+                    pass
+
+    MISSING = object()
+
+    def lookup(self, name):
+        if name in self.closure:
+            return self.closure[name]
+        if name in self.globals:
+            return self.globals[name]
+        b = self.globals.get("__builtins__", builtins)
+        if isinstance(b, dict):
+            return b.get(name, Scope.MISSING)
+        return getattr(b, name, Scope.MISSING)

@@ -1,0 +1,372 @@
+"""IR node definitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A position in the user's source."""
+
+    filename: str
+    lineno: int
+    col: int
+    source_line: str = ""
+
+    def text(self):
+        return self.source_line.strip()
+
+
+# ---------------------------------------------------------------- expressions
+
+
+class Expr:
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Var(Expr):
+    name: str
+
+
+@dataclass(frozen=True)
+class Const(Expr):
+    value: Any
+
+
+@dataclass(frozen=True)
+class Global(Expr):
+    """A module-level object referenced by name in generated code (a user array, a foreign
+    function, a module)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class BinOp(Expr):
+    op: str  # + - * / // % ** @
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class UnaryOp(Expr):
+    op: str  # - + not
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Compare(Expr):
+    op: str  # < <= > >= == != is
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class BoolOp(Expr):
+    op: str  # and or  (both operands are already evaluated, no side effects)
+    values: tuple
+
+
+@dataclass(frozen=True)
+class IfExp(Expr):
+    """Only in derivative code; the frontend lowers conditional expressions to If."""
+
+    test: Expr
+    body: Expr
+    orelse: Expr
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    """A call of a primitive known to the rules table (``math.sin``, ``np.sum``, ``abs``, ...)
+    or of a global foreign function evaluated as is (``func`` then names a Global)."""
+
+    func: str
+    args: tuple
+    kwargs: tuple = ()  # tuple of (name, Expr)
+
+    def kw(self, name, default=None):
+        for k, v in self.kwargs:
+            if k == name:
+                return v
+        return default
+
+
+@dataclass(frozen=True)
+class Method(Expr):
+    """A method call on an array: ``x.reshape(...)``, ``x.copy()``, ``x.sum()``."""
+
+    obj: Expr
+    name: str
+    args: tuple
+    kwargs: tuple = ()
+
+
+@dataclass(frozen=True)
+class CallUser(Expr):
+    """A call of another user function, which is differentiated in turn."""
+
+    func: str  # key of the callee in the Program
+    args: tuple
+
+
+@dataclass(frozen=True)
+class Slice(Expr):
+    lower: Optional[Expr]
+    upper: Optional[Expr]
+    step: Optional[Expr]
+
+
+@dataclass(frozen=True)
+class NewAxis(Expr):
+    pass
+
+
+@dataclass(frozen=True)
+class Load(Expr):
+    """``array[index...]``; index entries are operands, Slice or NewAxis."""
+
+    array: Expr
+    index: tuple
+
+
+@dataclass(frozen=True)
+class Attr(Expr):
+    value: Expr
+    name: str  # shape, T, size, ndim, dtype
+
+
+@dataclass(frozen=True)
+class TupleMake(Expr):
+    items: tuple
+
+
+@dataclass(frozen=True)
+class TupleGet(Expr):
+    tuple: Expr
+    index: int
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(eq=False)
+class Stmt:
+    loc: Optional[Loc] = field(default=None, kw_only=True)
+    comment: Optional[str] = field(default=None, kw_only=True)
+
+
+@dataclass(eq=False)
+class Assign(Stmt):
+    target: Var
+    value: Expr
+
+
+@dataclass(eq=False)
+class AugAssign(Stmt):
+    """``target op= value``; in derivative code only (adjoint accumulation)."""
+
+    target: Expr  # Var or Load
+    op: str
+    value: Expr
+
+
+@dataclass(eq=False)
+class Store(Stmt):
+    """``array[index] = value``."""
+
+    array: Var
+    index: tuple
+    value: Expr
+
+
+@dataclass(eq=False)
+class AugStore(Stmt):
+    """``array[index] += value`` / ``-=``: kept whole because its adjoint needs no old value."""
+
+    array: Var
+    index: tuple
+    op: str
+    value: Expr
+
+
+@dataclass(eq=False)
+class ExprStmt(Stmt):
+    value: Expr
+
+
+@dataclass(eq=False)
+class If(Stmt):
+    test: Expr
+    body: list
+    orelse: list
+
+
+@dataclass(eq=False)
+class For(Stmt):
+    """``for var in range(start, stop, step)``."""
+
+    var: Var
+    start: Expr
+    stop: Expr
+    step: Expr
+    body: list
+    exit_flag: Optional[str] = None  # set by jump removal: leave the loop after an iteration
+
+
+@dataclass(eq=False)
+class While(Stmt):
+    """``while True: <cond>; if not test: break; <body>`` with the condition computed by the
+    statements of ``cond`` (which only assign fresh temporaries)."""
+
+    cond: list
+    test: Expr
+    body: list
+    exit_flag: Optional[str] = None
+
+
+@dataclass(eq=False)
+class Break(Stmt):
+    pass
+
+
+@dataclass(eq=False)
+class Continue(Stmt):
+    pass
+
+
+@dataclass(eq=False)
+class Return(Stmt):
+    value: Optional[Expr]
+
+
+@dataclass(eq=False)
+class Pass(Stmt):
+    pass
+
+
+@dataclass(eq=False)
+class Comment(Stmt):
+    """A comment line in generated code (provenance of the derivative statements below)."""
+
+    text: str = ""
+
+
+@dataclass(eq=False)
+class Function:
+    name: str
+    params: list  # list[str]
+    body: list
+    loc: Optional[Loc] = None
+    docstring: Optional[str] = None
+    defaults: dict = field(default_factory=dict)  # param -> Expr (derivative signatures)
+    types: dict = field(default_factory=dict)  # var name -> Type, filled by analysis
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def walk_stmts(stmts):
+    """Every statement, nested ones included, in program order."""
+    for s in stmts:
+        yield s
+        if isinstance(s, If):
+            yield from walk_stmts(s.body)
+            yield from walk_stmts(s.orelse)
+        elif isinstance(s, For):
+            yield from walk_stmts(s.body)
+        elif isinstance(s, While):
+            yield from walk_stmts(s.cond)
+            yield from walk_stmts(s.body)
+
+
+def sub_exprs(e):
+    """Direct children of an expression."""
+    if isinstance(e, (BinOp, Compare)):
+        return (e.left, e.right)
+    if isinstance(e, UnaryOp):
+        return (e.operand,)
+    if isinstance(e, BoolOp):
+        return e.values
+    if isinstance(e, IfExp):
+        return (e.test, e.body, e.orelse)
+    if isinstance(e, Call):
+        return tuple(e.args) + tuple(v for _, v in e.kwargs)
+    if isinstance(e, Method):
+        return (e.obj,) + tuple(e.args) + tuple(v for _, v in e.kwargs)
+    if isinstance(e, CallUser):
+        return tuple(e.args)
+    if isinstance(e, Slice):
+        return tuple(x for x in (e.lower, e.upper, e.step) if x is not None)
+    if isinstance(e, Load):
+        return (e.array,) + tuple(e.index)
+    if isinstance(e, Attr):
+        return (e.value,)
+    if isinstance(e, TupleMake):
+        return tuple(e.items)
+    if isinstance(e, TupleGet):
+        return (e.tuple,)
+    return ()
+
+
+def expr_vars(e):
+    """Names of the variables an expression reads."""
+    out = []
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Var):
+            out.append(x.name)
+        elif x is not None:
+            stack.extend(sub_exprs(x))
+    return out
+
+
+def stmt_reads(s):
+    """Variables a statement reads (not those of nested blocks)."""
+    if isinstance(s, Assign):
+        return expr_vars(s.value)
+    if isinstance(s, AugAssign):
+        return expr_vars(s.value) + expr_vars(s.target)
+    if isinstance(s, (Store, AugStore)):
+        r = [s.array.name] + expr_vars(s.value)
+        for i in s.index:
+            r += expr_vars(i)
+        return r
+    if isinstance(s, (ExprStmt, Return)):
+        return expr_vars(s.value) if s.value is not None else []
+    if isinstance(s, If):
+        return expr_vars(s.test)
+    if isinstance(s, For):
+        return expr_vars(s.start) + expr_vars(s.stop) + expr_vars(s.step)
+    if isinstance(s, While):
+        return expr_vars(s.test)
+    return []
+
+
+def assigned_names(stmts):
+    """Names assigned anywhere in ``stmts`` (loop variables included); arrays written in place
+    are not included (see ``stored_arrays``)."""
+    out = set()
+    for s in walk_stmts(stmts):
+        if isinstance(s, Assign):
+            out.add(s.target.name)
+        elif isinstance(s, AugAssign) and isinstance(s.target, Var):
+            out.add(s.target.name)
+        elif isinstance(s, For):
+            out.add(s.var.name)
+    return out
+
+
+def stored_arrays(stmts):
+    """Arrays written in place anywhere in ``stmts`` by a store."""
+    out = set()
+    for s in walk_stmts(stmts):
+        if isinstance(s, (Store, AugStore)):
+            out.add(s.array.name)
+        elif isinstance(s, AugAssign) and isinstance(s.target, Load):
+            out.add(s.target.array.name)
+    return out

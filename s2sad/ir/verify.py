@@ -1,0 +1,80 @@
+"""The IR verifier: structural invariants every pass relies on."""
+
+from __future__ import annotations
+
+from . import nodes as ir
+
+
+class IRError(AssertionError):
+    pass
+
+
+_OPERANDS = (ir.Var, ir.Const, ir.Global)
+
+
+def _operand_ok(e):
+    if isinstance(e, _OPERANDS) or isinstance(e, ir.NewAxis):
+        return True
+    if isinstance(e, ir.Slice):
+        return all(p is None or isinstance(p, _OPERANDS) for p in (e.lower, e.upper, e.step))
+    if isinstance(e, ir.TupleMake):  # tuple literals of operands (shapes, np.array items)
+        return all(_operand_ok(x) for x in e.items)
+    return False
+
+
+def verify(fn, three_address=True):
+    """Check ``fn``: every statement has a known type and a location, operands of primal
+    statements are variables or constants, loops and branches hold lists of statements,
+    ``break``/``continue`` sit inside loops. Raises IRError."""
+    _block(fn.body, fn, loop_depth=0, three_address=three_address)
+    return True
+
+
+def _check_expr(e, s, three_address):
+    if not isinstance(e, ir.Expr):
+        raise IRError(f"{s!r}: {e!r} is not an IR expression")
+    if three_address and not isinstance(e, _OPERANDS + (ir.NewAxis, ir.Slice, ir.TupleMake)):
+        for sub in ir.sub_exprs(e):
+            if not _operand_ok(sub):
+                raise IRError(f"not three-address form: {e!r} in {s!r}")
+
+
+def _block(stmts, fn, loop_depth, three_address):
+    if not isinstance(stmts, list):
+        raise IRError(f"a block must be a list, got {type(stmts).__name__}")
+    for s in stmts:
+        if not isinstance(s, ir.Stmt):
+            raise IRError(f"{s!r} is not a statement")
+        if s.loc is None and not isinstance(s, ir.Comment):
+            raise IRError(f"{s!r} has no source location")
+        if isinstance(s, ir.Assign):
+            if not isinstance(s.target, ir.Var):
+                raise IRError(f"assignment target must be a Var: {s!r}")
+            _check_expr(s.value, s, three_address)
+        elif isinstance(s, (ir.Store, ir.AugStore)):
+            if not isinstance(s.array, ir.Var):
+                raise IRError(f"store into a non-variable: {s!r}")
+            if three_address and not _operand_ok(s.value):
+                raise IRError(f"stored value must be an operand: {s!r}")
+            for i in s.index:
+                if three_address and not _operand_ok(i):
+                    raise IRError(f"index must be an operand: {s!r}")
+        elif isinstance(s, ir.If):
+            _block(s.body, fn, loop_depth, three_address)
+            _block(s.orelse, fn, loop_depth, three_address)
+        elif isinstance(s, ir.For):
+            if not isinstance(s.var, ir.Var):
+                raise IRError(f"loop variable must be a Var: {s!r}")
+            for b in (s.start, s.stop, s.step):
+                if not isinstance(b, _OPERANDS):
+                    raise IRError(f"range bounds must be operands: {s!r}")
+            _block(s.body, fn, loop_depth + 1, three_address)
+        elif isinstance(s, ir.While):
+            _block(s.cond, fn, loop_depth, three_address)
+            _block(s.body, fn, loop_depth + 1, three_address)
+        elif isinstance(s, (ir.Break, ir.Continue)):
+            if loop_depth == 0:
+                raise IRError(f"{type(s).__name__} outside a loop")
+        elif isinstance(s, ir.Return):
+            if s.value is not None:
+                _check_expr(s.value, s, three_address)
