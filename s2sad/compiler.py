@@ -19,6 +19,7 @@ from .analysis.activity import Activity, check_aliasing
 from .analysis.typeinfer import TypeInference
 from .analysis.types import Array, Scalar, Tuple
 from .backend import pysource
+from .backend.fold import fold_function
 from .backend.runtime import helper_source
 from .errors import S2SADError
 from .frontend.program import Program
@@ -208,6 +209,7 @@ class Build:
         if self.helpers:
             parts.append("\n" + helper_source(self.helpers))
         for fn, callee_names in self.functions:
+            fn = fold_function(copy.deepcopy(fn))
             parts.append("\n" + pysource.function_source(fn, callee_names) + "\n")
         return "\n".join(p.rstrip("\n") + "\n" for p in parts)
 

@@ -102,6 +102,7 @@ class Reverse:
                     visit(s.body, loops + (s,), path + (id(s.body),))
 
         visit(self.fn.body, (), ())
+        self._single = {}
 
     def _note_call(self, e, s, loops):
         if isinstance(e, ir.CallUser):
@@ -110,6 +111,27 @@ class Reverse:
                 a = e.args[k]
                 if isinstance(a, ir.Var):
                     self.stored.setdefault(a.name, []).append((s, loops))
+
+    def single_use(self, name):
+        """A compiler temporary defined once and read once, in the same block: its adjoint is
+        the one contribution of that read, assigned rather than accumulated."""
+        if name in self._single:
+            return self._single[name]
+        ok = False
+        if name.startswith("_t") and name[2:].isdigit() and isinstance(self.types.get(name), Scalar):
+            sites = self.sites.get(name, [])
+            if len(sites) == 1 and isinstance(sites[0][0], ir.Assign):
+                reads = self.reads.get(name, [])
+                ok = (len(reads) == 1 and reads[0] == self.block_of[id(sites[0][0])]
+                      and self._occurrences(name) == 1)
+        self._single[name] = ok
+        return ok
+
+    def _occurrences(self, name):
+        n = 0
+        for s in ir.walk_stmts(self.fn.body):
+            n += ir.stmt_reads(s).count(name)
+        return n
 
     def overwritten(self, name):
         sites = self.sites.get(name, [])
@@ -299,7 +321,7 @@ class Reverse:
         loc = self.fn.loc
         scoped = self._array_scopes()
         for v in sorted(self.act.varied & self.act.useful):
-            if not self.active(v) or v in self.inout:
+            if not self.active(v) or v in self.inout or self.single_use(v):
                 continue
             t = self.types[v]
             if isinstance(t, Tuple):
@@ -676,6 +698,8 @@ class Reverse:
         elif isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim > tt.ndim:
             for _ in range(ctype.ndim - tt.ndim):
                 c = ir.Call("np.sum", (c,), (("axis", ir.Const(0)),))
+        if self.single_use(name):
+            return ir.Assign(ir.Var(self.bname(name)), c if sign == "+" else ir.UnaryOp("-", c), loc=loc)
         return ir.AugAssign(ir.Var(self.bname(name)), sign, c, loc=loc)
 
     def reset(self, name, loc):
@@ -704,7 +728,7 @@ class Reverse:
         if code:
             self.comment(s, out)
             reads_target = t in ir.expr_vars(e)
-            redefined = self.overwritten(t) or t in self.fn.params
+            redefined = (self.overwritten(t) or t in self.fn.params) and not self.single_use(t)
             if not reads_target:
                 out.extend(code)
                 if redefined:
@@ -751,6 +775,12 @@ class Reverse:
                 if parts[e.index] is not None:
                     out.append(ir.AugAssign(ir.Var(parts[e.index]), "+", g, loc=loc))
             return out
+        if isinstance(e, ir.Load) and isinstance(self.typeof(e.array), Tuple):
+            if len(e.index) == 1 and isinstance(e.index[0], ir.Const):
+                return self.adjoint_of_assign(
+                    ir.Assign(s.target, ir.TupleGet(e.array, e.index[0].value), loc=loc), g=g, ans=ans)
+            raise NonDifferentiableError("indexing a tuple of differentiated values needs a "
+                                         "constant index", loc)
         if isinstance(e, ir.Load):
             if isinstance(e.array, ir.Var) and self.active(e.array.name):
                 self.need_index(e.index)

@@ -620,6 +620,8 @@ def _pow_partial_y(c):
 
 _reg(Rule("**", ("x", "y"), t_binary, "elementwise",
           partials={0: _pow_partial_x, 1: _pow_partial_y}, diff=(0, 1)))
+_reg(Rule("pow", ("x", "y"), t_binary, "elementwise",
+          partials={0: _pow_partial_x, 1: _pow_partial_y}, diff=(0, 1)))
 elementwise("%", ("x", "y"), {"x": "1.0", "y": "-M.floor(x / y)"}, type_fn=t_binary)
 linear("np.ravel", ("x",), {0: "np.reshape(g, x.shape)"}, lambda ts, c: Array(ts[0].dtype, 1))
 linear("astype", ("x", "dtype"), {0: "g"}, lambda ts, c: ts[0])

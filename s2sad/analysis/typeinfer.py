@@ -38,12 +38,14 @@ class TypeInference:
         for p, t in zip(fn.params, argtypes):
             res.types[p] = t
         self.stack.append(key)
+        saved = getattr(self, "res", None), getattr(self, "changed", False)
         for _ in range(30):
             self.changed = False
             self.res = res
             self.block(fn.body)
             if not self.changed:
                 break
+        self.res, self.changed = saved
         self.stack.pop()
         self.cache[ck] = res
         return res

@@ -1,0 +1,219 @@
+"""Folding compiler temporaries back into expressions, for readable generated code.
+
+Three-address form gives every intermediate a name (``_t7 = _t6 ** 2``). A temporary that is
+assigned once and read once, later in the same block, with nothing in between writing what
+its expression reads, is substituted into its use; temporaries never read are dropped. User
+variables are never touched, and neither is anything the tape or the reverse sweep reads twice.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import ir
+
+_TEMP = re.compile(r"^_(t\d+(_bar\d*|_dot\d*)?|g\d*|r\d*|new\d*)$")
+_IMPURE_CALL = ("foreign:", "custom:")
+
+
+def is_temp(name):
+    return bool(_TEMP.match(name))
+
+
+def _pure(e):
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ir.CallUser):
+            return False
+        if isinstance(x, ir.Call) and (x.func.startswith(_IMPURE_CALL) or x.func.startswith("_push")):
+            return False
+        if x is not None:
+            stack.extend(ir.sub_exprs(x))
+    return True
+
+
+def _reads_all(stmts):
+    counts = {}
+    for s in ir.walk_stmts(stmts):
+        for v in ir.stmt_reads(s):
+            counts[v] = counts.get(v, 0) + 1
+        if isinstance(s, ir.While):
+            pass
+    return counts
+
+
+def _defs_all(stmts):
+    counts = {}
+    for s in ir.walk_stmts(stmts):
+        names = []
+        if isinstance(s, ir.Assign):
+            names = [n.strip() for n in s.target.name.split(",")]
+        elif isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Var):
+            names = [s.target.name]
+        elif isinstance(s, ir.For):
+            names = [s.var.name]
+        for n in names:
+            counts[n] = counts.get(n, 0) + 1
+    return counts
+
+
+def _writes(s):
+    """Names a statement (with its nested blocks) may change; '*' for any array."""
+    out = set()
+    for x in ir.walk_stmts([s]):
+        if isinstance(x, ir.Assign):
+            out.update(n.strip() for n in x.target.name.split(","))
+            if not _pure(x.value):
+                out.add("*")
+        elif isinstance(x, ir.AugAssign):
+            if isinstance(x.target, ir.Var):
+                out.add(x.target.name)
+            else:
+                out.add(x.target.array.name)
+        elif isinstance(x, (ir.Store, ir.AugStore)):
+            out.add(x.array.name)
+        elif isinstance(x, ir.For):
+            out.add(x.var.name)
+        elif isinstance(x, ir.ExprStmt):
+            out.add("*")
+    return out
+
+
+def _substitute(e, name, value):
+    if isinstance(e, ir.Var):
+        return value if e.name == name else e
+    if e is None or isinstance(e, (ir.Const, ir.Global, ir.NewAxis)):
+        return e
+    if isinstance(e, ir.BinOp):
+        return ir.BinOp(e.op, _substitute(e.left, name, value), _substitute(e.right, name, value))
+    if isinstance(e, ir.UnaryOp):
+        return ir.UnaryOp(e.op, _substitute(e.operand, name, value))
+    if isinstance(e, ir.Compare):
+        return ir.Compare(e.op, _substitute(e.left, name, value), _substitute(e.right, name, value))
+    if isinstance(e, ir.BoolOp):
+        return ir.BoolOp(e.op, tuple(_substitute(v, name, value) for v in e.values))
+    if isinstance(e, ir.IfExp):
+        return ir.IfExp(*(_substitute(x, name, value) for x in (e.test, e.body, e.orelse)))
+    if isinstance(e, ir.Call):
+        return ir.Call(e.func, tuple(_substitute(a, name, value) for a in e.args),
+                       tuple((k, _substitute(v, name, value)) for k, v in e.kwargs))
+    if isinstance(e, ir.Method):
+        return ir.Method(_substitute(e.obj, name, value), e.name,
+                         tuple(_substitute(a, name, value) for a in e.args),
+                         tuple((k, _substitute(v, name, value)) for k, v in e.kwargs))
+    if isinstance(e, ir.CallUser):
+        return ir.CallUser(e.func, tuple(_substitute(a, name, value) for a in e.args))
+    if isinstance(e, ir.Slice):
+        return ir.Slice(*(_substitute(p, name, value) for p in (e.lower, e.upper, e.step)))
+    if isinstance(e, ir.Load):
+        return ir.Load(_substitute(e.array, name, value), tuple(_substitute(i, name, value) for i in e.index))
+    if isinstance(e, ir.Attr):
+        return ir.Attr(_substitute(e.value, name, value), e.name)
+    if isinstance(e, ir.TupleMake):
+        return ir.TupleMake(tuple(_substitute(x, name, value) for x in e.items))
+    if isinstance(e, ir.TupleGet):
+        return ir.TupleGet(_substitute(e.tuple, name, value), e.index)
+    return e
+
+
+def _substitute_in_stmt(s, name, value):
+    """Replace ``name`` in the expressions ``s`` itself evaluates (not nested blocks, except an
+    If's test and a For's bounds). Returns False when the use is somewhere else."""
+    if isinstance(s, ir.Assign):
+        s.value = _substitute(s.value, name, value)
+    elif isinstance(s, ir.AugAssign):
+        s.value = _substitute(s.value, name, value)
+        if isinstance(s.target, ir.Load):
+            s.target = _substitute(s.target, name, value)
+    elif isinstance(s, (ir.Store, ir.AugStore)):
+        s.value = _substitute(s.value, name, value)
+        s.index = tuple(_substitute(i, name, value) for i in s.index)
+    elif isinstance(s, (ir.ExprStmt, ir.Return)):
+        s.value = _substitute(s.value, name, value)
+    elif isinstance(s, ir.If):
+        s.test = _substitute(s.test, name, value)
+    elif isinstance(s, ir.For):
+        s.start, s.stop, s.step = (_substitute(b, name, value) for b in (s.start, s.stop, s.step))
+    else:
+        return False
+    return True
+
+
+def _direct_reads(s):
+    return ir.stmt_reads(s)
+
+
+def fold_function(fn):
+    for _ in range(200):
+        reads = _reads_all(fn.body)
+        defs = _defs_all(fn.body)
+        if not _fold_block(fn.body, reads, defs, fn.params):
+            break
+    return fn
+
+
+def _fold_block(stmts, reads, defs, params):
+    changed = False
+    i = 0
+    while i < len(stmts):
+        s = stmts[i]
+        if isinstance(s, ir.If):
+            changed |= _fold_block(s.body, reads, defs, params)
+            changed |= _fold_block(s.orelse, reads, defs, params)
+        elif isinstance(s, (ir.For, ir.While)):
+            changed |= _fold_block(s.body, reads, defs, params)
+        if isinstance(s, ir.Assign) and is_temp(s.target.name) and s.target.name not in params \
+                and defs.get(s.target.name) == 1 and _pure(s.value):
+            name = s.target.name
+            n = reads.get(name, 0)
+            if n == 0:
+                comment = s.comment
+                del stmts[i]
+                if comment and i < len(stmts) and not stmts[i].comment:
+                    stmts[i].comment = comment
+                changed = True
+                continue
+            if n == 1 and _fold_into_next_use(stmts, i, name, s.value):
+                changed = True
+                continue
+        i += 1
+    return changed
+
+
+def _fold_into_next_use(stmts, i, name, value):
+    needs = set(ir.expr_vars(value))
+    reads_arrays = _loads_arrays(value)
+    for j in range(i + 1, len(stmts)):
+        u = stmts[j]
+        if isinstance(u, ir.Comment):
+            continue
+        if name in _direct_reads(u):
+            if isinstance(u, ir.While):
+                return False
+            if not _substitute_in_stmt(u, name, value):
+                return False
+            if u.comment is None and stmts[i].comment:
+                u.comment = stmts[i].comment
+            del stmts[i]
+            return True
+        if any(name in ir.stmt_reads(x) for x in ir.walk_stmts([u])):
+            return False  # read inside a nested block: evaluation count would change
+        w = _writes(u)
+        if w & needs or ("*" in w and (reads_arrays or needs)) or (w & reads_arrays):
+            return False
+    return False
+
+
+def _loads_arrays(e):
+    out = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ir.Load) and isinstance(x.array, ir.Var):
+            out.add(x.array.name)
+        if isinstance(x, (ir.Attr, ir.Method)) and isinstance(getattr(x, "value", getattr(x, "obj", None)), ir.Var):
+            out.add((x.value if isinstance(x, ir.Attr) else x.obj).name)
+        if x is not None:
+            stack.extend(ir.sub_exprs(x))
+    return out
