@@ -52,7 +52,8 @@ class Transform:
         self.params = list(inspect.signature(self.pyfun).parameters)
         self.single, self.argnums = _normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
         self.mode = mode
-        self.jit = jit
+        # a function that is already @numba.njit gets an @njit derivative
+        self.jit = bool(jit) or hasattr(fun, "py_func")
         self._cache = {}
         self._last = None
         functools.update_wrapper(self, fun)
@@ -114,15 +115,57 @@ class Transform:
         self._check_output(spec, mode)
         fn = self.pyfun
         header = _header(fn, mode, [self.params[k] for k in sorted(nums)], self.jit)
-        src = b.module_source(header)
-        mod, path = load_module(src, fn.__name__, b.module_globals())
-        return Compiled(mod, path, src, getattr(mod, name), spec, b, sorted(nums), inout)
+        src = b.module_source(header, jit=self.jit)
+        mod, path = load_module(src, fn.__name__ + ("_jit" if self.jit else ""), b.module_globals())
+        func = getattr(mod, name)
+        if self.jit:
+            func = _jit_guard(func, path, src, fn)
+        return Compiled(mod, path, src, func, spec, b, sorted(nums), inout)
 
     def _check_output(self, spec, mode):
         pass
 
     def __repr__(self):
         return f"<s2sad.{self.kind} of {self.pyfun.__qualname__}>"
+
+
+def _jit_guard(func, path, src, fn):
+    """Numba's typing errors, restated against the generated file and the user's line."""
+
+    def call(*args):
+        try:
+            return func(*args)
+        except Exception as e:
+            import numba
+            if not isinstance(e, (numba.core.errors.TypingError, numba.core.errors.UnsupportedError,
+                                  numba.core.errors.LoweringError)):
+                raise
+            raise _jit_error(e, path, src, fn) from None
+
+    call.dispatcher = func
+    return call
+
+
+def _jit_error(e, path, src, fn):
+    import re
+    from .errors import JitError
+    msg = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    line = None
+    for m in re.finditer(re.escape(str(path)) + r'", line (\d+)', msg):
+        line = int(m.group(1))
+    origin = ""
+    if line is not None:
+        lines = src.split("\n")
+        for k in range(min(line, len(lines)) - 1, -1, -1):
+            t = lines[k].strip()
+            if t.startswith("#") and not t.startswith("# --"):
+                origin = f"; it comes from your line `{t[1:].strip()}`"
+                break
+    first = next((ln for ln in msg.splitlines() if ln.strip() and "Failed in" not in ln), msg)
+    return JitError(f"Numba could not compile the derivative of {fn.__name__} "
+                    f"(generated file {path}, line {line}){origin}: {first.strip()}", _def_loc(fn),
+                    "run with jit=False to get the pure-Python derivative, or keep to the "
+                    "Numba-supported subset of numpy")
 
 
 def _root_key(mode, b, types, mask):

@@ -25,6 +25,10 @@ from .errors import S2SADError
 from .frontend.program import Program
 
 
+# error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception
+JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
+
+
 class Spec:
     """One function specialised for argument types, activity and mode."""
 
@@ -204,13 +208,17 @@ class Build:
 
     # ------------------------------------------------------------ module
 
-    def module_source(self, header):
-        parts = [header.rstrip() + "\n", "import math\n\nimport numpy as np\n"]
+    def module_source(self, header, jit=False):
+        imports = "import math\n\nimport numpy as np\n"
+        if jit:
+            imports = "import math\n\nimport numba\nimport numpy as np\n"
+        parts = [header.rstrip() + "\n", imports]
+        deco = JIT_DECORATOR + "\n" if jit else ""
         if self.helpers:
-            parts.append("\n" + helper_source(self.helpers))
+            parts.append("\n" + helper_source(self.helpers, deco))
         for fn, callee_names in self.functions:
             fn = fold_function(copy.deepcopy(fn))
-            parts.append("\n" + pysource.function_source(fn, callee_names) + "\n")
+            parts.append("\n" + deco + pysource.function_source(fn, callee_names) + "\n")
         return "\n".join(p.rstrip("\n") + "\n" for p in parts)
 
     def module_globals(self):

@@ -113,11 +113,12 @@ class Deriver:
             return out
         if rule.kind == "bilinear":
             a, b = call.args[0], call.args[1]
+            func = getattr(rule, "jvp_func", call.func)
             out = None
             if ds[0] is not None:
-                out = _add(out, ir.Call(call.func, (ds[0], b)))
+                out = _add(out, ir.Call(func, (ds[0], b)))
             if ds[1] is not None:
-                out = _add(out, ir.Call(call.func, (a, ds[1])))
+                out = _add(out, ir.Call(func, (a, ds[1])))
             return out
         if rule.kind == "custom":
             out = None

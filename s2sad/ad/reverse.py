@@ -240,8 +240,8 @@ class Reverse:
         fwd = self.fwd_block(fn.body)
         self.last_line = None
         rev = self.rev_block(fn.body, top=True)
-        body = self.prologue() + [ir.Comment(text="forward sweep")] + fwd
-        body += [ir.Comment(text="reverse sweep")] + self.adjoint_init() + rev
+        body = self.prologue() + [ir.Comment(text="-- forward sweep --")] + fwd
+        body += [ir.Comment(text="-- reverse sweep --")] + self.adjoint_init() + rev
         body.append(self.epilogue())
         params = list(fn.params) + [self.out_bar] + [self.bname(p) for p in inout]
         wrt_txt = ", ".join(wrt)
@@ -303,7 +303,7 @@ class Reverse:
             out.append(ir.Assign(ir.Var(self.itape), ir.Call("np.empty", (ir.Const(256),), (("dtype", ir.Const(_dt("int64"))),)), loc=loc))
             out.append(ir.Assign(ir.Var(self.it), ir.Const(0), loc=loc))
         if floats or ints:
-            out.insert(0, ir.Comment(text="tapes: values the reverse sweep needs after they are overwritten"))
+            out.insert(0, ir.Comment(text="-- tapes: values the reverse sweep reads after they are overwritten --"))
         # recorded variables need a value before their first recording
         for v in sorted(self.push):
             if v in self.fn.params:
@@ -574,7 +574,7 @@ class Reverse:
                 if scope == path and scope != () and self.active(v):
                     out.append(ir.Assign(ir.Var(self.bname(v)), ir.Call("np.zeros_like", (ir.Var(v),)), loc=stmts[0].loc))
         if out:
-            out.insert(0, ir.Comment(text="recomputed, not recorded"))
+            out.insert(0, ir.Comment(text="-- recomputed, not recorded --"))
         return out
 
     def rev_stmt(self, s, out):

@@ -447,6 +447,7 @@ linear("np.cumsum", ("x",), {0: "np.cumsum(g[::-1])[::-1]"}, lambda ts, c: Array
 linear("np.diff", ("x",), {0: "np.concatenate((-g[:1], g[:-1] - g[1:], g[-1:]))"}, t_diff)
 bilinear("np.dot", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul)
 bilinear("np.matmul", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul)
+RULES["np.matmul"].jvp_func = "np.dot"
 bilinear("np.outer", ("a", "b"), {0: "np.dot(g, b)", 1: "np.dot(a, g)"}, t_outer)
 
 
@@ -629,7 +630,7 @@ linear("item", ("x",), {0: "g"}, lambda ts, c: Scalar(ts[0].dtype))
 linear("stop_gradient", ("x",), {}, t_same, diff=())
 
 BINOP_RULE = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide",
-              "**": "**", "%": "%", "@": "np.matmul"}
+              "**": "**", "%": "%", "@": "np.dot"}  # np.dot: the same for rank <= 2, and Numba has it
 METHOD_RULE = {"sum": "np.sum", "mean": "np.mean", "max": "np.max", "min": "np.min",
                "prod": "np.prod", "copy": "np.copy", "transpose": "np.transpose",
                "ravel": "np.ravel", "flatten": "np.ravel", "dot": "np.dot", "astype": "astype",

@@ -51,5 +51,5 @@ def _push_ia(tape, top, a):
 }
 
 
-def helper_source(names):
-    return "\n".join(HELPERS[n].strip() + "\n\n" for n in sorted(names))
+def helper_source(names, decorator=""):
+    return "\n".join(decorator + HELPERS[n].strip() + "\n\n" for n in sorted(names))
