@@ -205,6 +205,7 @@ class Reverse:
         self.wrt = wrt
         self.inout = inout
         self.ret_stmt = fn.body[-1] if fn.body and isinstance(fn.body[-1], ir.Return) else None
+        self.out_var = None
         self.out_bar = self.namer.fresh("out_bar")
         self.ftape, self.ft = self.namer.fresh("_ftape"), self.namer.fresh("_ft")
         self.itape, self.it = self.namer.fresh("_itape"), self.namer.fresh("_it")
@@ -231,9 +232,14 @@ class Reverse:
                 self.push.add(v)
             if isinstance(self.types.get(v), Array) and v in self.stored:
                 self.push_arrays.add(v)
-        for s in ir.walk_stmts(fn.body):
-            if isinstance(s, (ir.For, ir.While)) and self.loops_of[id(s)]:
-                self.push.add(self.trip[id(s)])
+        # loop variables are set by the reversed loops themselves
+        for v in list(self.push):
+            if all(isinstance(st, ir.For) for st, _ in self.sites.get(v, [])):
+                self.push.discard(v)
+        # a trip count inside another loop is recorded after its loop runs and popped
+        # just before the reversed loop needs it
+        self.recorded_trips = {self.trip[id(s)] for s in ir.walk_stmts(fn.body)
+                               if isinstance(s, (ir.For, ir.While)) and self.loops_of[id(s)]}
         # phase 2: emit
         self.phase = 2
         self.last_line = None
@@ -276,7 +282,7 @@ class Reverse:
     # ------------------------------------------------------------ prologue / epilogue
 
     def uses_tape(self):
-        floats = ints = False
+        floats = ints = bool(self.recorded_trips)
         for v in self.push | self.push_arrays:
             t = self.types.get(v)
             if t is None or (isinstance(t, Scalar) and t.dtype in ("int64", "bool")):
@@ -365,7 +371,7 @@ class Reverse:
         return scopes
 
     def epilogue(self):
-        items = [ir.Var(self.out_var)]
+        items = [ir.Var(self.out_var) if self.out_var else ir.Const(0.0)]
         for p in self.wrt:
             b = self.bname(p)
             if b is not None:
@@ -487,21 +493,21 @@ class Reverse:
                 out.append(ir.Assign(ir.Var(cnt), ir.Const(0), loc=s.loc))
                 body = [ir.AugAssign(ir.Var(cnt), "+", ir.Const(1), loc=s.loc)] + body
             out.append(ir.For(s.var, s.start, s.stop, s.step, body, loc=s.loc, exit_flag=s.exit_flag))
-            if n in self.push:
-                out.extend(self.push_stmts(n, s.loc))
             if cnt:
                 out.append(ir.Assign(ir.Var(n), ir.Var(cnt), loc=s.loc))
             else:
                 out.append(ir.Assign(ir.Var(n), _trip_count(s), loc=s.loc))
+            if n in self.recorded_trips:
+                out.extend(self.push_stmts(n, s.loc))
         elif isinstance(s, ir.While):
             n = self.trip[id(s)]
             cnt = self.counter[id(s)]
             out.append(ir.Assign(ir.Var(cnt), ir.Const(0), loc=s.loc))
             body = [ir.AugAssign(ir.Var(cnt), "+", ir.Const(1), loc=s.loc)] + self.fwd_block(s.body)
             out.append(ir.While(s.cond, s.test, body, loc=s.loc, exit_flag=s.exit_flag))
-            if n in self.push:
-                out.extend(self.push_stmts(n, s.loc))
             out.append(ir.Assign(ir.Var(n), ir.Var(cnt), loc=s.loc))
+            if n in self.recorded_trips:
+                out.extend(self.push_stmts(n, s.loc))
         elif isinstance(s, ir.Return):
             self.out_var = self.namer.fresh("_out")
             v = s.value if s.value is not None else ir.Const(0.0)
@@ -635,6 +641,8 @@ class Reverse:
 
     def rev_for(self, s, out):
         n = self.trip[id(s)]
+        if self.phase == 2 and n in self.recorded_trips:
+            out.extend(self.pop_stmts(n, s.loc))
         body = self.rev_block(s.body)
         self.need(s.start)
         self.need(s.step)
@@ -653,18 +661,16 @@ class Reverse:
                               [setv] + body, loc=s.loc)
             self.comment(s, out)
             out.append(loop)
-        if n in self.push and self.phase == 2:
-            out.extend(self.pop_stmts(n, s.loc))
 
     def rev_while(self, s, out):
         n = self.trip[id(s)]
+        if self.phase == 2 and n in self.recorded_trips:
+            out.extend(self.pop_stmts(n, s.loc))
         body = self.rev_block(s.body)
         if _has_code(body):
             k = ir.Var(self.namer.fresh("_k"))
             self.comment(s, out)
             out.append(ir.For(k, ir.Const(0), ir.Var(n), ir.Const(1), body, loc=s.loc))
-        if n in self.push and self.phase == 2:
-            out.extend(self.pop_stmts(n, s.loc))
 
     def need_index(self, index):
         for i in index:
@@ -739,7 +745,9 @@ class Reverse:
                 tb = ir.Var(self.namer.fresh("_g"))
                 out.append(ir.Assign(tb, ir.Var(self.bname(t)), loc=s.loc))
                 ans = None
-                if self.phase == 2 and any(t in ir.expr_vars(c.value) for c in code if isinstance(c, ir.AugAssign)):
+                probe = self.adjoint_of_assign(s, g=tb, ans=ir.Var("__ans__"))
+                if any("__ans__" in ir.stmt_reads(c) for c in probe if isinstance(c, ir.Stmt)):
+                    # the derivative reads the new value: keep it before restoring the old one
                     ans = ir.Var(self.namer.fresh("_ans"))
                     out.append(ir.Assign(ans, ir.Var(t), loc=s.loc))
                 out.append(self.reset(t, s.loc))

@@ -411,7 +411,10 @@ zero("np.zeros_like", t_alloc_like)
 zero("np.ones_like", t_alloc_like)
 zero("np.empty_like", t_alloc_like)
 zero("np.arange", t_arange)
-zero("np.linspace", t_linspace, ("start", "stop", "num"))
+linear("np.linspace", ("start", "stop", "num"),
+       {0: "np.sum(g * np.linspace(1.0, 0.0, num))", 1: "np.sum(g * np.linspace(0.0, 1.0, num))"},
+       t_linspace, diff=(0, 1),
+       jvp={0: "d * np.linspace(1.0, 0.0, num)", 1: "d * np.linspace(0.0, 1.0, num)"})
 zero("np.eye", lambda ts, c: Array(_dtype_kw(c), 2))
 zero("np.identity", lambda ts, c: Array(_dtype_kw(c), 2))
 zero("range", t_const(Opaque("range")))

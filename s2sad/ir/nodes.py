@@ -104,6 +104,12 @@ class Method(Expr):
     args: tuple
     kwargs: tuple = ()
 
+    def kw(self, name, default=None):
+        for k, v in self.kwargs:
+            if k == name:
+                return v
+        return default
+
 
 @dataclass(frozen=True)
 class CallUser(Expr):
