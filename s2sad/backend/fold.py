@@ -144,11 +144,25 @@ def _direct_reads(s):
     return ir.stmt_reads(s)
 
 
+REVERSE_MARK = "-- reverse sweep --"
+
+
 def fold_function(fn):
+    """Fold in place. A reverse-mode function is two regions, the forward sweep and the reverse
+    sweep: the reverse sweep recomputes some temporaries, and there a temporary's definition
+    and uses are counted within the reverse sweep alone (it runs after the forward sweep)."""
+    split = next((k for k, s in enumerate(fn.body)
+                  if isinstance(s, ir.Comment) and s.text == REVERSE_MARK), None)
     for _ in range(200):
-        reads = _reads_all(fn.body)
-        defs = _defs_all(fn.body)
-        if not _fold_block(fn.body, reads, defs, fn.params):
+        if split is None:
+            changed = _fold_block(fn.body, _reads_all(fn.body), _defs_all(fn.body), fn.params)
+        else:
+            fwd, rev = fn.body[:split], fn.body[split:]
+            changed = _fold_block(rev, _reads_all(rev), _defs_all(rev), fn.params)
+            changed |= _fold_block(fwd, _reads_all(fn.body), _defs_all(fwd), fn.params)
+            fn.body = fwd + rev
+            split = len(fwd)
+        if not changed:
             break
     return fn
 
@@ -177,6 +191,9 @@ def _fold_block(stmts, reads, defs, params):
             if n == 1 and _fold_into_next_use(stmts, i, name, s.value):
                 changed = True
                 continue
+            if isinstance(s.value, (ir.Var, ir.Const)) and _propagate_copy(stmts, i, name, s.value, n):
+                changed = True
+                continue
         i += 1
     return changed
 
@@ -203,6 +220,40 @@ def _fold_into_next_use(stmts, i, name, value):
         if w & needs or ("*" in w and (reads_arrays or needs)) or (w & reads_arrays):
             return False
     return False
+
+
+def _propagate_copy(stmts, i, name, value, n):
+    """``name = value`` with value a variable or constant: substitute it into all ``n`` reads,
+    when they are all direct reads in later statements of this block before anything writes
+    ``value``."""
+    src = {value.name} if isinstance(value, ir.Var) else set()
+    found = 0
+    targets = []
+    for j in range(i + 1, len(stmts)):
+        u = stmts[j]
+        if isinstance(u, ir.Comment):
+            continue
+        direct = _direct_reads(u).count(name)
+        nested = sum(ir.stmt_reads(x).count(name) for x in ir.walk_stmts([u])) - direct
+        if nested or (direct and isinstance(u, ir.While)):
+            return False
+        if direct:
+            targets.append(u)
+            found += direct
+        if found == n:
+            break
+        if _writes(u) & (src | {name}):
+            return False
+    if found != n:
+        return False
+    for u in targets:
+        if not _substitute_in_stmt(u, name, value):
+            return False
+    comment = stmts[i].comment
+    del stmts[i]
+    if comment and i < len(stmts) and not stmts[i].comment:
+        stmts[i].comment = comment
+    return True
 
 
 def _loads_arrays(e):

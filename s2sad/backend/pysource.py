@@ -198,7 +198,11 @@ class ToAst:
         defaults = list(reversed(trailing))
         body = []
         if fn.docstring:
-            body.append(ast.Expr(ast.Constant(fn.docstring)))
+            doc = "\n".join(("    " + ln) if ln and k else ln
+                            for k, ln in enumerate(fn.docstring.split("\n")))
+            if "\n" in doc:
+                doc += "\n    "
+            body.append(ast.Expr(ast.Constant(doc)))
         body += self.block(fn.body)
         args = ast.arguments(posonlyargs=[], args=params, vararg=None, kwonlyargs=[],
                              kw_defaults=[], kwarg=None, defaults=defaults)

@@ -133,6 +133,8 @@ class Lowering:
         self.globals = {}  # name in generated code -> object
         self.locals = set()
         self.stmt_loc = None
+        # pure subexpressions already computed in the current statement (x[i] read twice)
+        self.cse = {}
 
     # ---------------------------------------------------------------- helpers
 
@@ -191,6 +193,7 @@ class Lowering:
 
     def stmt(self, s, out):
         self.stmt_loc = self.src.loc(s)
+        self.cse = {}
         t = type(s)
         if t in REFUSED:
             msg, hint = REFUSED[t]
@@ -396,8 +399,14 @@ class Lowering:
         e = self.expr(node, out)
         if isinstance(e, (ir.Var, ir.Const, ir.Global)):
             return e
+        if isinstance(e, (ir.CallUser, ir.Method)) or (isinstance(e, ir.Call) and ":" in e.func):
+            self.cse = {}  # a call may write into arrays: forget what was read
+        elif _cse_ok(e) and e in self.cse:
+            return self.cse[e]
         tmp = ir.Var(self.fresh())
         self.emit(out, ir.Assign(tmp, e))
+        if _cse_ok(e):
+            self.cse[e] = tmp
         return tmp
 
     def expr_into(self, node, target, out):
@@ -448,8 +457,11 @@ class Lowering:
             res = target or self.fresh()
             test = self.operand(node.test, out)
             body, orelse = [], []
+            saved = dict(self.cse)
             self.expr_into(node.body, res, body)
+            self.cse = dict(saved)
             self.expr_into(node.orelse, res, orelse)
+            self.cse = saved
             self.emit(out, ir.If(test, body, orelse))
             return None if target else ir.Var(res)
         if isinstance(node, ast.Call):
@@ -501,6 +513,7 @@ class Lowering:
             return ir.BoolOp("and" if is_and else "or", tuple(simple))
         res = target or self.fresh()
         cur = out
+        self.cse = {}
         for k, v in enumerate(node.values):
             self.expr_into(v, res, cur)
             if k < len(node.values) - 1:
@@ -705,6 +718,13 @@ class Lowering:
         if isinstance(node, ast.Tuple):
             return ir.TupleMake(tuple(self.call_arg(e, out) for e in node.elts))
         return self.operand(node, out)
+
+
+def _cse_ok(e):
+    if isinstance(e, (ir.Load, ir.BinOp, ir.UnaryOp, ir.Compare, ir.Attr)):
+        return all(isinstance(x, (ir.Var, ir.Const, ir.Global, ir.Slice, ir.NewAxis))
+                   for x in ir.sub_exprs(e))
+    return isinstance(e, ir.Call) and e.func.startswith("math.")
 
 
 def lower_function(fn, program):
