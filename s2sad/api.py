@@ -219,6 +219,12 @@ def _as_result(x, like):
     return float(x)
 
 
+def _ieee(args):
+    """Python floats as numpy float64 scalars: generated code then divides by zero as NumPy
+    does (inf, nan), not as Python does (ZeroDivisionError)."""
+    return tuple(np.float64(a) if type(a) is float else a for a in args)
+
+
 def _copy_args(args):
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
@@ -241,7 +247,7 @@ class Grad(Transform):
 
     def _reverse(self, c, args):
         inout = [np.zeros_like(args[k]) for k in c.inout]
-        res = c.func(*args, 1.0, *inout)
+        res = c.func(*_ieee(args), np.float64(1.0), *inout)
         by_param = dict(zip(c.wrt, res[1:]))
         grads = [_as_result(by_param[k], args[k]) for k in self.argnums]
         return float(res[0]), grads
@@ -250,7 +256,7 @@ class Grad(Transform):
         grads = []
         value = None
         zeros = {k: (np.zeros_like(args[k], dtype=args[k].dtype) if isinstance(args[k], np.ndarray)
-                     else 0.0) for k in c.wrt}
+                     else np.float64(0.0)) for k in c.wrt}
         for k in self.argnums:
             a = args[k]
             if isinstance(a, np.ndarray):
@@ -260,13 +266,13 @@ class Grad(Transform):
                     e = np.zeros_like(a)
                     e[idx] = 1.0
                     tang[k] = e
-                    value, d = c.func(*_copy_args(args), *[tang[j] for j in c.wrt])
+                    value, d = c.func(*_ieee(_copy_args(args)), *[tang[j] for j in c.wrt])
                     g[idx] = d
                 grads.append(g)
             else:
                 tang = dict(zeros)
-                tang[k] = 1.0
-                value, d = c.func(*_copy_args(args), *[tang[j] for j in c.wrt])
+                tang[k] = np.float64(1.0)
+                value, d = c.func(*_ieee(_copy_args(args)), *[tang[j] for j in c.wrt])
                 grads.append(float(d))
         if value is None:
             value = self.pyfun(*_copy_args(args))
@@ -330,9 +336,9 @@ def jvp(fun, primals, tangents, *, jit=False):
                 raise ValueError(f"jvp: the tangent of `{t.params[k]}` has shape {d.shape}, "
                                  f"its primal {p.shape}")
         else:
-            d = float(d)
+            d = np.float64(d)
         tans.append(d)
-    out, dout = c.func(*_copy_args(primals), *tans)
+    out, dout = c.func(*_ieee(_copy_args(primals)), *tans)
     return out, dout
 
 
@@ -353,7 +359,7 @@ def vjp(fun, *primals, jit=False):
     def vjp_fun(ct):
         inout = [np.zeros_like(primals[k]) for k in c.inout]
         ct = _match_cotangent(ct, out)
-        res = c.func(*_copy_args(primals), ct, *inout)
+        res = c.func(*_ieee(_copy_args(primals)), ct, *inout)
         by_param = dict(zip(c.wrt, res[1:]))
         return tuple(_as_result(by_param[k], primals[k]) if k in by_param else None
                      for k in range(len(primals)))
@@ -373,7 +379,7 @@ def _match_cotangent(ct, out):
         if ct.shape != out.shape:
             raise ValueError(f"vjp: the cotangent has shape {ct.shape}, the output {out.shape}")
         return ct
-    return float(ct)
+    return np.float64(ct)
 
 
 def _transform(cls, fun, jit):

@@ -27,6 +27,8 @@ from .frontend.program import Program
 
 # error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception
 JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
+# the tape helpers sit on the hot path: inlined at Numba's IR level
+JIT_HELPER_DECORATOR = '@numba.njit(cache=True, error_model="numpy", inline="always")'
 
 
 class Spec:
@@ -215,7 +217,7 @@ class Build:
         parts = [header.rstrip() + "\n", imports]
         deco = JIT_DECORATOR + "\n" if jit else ""
         if self.helpers:
-            parts.append("\n" + helper_source(self.helpers, deco))
+            parts.append("\n" + helper_source(self.helpers, JIT_HELPER_DECORATOR + "\n" if jit else ""))
         for fn, callee_names in self.functions:
             fn = fold_function(copy.deepcopy(fn))
             parts.append("\n" + deco + pysource.function_source(fn, callee_names) + "\n")

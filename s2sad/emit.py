@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import importlib.util
 import inspect
 import io
 import math
@@ -21,6 +20,7 @@ import sys
 import textwrap
 import tokenize
 import traceback
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 from . import __version__, ir
 from .analysis.types import BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
 from .backend.pysource import expr_source
-from .compiler import Build
+from .compiler import JIT_DECORATOR, Build
 from .errors import NonDifferentiableError, S2SADError
 from .frontend.lower import get_user_function
 
@@ -60,6 +60,7 @@ _modules = {}
 def load_user_module(path):
     """Import the user's file as a module (its directory first on sys.path, as when it is run
     as a script), so that s2sad can read its source and globals."""
+    path = os.path.normpath(path)
     key = os.path.abspath(path)
     if key in _modules:
         return _modules[key]
@@ -78,21 +79,20 @@ def load_user_module(path):
         raise _syntax_error(e, path) from None
     stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
     name = f"_s2sad_user_{len(_modules)}_{stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise EmitError(f"{path}: cannot be imported as a Python module (is it a .py file?)")
-    mod = importlib.util.module_from_spec(spec)
+    # compiled under the path as given, so that messages point at `model.py:12:5`, as the
+    # user wrote it, not at an absolute path
+    code = compile(data, path, "exec", dont_inherit=True)
+    mod = types.ModuleType(name)
+    mod.__file__ = path
     folder = os.path.dirname(os.path.abspath(path))
     sys.path.insert(0, folder)
     sys.modules[name] = mod
     try:
-        spec.loader.exec_module(mod)
-    except S2SADError:
-        raise
+        exec(code, mod.__dict__)  # noqa: S102 -- importing the user's file, as Python would
     except BaseException as e:  # the user's own top-level code failed
-        if isinstance(e, KeyboardInterrupt):
-            raise
         sys.modules.pop(name, None)
+        if isinstance(e, (KeyboardInterrupt, S2SADError)):
+            raise
         raise _import_error(e, path) from None
     finally:
         try:
@@ -304,8 +304,9 @@ def parse_call_text(text, option):
     return [(None, a) for a in call.args] + [(k.arg, k.value) for k in call.keywords]
 
 
-def assign_items(target, items, option):
-    """Map positional/keyword items onto ``target``'s parameters."""
+def assign_items(target, items, option, strict=True):
+    """Map positional/keyword items onto ``target``'s parameters (``strict=False``: names that
+    are not ``target``'s parameters are left out, for options shared by several targets)."""
     out = {}
     seen_kw = False
     for pos, (name, node) in enumerate(items):
@@ -318,6 +319,8 @@ def assign_items(target, items, option):
             name = target.params[pos]
         else:
             seen_kw = True
+            if name not in target.params and not strict:
+                continue
             if name not in target.params:
                 raise EmitError(f"{option}: {target.func_name} has no parameter `{name}` "
                                 f"(its parameters: {', '.join(target.params)})", target.def_loc)
@@ -327,9 +330,18 @@ def assign_items(target, items, option):
     return out
 
 
-def parse_types_option(target, text):
+def check_names_known(targets, text, option):
+    """With several targets, each NAME= of a shared option must be a parameter of one."""
+    known = {p for t in targets for p in t.params}
+    for name, _ in parse_call_text(text, option):
+        if name is not None and name not in known:
+            raise EmitError(f"{option}: no function given has a parameter `{name}`")
+
+
+def parse_types_option(target, text, strict=True):
     types = {}
-    for name, node in assign_items(target, parse_call_text(text, "--types"), "--types").items():
+    items = parse_call_text(text, "--types")
+    for name, node in assign_items(target, items, "--types", strict).items():
         try:
             types[name] = type_from_node(node)
         except _BadType as e:
@@ -371,10 +383,10 @@ def _type_of_annotation_object(obj):
     return None
 
 
-def set_types(target, types_text=None, values=None):
+def set_types(target, types_text=None, values=None, strict=True):
     """Each parameter's type, in order of priority: ``--types``, the annotation, the value
     given with ``--at``, the default value, float64."""
-    given = parse_types_option(target, types_text) if types_text else {}
+    given = parse_types_option(target, types_text, strict) if types_text else {}
     values = values or {}
     types, origin = [], []
     for p in target.params:
@@ -499,7 +511,8 @@ class ModuleBuilder:
         self.jit = jit
         self.command = command
         self.build = None
-        self.globals_src = []
+        # `check` also tests array outputs in reverse mode, through the generated vjp
+        self.vector_reverse = False
 
     # ------------------------------------------------------------ building
 
@@ -538,6 +551,11 @@ class ModuleBuilder:
         r.out_type = spec.ret_type
         if r.mode == "reverse":
             rt = spec.ret_type
+            if self.vector_reverse and isinstance(rt, (Array, Tuple)):
+                r.core = b.vjp(r.key, tuple(t.types), mask)
+                r.inout = list(b.inouts[("vjp", r.key, tuple(t.types), tuple(mask))])
+                r.name = r.core
+                return
             if not (isinstance(rt, Scalar) and rt.differentiable):
                 raise NonDifferentiableError(
                     f"reverse mode ({r.name}) needs {t.func_name} to return a float scalar, but "
@@ -561,13 +579,17 @@ class ModuleBuilder:
                 continue
             if _library_path(obj) is not None:
                 continue
-            kind = ("a custom derivative rule" if hasattr(obj, "__s2sad_rule__")
-                    else f"{_a(type(obj).__name__)} {type(obj).__name__}")
-            modname = getattr(obj, "__module__", None)
-            origin = f" from module `{modname}`" if modname else ""
+            if hasattr(obj, "__s2sad_rule__"):
+                kind = "a custom derivative rule"
+            else:
+                qual = getattr(obj, "__qualname__", None)
+                label = f"`{qual}`" if qual else f"a `{type(obj).__name__}` object"
+                modname = getattr(obj, "__module__", None) or type(obj).__module__
+                where = "" if modname.startswith("_s2sad_user_") else f" from `{modname}`"
+                kind = label + where
             raise EmitError(
-                f"`{name}` is {kind}{origin}: a standalone module can only call numpy, math and "
-                "the functions of your file, so it cannot be emitted", self._global_loc(name),
+                f"this calls {kind}, which a standalone module cannot hold: it can only call "
+                "numpy, math and the functions of your files", self._global_loc(name),
                 "use s2sad.grad at run time for this function, or write the call with numpy")
 
     def _global_loc(self, name):
@@ -591,7 +613,8 @@ class ModuleBuilder:
         glob = b.module_globals()
         parts = [self.header(), ""]
         parts.append(self._imports_placeholder())
-        parts.append("__all__ = [" + ", ".join(f'"{r.name}"' for r in self.requests) + "]")
+        public = sorted({r.name for r in self.requests}, key=_isort_key)
+        parts.append("__all__ = [" + ", ".join(f'"{n}"' for n in public) + "]")
         if glob:
             parts.append("")
             parts.append(self._globals_text(glob))
@@ -606,7 +629,7 @@ class ModuleBuilder:
         text = _add_shims(text)
         text = layout(text)
         text = text.replace(self._imports_placeholder(), _imports_for(text, self.jit))
-        return re.sub(r"\n{4,}", "\n\n\n", text)
+        return _blank_lines(text)
 
     @staticmethod
     def _imports_placeholder():
@@ -614,44 +637,40 @@ class ModuleBuilder:
 
     def header(self):
         reqs = self.requests
-        paths = []
-        for r in reqs:
-            if r.target.path not in paths:
-                paths.append(r.target.path)
-        lines = [f"Generated by s2sad {__version__} (source-to-source automatic differentiation) "
-                 f"from {', '.join(paths)}."]
+        paths = list(dict.fromkeys(r.target.path for r in reqs))
+        lines = [(f"Generated by s2sad {__version__} (source-to-source automatic "
+                  f"differentiation) from {', '.join(paths)}.")]
         need = "numpy, math and numba" if self.jit else "numpy and math"
         lines.append(f"Standalone: needs only {need}, not s2sad.")
-        for r in reqs:
-            t = r.target
+        targets = list(dict.fromkeys(id(r.target) for r in reqs))
+        for tid in targets:
+            treqs = [r for r in reqs if id(r.target) == tid]
+            t = treqs[0].target
             lines.append("")
-            mode = "reverse (adjoint)" if r.mode == "reverse" else "forward (tangent)"
-            lines.append(f"Differentiation of {t.func_name} ({t.path}:{t.line0}) in {mode} mode:")
+            lines.append(f"Differentiation of {t.func_name} ({t.path}:{t.line0}):")
             sig = ", ".join(f"{p}: {ty}" for p, ty in zip(t.params, t.types))
-            lines.append(f"    {t.func_name}({sig}) -> {r.out_type}")
-            wrt = " ".join(t.params[k] for k in r.wrt_sorted)
+            lines.append(f"    {t.func_name}({sig}) -> {treqs[0].out_type}")
+            wrt = " ".join(t.params[k] for k in treqs[0].wrt_sorted)
             lines.append(f"    with respect to varying inputs: {wrt}")
             lines.append(f"    of the output: the return value of {t.func_name}")
-            lines.append("    " + self.signature_line(r))
-        if self.command:
-            lines.append("")
-            lines.append("Regenerate with:")
-            lines.append("    " + self.command)
+            for r in treqs:
+                lines.append("    " + self.signature_line(r))
         out = []
         for ln in lines:
             out.extend(_wrap_comment("# " + ln if ln else "#", LINE_LENGTH))
+        if self.command:
+            out += ["#", "# Regenerate with:"]
+            out += _command_comment(self.command, LINE_LENGTH)
         return "\n".join(out)
 
     def signature_line(self, r):
         t = r.target
-        f = t.func_name
         if r.mode == "reverse":
-            grads = [f"d{f}/d{t.params[k]}" for k in r.wrt]
+            grads = [f"d/d{t.params[k]}" for k in r.wrt]
             res = grads[0] if r.single else "(" + ", ".join(grads) + ("," if len(grads) == 1 else "") + ")"
-            return f"{r.name}({', '.join(t.params)}) returns {res}"
+            return f"reverse (adjoint) mode: {r.name}({', '.join(t.params)}) -> {res}"
         params = self._core_params(r)
-        return (f"{r.name}({', '.join(params)}) returns ({f}(...), its directional derivative "
-                f"along the tangents)")
+        return f"forward (tangent) mode: {r.name}({', '.join(params)}) -> (value, tangent)"
 
     def _core_fn(self, name):
         for fn, _ in self.build.functions:
@@ -673,11 +692,13 @@ class ModuleBuilder:
 
     def wrapper(self, r):
         t = r.target
+        if r.name == r.core:
+            return None
         if r.mode == "forward":
             if r.core == r.name:
                 return None
             params = self._core_params(r)
-            return (f"def {r.name}({', '.join(params)}):\n"
+            return (f"{self._deco()}def {r.name}({', '.join(params)}):\n"
                     f'    """Forward mode: returns ({t.func_name}(...), its tangent)."""\n'
                     f"    return {r.core}({', '.join(params)})\n")
         taken = set(t.params) | {r.name, r.core}
@@ -707,10 +728,14 @@ class ModuleBuilder:
                f"    The same as s2sad.grad({t.func_name}, argnums={argnums!r})(...).\n"
                f'    """')
         sig = _signature_with_defaults(t)
-        return (f"def {r.name}({sig}):\n"
+        return (f"{self._deco()}def {r.name}({sig}):\n"
                 f"    {doc}\n"
                 f"    {', '.join(lhs)} = {r.core}({', '.join(call)})\n"
                 f"    return {ret}\n")
+
+    def _deco(self):
+        # jitted wrappers can be called from the user's own @njit code too
+        return JIT_DECORATOR + "\n" if self.jit else ""
 
     # ------------------------------------------------------------ other views
 
@@ -744,6 +769,12 @@ class ModuleBuilder:
             mode = "reverse" if r.mode == "reverse" else "forward"
             g.function(self._core_fn(r.core), f"{r.core} ({mode} mode)")
         return g.text()
+
+
+def _isort_key(name):
+    """The order ruff (RUF022) wants in ``__all__``: CONSTANTS, Classes, then the others."""
+    group = 0 if name.isupper() else 1 if name[:1].isupper() else 2
+    return group, name
 
 
 def _return_loc(fn):
@@ -833,6 +864,33 @@ def _strip_imports(text):
     return "\n".join(keep)
 
 
+def _blank_lines(text):
+    """Two blank lines around top-level functions (PEP 8), one at most elsewhere, one newline
+    at the end."""
+    lines = text.rstrip("\n").split("\n")
+    out = []
+    for k, ln in enumerate(lines):
+        top_def = ln.startswith(("def ", "@")) and not (out and out[-1].startswith("@"))
+        after_def = (ln and not ln[0].isspace() and not ln.startswith(("def ", "@"))
+                     and _last_top_is_def(out))
+        if top_def or after_def:
+            while out and out[-1] == "":
+                out.pop()
+            if out:
+                out += ["", ""]
+        elif ln == "" and out and out[-1] == "" and (len(out) < 2 or out[-2] == ""):
+            continue
+        out.append(ln)
+    return "\n".join(out) + "\n"
+
+
+def _last_top_is_def(lines):
+    for ln in reversed(lines):
+        if ln and not ln[0].isspace():
+            return ln.startswith(("def ", "@"))
+    return False
+
+
 def _module_names_used(text):
     tree = ast.parse(text)
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
@@ -897,7 +955,7 @@ def _add_shims(text):
     if not shims:
         return text
     # after the imports / module-level arrays: before the first function
-    m = re.search(r"^(@|def )", text, re.M)
+    m = re.search(r"^(@|def )", text, re.MULTILINE)
     at = m.start() if m else len(text)
     return text[:at] + "\n\n".join(shims) + "\n\n" + text[at:]
 
@@ -989,21 +1047,39 @@ def _ast_shape(text):
 
 
 def _wrap_comment(line, limit):
+    """A long comment line continued on comment lines indented four more spaces."""
     if len(line) <= limit:
         return [line]
-    indent = line[: len(line) - len(line.lstrip())]
-    body = line.lstrip()[1:].strip()
-    first = textwrap.wrap(body, width=max(limit - len(indent) - 2, 20), break_long_words=False,
+    m = re.match(r"^(\s*)#(\s*)(.*)$", line)
+    indent, inner, body = m.group(1), m.group(2) or " ", m.group(3)
+    lead = f"{indent}#{inner}"
+    first = textwrap.wrap(body, width=max(limit - len(lead), 20), break_long_words=False,
                           break_on_hyphens=False)
     if not first:
         return [line]
-    out = [f"{indent}# {first[0]}"]
+    out = [lead + first[0]]
     rest = " ".join(first[1:])
-    if rest:
-        for piece in textwrap.wrap(rest, width=max(limit - len(indent) - 6, 20),
-                                   break_long_words=False, break_on_hyphens=False):
-            out.append(f"{indent}#     {piece}")
+    more = lead + "    "
+    for piece in textwrap.wrap(rest, width=max(limit - len(more), 20), break_long_words=False,
+                               break_on_hyphens=False):
+        out.append(more + piece)
     return out
+
+
+def _command_comment(command, limit):
+    """A shell command as comment lines that can be pasted back (backslash continuations)."""
+    import shlex
+    words = shlex.split(command)
+    lines, cur = [], "#     "
+    for w in words:
+        q = shlex.quote(w)
+        if cur.strip("# ") and len(cur) + 1 + len(q) + 2 > limit:
+            lines.append(cur + " \\")
+            cur = "#         " + q
+        else:
+            cur = cur + (" " if cur.strip("# ") else "") + q
+    lines.append(cur)
+    return lines
 
 
 def _fix_docstrings(text, limit):
@@ -1160,13 +1236,13 @@ class DotGraph:
         self.lines.append(f"    label={_q(title)}; fontname=\"Helvetica-Bold\"; color=gray50;")
         self.indent = "    "
         self.var_lines = []
+        for p in fn.params:
+            self._var(p, param=True)
         body_lines = []
         saved = self.lines
         self.lines = body_lines
         self._block(fn.body)
         self.lines = saved
-        for p in fn.params:
-            self._var(p, param=True)
         self.lines.extend(self.var_lines)
         self.lines.extend(body_lines)
         self.lines.append("  }")

@@ -33,6 +33,12 @@ def _add(a, b):
 
 
 def _mul(a, b):
+    """a * b, with a division in b done last: g * (0.5 / y) becomes (g * 0.5) / y, so that
+    with a numpy scalar g a zero y gives inf as in NumPy instead of Python's ZeroDivisionError."""
+    if isinstance(b, ir.BinOp) and b.op == "/":
+        return ir.BinOp("/", _mul(a, b.left), b.right)
+    if isinstance(b, ir.UnaryOp) and b.op == "-":
+        return ir.UnaryOp("-", _mul(a, b.operand))
     return simplify(ir.BinOp("*", a, b))
 
 

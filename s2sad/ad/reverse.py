@@ -192,6 +192,12 @@ class Reverse:
                     changed = True
         return rc
 
+    def _order(self, stmt):
+        for k, x in enumerate(ir.walk_stmts(self.fn.body)):
+            if x is stmt:
+                return k
+        return 0
+
     def _dominates(self, a, b):
         """Whether a's block encloses b's (a is at the top level of an enclosing block, before)."""
         pa, pb = self.block_of[id(a)], self.block_of[id(b)]
@@ -221,12 +227,16 @@ class Reverse:
         self.push = set()
         self.push_arrays = set()
         self.rc = {}
+        self.ru = {}
+        self.ru_at = {}
         self.phase = 1
         self.rev_block(fn.body)
         self.rc = self._recomputable()
         self._close_needed()
+        self.ru = self._recompute_at_use()
+        self._close_needed()
         for v in self.needed:
-            if v in self.rc:
+            if v in self.rc or v in self.ru:
                 continue
             if self.overwritten(v):
                 self.push.add(v)
@@ -257,12 +267,70 @@ class Reverse:
                f"{self.out_bar}.")
         return ir.Function(name, params, body, loc=fn.loc, docstring=doc)
 
+    def _recompute_at_use(self):
+        """Temporaries recomputed in the reverse sweep just before the adjoint of their last
+        use, rather than recorded: defined once, read only later in the same block, and
+        nothing between the definition and the last use writes what they read. (Lorenz's
+        ``y - x`` inside the time loop: only the state is recorded.)"""
+        ru = {}
+        order = {id(x): k for k, x in enumerate(ir.walk_stmts(self.fn.body))}
+        cands = [n for n in self.needed if len(self.sites.get(n, [])) == 1]
+        for name in sorted(cands, key=lambda n: order[id(self.sites[n][0][0])]):
+            if name in self.rc or name in self.fn.params:
+                continue
+            sites = self.sites.get(name, [])
+            if len(sites) != 1 or not isinstance(sites[0][0], ir.Assign):
+                continue
+            d = sites[0][0]
+            if not isinstance(self.types.get(name), Scalar) or not isinstance(d.value, _RECOMPUTE_EXPR):
+                continue
+            if isinstance(d.value, ir.Call) and d.value.func.startswith(("foreign:", "custom:")):
+                continue
+            path = self.block_of[id(d)]
+            if any(p != path for p in self.reads.get(name, [])):
+                continue
+            block = self._block_list(path)
+            if block is None:
+                continue
+            k = next(i for i, x in enumerate(block) if x is d)
+            last = None
+            for j in range(k + 1, len(block)):
+                if name in ir.stmt_reads(block[j]):
+                    last = j
+            if last is None:
+                continue
+            reads = set(ir.expr_vars(d.value))
+            if reads & set(ru):
+                continue  # its inputs are recomputed later in the reverse sweep than it is
+            arrays = {e.array.name for e in _loads(d.value) if isinstance(e.array, ir.Var)}
+            clean = True
+            for x in block[k + 1:last + 1]:
+                w = _writes_of(x)
+                if w & (reads | arrays | {name}) or "*" in w and arrays:
+                    clean = False
+                    break
+            if clean:
+                ru[name] = (d, block[last])
+        for name, (d, last) in ru.items():
+            self.ru_at.setdefault(id(last), []).append(d)
+        return ru
+
+    def _block_list(self, path):
+        if not path:
+            return self.fn.body
+        target = path[-1]
+        for s in ir.walk_stmts(self.fn.body):
+            for blk in _blocks_of(s):
+                if id(blk) == target:
+                    return blk
+        return None
+
     def _close_needed(self):
         changed = True
         while changed:
             changed = False
             for v in list(self.needed):
-                s = self.rc.get(v)
+                s = self.rc.get(v) or (self.ru.get(v) or (None,))[0]
                 if s is None:
                     continue
                 for w in ir.expr_vars(s.value):
@@ -492,6 +560,7 @@ class Reverse:
             if cnt:
                 out.append(ir.Assign(ir.Var(cnt), ir.Const(0), loc=s.loc))
                 body = [ir.AugAssign(ir.Var(cnt), "+", ir.Const(1), loc=s.loc)] + body
+            out.extend(self.reserve(body, _trip_count(s), s.loc))
             out.append(ir.For(s.var, s.start, s.stop, s.step, body, loc=s.loc, exit_flag=s.exit_flag))
             if cnt:
                 out.append(ir.Assign(ir.Var(n), ir.Var(cnt), loc=s.loc))
@@ -521,6 +590,24 @@ class Reverse:
             raise AssertionError("jumps must be removed before reverse mode")
         else:
             out.append(s)
+
+    def reserve(self, body, trips, loc):
+        """Pushes at the top level of a loop body with a known trip count: make room on the
+        tape once before the loop, then push with plain stores (no capacity check per push)."""
+        out = []
+        for helper, tape, top, grow in (("_push_f", self.ftape, self.ft, "_reserve_f"),
+                                        ("_push_i", self.itape, self.it, "_reserve_i")):
+            idx = [k for k, x in enumerate(body) if _is_tape_call(x, helper)]
+            if not idx:
+                continue
+            for k in reversed(idx):
+                value = body[k].value.args[2]
+                body[k:k + 1] = [ir.Store(ir.Var(tape), (ir.Var(top),), value, loc=body[k].loc),
+                                 ir.AugAssign(ir.Var(top), "+", ir.Const(1), loc=body[k].loc)]
+            need = ir.BinOp("+", ir.Var(top), ir.BinOp("*", ir.Const(len(idx)), trips))
+            self.helpers.add(grow)
+            out.append(ir.Assign(ir.Var(tape), ir.Call(grow, (ir.Var(tape), need)), loc=loc))
+        return out
 
     def fwd_call_saves(self, e, s):
         """Arrays a user callee writes in place are recorded before the call."""
@@ -584,6 +671,9 @@ class Reverse:
         return out
 
     def rev_stmt(self, s, out):
+        if self.phase == 2 and id(s) in self.ru_at:
+            for d in sorted(self.ru_at[id(s)], key=lambda d: self._order(d)):
+                out.append(ir.Assign(d.target, d.value, loc=d.loc))
         if isinstance(s, ir.Assign):
             self.rev_assign(s, out)
         elif isinstance(s, ir.Store):
@@ -880,12 +970,64 @@ class Reverse:
                 out.append(self.accumulate(a, ir.TupleGet(r, j + 1), self.types[a.name], s.loc))
 
 
+def _loads(e):
+    out = []
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ir.Load):
+            out.append(x)
+        if x is not None:
+            stack.extend(ir.sub_exprs(x))
+    return out
+
+
+def _writes_of(s):
+    """Names a statement (and its nested blocks) may write; '*' when it calls user code."""
+    out = set()
+    for x in ir.walk_stmts([s]):
+        if isinstance(x, ir.Assign):
+            out.add(x.target.name)
+            if any(isinstance(e, ir.CallUser) for e in _all_exprs(x.value)):
+                out.add("*")
+        elif isinstance(x, (ir.Store, ir.AugStore)):
+            out.add(x.array.name)
+        elif isinstance(x, ir.For):
+            out.add(x.var.name)
+        elif isinstance(x, ir.ExprStmt):
+            out.add("*")
+    return out
+
+
+def _all_exprs(e):
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if x is not None:
+            yield x
+            stack.extend(ir.sub_exprs(x))
+
+
+def _blocks_of(s):
+    if isinstance(s, ir.If):
+        return (s.body, s.orelse)
+    if isinstance(s, ir.For):
+        return (s.body,)
+    if isinstance(s, ir.While):
+        return (s.cond, s.body)
+    return ()
+
+
 class CalleeInfo:
     def __init__(self, vjp, active, inout, mutated):
         self.vjp = vjp
         self.active = active
         self.inout = inout
         self.mutated = mutated
+
+
+def _is_tape_call(s, helper):
+    return isinstance(s, ir.Assign) and isinstance(s.value, ir.Call) and s.value.func == helper
 
 
 def _tape_call(tape, top, helper, value, loc):

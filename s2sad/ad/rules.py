@@ -376,7 +376,7 @@ elementwise("np.divide", ("x", "y"), {"x": "1.0 / y", "y": "-ans / y"}, type_fn=
 # max/min: the tie goes to the first argument
 elementwise("np.maximum", ("x", "y"), {"x": "M.ge(x, y)", "y": "M.lt(x, y)"}, type_fn=t_binary)
 elementwise("np.minimum", ("x", "y"), {"x": "M.le(x, y)", "y": "M.gt(x, y)"}, type_fn=t_binary)
-elementwise("np.clip", ("x", "lo", "hi"), {"x": "M.inside(x, lo, hi)"},
+elementwise("np.clip", ("x", "lo", "hi"), {"x": "M.inside(x, lo, hi)", "lo": "M.lt(x, lo)", "hi": "M.gt(x, hi)"},
             type_fn=lambda ts, c: ts[0] if isinstance(ts[0], Array) else broadcast(ts))
 elementwise("np.where", ("c", "x", "y"), {"x": "M.mask(c)", "y": "M.notmask(c)"}, type_fn=t_where)
 elementwise("np.sinc", ("x",), {"x": "np.where(x == 0.0, 0.0, (np.cos(np.pi * x) - ans) / np.where(x == 0.0, 1.0, x))"})
@@ -612,6 +612,9 @@ def _pow_partial_x(c):
             return ir.BinOp("*", ir.Const(2.0), x)
         if p == 1:
             return ir.Const(1.0)
+        if p - 1 < 0 and not c.array_mode:
+            # np.power gives inf at x = 0, as NumPy does; Python's float ** raises
+            return ir.BinOp("*", ir.Const(float(p)), ir.Call("np.power", (x, ir.Const(p - 1))))
         return ir.BinOp("*", ir.Const(float(p)), ir.BinOp("**", x, ir.Const(p - 1)))
     return c.inst("y * x ** (y - 1.0)")
 

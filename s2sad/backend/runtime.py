@@ -6,6 +6,24 @@ be differentiated again, and Numba compiles them in nopython mode.
 """
 
 HELPERS = {
+    "_reserve_f": '''
+def _reserve_f(tape, need):
+    """The float tape, grown to hold at least `need` values."""
+    if need > tape.shape[0]:
+        grown = np.empty(max(need, 2 * tape.shape[0]), dtype=np.float64)
+        grown[:tape.shape[0]] = tape
+        tape = grown
+    return tape
+''',
+    "_reserve_i": '''
+def _reserve_i(tape, need):
+    """The int tape, grown to hold at least `need` values."""
+    if need > tape.shape[0]:
+        grown = np.empty(max(need, 2 * tape.shape[0]), dtype=np.int64)
+        grown[:tape.shape[0]] = tape
+        tape = grown
+    return tape
+''',
     "_push_f": '''
 def _push_f(tape, top, x):
     """Push float x on the tape, growing it when full; returns (tape, top)."""

@@ -291,6 +291,22 @@ class Interpreter:
         self.loc = None
         self._globals = {}
         self.fn = None
+        # the smallest distance, at the point, between a symbolic value and a decision boundary
+        # (a comparison's other side, a kink of abs/max/min, a jump of floor/int/round/%):
+        # how far the point is from the piece of the domain the translation describes
+        self.margin = math.inf
+
+    def note(self, dist):
+        """Record the distance of a symbolic value to a boundary (arrays: the smallest)."""
+        d = np.min(np.abs(np.asarray(dist, dtype=float))) if np.size(dist) else math.inf
+        if not d >= self.margin:
+            self.margin = float(d)
+
+    def note_int(self, v, half=False):
+        """``v`` is rounded (to an integer, or with ``half`` at half-integers)."""
+        v = np.asarray(v, dtype=float)
+        off = 0.5 if half else 0.0
+        self.note(np.abs(v - off - np.round(v - off)) if half else np.abs(v - np.round(v)))
 
     # ------------------------------------------------------------ errors and numbers
 
@@ -316,7 +332,9 @@ class Interpreter:
                 self.fail("the truth value of an array with more than one element is ambiguous")
             return self.truth(v.reshape(-1)[0])
         if _is_sym(v):
-            return bool(self.num(v) != 0)
+            n = self.num(v)
+            self.note(n)
+            return bool(n != 0)
         return bool(v)
 
     def as_int(self, v):
@@ -572,6 +590,8 @@ class Interpreter:
         if op == "is not":
             return a is not b
         f = _CMPOPS[op]
+        if _has_sym(a) or _has_sym(b):
+            self.note(np.asarray(self.num(a), dtype=float) - np.asarray(self.num(b), dtype=float))
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
             return np.asarray(f(np.asarray(self.num(a), dtype=float) if _is_float_array(a) else self.num(a),
                                 np.asarray(self.num(b), dtype=float) if _is_float_array(b) else self.num(b)))
@@ -588,6 +608,8 @@ class Interpreter:
             return _BINOPS[op](a, b)
         if op == "@":
             return self.matmul(a, b)
+        if op in ("//", "%") and (_has_sym(a) or _has_sym(b)):
+            self.note_int(np.asarray(self.num(a), dtype=float) / np.asarray(self.num(b), dtype=float))
         if op == "//":
             return _norm(np.floor_divide(self.num(a), self.num(b))) if _arr(a, b) \
                 else self.num(a) // self.num(b)
@@ -787,7 +809,9 @@ def _hypot(it, *xs):
 def _resolved_abs(it, v):
     if not _is_sym(v):
         return abs(v)
-    return v if it.num(v) >= 0 else -v
+    n = it.num(v)
+    it.note(n)
+    return v if n >= 0 else -v
 
 
 @_prim("abs", "np.abs", "math.fabs", "np.fabs")
@@ -798,6 +822,8 @@ def _abs(it, x):
 @_prim("math.copysign", "np.copysign")
 def _copysign(it, x, y):
     def scalar(a, b):
+        if _is_sym(b):
+            it.note(it.num(b))
         s = math.copysign(1.0, float(it.num(b)))
         return s * _resolved_abs(it, a) if _is_sym(a) else math.copysign(float(a), float(it.num(b)))
     return it.ew(scalar, x, y)
@@ -815,7 +841,10 @@ def _cbrt(it, x):
 def _pick(it, ge):
     """Elementwise selection resolved at the point; ``ge(a, b)``: keep the first argument."""
     def scalar(a, b):
-        return a if ge(it.num(a), it.num(b)) else b
+        na, nb = it.num(a), it.num(b)
+        if _is_sym(a) or _is_sym(b):
+            it.note(na - nb)
+        return a if ge(na, nb) else b
     return scalar
 
 
@@ -841,6 +870,8 @@ def _as_float_obj(v):
 def _clip(it, x, lo, hi):
     def scalar(v, a, b):
         nv = it.num(v)
+        if _is_sym(v) or _is_sym(a) or _is_sym(b):
+            it.note([nv - it.num(a), nv - it.num(b)])
         if nv < it.num(a):
             return a
         if nv > it.num(b):
@@ -868,8 +899,11 @@ def _builtin(kind):
             items = list(xs)
         best = items[0]
         nb = it.num(best)
+        sym = any(_is_sym(v) for v in items)
         for v in items[1:]:
             nv = it.num(v)
+            if sym:
+                it.note(nv - nb)
             if better(nv, nb):
                 best, nb = v, nv
         return best
@@ -926,6 +960,11 @@ def _reduce_pick(kind):
         if not isinstance(x, np.ndarray):
             return x
         nx = it.num(x)
+        if _has_sym(x) and nx.size > 1:
+            # the gap between the extremum and the runner-up: a kink where they meet
+            srt = np.sort(nx.reshape(-1) if ax is None else np.moveaxis(nx, ax, -1), axis=-1)
+            if srt.shape[-1] > 1:
+                it.note(srt[..., -1] - srt[..., -2] if kind == "max" else srt[..., 1] - srt[..., 0])
         if ax is None:
             return x.reshape(-1)[int(argf(nx.reshape(-1)))]
         idx = np.expand_dims(argf(nx, axis=ax), ax)
@@ -1123,6 +1162,8 @@ def _float(it, x):
 
 @_prim("int", "np.int64", "np.int32")
 def _int(it, x):
+    if _has_sym(x):
+        it.note_int(it.num(x))
     return int(it.num(x))
 
 
@@ -1144,6 +1185,8 @@ def _range(it, *args):
 @_prim("round", "np.round")
 def _round(it, x, nd=None):
     v = it.num(x)
+    if _has_sym(x):
+        it.note_int(np.asarray(v, dtype=float) * 10.0 ** (0 if nd is None else it.as_int(nd)), half=True)
     if isinstance(v, np.ndarray):
         return np.round(v, nd or 0)
     return round(v) if nd is None else round(v, it.as_int(nd))
@@ -1156,9 +1199,31 @@ def _stop_gradient(it, x):
 
 # zero-derivative functions: evaluated at the point, constants
 _ZERO_MATH_INT = {"math.floor": math.floor, "math.ceil": math.ceil, "math.trunc": math.trunc}
+def _zero_int(f):
+    def g(it, x):
+        if _has_sym(x):
+            it.note_int(it.num(x))
+        return int(f(it.num(x)))
+    return g
+
+
 for _n, _f in _ZERO_MATH_INT.items():
-    _PRIMS[_n] = (lambda f: lambda it, x: int(f(it.num(x))))(_f)
-for _n, _f in {"np.floor": np.floor, "np.ceil": np.ceil, "np.sign": np.sign, "np.trunc": np.trunc,
+    _PRIMS[_n] = _zero_int(_f)
+def _zero_float(f, rounding):
+    def g(it, x):
+        if _has_sym(x):
+            if rounding:
+                it.note_int(it.num(x))
+            elif f is np.sign:
+                it.note(it.num(x))
+        return _norm(f(it.num(x)))
+    return g
+
+
+for _n, _f in {"np.floor": np.floor, "np.ceil": np.ceil, "np.trunc": np.trunc}.items():
+    _PRIMS[_n] = _zero_float(_f, True)
+_PRIMS["np.sign"] = _zero_float(np.sign, False)
+for _n, _f in {
                "np.isnan": np.isnan, "np.isinf": np.isinf, "np.isfinite": np.isfinite,
                "math.isnan": np.isnan, "math.isinf": np.isinf, "math.isfinite": np.isfinite,
                "np.logical_not": np.logical_not}.items():
@@ -1175,7 +1240,10 @@ def _remainder(it, x, y):
 
 @_prim("math.fmod")
 def _fmod(it, x, y):
-    q = np.trunc(np.asarray(it.num(x), dtype=float) / np.asarray(it.num(y), dtype=float))
+    r = np.asarray(it.num(x), dtype=float) / np.asarray(it.num(y), dtype=float)
+    if _has_sym(x) or _has_sym(y):
+        it.note_int(r)
+    q = np.trunc(r)
     return _norm(x - _norm(q) * y)
 
 
@@ -1188,9 +1256,15 @@ class SympyTranslation:
     ``outputs``: the flattened output, a list of SymPy expressions (or numbers);
     ``out_shape``: its shape as :func:`numerical_jacobian` lays it out (``()`` for a scalar);
     ``symbols``: per differentiated argument, a SymPy symbol or an object array of them;
-    ``point``: symbol -> float, the values of the arguments; ``value``: the raw output."""
+    ``point``: symbol -> float, the values of the arguments; ``value``: the raw output;
+    ``margin``: the smallest distance, at the point, from a value that depends on the arguments
+    to a decision boundary met on the way (the other side of a comparison, a kink of abs/max/
+    min, a jump of floor/int/round/%); ``inf`` when no decision depended on them. A small
+    margin means the point is close to another piece of a piecewise function: finite
+    differences there are unreliable, the SymPy derivative (of the piece) is not."""
 
-    def __init__(self, outputs, out_shape, symbols, point, value, nums, scalar):
+    def __init__(self, outputs, out_shape, symbols, point, value, nums, scalar, margin=math.inf):
+        self.margin = margin
         self.outputs = outputs
         self.out_shape = out_shape
         self.symbols = symbols
@@ -1270,7 +1344,7 @@ def _flat_leaves(v):
     return [v]
 
 
-def to_sympy(fun, args, argnums=0, max_steps=200_000, max_size=200_000):
+def to_sympy(fun, args, argnums=0, max_steps=200_000, max_size=20_000):
     """Translate ``fun`` at the point ``args`` into SymPy expressions of the differentiated
     arguments (see the module docstring for what is translated and how)."""
     from ..frontend.lower import get_user_function
@@ -1314,7 +1388,7 @@ def to_sympy(fun, args, argnums=0, max_steps=200_000, max_size=200_000):
     else:
         out_shape = (len(leaves),)
     outputs = [leaf if _is_sym(leaf) else float(leaf) for leaf in leaves]
-    return SympyTranslation(outputs, out_shape, symbols, point, value, nums, scalar)
+    return SympyTranslation(outputs, out_shape, symbols, point, value, nums, scalar, interp.margin)
 
 
 def sympy_grad(fun, args, argnums=0, **kw):
@@ -1327,7 +1401,7 @@ def sympy_grad(fun, args, argnums=0, **kw):
 
 
 def check_sympy(fun, args, argnums=0, modes=("forward", "reverse"), jit=False, rtol=1e-6,
-                max_steps=200_000, max_size=200_000):
+                max_steps=200_000, max_size=20_000):
     """Check s2sad's derivatives of ``fun`` at ``args`` against SymPy's.
 
     The function's IR is translated into SymPy expressions at the point (straight-line code;
