@@ -609,8 +609,11 @@ def _sympy_error(sympy_grad, t, args, wrt, jacs):
 def _check_target(t, reqs, mod, points, tol, sympy_check):
     wrt = reqs[0].wrt
     wrt_names = ", ".join(t.params[k] for k in wrt)
-    print(f"s2sad check {t.path}:{t.func_name}, with respect to {wrt_names}: max relative error "
-          f"against central finite differences (tolerance {tol:g})")
+    modes = ", ".join(dict.fromkeys(r.mode for r in reqs))
+    print(f"{t.func_name} ({t.path}:{t.line0}) with respect to {wrt_names}: max relative error "
+          f"of the emitted derivatives (tolerance {tol:g})")
+    print(f"  {modes}: against central finite differences"
+          + ("; sympy: both against SymPy's derivative" if sympy_check is not None else ""))
     cols = [("reverse" if r.mode == "reverse" else "forward") for r in reqs]
     cols.append("sympy")
     rows = []

@@ -173,8 +173,11 @@ class Build:
         spec = self.spec(key, argtypes, mask, "rev")
         mutated = self.mutated_params(key)
         wrt = [p for p, m in zip(fn.params, mask) if m and spec.types[p].differentiable]
+        # array adjoints are accumulated in place in the caller's arrays (no allocation per
+        # call), unless the function rebinds the parameter, which resets its adjoint
+        rebound = {s.target.name for s in ir.walk_stmts(spec.fn.body) if isinstance(s, ir.Assign)}
         inout = [p for p in wrt if isinstance(spec.types[p], Array)
-                 and fn.params.index(p) in mutated and spec.activity.is_active(p)]
+                 and spec.activity.is_active(p) and p not in rebound]
         callee_names = {}
         infos = {}
 

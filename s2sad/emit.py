@@ -613,6 +613,7 @@ class ModuleBuilder:
         glob = b.module_globals()
         parts = [self.header(), ""]
         parts.append(self._imports_placeholder())
+        parts.append("")
         public = sorted({r.name for r in self.requests}, key=_isort_key)
         parts.append("__all__ = [" + ", ".join(f'"{n}"' for n in public) + "]")
         if glob:
@@ -705,33 +706,48 @@ class ModuleBuilder:
         bars = {}
         for k in r.wrt_sorted:
             bars[k] = _fresh(t.params[k] + "_bar", taken)
-        call = list(t.params) + ["1.0"]
+        floats = [k for k, ty in enumerate(t.types) if ty == Scalar("float64")]
+        call = [f"np.float64({p})" if k in floats else p for k, p in enumerate(t.params)]
+        call.append("np.float64(1.0)")
         call += [f"np.zeros_like({t.params[k]})" for k in r.inout]
         lhs = ["_"] + [bars[k] for k in r.wrt_sorted]
         results = []
+        kinds = []
         for k in r.wrt:
             ty = t.types[k]
             v = bars[k]
             if isinstance(ty, Scalar):
                 v = f"float({v})"
-            elif isinstance(ty, Array) and ty.dtype != "float64":
-                v = f"np.asarray({v}, dtype={t.params[k]}.dtype)"
+                kinds.append("a float")
+            else:
+                if ty.dtype != "float64":
+                    v = f"np.asarray({v}, dtype={t.params[k]}.dtype)"
+                kinds.append(f"an array shaped like {t.params[k]}")
             results.append(v)
         if r.single:
             ret = results[0]
         else:
             ret = ", ".join(results) + ("," if len(results) == 1 else "")
         argnums = r.wrt[0] if r.single else tuple(r.wrt)
-        grads = ", ".join(f"d{t.func_name}/d{t.params[k]}" for k in r.wrt)
-        doc = (f'"""Gradient of {t.func_name} with respect to {", ".join(t.params[k] for k in r.wrt)}'
-               f": returns {grads if r.single else '(' + grads + ')'}.\n\n"
-               f"    The same as s2sad.grad({t.func_name}, argnums={argnums!r})(...).\n"
-               f'    """')
+        names = ", ".join(t.params[k] for k in r.wrt)
+        same = f"s2sad.grad({t.func_name}, argnums={argnums!r})({', '.join(t.params)})"
+        if r.single:
+            first = f'"""Gradient of {t.func_name} with respect to {names}, by reverse mode: '
+            body = [first + f"{kinds[0]}.", "", f"The same as {same}."]
+        else:
+            tup = ", ".join(bars[k] for k in r.wrt) + ("," if len(r.wrt) == 1 else "")
+            returns = f"Returns ({tup}), each shaped like its argument (a float for a float): "
+            body = [f'"""Gradient of {t.func_name} with respect to ({names}), by reverse mode.',
+                    "", returns + f"the same as {same}."]
+        body.append('"""')
+        if floats:
+            body.append("# float arguments as numpy scalars: a division by zero gives inf or "
+                        "nan, as in NumPy")
+        body.append(f"{', '.join(lhs)} = {r.core}({', '.join(call)})")
+        body.append(f"return {ret}")
         sig = _signature_with_defaults(t)
         return (f"{self._deco()}def {r.name}({sig}):\n"
-                f"    {doc}\n"
-                f"    {', '.join(lhs)} = {r.core}({', '.join(call)})\n"
-                f"    return {ret}\n")
+                + "".join(f"    {ln}\n" if ln else "\n" for ln in body))
 
     def _deco(self):
         # jitted wrappers can be called from the user's own @njit code too
@@ -905,7 +921,7 @@ def _imports_for(text, jit):
         lines.append("import numba")
     if "np" in used:
         lines.append("import numpy as np")
-    return "\n".join(lines).strip("\n") + "\n"
+    return "\n".join(lines).strip("\n")
 
 
 # stand-ins for s2sad's run-time markers, when generated code still calls them
@@ -1107,23 +1123,25 @@ def _fix_docstrings(text, limit):
 
 
 def _docstring_lines(doc, indent, limit):
-    paras = [p for p in re.split(r"\n\s*\n", doc)]
+    paras = re.split(r"\n\s*\n", doc)
     width = max(limit - len(indent), 30)
     out = []
     for k, p in enumerate(paras):
         plines = p.split("\n")
-        if all(len(indent) + len(x) <= limit for x in plines):
+        first = 3 if k == 0 else 0  # the opening quotes
+        if all(len(indent) + len(x) + (first if j == 0 else 0) <= limit
+               for j, x in enumerate(plines)):
             wrapped = plines  # keep the author's lines when they fit
         else:
             wrapped = textwrap.wrap(" ".join(x.strip() for x in plines), width=width,
-                                    break_long_words=False, break_on_hyphens=False)
+                                    initial_indent=" " * first, break_long_words=False,
+                                    break_on_hyphens=False)
+            wrapped[0] = wrapped[0][first:]
         if k:
             out.append("")
         out.extend(wrapped)
     if len(out) == 1 and len(indent) + len(out[0]) + 6 <= limit:
         return [f'{indent}"""{out[0]}"""']
-    if len(indent) + 3 + len(out[0]) > limit:
-        out = [""] + out
     res = [f'{indent}"""{out[0]}']
     res += [f"{indent}{x}" if x else "" for x in out[1:]]
     res.append(f'{indent}"""')
@@ -1158,37 +1176,52 @@ def _tokens(line):
 
 
 def _break_line(line, limit):
+    """Break ``line`` after commas and before binary operators inside brackets, continuation
+    lines aligned with the opening bracket; where that is too far right, a hanging indent
+    after the opening bracket (four more spaces, eight for a block's header). None when there
+    is no place to break."""
     toks = _tokens(line)
     if toks is None:
         return None
-    # break candidates: (position in line, bracket depth, column of the open bracket)
+    # break candidates: (position in line, bracket depth, position of the open bracket,
+    # whether it is the hanging break right after that bracket)
     cands = []
     stack = []
     prev = None
     for k, t in enumerate(toks):
         s = t.string
         col = t.start[1]
+        nxt = toks[k + 1] if k + 1 < len(toks) else None
         if t.type == tokenize.OP and s in _OPEN:
             stack.append(col)
+            if nxt is not None and nxt.string not in ")]}":
+                cands.append((nxt.start[1], len(stack), col, True))
         elif t.type == tokenize.OP and s in ")]}":
             if stack:
                 stack.pop()
-        elif stack and s == "," and k + 1 < len(toks) and toks[k + 1].string not in ")]}":
-            cands.append((toks[k + 1].start[1], len(stack), stack[-1]))
-        elif (stack and s in _BINARY and prev is not None and k + 1 < len(toks)
+        elif stack and s == "," and nxt is not None and nxt.string not in ")]}":
+            cands.append((nxt.start[1], len(stack), stack[-1], False))
+        elif (stack and s in _BINARY and prev is not None and nxt is not None
               and (prev.type in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING)
                    or prev.string in ")]}") and prev.string not in ("and", "or", "not", "if",
                                                                        "else", "in", "is")):
-            cands.append((col, len(stack), stack[-1]))
+            cands.append((col, len(stack), stack[-1], False))
         prev = t
     if not cands:
         return None
+    indent = len(line) - len(line.lstrip())
+    header = line.rstrip().endswith(":") and re.match(r"\s*(if|elif|while|for|def|with)\b", line)
+    hang = 8 if header else 4
     out = []
     segs = [(0, 0)]  # (position in ``line`` where an output line starts, its output column)
+    override = {}  # bracket -> continuation column (a hanging indent)
 
     def column(pos):
         start, col = [sg for sg in segs if sg[0] <= pos][-1]
         return col + pos - start
+
+    def cont(c):
+        return override.get(c[2], column(c[2]) + 1)
 
     while True:
         seg_start, seg_col = segs[-1]
@@ -1198,18 +1231,24 @@ def _break_line(line, limit):
             out.append(prefix + rest)
             return out
         later = [c for c in cands if c[0] > seg_start]
-        if not later:
-            return None
         fit = [c for c in later if seg_col + len(line[seg_start:c[0]].rstrip()) <= limit]
-        if not fit:
-            fit = [min(later, key=lambda c: (c[1], c[0]))]
-        depth = min(c[1] for c in fit)
-        pos, _, bracket = max(c for c in fit if c[1] == depth)
-        new_col = column(bracket) + 1
-        if new_col > limit - 30:  # too deep to align with the bracket
+        aligned = [c for c in fit if not c[3] and (cont(c) <= limit - 30
+                                                   or cont(c) + len(line[c[0]:]) <= limit)]
+        hanging = [c for c in fit if c[3]]
+        if aligned:
+            depth = min(c[1] for c in aligned)
+            c = max(c for c in aligned if c[1] == depth)
+            new_col = cont(c)
+        elif hanging:
+            depth = min(c[1] for c in hanging)
+            c = max(c for c in hanging if c[1] == depth)
+            base = indent if len(segs) == 1 else seg_col
+            new_col = base + hang
+            override[c[2]] = new_col
+        else:
             return None
-        out.append(prefix + line[seg_start:pos].rstrip())
-        segs.append((pos, new_col))
+        out.append(prefix + line[seg_start:c[0]].rstrip())
+        segs.append((c[0], new_col))
 
 
 # ================================================================ the data-flow graph

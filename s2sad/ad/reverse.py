@@ -380,7 +380,8 @@ class Reverse:
             out.insert(0, ir.Comment(text="-- tapes: values the reverse sweep reads after they are overwritten --"))
         # recorded variables need a value before their first recording
         for v in sorted(self.push):
-            if v in self.fn.params:
+            if v in self.fn.params or self.first_def(self.sites[v][0][0]) \
+                    if v in self.sites and isinstance(self.sites[v][0][0], ir.Assign) else v in self.fn.params:
                 continue
             t = self.types.get(v)
             if isinstance(t, Scalar) or t is None:
@@ -537,11 +538,19 @@ class Reverse:
             self.fwd_stmt(s, out)
         return out
 
+    def first_def(self, s):
+        """The first assignment of a variable, at the top level of the function: before it
+        the variable has no value to record."""
+        v = s.target.name
+        sites = self.sites.get(v, [])
+        return (v not in self.fn.params and sites and sites[0][0] is s and not sites[0][1]
+                and self.block_of[id(s)] == ())
+
     def fwd_stmt(self, s, out):
         if isinstance(s, ir.Assign):
             v = s.target.name
             out.extend(self.fwd_call_saves(s.value, s))
-            if v in self.push:
+            if v in self.push and not self.first_def(s):
                 out.extend(self.push_stmts(v, s.loc))
             out.append(s)
         elif isinstance(s, (ir.Store, ir.AugStore)):
@@ -814,7 +823,8 @@ class Reverse:
                 self.rev_call(s, t, e, out)
                 return
             code = self.adjoint_of_assign(s)
-        pop = self.pop_stmts(t, s.loc) if (t in self.push and self.phase == 2) else []
+        pop = self.pop_stmts(t, s.loc) if (t in self.push and self.phase == 2
+                                            and not self.first_def(s)) else []
         if code and code[0] == "in-place":
             # t = t op x where the derivative reads no value: nothing to reset or restore
             self.comment(s, out)
@@ -927,7 +937,7 @@ class Reverse:
                 a = call.args[k]
                 if isinstance(a, ir.Var) and a.name in self.push_arrays and self.phase == 2:
                     out.extend(self.pop_whole_contents(a.name, s.loc))
-            if t is not None and t in self.push and self.phase == 2:
+            if t is not None and t in self.push and self.phase == 2 and not self.first_def(s):
                 out.extend(self.pop_stmts(t, s.loc))
             return
         self.comment(s, out)
@@ -940,7 +950,8 @@ class Reverse:
         else:
             g = zero_like(ir.Var(t), tt) if t is not None and tt is not None and tt.differentiable else ir.Const(0.0)
         # restore the result variable, then the arrays the callee wrote, before replaying it
-        res_pop = self.pop_stmts(t, s.loc) if (t is not None and t in self.push and self.phase == 2) else []
+        res_pop = self.pop_stmts(t, s.loc) if (t is not None and t in self.push and self.phase == 2
+                                                and not self.first_def(s)) else []
         grab = []
         if t is not None and self.active(t):
             gv = ir.Var(self.namer.fresh("_g"))
@@ -960,8 +971,12 @@ class Reverse:
             if isinstance(a, ir.Var) and a.name in self.push_arrays and self.phase == 2:
                 out.extend(self.pop_whole_contents(a.name, s.loc))
         inout_bars = [ir.Var(self.bname(call.args[k].name)) for k in info.inout]
+        vcall = ir.Call(info.vjp, tuple(call.args) + (g,) + tuple(inout_bars))
+        if all(k in info.inout for k in info.active):
+            out.append(ir.ExprStmt(vcall, loc=s.loc))  # every adjoint accumulates in place
+            return
         r = ir.Var(self.namer.fresh("_r"))
-        out.append(ir.Assign(r, ir.Call(info.vjp, tuple(call.args) + (g,) + tuple(inout_bars)), loc=s.loc))
+        out.append(ir.Assign(r, vcall, loc=s.loc))
         for j, k in enumerate(info.active):
             if k in info.inout:
                 continue

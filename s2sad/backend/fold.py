@@ -21,12 +21,16 @@ def is_temp(name):
 
 
 def _pure(e):
+    """Whether evaluating ``e`` has no effect but its value: primitives only (a call of a user
+    function or of a generated derivative may write into arrays)."""
+    from ..ad.rules import RULES
+
     stack = [e]
     while stack:
         x = stack.pop()
         if isinstance(x, ir.CallUser):
             return False
-        if isinstance(x, ir.Call) and (x.func.startswith(_IMPURE_CALL) or x.func.startswith("_push")):
+        if isinstance(x, ir.Call) and not (x.func in RULES or x.func.startswith(("np.", "math."))):
             return False
         if x is not None:
             stack.extend(ir.sub_exprs(x))
