@@ -16,7 +16,10 @@ from .frontend.lower import get_user_function
 
 
 def _normalize_argnums(argnums, nparams, fname):
-    single = isinstance(argnums, int)
+    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    if not single and not (isinstance(argnums, (tuple, list)) and argnums
+                           and all(isinstance(a, int) and not isinstance(a, bool) for a in argnums)):
+        raise TypeError(f"argnums must be an int or a non-empty tuple of ints, not {argnums!r}")
     nums = (argnums,) if single else tuple(argnums)
     for a in nums:
         if not isinstance(a, int) or not -nparams <= a < nparams:
@@ -49,6 +52,10 @@ class Transform:
             raise ValueError(f"mode must be 'reverse' or 'forward', not {mode!r}")
         self.fun = fun
         self.pyfun = get_user_function(fun)
+        # lower now: unsupported Python is refused when the derivative is made
+        from .frontend.program import Program
+        prog = Program()
+        prog.check_recursion(prog.add(self.pyfun))
         self.params = list(inspect.signature(self.pyfun).parameters)
         self.single, self.argnums = _normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
         self.mode = mode
@@ -69,10 +76,13 @@ class Transform:
         for p, a in zip(self.params, args):
             t = typeof_value(a)
             if t is None:
+                what = type(a).__name__
+                if isinstance(a, np.ndarray):
+                    what = f"numpy array of dtype {a.dtype}"
                 hint = " (pass a numpy array)" if isinstance(a, list) else ""
-                raise TypeError(f"{name}(): argument `{p}` is a {type(a).__name__}{hint}; s2sad "
-                                "takes floats, ints, bools, numpy arrays of float64/float32/int/"
-                                "bool, and tuples of these")
+                raise TypeError(f"{name}(): argument `{p}` is a {what}{hint}; s2sad takes floats, "
+                                "ints, bools, numpy arrays of float64/float32/int/bool, and tuples "
+                                "of these")
             types.append(t)
         return tuple(types)
 
@@ -85,7 +95,8 @@ class Transform:
                 raise NonDifferentiableError(
                     f"cannot differentiate {fn.__name__} with respect to `{self.params[k]}`, which "
                     f"is a {t}: only float scalars and float arrays have derivatives",
-                    _def_loc(fn), "pass a float (e.g. 2.0, not 2), or leave it out of argnums")
+                    _def_loc(fn, self.params[k]),
+                    "pass a float (e.g. 2.0, not 2), or leave it out of argnums")
             mask[k] = True
         return mask
 
@@ -176,15 +187,21 @@ def _root_spec(b, types, mask, mode):
     return b.spec(b.root, types, mask, "rev" if mode == "reverse" else "fwd")
 
 
-def _def_loc(fn):
+def _def_loc(fn, param=None):
+    """Where ``fn`` is defined (at ``param`` when given) in the user's file."""
+    import ast
     from .frontend.lower import SourceInfo
     try:
         src = SourceInfo(fn)
-        import ast
         tree = ast.parse(src.text)
-        return src.loc(tree.body[0])
-    except S2SADError:
+    except (S2SADError, SyntaxError):
         return None
+    node = tree.body[0]
+    if param is not None and isinstance(node, ast.FunctionDef):
+        for a in node.args.posonlyargs + node.args.args:
+            if a.arg == param:
+                return src.loc(a)
+    return src.loc(node)
 
 
 def _header(fn, mode, wrt, jit):
@@ -331,11 +348,17 @@ def jvp(fun, primals, tangents, *, jit=False):
         d = tangents[k]
         p = primals[k]
         if isinstance(p, np.ndarray):
+            if not _is_number_like(d):
+                raise TypeError(f"jvp: the tangent of `{t.params[k]}` must be a float array, not "
+                                f"{type(d).__name__}")
             d = np.asarray(d, dtype=p.dtype)
             if d.shape != p.shape:
                 raise ValueError(f"jvp: the tangent of `{t.params[k]}` has shape {d.shape}, "
                                  f"its primal {p.shape}")
         else:
+            if not _is_number_like(d) or np.ndim(d) != 0:
+                raise TypeError(f"jvp: the tangent of `{t.params[k]}` must be a float like its "
+                                f"primal, not {type(d).__name__} {np.shape(d) if np.ndim(d) else ''}")
             d = np.float64(d)
         tans.append(d)
     out, dout = c.func(*_ieee(_copy_args(primals)), *tans)
@@ -374,12 +397,23 @@ def _match_cotangent(ct, out):
         if not isinstance(ct, tuple) or len(ct) != len(out):
             raise ValueError(f"vjp: the cotangent must be a tuple of {len(out)} items, like the output")
         return tuple(_match_cotangent(c, o) for c, o in zip(ct, out))
+    if isinstance(ct, (str, bytes)) or not _is_number_like(ct):
+        raise TypeError(f"vjp: the cotangent must be a float or a float array, not {type(ct).__name__}")
     if isinstance(out, np.ndarray):
         ct = np.asarray(ct, dtype=np.float64)
         if ct.shape != out.shape:
             raise ValueError(f"vjp: the cotangent has shape {ct.shape}, the output {out.shape}")
         return ct
+    if np.ndim(ct) != 0:
+        raise ValueError(f"vjp: the output is a scalar, so the cotangent must be a scalar, not an "
+                         f"array of shape {np.shape(ct)}")
     return np.float64(ct)
+
+
+def _is_number_like(v):
+    if isinstance(v, (int, float, np.number)):
+        return True
+    return isinstance(v, (np.ndarray, list, tuple)) and np.asarray(v).dtype.kind in "biuf"
 
 
 def _transform(cls, fun, jit):

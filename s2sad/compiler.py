@@ -15,7 +15,7 @@ from .ad.forward import Forward
 from .ad.naming import Namer
 from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
-from .analysis.activity import Activity, check_aliasing
+from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
 from .analysis.types import Array, Scalar, Tuple
 from .backend import pysource
@@ -96,12 +96,13 @@ class Build:
         fn = self.fn_for(key, mode)
         k2 = key + "#rev" if mode == "rev" else key
         tres = self.ti.infer(k2, argtypes)
-        check_aliasing(fn, tres.types)
+        check_aliasing(fn, tres.types, self.mutates)
         active = [p for p, m in zip(fn.params, mask) if m]
         act = Activity(fn, tres.types, active, R.RULES, self.mutates)
         for k in self.mutated_params(key):
             act.useful.add(fn.params[k])
         _rerun_useful(act)
+        check_foreign_calls(fn, tres.types, act)
         return Spec(fn, tres, act)
 
     def unique(self, base):

@@ -29,11 +29,10 @@ from . import __version__, ir
 from .analysis.types import BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
 from .backend.pysource import expr_source
 from .compiler import JIT_DECORATOR, Build
-from .errors import NonDifferentiableError, S2SADError
+from .errors import NonDifferentiableError, S2SADError, TypeInferenceError
 from .frontend.lower import get_user_function
 
 LINE_LENGTH = 100
-MODES = ("reverse", "forward")
 
 
 class EmitError(S2SADError):
@@ -73,15 +72,16 @@ def load_user_module(path):
             data = fh.read()
     except OSError as e:
         raise EmitError(f"{path}: cannot read: {e.strerror or e}") from None
-    try:
-        compile(data, path, "exec", dont_inherit=True)
-    except SyntaxError as e:
-        raise _syntax_error(e, path) from None
-    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
-    name = f"_s2sad_user_{len(_modules)}_{stem}"
     # compiled under the path as given, so that messages point at `model.py:12:5`, as the
     # user wrote it, not at an absolute path
-    code = compile(data, path, "exec", dont_inherit=True)
+    try:
+        code = compile(data, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:  # ValueError: null bytes
+        if isinstance(e, SyntaxError):
+            raise _syntax_error(e, path) from None
+        raise EmitError(f"{path}: not a Python source file ({e})") from None
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    name = f"_s2sad_user_{len(_modules)}_{stem}"
     mod = types.ModuleType(name)
     mod.__file__ = path
     folder = os.path.dirname(os.path.abspath(path))
@@ -119,8 +119,10 @@ def _import_error(e, path):
     loc = None
     for fr in frames:
         if os.path.abspath(fr.filename) == here and fr.lineno:
-            loc = _loc(path, fr.lineno, 0)
-    what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            line = _source_line(path, fr.lineno)
+            loc = _loc(path, fr.lineno, len(line) - len(line.lstrip()), line)
+    text = str(e).strip().split("\n")[0]
+    what = f"{type(e).__name__}: {text}" if text else type(e).__name__
     if isinstance(e, SystemExit):
         what = f"SystemExit({e.code!r})"
     return EmitError(f"importing {path} failed: {what}", loc,
@@ -165,9 +167,6 @@ class Target:
             if a.arg == name:
                 return self.node_loc(a)
         return self.def_loc
-
-    def param_index(self, name):
-        return self.params.index(name)
 
 
 def _fdef_args(fdef):
@@ -276,17 +275,9 @@ def type_from_node(node):
     raise _BadType(node, ast.unparse(node))
 
 
-def parse_type_text(text):
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-        return type_from_node(node)
-    except (SyntaxError, _BadType):
-        return None
-
-
 def parse_call_text(text, option):
-    """``'x=0.3, y=[1, 2]'`` (or positional items) parsed as the arguments of a call: returns
-    ([(None, node)...] positional, [(name, node)...]) with nodes in ``text`` coordinates."""
+    """``'x=0.3, y=[1, 2]'`` (or positional items first) parsed as the arguments of a call: a
+    list of (name, expression node), name None for a positional item."""
     src = "_(" + text + "\n)"
     try:
         call = ast.parse(src, mode="eval").body
@@ -380,6 +371,11 @@ def _type_of_annotation_object(obj):
         return Array("float64", 1)
     if isinstance(obj, type) and issubclass(obj, np.generic):
         return typeof_value(obj(0))
+    if type(obj).__module__.split(".")[0] == "numba":  # numba.float64, numba.float64[:, :]
+        if hasattr(obj, "ndim") and hasattr(obj, "dtype"):
+            inner = _SCALAR_NAMES.get(str(obj.dtype))
+            return Array(inner.dtype, obj.ndim) if inner is not None else None
+        return _SCALAR_NAMES.get(str(obj))
     return None
 
 
@@ -539,9 +535,38 @@ class ModuleBuilder:
         # public names and module-level arrays go first: generated helpers get other names
         reserved = set(names) | set(glob) | {"np", "math", "numba"}
         b.used_names |= reserved
-        for r in reqs:
-            self._derive(r)
+        for r in self._callees_first(reqs):
+            try:
+                self._derive(r)
+            except TypeInferenceError as e:
+                raise _with_type_hint(e, r.target) from None
         return self
+
+    def _callees_first(self, reqs):
+        """The requests, a target that another target calls before that one: its generated
+        function is then built as a root and takes the public name (``g_jvp``), not a
+        callee's (``g_jvp_2``)."""
+        reach = {r.key: self._reachable(r.key) for r in reqs}
+        left = list(reqs)
+        order = []
+        while left:
+            leaf = next((r for r in left if not any(o.key != r.key and o.key in reach[r.key]
+                                                    for o in left)), left[0])
+            order.append(leaf)
+            left.remove(leaf)
+        return order
+
+    def _reachable(self, key):
+        funcs = self.build.program.funcs
+        seen, todo = set(), [key]
+        while todo:
+            k = todo.pop()
+            for s in ir.walk_stmts(funcs[k].body):
+                for e in _stmt_exprs(s):
+                    if isinstance(e, ir.CallUser) and e.func not in seen:
+                        seen.add(e.func)
+                        todo.append(e.func)
+        return seen
 
     def _derive(self, r):
         b = self.build
@@ -608,6 +633,7 @@ class ModuleBuilder:
 
     def source(self):
         b = self.build
+        self._number_provenance()
         body = b.module_source("", jit=self.jit)
         body = _strip_imports(body)
         glob = b.module_globals()
@@ -631,6 +657,24 @@ class ModuleBuilder:
         text = layout(text)
         text = text.replace(self._imports_placeholder(), _imports_for(text, self.jit))
         return _blank_lines(text)
+
+    def _number_provenance(self):
+        """Provenance comments say where the user's line is: ``# model.py:12: s += x[i]``."""
+        if getattr(self, "_numbered", False):
+            return
+        self._numbered = True
+        seen = set()
+        for fn, _ in self.build.functions:
+            for s in ir.walk_stmts(fn.body):
+                if id(s) in seen or s.loc is None:
+                    continue
+                seen.add(id(s))
+                where = f"{os.path.basename(s.loc.filename)}:{s.loc.lineno}: "
+                if isinstance(s, ir.Comment):
+                    if s.text and not s.text.startswith("--"):
+                        s.text = where + s.text
+                elif s.comment and not s.comment.startswith("--"):
+                    s.comment = where + s.comment
 
     @staticmethod
     def _imports_placeholder():
@@ -791,6 +835,18 @@ def _isort_key(name):
     """The order ruff (RUF022) wants in ``__all__``: CONSTANTS, Classes, then the others."""
     group = 0 if name.isupper() else 1 if name[:1].isupper() else 2
     return group, name
+
+
+def _with_type_hint(e, t):
+    """A type error, with a hint naming the parameters whose types were only assumed."""
+    assumed = [p for p, o in zip(t.params, t.type_origin) if o == "assumed"]
+    if not assumed:
+        return e
+    names = ", ".join(f"`{p}`" for p in assumed)
+    hint = (f"{t.func_name}'s {names} have no annotation, so they were taken as float64 "
+            f"scalars: annotate them (`{assumed[0]}: np.ndarray`) or give --types "
+            f"'{assumed[0]}=float64[:]'")
+    return EmitError(e.bare_message, e.loc, hint)
 
 
 def _return_loc(fn):
@@ -989,11 +1045,26 @@ def array_literal(name, arr):
         return f"{name} = np.zeros({arr.shape!r}, dtype={dtype})"
     head = f"{name} = np.array("
     tail = f", dtype={dtype})"
-    body = _nested_text(arr.tolist(), len(head), len(tail))
+    values = arr.tolist()
+    if arr.dtype == np.float32:  # the shortest texts that give the same float32 values
+        values = _map_nested(values, lambda v: _Float32Text(str(np.float32(v))))
+    body = _nested_text(values, len(head), len(tail))
     return head + body + tail
 
 
+class _Float32Text(str):
+    pass
+
+
+def _map_nested(values, f):
+    if isinstance(values, list):
+        return [_map_nested(v, f) for v in values]
+    return f(values)
+
+
 def _scalar_text(v):
+    if isinstance(v, _Float32Text):
+        return {"nan": "math.nan", "inf": "math.inf", "-inf": "-math.inf"}.get(str(v), str(v))
     if isinstance(v, float):
         if math.isnan(v):
             return "math.nan"
@@ -1149,21 +1220,32 @@ def _docstring_lines(doc, indent, limit):
 
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
-_BINARY = {"+", "-", "*", "/", "//", "%", "@", "**", "and", "or", "if", "else"}
+# binary operators a line may break before, by how loosely they bind
+_BINARY = {"if": 1, "else": 1, "or": 2, "and": 3, "+": 5, "-": 5, "*": 6, "/": 6, "//": 6,
+           "%": 6, "@": 6, "**": 7}
 
 
 def _wrap_code(line, limit):
-    """Break one long logical line inside its brackets (wrapping the value of an assignment
-    or a return in parentheses when that gives better places to break)."""
-    res = _break_line(line, limit)
-    if res is not None and all(len(x) <= limit for x in res):
-        return res
+    """Break one long logical line inside its brackets; also try the value of an assignment
+    or a return, or the test of an ``if``/``while``, wrapped in parentheses, and keep the
+    layout that reads best (within the limit, fewest hanging indents, fewest lines)."""
+    tries = [line]
     m = re.match(r"^(\s*)(return |[\w\[\], .]+? (?:[-+*/%@]|//|\*\*)?= )(.*)$", line)
     if m:
-        res2 = _break_line(f"{m.group(1)}{m.group(2)}({m.group(3)})", limit)
-        if res2 is not None and (res is None or max(map(len, res2)) < max(map(len, res))):
-            return res2
-    return res or [line]
+        tries.append(f"{m.group(1)}{m.group(2)}({m.group(3)})")
+    m = re.match(r"^(\s*)(if |elif |while )(.*):$", line)
+    if m:
+        tries.append(f"{m.group(1)}{m.group(2)}({m.group(3)}):")
+    best = None
+    for t in tries:
+        res = _break_line(t, limit)
+        if res is None:
+            continue
+        lines, hanging = res
+        score = (max(map(len, lines)) > limit, hanging, len(lines))
+        if best is None or score < best[0]:
+            best = (score, lines)
+    return best[1] if best else [line]
 
 
 def _tokens(line):
@@ -1178,13 +1260,14 @@ def _tokens(line):
 def _break_line(line, limit):
     """Break ``line`` after commas and before binary operators inside brackets, continuation
     lines aligned with the opening bracket; where that is too far right, a hanging indent
-    after the opening bracket (four more spaces, eight for a block's header). None when there
-    is no place to break."""
+    after the opening bracket (four more spaces, eight for a block's header). Returns (lines,
+    number of hanging indents), None when there is no place to break."""
     toks = _tokens(line)
     if toks is None:
         return None
     # break candidates: (position in line, bracket depth, position of the open bracket,
-    # whether it is the hanging break right after that bracket)
+    # whether it is the hanging break right after that bracket, how loosely the operator at
+    # the break binds: lower is looser, a better place)
     cands = []
     stack = []
     prev = None
@@ -1195,17 +1278,17 @@ def _break_line(line, limit):
         if t.type == tokenize.OP and s in _OPEN:
             stack.append(col)
             if nxt is not None and nxt.string not in ")]}":
-                cands.append((nxt.start[1], len(stack), col, True))
+                cands.append((nxt.start[1], len(stack), col, True, 0))
         elif t.type == tokenize.OP and s in ")]}":
             if stack:
                 stack.pop()
         elif stack and s == "," and nxt is not None and nxt.string not in ")]}":
-            cands.append((nxt.start[1], len(stack), stack[-1], False))
+            cands.append((nxt.start[1], len(stack), stack[-1], False, 0))
         elif (stack and s in _BINARY and prev is not None and nxt is not None
               and (prev.type in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING)
                    or prev.string in ")]}") and prev.string not in ("and", "or", "not", "if",
                                                                        "else", "in", "is")):
-            cands.append((col, len(stack), stack[-1], False))
+            cands.append((col, len(stack), stack[-1], False, _BINARY[s]))
         prev = t
     if not cands:
         return None
@@ -1215,6 +1298,7 @@ def _break_line(line, limit):
     out = []
     segs = [(0, 0)]  # (position in ``line`` where an output line starts, its output column)
     override = {}  # bracket -> continuation column (a hanging indent)
+    hangs = 0
 
     def column(pos):
         start, col = [sg for sg in segs if sg[0] <= pos][-1]
@@ -1229,15 +1313,14 @@ def _break_line(line, limit):
         rest = line[seg_start:]
         if seg_col + len(rest) <= limit:
             out.append(prefix + rest)
-            return out
+            return out, hangs
         later = [c for c in cands if c[0] > seg_start]
         fit = [c for c in later if seg_col + len(line[seg_start:c[0]].rstrip()) <= limit]
-        aligned = [c for c in fit if not c[3] and (cont(c) <= limit - 30
+        aligned = [c for c in fit if not c[3] and (cont(c) <= limit // 2
                                                    or cont(c) + len(line[c[0]:]) <= limit)]
         hanging = [c for c in fit if c[3]]
         if aligned:
-            depth = min(c[1] for c in aligned)
-            c = max(c for c in aligned if c[1] == depth)
+            c = min(aligned, key=lambda c: (c[1], c[4], -c[0]))
             new_col = cont(c)
         elif hanging:
             depth = min(c[1] for c in hanging)
@@ -1245,6 +1328,7 @@ def _break_line(line, limit):
             base = indent if len(segs) == 1 else seg_col
             new_col = base + hang
             override[c[2]] = new_col
+            hangs += 1
         else:
             return None
         out.append(prefix + line[seg_start:c[0]].rstrip())

@@ -430,7 +430,7 @@ def foreign_operator_mul(x):
 
 
 def foreign_fft(a):
-    f = np.fft.fft(a)  # ERR
+    f = np.fft.fft(a)  # ERR col=np.fft
     return np.sum(f.real)
 
 
@@ -440,11 +440,11 @@ def foreign_numpy_sort(a):
 
 
 def builtin_sum(a):
-    return sum(a) * 2.0  # ERR
+    return sum(a) * 2.0  # ERR col=sum(
 
 
 def foreign_linalg_norm(a):
-    n = np.linalg.norm(a)  # ERR
+    n = np.linalg.norm(a)  # ERR col=np.linalg
     return n * n
 
 

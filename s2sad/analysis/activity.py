@@ -9,7 +9,7 @@ point: simple and safe (a variable that is active somewhere is active everywhere
 from __future__ import annotations
 
 from .. import ir
-from ..errors import UnsupportedSyntaxError
+from ..errors import NonDifferentiableError, UnsupportedSyntaxError
 from .types import Array, Tuple
 
 
@@ -148,27 +148,121 @@ VIEW_METHODS = ("reshape", "ravel", "transpose")
 
 
 def check_aliasing(fn, types, mutates=None):
-    """Refuse in-place writes through a name that may share memory with another array: the
-    derivative would have to track the aliasing, and silently wrong derivatives are worse than
-    a clear refusal."""
+    """Refuse what would need aliasing tracked: an in-place write through a name that shares
+    memory with another array (a view, or a view passed to a function that writes into it), and
+    a write into an array while a view of it is still used. The derivative treats a view as a
+    copy; a silently wrong derivative is worse than a clear refusal."""
+    mutates = mutates or (lambda call, k: False)
+    order, loops_of, path_of = {}, {}, {}
+
+    def visit(stmts, loops, path):
+        for s in stmts:
+            order[id(s)] = len(order)
+            loops_of[id(s)] = loops
+            path_of[id(s)] = path
+            for blk in ((s.body, s.orelse) if isinstance(s, ir.If) else
+                        (s.body,) if isinstance(s, ir.For) else
+                        (s.cond, s.body) if isinstance(s, ir.While) else ()):
+                visit(blk, loops + ((s,) if isinstance(s, (ir.For, ir.While)) else ()),
+                      path + (id(blk),))
+
+    visit(fn.body, (), ())
+
+    def alias_dead(base, d, m):
+        """Whether `base` is bound to a fresh array on every path from the view's creation `d`
+        to the write `m`: a rebinding that dominates `m`, after `d`, or inside a loop holding
+        both (so each iteration rebinds it before the write)."""
+        common = [L for L in loops_of[id(d)] if L in loops_of[id(m)]]
+        for r in ir.walk_stmts(fn.body):
+            if isinstance(r, ir.Assign) and r.target.name == base \
+                    and _view_source(r.value, types) is None \
+                    and path_of[id(m)][:len(path_of[id(r)])] == path_of[id(r)] \
+                    and order[id(r)] < order[id(m)] \
+                    and (order[id(r)] > order[id(d)] or (common and common[-1] in loops_of[id(r)])):
+                return True
+        return False
+
     views = {}
     for s in ir.walk_stmts(fn.body):
         if isinstance(s, ir.Assign) and isinstance(types.get(s.target.name), Array):
             src = _view_source(s.value, types)
             if src is not None:
-                views[s.target.name] = (src, s)
+                views[s.target.name] = (views.get(src, (src, None))[0], s)
+    writes = []  # (array name, stmt)
     for s in ir.walk_stmts(fn.body):
-        written = None
         if isinstance(s, (ir.Store, ir.AugStore)):
-            written = s.array.name
-        if written in views:
-            src, vs = views[written]
+            writes.append((s.array.name, s))
+        for e in _exprs_of(s):
+            if isinstance(e, ir.CallUser):
+                for k, a in enumerate(e.args):
+                    if isinstance(a, ir.Var) and mutates(e, k):
+                        writes.append((a.name, s))
+    def desc(v):
+        return f"`{v}`" if not _is_temp(v) else "a view"
+
+    for name, s in writes:
+        if name in views:
+            src, vs = views[name]
             raise UnsupportedSyntaxError(
-                f"in-place write into `{written}`, which shares memory with `{src}` "
+                f"in-place write into {desc(name)}, which shares memory with `{src}` "
                 f"(line {vs.loc.lineno}); s2sad does not differentiate writes through aliases",
-                s.loc, f"write into `{src}` directly, or make a copy: `{written} = ....copy()`")
-        if written is not None and written in fn.params:
-            pass
+                s.loc, f"write into `{src}` directly (e.g. `{src}[i, j] = v`), or make a copy "
+                f"with .copy()")
+    uses = {}
+    for s in ir.walk_stmts(fn.body):
+        for v in ir.stmt_reads(s):
+            if v in views:
+                uses.setdefault(v, []).append(s)
+    for v, (base, d) in views.items():
+        for name, m in writes:
+            if name != base:
+                continue
+            for u in uses.get(v, []):
+                later = order[id(d)] < order[id(m)] < order[id(u)]
+                carried = any(L in loops_of[id(u)] and L not in loops_of[id(d)] for L in loops_of[id(m)])
+                if (later or carried) and not alias_dead(base, d, m):
+                    raise UnsupportedSyntaxError(
+                        f"`{base}` is written here while {desc(v)} of it made on line "
+                        f"{d.loc.lineno}, is still used (line {u.loc.lineno}); s2sad treats views "
+                        "as copies and does not track this aliasing", m.loc,
+                        f"take a copy for the view: `... = {base}[...].copy()`")
+
+
+def _is_temp(name):
+    return name.startswith("_t") and name[2:].isdigit()
+
+
+def _exprs_of(s):
+    stack = []
+    if isinstance(s, (ir.Assign, ir.ExprStmt, ir.Return)) and s.value is not None:
+        stack.append(s.value)
+    while stack:
+        x = stack.pop()
+        if x is not None:
+            yield x
+            stack.extend(ir.sub_exprs(x))
+
+
+def check_foreign_calls(fn, types, activity):
+    """A function s2sad has neither source nor rule for may only see values that carry no
+    derivative; refused, in both modes, when a differentiated value reaches it."""
+    for s in ir.walk_stmts(fn.body):
+        if not isinstance(s, (ir.Assign, ir.Return)):
+            continue
+        target_useful = isinstance(s, ir.Return) or s.target.name in activity.useful
+        if not target_useful:
+            continue
+        for e in _exprs_of(s):
+            if isinstance(e, ir.Call) and e.func.startswith("foreign:"):
+                active = [v for v in ir.expr_vars(e) if v in activity.varied
+                          and types.get(v) is not None and types[v].differentiable]
+                if active:
+                    name = e.func.split(":", 1)[1]
+                    raise NonDifferentiableError(
+                        f"`{name}` is called with the differentiated value `{active[0]}`, but "
+                        "s2sad has neither its source nor a derivative rule for it", s.loc,
+                        "write it in Python in a .py file, give it a rule with s2sad.custom_vjp, "
+                        "or wrap the argument in s2sad.stop_gradient(...)")
 
 
 def _view_source(e, types):

@@ -57,6 +57,9 @@ class TypeInference:
             return
         cur = self.res.types.get(name)
         new = unify(cur, t)
+        if new is None and name.startswith("_ret"):
+            raise TypeInferenceError(f"this return gives a {t}, another return gives a {cur}", s.loc,
+                                     "return values of one type")
         if new is None:
             raise TypeInferenceError(
                 f"`{name}` is a {cur} here but was a {t} elsewhere; s2sad (like Numba) needs one "
@@ -88,7 +91,8 @@ class TypeInference:
             self.typeof(s.value, s)
             if at is not None and not isinstance(at, Array):
                 raise TypeInferenceError(f"`{s.array.name}` is a {at}, not an array: it cannot be "
-                                         "written by index", s.loc)
+                                         "written by index", s.loc,
+                                         "only numpy arrays can be written by index")
             for i in s.index:
                 self.typeof(i, s)
         elif isinstance(s, ir.If):
@@ -165,9 +169,11 @@ class TypeInference:
             if t is None:
                 return None
             if not isinstance(t, Tuple):
-                raise TypeInferenceError(f"cannot unpack a {t}", s.loc)
+                raise TypeInferenceError(f"cannot unpack a {t}", s.loc,
+                                         "only tuples can be unpacked (a, b = t)")
             if e.index >= len(t.items):
-                raise TypeInferenceError(f"cannot unpack {len(t.items)} values into more names", s.loc)
+                raise TypeInferenceError(f"cannot unpack {len(t.items)} values into more names", s.loc,
+                                         "unpack as many names as the tuple has items")
             return t.items[e.index]
         if isinstance(e, ir.Attr):
             t = self.typeof(e.value, s)
@@ -196,7 +202,8 @@ class TypeInference:
             callee = self.program.funcs[e.func]
             if len(ts) != len(callee.params):
                 raise TypeInferenceError(
-                    f"`{callee.name}` takes {len(callee.params)} arguments, {len(ts)} given", s.loc)
+                    f"`{callee.name}` takes {len(callee.params)} arguments, {len(ts)} given", s.loc,
+                    f"call it with {len(callee.params)} arguments ({', '.join(callee.params)})")
             if e.func in self.stack:
                 return None
             r = self.infer(e.func, ts)
@@ -359,7 +366,8 @@ def load_type(t, e, idx, s):
             return t.items[0]
         raise TypeInferenceError("indexing a tuple of mixed types needs a constant index", s.loc)
     if not isinstance(t, Array):
-        raise TypeInferenceError(f"a {t} cannot be indexed", s.loc)
+        raise TypeInferenceError(f"a {t} cannot be indexed", s.loc,
+                                 "only numpy arrays and tuples can be indexed")
     nd = t.ndim
     used = 0
     for i, it in zip(e.index, idx):
@@ -378,7 +386,8 @@ def load_type(t, e, idx, s):
             raise TypeInferenceError(f"an index must be an int or a slice, got a {it}", s.loc,
                                      "convert with int(...)")
     if used > t.ndim:
-        raise TypeInferenceError(f"too many indices ({used}) for a {t.ndim}-d array", s.loc)
+        raise TypeInferenceError(f"too many indices ({used}) for a {t.ndim}-d array", s.loc,
+                                 f"index a {t.ndim}-d array with at most {t.ndim} indices")
     if nd == 0:
         return Scalar(t.dtype)
     return Array(t.dtype, nd)

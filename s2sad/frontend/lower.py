@@ -118,11 +118,26 @@ class Lowering:
         self.program = program
         self.src = SourceInfo(fn)
         self.scope = Scope(fn)
-        tree = ast.parse(self.src.text)
+        try:
+            tree = ast.parse(self.src.text)
+        except SyntaxError:
+            if fn.__name__ == "<lambda>":
+                raise UnsupportedSyntaxError("lambdas are not supported",
+                                             ir.Loc(self.src.filename, self.src.start, 0, self.src.lines[0]),
+                                             "define the function with `def` at module level") from None
+            raise
         fdefs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         if not fdefs:
-            raise UnsupportedSyntaxError(f"could not find the definition of {fn.__qualname__}")
+            node = next((n for n in ast.walk(tree) if isinstance(n, ast.Lambda)), tree.body[0])
+            if isinstance(node, ast.Lambda) or fn.__name__ == "<lambda>":
+                raise UnsupportedSyntaxError("lambdas are not supported", self.src.loc(node),
+                                             "define the function with `def` at module level")
+            raise UnsupportedSyntaxError(f"could not find the definition of {fn.__qualname__}",
+                                         self.src.loc(node), "define the function with `def`")
         self.fdef = fdefs[0]
+        if isinstance(self.fdef, ast.AsyncFunctionDef):
+            raise UnsupportedSyntaxError("async functions are not supported", self.src.loc(self.fdef),
+                                         "use a plain `def` function")
         self.names = set()
         for node in ast.walk(self.fdef):
             if isinstance(node, ast.Name):
@@ -288,9 +303,9 @@ class Lowering:
             self.emit(out, ir.For(ir.Var(target), start, stop, step, body))
             return
         if isinstance(it, ast.Call):
-            name = self.resolve_callee(it.func)
-            if name in ("enumerate", "zip", "reversed"):
-                self.error(it, f"`for ... in {name}(...)` is not supported",
+            callee = self.resolve_callee(it.func)
+            if callee in (enumerate, zip, reversed, sorted, map, filter, iter):
+                self.error(it, f"`for ... in {callee.__name__}(...)` is not supported",
                            "loop over `range(len(x))` and index the arrays")
         # for row in array
         arr = self.operand(it, out)
@@ -371,7 +386,8 @@ class Lowering:
     def augassign(self, s, out):
         op = BINOPS.get(type(s.op))
         if op is None:
-            self.error(s, f"augmented assignment `{type(s.op).__name__}=` is not supported")
+            self.error(s, f"augmented assignment `{type(s.op).__name__}=` is not supported",
+                       "bitwise operators have no derivative; use logical and/or for conditions")
         t = s.target
         if isinstance(t, ast.Name):
             rhs = self.operand(s.value, out)
@@ -428,7 +444,11 @@ class Lowering:
             if isinstance(v, str):
                 self.error(node, "strings are not supported in a differentiated function",
                            "keep string work outside the function you differentiate")
-            self.error(node, f"constants of type {type(v).__name__} are not supported")
+            if isinstance(v, complex):
+                self.error(node, "complex numbers are not supported",
+                           "split the value into real and imaginary float parts")
+            self.error(node, f"constants of type {type(v).__name__} are not supported",
+                       "keep such values outside the function you differentiate")
         if isinstance(node, ast.Name):
             return self.name(node)
         if isinstance(node, ast.BinOp):
@@ -480,7 +500,8 @@ class Lowering:
         ops = [CMPOPS.get(type(o)) for o in node.ops]
         for o, n in zip(ops, node.ops):
             if o is None:
-                self.error(node, f"comparison {type(n).__name__} is not supported")
+                self.error(node, f"comparison `{type(n).__name__}` is not supported",
+                           "compare values one by one: `x == a or x == b`")
         left = self.operand(node.left, out)
         if len(ops) == 1:
             return ir.Compare(ops[0], left, self.operand(node.comparators[0], out))
@@ -533,7 +554,8 @@ class Lowering:
             return ir.Var(n)
         obj = self.scope.lookup(n)
         if obj is Scope.MISSING:
-            self.error(node, f"name `{n}` is not defined", cls=NonDifferentiableError)
+            self.error(node, f"name `{n}` is not defined", cls=NonDifferentiableError,
+                       hint="define it at module level, or pass it as an argument")
         return self.global_value(node, n, obj)
 
     def global_value(self, node, name, obj):
@@ -575,7 +597,11 @@ class Lowering:
             obj = getattr(mod, node.attr, None)
             if isinstance(obj, (int, float)):
                 return ir.Const(obj)
-            self.error(node, f"`{self.dotted(node)}` is not supported here")
+            if obj is None:
+                self.error(node, f"module `{mod.__name__}` has no attribute `{node.attr}`",
+                           "check the spelling")
+            self.error(node, f"`{self.dotted(node)}` cannot be used as a value",
+                       f"call it directly, e.g. `{self.dotted(node)}(x)`")
         val = self.operand(node.value, out)
         if node.attr in ("shape", "T", "size", "ndim", "dtype", "real"):
             return ir.Attr(val, node.attr)
@@ -682,9 +708,24 @@ class Lowering:
                 return ir.Method(obj, func.attr, args, kwargs)
         callee = self.resolve_callee(func)
         if callee is None:
-            name = func.id if isinstance(func, ast.Name) else self.dotted(func)
+            name = ast.unparse(func)
+            if isinstance(func, ast.Name) and func.id in self.locals:
+                self.error(func, f"cannot call `{name}`: it is a local variable",
+                           "call module-level functions, math or numpy directly",
+                           cls=NonDifferentiableError)
             self.error(func, f"cannot call `{name}`: it is not a function s2sad can see",
-                       "call module-level functions, math or numpy", cls=NonDifferentiableError)
+                       "call module-level functions, math or numpy by name", cls=NonDifferentiableError)
+        if callee in REFUSED_BUILTINS:
+            for a in node.args:  # a refused argument (a comprehension) is the first thing to say
+                self.call_arg(a, [])
+            what, hint = REFUSED_BUILTINS[callee]
+            cls = NonDifferentiableError if callee is sum else UnsupportedSyntaxError
+            self.error(node, f"`{callee.__name__}(...)` {what}", hint, cls=cls)
+        if _is_numpy_or_math(callee):
+            self.error(node, f"`{ast.unparse(func)}` is not supported by s2sad yet (it has no "
+                       "derivative rule)", "see the README for the supported math and numpy "
+                       "functions, or give it a rule with s2sad.custom_vjp",
+                       cls=NonDifferentiableError)
         if callee == "s2sad.stop_gradient":
             pass
         args = tuple(self.call_arg(a, out) for a in node.args)
@@ -718,6 +759,44 @@ class Lowering:
         if isinstance(node, ast.Tuple):
             return ir.TupleMake(tuple(self.call_arg(e, out) for e in node.elts))
         return self.operand(node, out)
+
+
+REFUSED_BUILTINS = {
+    isinstance: ("is not supported: types are fixed when the derivative is built",
+                 "branch on values, not on types"),
+    issubclass: ("is not supported", "branch on values, not on types"),
+    type: ("is not supported: types are fixed when the derivative is built",
+           "branch on values, not on types"),
+    str: ("is not supported: strings are not supported in a differentiated function",
+          "keep string work outside the function you differentiate"),
+    repr: ("is not supported: strings are not supported", "keep string work outside"),
+    format: ("is not supported: strings are not supported", "keep string work outside"),
+    sum: ("is not supported", "use np.sum(a), or a loop"),
+    list: ("is not supported: lists are not supported", "use a numpy array"),
+    dict: ("is not supported: dicts are not supported", "use separate variables"),
+    set: ("is not supported: sets are not supported", "use a numpy array"),
+    sorted: ("is not supported", "sort outside the function you differentiate"),
+    map: ("is not supported", "write a for loop"),
+    filter: ("is not supported", "write a for loop"),
+    getattr: ("is not supported", "call the function by name, e.g. math.sin(x)"),
+    setattr: ("is not supported", "use local variables"),
+    hasattr: ("is not supported", "branch on values"),
+    eval: ("is not supported", "write the code out"),
+    exec: ("is not supported", "write the code out"),
+    open: ("is not supported", "read files outside the function you differentiate"),
+    input: ("is not supported", "read input outside the function you differentiate"),
+    iter: ("is not supported", "loop with range()"),
+    next: ("is not supported", "loop with range()"),
+    enumerate: ("is not supported", "loop over range(len(x)) and index the arrays"),
+    zip: ("is not supported", "loop over range(len(x)) and index the arrays"),
+}
+
+
+def _is_numpy_or_math(obj):
+    mod = getattr(obj, "__module__", None) or ""
+    if isinstance(obj, np.ufunc):
+        return True
+    return mod == "math" or mod == "numpy" or mod.startswith("numpy.")
 
 
 def _cse_ok(e):
