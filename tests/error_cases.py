@@ -173,7 +173,7 @@ async def async_helper(x):  # ERR
 # ---------------------------------------------------------------- expressions
 
 
-lambda_root = lambda x: x * x  # ERR col=lambda
+lambda_root = lambda x: x * x  # ERR col=lambda x
 
 
 def lambda_expr(x):
@@ -435,7 +435,7 @@ def foreign_fft(a):
 
 
 def foreign_numpy_sort(a):
-    b = np.sort(a)  # ERR
+    b = np.sort(a)  # ERR col=np.sort
     return b[0] * 2.0
 
 
