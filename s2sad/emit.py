@@ -653,6 +653,7 @@ class ModuleBuilder:
                 parts.append("")
                 parts.append(w)
         text = "\n".join(parts) + "\n"
+        text = _drop_unreachable(text, public)
         text = _add_shims(text)
         text = layout(text)
         text = text.replace(self._imports_placeholder(), _imports_for(text, self.jit))
@@ -961,6 +962,34 @@ def _last_top_is_def(lines):
         if ln and not ln[0].isspace():
             return ln.startswith(("def ", "@"))
     return False
+
+
+def _drop_unreachable(text, roots):
+    """Leave out the module-level functions that no public function reaches (a tape helper the
+    generated code ended up not calling)."""
+    tree = ast.parse(text)
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    uses = {name: {x.id for x in ast.walk(node) if isinstance(x, ast.Name)}
+            for name, node in defs.items()}
+    live, todo = set(), [r for r in roots if r in defs]
+    # names read at module level (outside functions) keep their functions too
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            todo += [x.id for x in ast.walk(node) if isinstance(x, ast.Name) and x.id in defs]
+    while todo:
+        name = todo.pop()
+        if name in live:
+            continue
+        live.add(name)
+        todo += [u for u in uses[name] if u in defs and u not in live]
+    dead = [node for name, node in defs.items() if name not in live]
+    if not dead:
+        return text
+    lines = text.split("\n")
+    for node in sorted(dead, key=lambda n: n.lineno, reverse=True):
+        start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        del lines[start - 1: node.end_lineno]
+    return "\n".join(lines)
 
 
 def _module_names_used(text):

@@ -51,9 +51,9 @@ CASES = [
 MAIN_TARGETS = list(dict.fromkeys(f"{FIX}/{m}.py:{f}" for m, f, _, _ in CASES))
 
 
-def cli(*args, cwd=REPO):
+def cli(*args, cwd=REPO, hash_seed="0"):
     """Run ``python -m s2sad ARGS`` and return the completed process."""
-    env = dict(os.environ, NO_COLOR="1")
+    env = dict(os.environ, NO_COLOR="1", PYTHONHASHSEED=hash_seed)
     return subprocess.run([sys.executable, "-m", "s2sad", *args], cwd=cwd, capture_output=True,
                           text=True, env=env, timeout=300, check=False)
 
@@ -90,7 +90,9 @@ def run_all(real, batched):
     """``real`` command lines as ``python -m s2sad`` subprocesses (in parallel), ``batched``
     ones through ``cli_batch``."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {key: pool.submit(cli, *args) for key, args in real.items()}
+        # each with its own hash seed: the output must not depend on set or dict order
+        futures = {key: pool.submit(cli, *args, hash_seed=str(k + 1))
+                   for k, (key, args) in enumerate(real.items())}
         batch = pool.submit(cli_batch, batched) if batched else None
         res = {key: f.result() for key, f in futures.items()}
         if batch is not None:

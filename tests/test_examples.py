@@ -107,16 +107,11 @@ def softmax_xent_keepdims(logits, labels):
     return total / logits.shape[0]
 
 
-_BROADCAST_BUG = pytest.mark.xfail(reason="compiler bug: reverse-mode adjoint of a size-1-axis "
-                                   "broadcast is not reduced", strict=False)
-_KEEPDIMS_BUG = pytest.mark.xfail(reason="compiler bug: keepdims=True ignored", strict=False)
-
-
 @pytest.mark.parametrize("fn, mode", [
     (softmax_xent_newaxis, "forward"),
-    pytest.param(softmax_xent_newaxis, "reverse", marks=_BROADCAST_BUG),
-    pytest.param(softmax_xent_keepdims, "forward", marks=_KEEPDIMS_BUG),
-    pytest.param(softmax_xent_keepdims, "reverse", marks=_KEEPDIMS_BUG),
+    (softmax_xent_newaxis, "reverse"),
+    (softmax_xent_keepdims, "forward"),
+    (softmax_xent_keepdims, "reverse"),
 ])
 def test_vectorised_softmax_xent(fn, mode):
     import softmax_xent

@@ -153,7 +153,11 @@ class Deriver:
             at = self.typeof(a)
             if rule.kind == "elementwise":
                 c = _mul(g, _partial(rule, ctx, k))
-                out.append((a, c, _broadcast_type(ans_type, at)))
+                ct = _broadcast_type(ans_type, at)
+                others = [self.typeof(o) for j, o in enumerate(call.args) if j != k]
+                if isinstance(at, Array) and any(isinstance(o, Array) and o.ndim >= at.ndim for o in others):
+                    ct = MaybeStretched(ct)  # a size-1 axis of `a` may have been broadcast
+                out.append((a, c, ct))
                 continue
             if k not in rule.vjp:
                 raise NonDifferentiableError(f"`{call.func}` has no derivative with respect to "
@@ -165,6 +169,14 @@ class Deriver:
                 continue
             out.append((a, c, at))
         return out
+
+
+class MaybeStretched:
+    """The type of a contribution to an array that broadcasting may have stretched along a
+    size-1 axis (only the run-time shapes tell)."""
+
+    def __init__(self, t):
+        self.t = t
 
 
 def _broadcast_type(ans_type, arg_type):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from .. import ir
 from ..analysis.types import Array, Scalar, Tuple
 from ..errors import NonDifferentiableError
-from .derive import Deriver, zero_like
+from .derive import Deriver, MaybeStretched, zero_like
 
 _RECOMPUTE_EXPR = (ir.BinOp, ir.UnaryOp, ir.Load, ir.Compare, ir.Call, ir.Attr, ir.TupleGet)
 
@@ -798,6 +798,12 @@ class Reverse:
         name = target.name
         tt = self.types[name]
         c = contrib
+        if isinstance(ctype, MaybeStretched):
+            ctype = ctype.t
+            if isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim == tt.ndim <= 3:
+                helper = f"_unbroadcast{tt.ndim}"
+                self.helpers.add(helper)
+                c = ir.Call(helper, (c, target))
         if isinstance(tt, Scalar) and isinstance(ctype, Array):
             c = ir.Call("np.sum", (c,))
         elif isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim > tt.ndim:

@@ -139,10 +139,17 @@ def t_reduce(ts, call, float_result=False):
         dt = "int64"
     if not isinstance(t, Array):
         return Scalar(dt)
+    if _keepdims(call):
+        return Array(dt, t.ndim)
     ax = _axis_value(call)
     if ax is None or t.ndim == 1:
         return Scalar(dt)
     return Array(dt, t.ndim - 1)
+
+
+def _keepdims(call):
+    k = call.kw("keepdims") if call is not None else None
+    return isinstance(k, ir.Const) and bool(k.value)
 
 
 def _shape_rank(t):
@@ -487,6 +494,12 @@ def _expand(c, g_src, divide=False, divide_by_x=False):
     x = c.env["x"]
     g = c.inst(g_src)
     xt = c.argtypes[0]
+    if _keepdims(c.call):
+        # the reduced axes are kept with size 1: the adjoint already broadcasts against x
+        if divide:
+            n = ir.Attr(x, "size") if ax is None else ir.Load(ir.Attr(x, "shape"), (ir.Const(ax),))
+            g = ir.BinOp("/", g, n)
+        return ir.BinOp("/", g, x) if divide_by_x else g
     if ax is not None and isinstance(xt, Array) and xt.ndim > 1:
         axis = ax if ax >= 0 else xt.ndim + ax
         if axis != 0:
@@ -516,6 +529,10 @@ def _minmax_vjp(c):
     # the gradient is shared equally between tied extrema
     ax = _axis(c)
     x = c.env["x"]
+    if _keepdims(c.call):
+        mask = ir.Compare("==", x, c.ans)
+        kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(ax)),) if ax is not None else ())
+        return ir.BinOp("/", ir.BinOp("*", c.env["g"], mask), ir.Call("np.sum", (mask,), kw))
     if ax is None or c.argtypes[0].ndim == 1:
         mask = ir.Compare("==", x, c.ans)
         return ir.BinOp("/", ir.BinOp("*", c.env["g"], mask), ir.Call("np.sum", (mask,)))
@@ -536,6 +553,10 @@ def _minmax_jvp(c):
     ax = _axis(c)
     x = c.env["x"]
     d = c.env["d"]
+    if _keepdims(c.call):
+        mask = ir.Compare("==", x, c.ans)
+        kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(ax)),) if ax is not None else ())
+        return ir.BinOp("/", ir.Call("np.sum", (ir.BinOp("*", d, mask),), kw), ir.Call("np.sum", (mask,), kw))
     if ax is None or c.argtypes[0].ndim == 1:
         mask = ir.Compare("==", x, c.ans)
         return ir.BinOp("/", ir.Call("np.sum", (ir.BinOp("*", d, mask),)), ir.Call("np.sum", (mask,)))

@@ -6,6 +6,39 @@ be differentiated again, and Numba compiles them in nopython mode.
 """
 
 HELPERS = {
+    "_unbroadcast1": '''
+def _unbroadcast1(g, like):
+    """g summed back to the shape of 1-d `like` when broadcasting stretched a size-1 axis."""
+    if g.shape[0] == like.shape[0]:
+        return g
+    out = np.zeros(like.shape[0], dtype=np.float64)
+    for i in range(g.shape[0]):
+        out[0] += g[i]
+    return out
+''',
+    "_unbroadcast2": '''
+def _unbroadcast2(g, like):
+    """g summed back to the shape of 2-d `like` over the size-1 axes broadcasting stretched."""
+    if g.shape[0] == like.shape[0] and g.shape[1] == like.shape[1]:
+        return g
+    out = np.zeros((like.shape[0], like.shape[1]), dtype=np.float64)
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            out[min(i, like.shape[0] - 1), min(j, like.shape[1] - 1)] += g[i, j]
+    return out
+''',
+    "_unbroadcast3": '''
+def _unbroadcast3(g, like):
+    """g summed back to the shape of 3-d `like` over the size-1 axes broadcasting stretched."""
+    if g.shape[0] == like.shape[0] and g.shape[1] == like.shape[1] and g.shape[2] == like.shape[2]:
+        return g
+    out = np.zeros((like.shape[0], like.shape[1], like.shape[2]), dtype=np.float64)
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            for k in range(g.shape[2]):
+                out[min(i, like.shape[0] - 1), min(j, like.shape[1] - 1), min(k, like.shape[2] - 1)] += g[i, j, k]
+    return out
+''',
     "_reserve_f": '''
 def _reserve_f(tape, need):
     """The float tape, grown to hold at least `need` values."""
