@@ -9,8 +9,10 @@ __version__ = "0.1.0"
 from .errors import (S2SADError, UnsupportedSyntaxError, NonDifferentiableError,  # noqa: E402
                      TypeInferenceError, DerivativeMismatch)
 from .api import grad, value_and_grad, jvp, vjp, source, stop_gradient  # noqa: E402
+from .transforms import jacfwd, jacrev, jacobian, hessian  # noqa: E402
 from .check import check_grads, check_sympy  # noqa: E402
 
-__all__ = ["grad", "value_and_grad", "jvp", "vjp", "source", "stop_gradient", "S2SADError",
+__all__ = ["grad", "value_and_grad", "jvp", "vjp", "source", "stop_gradient", "jacfwd", "jacrev",
+           "jacobian", "hessian", "S2SADError",
            "UnsupportedSyntaxError", "NonDifferentiableError", "TypeInferenceError",
            "DerivativeMismatch", "check_grads", "check_sympy", "__version__"]

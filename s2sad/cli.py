@@ -42,7 +42,7 @@ EXIT_ERROR = 2
 EXIT_INTERNAL = 3
 
 EMIT_EXAMPLES = """examples:
-  s2sad emit model.py:loss                     gradient of loss w.r.t. its float arguments
+  s2sad emit model.py:loss                      loss_grad: w.r.t. every float argument
   s2sad emit model.py:loss --wrt x -o dloss.py  loss_grad(...) returns d loss / d x
   s2sad emit model.py:loss --argnums 0,1 --mode both
   s2sad emit model.py:loss --types 'x=float64[:], n=int64' --jit -o dloss.py
@@ -358,13 +358,14 @@ def cmd_check(args):
                        command=_command_line(args))
     mb.vector_reverse = True
     mb.run()
-    mod = _load_emitted(mb.source())
     sympy_check = _sympy_checker()
     failed = False
-    for t in targets:
-        treqs = [r for r in reqs if r.target is t]
-        points = _points(t, fixed[id(t)], n_random, args.seed, lo_hi, args.size)
-        failed |= _check_target(t, treqs, mod, points, args.tol, sympy_check)
+    with tempfile.TemporaryDirectory(prefix="s2sad_check_") as folder:
+        mod = _load_emitted(mb.source(), folder)
+        for t in targets:
+            treqs = [r for r in reqs if r.target is t]
+            points = _points(t, fixed[id(t)], n_random, args.seed, lo_hi, args.size)
+            failed |= _check_target(t, treqs, mod, points, args.tol, sympy_check)
     return EXIT_MISMATCH if failed else 0
 
 
@@ -518,8 +519,8 @@ def _random_value(ty, rng, lo, hi, size, p, t):
                     t.param_loc(p), "give it with --at")
 
 
-def _load_emitted(text):
-    folder = tempfile.mkdtemp(prefix="s2sad_check_")
+def _load_emitted(text, folder):
+    """The emitted module, imported from a file (what is checked is what emit writes)."""
     path = os.path.join(folder, "s2sad_check_module.py")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -648,6 +649,7 @@ def _check_target(t, reqs, mod, points, tol, sympy_check):
         for n, args in enumerate(points, 1):
             cells = []
             ok = True
+            errored = False
             try:
                 ref = _fd_jacobians(t, args, wrt)
             except Exception as e:  # noqa: BLE001 -- the user's function may raise anything
@@ -663,7 +665,7 @@ def _check_target(t, reqs, mod, points, tol, sympy_check):
                 except Exception as e:  # noqa: BLE001 -- reported in the table
                     notes.append(f"point {n}: {r.name} failed: {type(e).__name__}: {e}")
                     cells.append("error")
-                    ok = False
+                    errored = True
                     continue
                 if jac is None:
                     cells.append("n/a")
@@ -679,8 +681,8 @@ def _check_target(t, reqs, mod, points, tol, sympy_check):
                 cells.append("n/a" if err is None else f"{err:.1e}")
                 if err is not None:
                     ok &= err <= tol
-            rows.append((n, cells, "ok" if ok else "MISMATCH"))
-            failed |= not ok
+            rows.append((n, cells, "error" if errored else "ok" if ok else "MISMATCH"))
+            failed |= errored or not ok
     header = ["point"] + cols + ["result"]
     table = [header] + [[str(n)] + cells + [res] for n, cells, res in rows]
     widths = [max(len(row[k]) for row in table) for k in range(len(header))]
@@ -693,9 +695,11 @@ def _check_target(t, reqs, mod, points, tol, sympy_check):
     for note in notes:
         print(f"  {note}")
     print()
-    if failed:
+    if any(res == "MISMATCH" for _, _, res in rows):
         print(f"MISMATCH: a derivative of {t.func_name} disagrees with the reference "
               f"(tolerance {tol:g})")
+    elif failed:
+        print(f"ERROR: {t.func_name} or a derivative of it failed at a point (see above)")
     else:
         modes = " and ".join(dict.fromkeys(r.mode for r in reqs))
         refs = "finite differences" + (" and SymPy" if sympy_check is not None else "")

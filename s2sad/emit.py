@@ -931,7 +931,7 @@ def _stmt_exprs(s):
 def _strip_imports(text):
     keep = []
     for ln in text.split("\n"):
-        if re.match(r"^(import (math|numpy as np|numba)|from \S+ import .*)\s*$", ln):
+        if re.match(r"^import (math|numpy as np|numba)\s*$", ln):
             continue
         keep.append(ln)
     return "\n".join(keep)

@@ -200,32 +200,43 @@ def check_aliasing(fn, types, mutates=None):
     def desc(v):
         return f"`{v}`" if not _is_temp(v) else "a view"
 
-    for name, s in writes:
-        if name in views:
-            src, vs = views[name]
-            raise UnsupportedSyntaxError(
-                f"in-place write into {desc(name)}, which shares memory with `{src}` "
-                f"(line {vs.loc.lineno}); s2sad does not differentiate writes through aliases",
-                s.loc, f"write into `{src}` directly (e.g. `{src}[i, j] = v`), or make a copy "
-                f"with .copy()")
     uses = {}
     for s in ir.walk_stmts(fn.body):
         for v in ir.stmt_reads(s):
-            if v in views:
-                uses.setdefault(v, []).append(s)
+            uses.setdefault(v, []).append(s)
+
+    def read_after(name, d, m):
+        """Whether `name` is read after the write `m` (later, or on a later iteration of a loop
+        around `m` that does not also redefine the alias at `d`)."""
+        for u in uses.get(name, []):
+            if u is m:
+                continue
+            if order[id(d)] < order[id(m)] < order[id(u)]:
+                return True
+            if any(L in loops_of[id(u)] and L not in loops_of[id(d)] for L in loops_of[id(m)]):
+                return True
+        return False
+
     for v, (base, d) in views.items():
         for name, m in writes:
-            if name != base:
+            if name not in (v, base) or order[id(m)] < order[id(d)] and not loops_of[id(m)]:
                 continue
-            for u in uses.get(v, []):
-                later = order[id(d)] < order[id(m)] < order[id(u)]
-                carried = any(L in loops_of[id(u)] and L not in loops_of[id(d)] for L in loops_of[id(m)])
-                if (later or carried) and not alias_dead(base, d, m):
+            if name == base and alias_dead(base, d, m):
+                continue
+            other = base if name == v else v
+            if read_after(other, d, m):
+                if name == v:
                     raise UnsupportedSyntaxError(
-                        f"`{base}` is written here while {desc(v)} of it made on line "
-                        f"{d.loc.lineno}, is still used (line {u.loc.lineno}); s2sad treats views "
-                        "as copies and does not track this aliasing", m.loc,
-                        f"take a copy for the view: `... = {base}[...].copy()`")
+                        f"in-place write into {desc(v)}, which shares memory with `{base}` "
+                        f"(line {d.loc.lineno}), and `{base}` is used afterwards; s2sad does not "
+                        "differentiate writes through aliases", m.loc,
+                        f"write into `{base}` directly (e.g. `{base}[i, j] = v`), or make a copy "
+                        "with .copy()")
+                raise UnsupportedSyntaxError(
+                    f"`{base}` is written here while {desc(v)} of it made on line "
+                    f"{d.loc.lineno} is still used; s2sad treats views as copies and does not "
+                    "track this aliasing", m.loc,
+                    f"take a copy for the view: `... = {base}[...].copy()`")
 
 
 def _is_temp(name):

@@ -94,7 +94,12 @@ class TypeInference:
                                          "written by index", s.loc,
                                          "only numpy arrays can be written by index")
             for i in s.index:
-                self.typeof(i, s)
+                if isinstance(i, ir.Slice):
+                    for p in (i.lower, i.upper, i.step):
+                        if p is not None:
+                            self.typeof(p, s)
+                elif not isinstance(i, ir.NewAxis):
+                    self.typeof(i, s)
         elif isinstance(s, ir.If):
             self.typeof(s.test, s)
             self.block(s.body)

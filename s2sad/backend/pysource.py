@@ -52,6 +52,8 @@ class ToAst:
             return ast.BoolOp(op, [self.expr(v) for v in e.values])
         if isinstance(e, ir.IfExp):
             return ast.IfExp(self.expr(e.test), self.expr(e.body), self.expr(e.orelse))
+        if isinstance(e, ir.Call) and e.func == "stop_gradient":
+            return self.expr(e.args[0])  # the value itself; no derivative flows through it
         if isinstance(e, ir.Call):
             func = e.func
             if ":" in func:
@@ -114,7 +116,9 @@ class ToAst:
 
     def block(self, stmts):
         out = []
-        for s in stmts:
+        for k, s in enumerate(stmts):
+            if isinstance(s, ir.Comment) and _orphan(stmts, k):
+                continue
             out.extend(self.stmt(s))
         return out or [ast.Pass()]
 
@@ -207,6 +211,17 @@ class ToAst:
         args = ast.arguments(posonlyargs=[], args=params, vararg=None, kwonlyargs=[],
                              kw_defaults=[], kwarg=None, defaults=defaults)
         return ast.FunctionDef(fn.name, args, body, [], None, lineno=0)
+
+
+_SECTIONS = ("-- forward sweep", "-- reverse sweep", "-- tapes")
+
+
+def _orphan(stmts, k):
+    """A comment with nothing under it (what it headed was folded away)."""
+    if stmts[k].text.startswith(_SECTIONS):
+        return False
+    nxt = stmts[k + 1] if k + 1 < len(stmts) else None
+    return nxt is None or isinstance(nxt, ir.Comment)
 
 
 _COMMENT_RE = re.compile(r"^(\s*)'" + _MARK + r"(.*)'$")

@@ -1,0 +1,185 @@
+"""Jacobians and Hessians, composed from the forward and reverse modes (JAX's names)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .api import Grad, Transform, _copy_args, _ieee, _match_cotangent
+from .errors import NonDifferentiableError
+
+
+def _size(v):
+    return int(np.size(v))
+
+
+def _flat_out(out):
+    """The output as one flat float64 vector (tuples concatenated)."""
+    if isinstance(out, tuple):
+        return np.concatenate([_flat_out(o) for o in out]) if out else np.zeros(0)
+    return np.atleast_1d(np.asarray(out, dtype=np.float64)).ravel()
+
+
+def _unflat_out(v, like):
+    if isinstance(like, tuple):
+        items, k = [], 0
+        for o in like:
+            n = _size(o)
+            items.append(_unflat_out(v[k:k + n], o))
+            k += n
+        return tuple(items)
+    if isinstance(like, np.ndarray):
+        return v.reshape(like.shape)
+    return np.float64(v[0])
+
+
+def _shape_jac(J, out, arg):
+    """J (flat outputs x flat inputs) in JAX's layout: out.shape + arg.shape, split per output
+    item for tuple outputs."""
+    if isinstance(out, tuple):
+        parts, k = [], 0
+        for o in out:
+            n = _size(o)
+            parts.append(_shape_jac(J[k:k + n], o, arg))
+            k += n
+        return tuple(parts)
+    shape = np.shape(out) + np.shape(arg)
+    if shape == ():
+        return float(J[0, 0])
+    return J.reshape(shape)
+
+
+def _assemble(cols_by_arg, out, args, nums, single):
+    jacs = [_shape_jac(cols_by_arg[k], out, args[k]) for k in nums]
+    if single:
+        return jacs[0]
+    if isinstance(out, tuple):
+        # JAX: a tuple output gives a tuple (per output) of tuples (per argument)
+        return tuple(tuple(j[i] for j in jacs) for i in range(len(out)))
+    return tuple(jacs)
+
+
+class JacFwd(Transform):
+    """The Jacobian by forward mode: one tangent sweep per input entry."""
+
+    kind = "jacfwd"
+
+    def __init__(self, fun, argnums=0, jit=False):
+        super().__init__(fun, argnums, mode="forward", jit=jit)
+
+    def __call__(self, *args):
+        c = self.compiled(args, mode="forward")
+        zeros = {k: (np.zeros_like(args[k]) if isinstance(args[k], np.ndarray) else np.float64(0.0))
+                 for k in c.wrt}
+        cols, out = {}, None
+        for k in self.argnums:
+            a = args[k]
+            columns = []
+            for idx in (np.ndindex(a.shape) if isinstance(a, np.ndarray) else [None]):
+                tang = dict(zeros)
+                if idx is None:
+                    tang[k] = np.float64(1.0)
+                else:
+                    e = np.zeros_like(a)
+                    e[idx] = 1.0
+                    tang[k] = e
+                out, dout = c.func(*_ieee(_copy_args(args)), *[tang[j] for j in c.wrt])
+                columns.append(_flat_out(dout))
+            cols[k] = np.stack(columns, axis=1) if columns else np.zeros((0, 0))
+        return _assemble(cols, out, args, self.argnums, self.single)
+
+
+class JacRev(Transform):
+    """The Jacobian by reverse mode: one adjoint sweep per output entry."""
+
+    kind = "jacrev"
+
+    def __init__(self, fun, argnums=0, jit=False):
+        super().__init__(fun, argnums, mode="reverse", jit=jit)
+
+    def __call__(self, *args):
+        c = self.compiled(args, mode="reverse")
+        out = self.fun(*_copy_args(args))
+        m = _flat_out(out).size
+        rows = {k: [] for k in self.argnums}
+        for i in range(m):
+            e = np.zeros(m)
+            e[i] = 1.0
+            ct = _match_cotangent(_unflat_out(e, out), out)
+            inout = [np.zeros_like(args[k]) for k in c.inout]
+            res = c.func(*_ieee(_copy_args(args)), ct, *inout)
+            by_param = dict(zip(c.wrt, res[1:]))
+            for k in self.argnums:
+                rows[k].append(np.ravel(np.asarray(by_param[k], dtype=np.float64)))
+        cols = {k: np.stack(rows[k], axis=0) for k in self.argnums}
+        return _assemble(cols, out, args, self.argnums, self.single)
+
+
+class Jacobian(Transform):
+    """The Jacobian, by forward mode when the inputs are fewer than the outputs and by reverse
+    mode otherwise (``mode="auto"``); the choice is written in the generated module's header."""
+
+    kind = "jacobian"
+
+    def __init__(self, fun, argnums=0, mode="auto", jit=False):
+        if mode not in ("auto", "forward", "reverse"):
+            raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
+        super().__init__(fun, argnums, mode="reverse", jit=jit)
+        self.requested = mode
+        self.chosen = None
+        self._fwd = JacFwd(fun, argnums, jit)
+        self._rev = JacRev(fun, argnums, jit)
+
+    def __call__(self, *args):
+        n_in = sum(_size(args[k]) for k in self.argnums)
+        if self.requested == "auto":
+            n_out = _flat_out(self.fun(*_copy_args(args))).size
+            mode = "forward" if n_in < n_out else "reverse"
+            why = f"{n_in} input(s) {'<' if mode == 'forward' else '>='} {n_out} output(s)"
+        else:
+            mode, why = self.requested, "as requested"
+        self.chosen = mode
+        t = self._fwd if mode == "forward" else self._rev
+        t.header_note = f"Jacobian: {mode} mode chosen ({why})."
+        result = t(*args)
+        self._last = t._last
+        return result
+
+
+class Hessian(Transform):
+    """The Hessian of a scalar function: forward mode over the generated reverse-mode gradient
+    (forward-over-reverse)."""
+
+    kind = "hessian"
+
+    def __init__(self, fun, argnums=0, jit=False):
+        super().__init__(fun, argnums, mode="reverse", jit=jit)
+        self._grad = Grad(fun, argnums, mode="reverse", jit=False)
+        self._jac = JacFwd(self._grad, argnums, jit)
+
+    def __call__(self, *args):
+        result = self._jac(*args)
+        self._last = self._jac._last
+        return result
+
+
+def jacfwd(fun, argnums=0, *, jit=False):
+    """The Jacobian of ``fun`` by forward mode, shaped ``out.shape + arg.shape`` (as JAX)."""
+    return JacFwd(fun, argnums, jit)
+
+
+def jacrev(fun, argnums=0, *, jit=False):
+    """The Jacobian of ``fun`` by reverse mode, shaped ``out.shape + arg.shape`` (as JAX)."""
+    return JacRev(fun, argnums, jit)
+
+
+def jacobian(fun, argnums=0, mode="auto", *, jit=False):
+    """The Jacobian, by forward mode when the inputs are fewer than the outputs, else reverse."""
+    return Jacobian(fun, argnums, mode, jit)
+
+
+def hessian(fun, argnums=0, *, jit=False):
+    """The Hessian of a scalar ``fun``: forward mode over reverse mode."""
+    if not isinstance(argnums, int):
+        raise NonDifferentiableError("hessian takes one argnums (an int); for blocks of several "
+                                     "arguments use jacfwd(jacrev(f, argnums), argnums)")
+    return Hessian(fun, argnums, jit)
