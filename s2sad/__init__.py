@@ -10,9 +10,10 @@ from .errors import (S2SADError, UnsupportedSyntaxError, NonDifferentiableError,
                      TypeInferenceError, DerivativeMismatch)
 from .api import grad, value_and_grad, jvp, vjp, source, stop_gradient  # noqa: E402
 from .transforms import jacfwd, jacrev, jacobian, hessian  # noqa: E402
+from .custom import custom_jvp, custom_vjp, defvjp  # noqa: E402
 from .check import check_grads, check_sympy  # noqa: E402
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "source", "stop_gradient", "jacfwd", "jacrev",
-           "jacobian", "hessian", "S2SADError",
+           "jacobian", "hessian", "custom_jvp", "custom_vjp", "defvjp", "S2SADError",
            "UnsupportedSyntaxError", "NonDifferentiableError", "TypeInferenceError",
            "DerivativeMismatch", "check_grads", "check_sympy", "__version__"]

@@ -57,6 +57,9 @@ class Transform:
             self.pyfun = self.inner.pyfun
             self.params = list(self.inner.params)
         else:
+            if hasattr(fun, "__s2sad_rule__"):
+                from .custom import entry_function
+                fun = entry_function(fun.__s2sad_rule__)
             self.pyfun = get_user_function(fun)
             # lower now: unsupported Python is refused when the derivative is made
             from .frontend.program import Program

@@ -123,14 +123,32 @@ class Build:
         fn = self.program.funcs[key]
         name = self.unique(fn.name)
         self.names[k] = name
-        callee_names = {}
-        for s in ir.walk_stmts(fn.body):
-            for e in _call_exprs(s):
-                callee_names[e.func] = self.primal(e.func)
+        callee_names = self._callee_names(fn)
         out = copy.copy(fn)
         out.name = name
         self.functions.append((out, callee_names))
         return name
+
+    def custom_names(self, key):
+        """Names, in generated code, of a custom-rule function's primal and rule functions (each
+        emitted once into the module)."""
+        info = self.program.customs[key]
+        names = {"kind": info.kind, "rule": info.rule.__name__,
+                 "primal": self.primal(info.primal) if info.primal else info.primal_global}
+        for part in ("fwd", "bwd", "jvp"):
+            k = getattr(info, part)
+            names[part] = self.primal(k) if k else None
+        return names
+
+    def _callee_names(self, fn):
+        """Printed names of the user functions and custom-rule primals ``fn`` calls."""
+        names = {}
+        for s in ir.walk_stmts(fn.body):
+            for e in _call_exprs(s):
+                names[e.func] = self.primal(e.func)
+            for e in _custom_calls(s):
+                names[e.func] = self.custom_names(e.func.split(":", 1)[1])["primal"]
+        return names
 
     # ------------------------------------------------------------ forward
 
@@ -154,10 +172,10 @@ class Build:
                 return None, []
             return self.jvp(call.func, cargs, cmask), [i for i, m in enumerate(cmask) if m]
 
-        for s in ir.walk_stmts(fn.body):
-            for e in _call_exprs(s):
-                callee_names[e.func] = self.primal(e.func)
-        out = Forward(spec, Namer(spec.fn), callee_name).run(name, wrt)
+        callee_names.update(self._callee_names(fn))
+        fw = Forward(spec, Namer(spec.fn), callee_name)
+        fw.custom_names = self.custom_names
+        out = fw.run(name, wrt)
         self.functions.append((out, callee_names))
         self.last_spec = spec
         return name
@@ -198,10 +216,9 @@ class Build:
             infos[call] = info
             return info
 
-        for s in ir.walk_stmts(spec.fn.body):
-            for e in _call_exprs(s):
-                callee_names[e.func] = self.primal(e.func)
+        callee_names.update(self._callee_names(spec.fn))
         rev = Reverse(spec, Namer(spec.fn), callee_info)
+        rev.custom_names = self.custom_names
         out = rev.run(name, wrt, inout)
         self.helpers |= rev.helpers
         self.functions.append((out, callee_names))
@@ -251,6 +268,18 @@ def _rerun_useful(act):
                     if x not in act.useful and act._diff(x):
                         act.useful.add(x)
                         changed = True
+
+
+def _custom_calls(s):
+    out = []
+    stack = [s.value] if isinstance(s, (ir.Assign, ir.ExprStmt, ir.Return)) and s.value is not None else []
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ir.Call) and e.func.startswith("custom:"):
+            out.append(e)
+        if e is not None:
+            stack.extend(ir.sub_exprs(e))
+    return out
 
 
 def _call_exprs(s):

@@ -148,6 +148,10 @@ class Forward:
             self.emit(out, ir.Assign(s.target, ir.TupleGet(r, 0)), s.loc)
             self.emit(out, ir.Assign(ir.Var(d), ir.TupleGet(r, 1)), s.loc)
             return
+        if isinstance(e, ir.Call) and e.func.startswith("custom:"):
+            self.comment(s, out)
+            self.custom_tangent(s, d, out)
+            return
         tan = self.deriver.tangent(e, s.target, tt, s.loc)
         self.comment(s, out)
         if tan is None:
@@ -169,6 +173,54 @@ class Forward:
             tan2 = _rename_ans(self.deriver.tangent(e, tmp, tt, s.loc))
             self.emit(out, ir.Assign(ir.Var(d), tan2), s.loc)
             self.emit(out, ir.Assign(s.target, tmp), s.loc)
+
+
+    def custom_tangent(self, s, d, out):
+        """``t = f(args)`` for f with a custom rule: its jvp rule, or for a custom_vjp its
+        backward rule with the unit cotangent (scalar outputs)."""
+        call = s.value
+        names = self.custom_names(call.func.split(":", 1)[1])
+        dots = [self.deriver.operand_d(a) for a in call.args]
+        r = ir.Var(self.namer.fresh("_r"))
+        if names["kind"] == "custom_jvp":
+            tans = tuple(dd if dd is not None else zero_like(a, self.typeof(a)) for dd, a in zip(dots, call.args))
+            self.emit(out, ir.Assign(r, ir.Call(names["jvp"], (ir.TupleMake(tuple(call.args)), ir.TupleMake(tans)))), s.loc)
+            self.emit(out, ir.Assign(s.target, ir.TupleGet(r, 0)), s.loc)
+            self.emit(out, ir.Assign(ir.Var(d), ir.TupleGet(r, 1)), s.loc)
+            return
+        self.emit(out, ir.Assign(r, ir.Call(names["fwd"], tuple(call.args))), s.loc)
+        self.emit(out, ir.Assign(s.target, ir.TupleGet(r, 0)), s.loc)
+        ct = ir.Var(self.namer.fresh("_ct"))
+        array_out = isinstance(self.types[s.target.name], Array)
+        if array_out:
+            # one backward call per output entry: the tangent's entries one at a time
+            i, e = ir.Var(self.namer.fresh("_i")), ir.Var(self.namer.fresh("_e"))
+            flat = ir.Var(self.namer.fresh("_flat"))
+            size = ir.Attr(s.target, "size")
+            self.emit(out, ir.Assign(flat, ir.Call("np.zeros", (size,))), s.loc)
+            body = [ir.Assign(e, ir.Call("np.zeros", (size,)), loc=s.loc),
+                    ir.Store(e, (i,), ir.Const(1.0), loc=s.loc),
+                    ir.Assign(ct, ir.Call(names["bwd"], (ir.TupleGet(r, 1),
+                              ir.Method(e, "reshape", (ir.Attr(s.target, "shape"),)))), loc=s.loc)]
+            body.append(ir.Store(flat, (i,), self._bwd_dot(ct, dots, call) or ir.Const(0.0), loc=s.loc))
+            self.emit(out, ir.For(i, ir.Const(0), size, ir.Const(1), body), s.loc)
+            self.emit(out, ir.Assign(ir.Var(d), ir.Method(flat, "reshape", (ir.Attr(s.target, "shape"),))), s.loc)
+            return
+        self.emit(out, ir.Assign(ct, ir.Call(names["bwd"], (ir.TupleGet(r, 1), ir.Const(1.0)))), s.loc)
+        tan = self._bwd_dot(ct, dots, call)
+        self.emit(out, ir.Assign(ir.Var(d), tan if tan is not None else ir.Const(0.0)), s.loc)
+
+    def _bwd_dot(self, ct, dots, call):
+        """sum_k <cotangent_k, tangent_k>: a row of the Jacobian times the tangents."""
+        tan = None
+        for k, (dd, a) in enumerate(zip(dots, call.args)):
+            if dd is None:
+                continue
+            term = ir.BinOp("*", ir.TupleGet(ct, k), dd)
+            if isinstance(self.typeof(a), Array):
+                term = ir.Call("np.sum", (term,))
+            tan = term if tan is None else ir.BinOp("+", tan, term)
+        return tan
 
 
 def _rename_ans(e):

@@ -929,10 +929,45 @@ class Reverse:
         return out
 
     def custom_vjp(self, s, g):
+        """``t = f(args)`` for f with a custom rule. custom_vjp: replay the forward rule for its
+        residuals (the arguments are restored), then the backward rule. custom_jvp: the jvp rule
+        with unit tangents, one call per scalar input entry."""
         call = s.value
-        obj = self.fn.globals[call.func.split(":", 1)[1]]
-        rule = obj.__s2sad_rule__
-        return rule.reverse_code(self, s, g)
+        names = self.custom_names(call.func.split(":", 1)[1])
+        self.need(call)
+        loc = s.loc
+        out = []
+        active = [(k, a) for k, a in enumerate(call.args) if isinstance(a, ir.Var) and self.active(a.name)]
+        if names["kind"] == "custom_vjp":
+            res = ir.Var(self.namer.fresh("_res"))
+            ct = ir.Var(self.namer.fresh("_ct"))
+            out.append(ir.Assign(res, ir.Call(names["fwd"], tuple(call.args)), loc=loc))
+            out.append(ir.Assign(ct, ir.Call(names["bwd"], (ir.TupleGet(res, 1), g)), loc=loc))
+            for k, a in active:
+                out.append(self.accumulate(a, ir.TupleGet(ct, k), self.types[a.name], loc))
+            return out
+        for k, a in active:
+            t = self.types[a.name]
+            zeros = [zero_like(b, self.typeof(b)) if j != k else None for j, b in enumerate(call.args)]
+            if isinstance(t, Array):
+                if t.ndim != 1:
+                    raise NonDifferentiableError(
+                        f"reverse mode through `{names['rule']}`'s custom_jvp rule takes 1-d array "
+                        f"arguments, `{a.name}` is {t.ndim}-d", loc, "give it a custom_vjp rule")
+                i = ir.Var(self.namer.fresh("_i"))
+                e = ir.Var(self.namer.fresh("_e"))
+                zeros[k] = e
+                body = [ir.Assign(e, ir.Call("np.zeros", (ir.Load(ir.Attr(a, "shape"), (ir.Const(0),)),)), loc=loc),
+                        ir.Store(e, (i,), ir.Const(1.0), loc=loc)]
+                jv = ir.TupleGet(ir.Call(names["jvp"], (ir.TupleMake(tuple(call.args)), ir.TupleMake(tuple(zeros)))), 1)
+                body.append(ir.AugAssign(ir.Load(ir.Var(self.bname(a.name)), (i,)), "+",
+                                         ir.Call("np.sum", (ir.BinOp("*", g, jv),)), loc=loc))
+                out.append(ir.For(i, ir.Const(0), ir.Load(ir.Attr(a, "shape"), (ir.Const(0),)), ir.Const(1), body, loc=loc))
+            else:
+                zeros[k] = ir.Const(1.0)
+                jv = ir.TupleGet(ir.Call(names["jvp"], (ir.TupleMake(tuple(call.args)), ir.TupleMake(tuple(zeros)))), 1)
+                out.append(self.accumulate(a, ir.Call("np.sum", (ir.BinOp("*", g, jv),)), t, loc))
+        return out
 
     def rev_call(self, s, t, call, out):
         info = self.callee_info(call)

@@ -228,8 +228,21 @@ class TypeInference:
             obj = self.res.fn.globals[e.func.split(":", 1)[1]]
             return foreign_type(obj, ts, e, s)
         if e.func.startswith("custom:"):
-            obj = self.res.fn.globals[e.func.split(":", 1)[1]]
-            return obj.__s2sad_rule__.result_type(self, ts, s)
+            info = self.program.customs[e.func.split(":", 1)[1]]
+            if info.primal is not None:
+                return self.infer(info.primal, ts).ret
+            if info.fwd is not None:
+                r = self.infer(info.fwd, ts).ret
+                if not isinstance(r, Tuple) or len(r.items) != 2:
+                    raise TypeInferenceError(f"the forward rule of `{info.rule.__name__}` must return "
+                                             "(output, residuals)", s.loc)
+                return r.items[0]
+            tans = tuple(t if t.differentiable else F64 for t in ts)
+            r = self.infer(info.jvp, (Tuple(tuple(ts)), Tuple(tans))).ret
+            if not isinstance(r, Tuple) or len(r.items) != 2:
+                raise TypeInferenceError(f"the jvp rule of `{info.rule.__name__}` must return "
+                                         "(output, tangent of the output)", s.loc)
+            return r.items[0]
         if e.func == "stop_gradient":
             return ts[0]
         rule = RULES.get(e.func)

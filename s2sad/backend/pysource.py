@@ -56,7 +56,9 @@ class ToAst:
             return self.expr(e.args[0])  # the value itself; no derivative flows through it
         if isinstance(e, ir.Call):
             func = e.func
-            if ":" in func:
+            if func in self.callee_names:
+                func = self.callee_names[func]
+            elif ":" in func:
                 func = func.split(":", 1)[1]
             return ast.Call(_dotted(func), [self.expr(a) for a in e.args],
                             [ast.keyword(k, self.expr(v)) for k, v in e.kwargs])

@@ -721,7 +721,7 @@ class Lowering:
             what, hint = REFUSED_BUILTINS[callee]
             cls = NonDifferentiableError if callee is sum else UnsupportedSyntaxError
             self.error(node, f"`{callee.__name__}(...)` {what}", hint, cls=cls)
-        if _is_numpy_or_math(callee):
+        if _is_numpy_or_math(callee) and not hasattr(callee, "__s2sad_rule__"):
             self.error(node, f"`{ast.unparse(func)}` is not supported by s2sad yet (it has no "
                        "derivative rule)", "see the README for the supported math and numpy "
                        "functions, or give it a rule with s2sad.custom_vjp",
@@ -738,8 +738,12 @@ class Lowering:
             return ir.Call(marker, args, kwargs)
         rule_obj = getattr(callee, "__s2sad_rule__", None)
         if rule_obj is not None:
-            gname = self.global_name(getattr(callee, "__name__", "custom"), callee)
-            return ir.Call("custom:" + gname, args, kwargs)
+            if kwargs:
+                self.error(node, "keyword arguments to a function with a custom rule are not "
+                           "supported", "pass the arguments by position")
+            key = self.program.add_custom(
+                rule_obj, lambda obj: self.global_name(getattr(obj, "__name__", "primal"), obj))
+            return ir.Call("custom:" + key, args)
         ufn = user_function_of(callee)
         if ufn is not None:
             if kwargs:

@@ -4,8 +4,20 @@ user function it calls, each lowered once."""
 from __future__ import annotations
 
 from .. import ir
-from ..errors import RecursionNotSupportedError
+from ..errors import RecursionNotSupportedError, UnsupportedSyntaxError
 from .lower import lower_function
+
+
+class CustomInfo:
+    """A function with a custom derivative rule, as the program sees it: the keys of its
+    primal (None when it has no Python source) and of its rule functions."""
+
+    def __init__(self, rule, primal, fwd=None, bwd=None, jvp=None, primal_global=None):
+        self.rule = rule
+        self.kind = rule.kind
+        self.primal = primal
+        self.fwd, self.bwd, self.jvp = fwd, bwd, jvp
+        self.primal_global = primal_global
 
 
 class Program:
@@ -13,6 +25,7 @@ class Program:
         self.funcs = {}  # key -> ir.Function
         self._keys = {}  # id(pyfunc) -> key
         self._objs = {}
+        self.customs = {}  # key -> CustomInfo
 
     def add(self, pyfn):
         k = self._keys.get(id(pyfn))
@@ -28,6 +41,36 @@ class Program:
         self._objs[key] = pyfn
         self.funcs[key] = None  # placeholder while lowering (recursion guard)
         self.funcs[key] = lower_function(pyfn, self)
+        return key
+
+    def add_custom(self, rule, global_name):
+        """Register a function carrying a custom rule; ``global_name(obj)`` names an object the
+        generated code reaches as a module global (a primal with no Python source)."""
+        from .resolve import user_function_of
+
+        for key, info in self.customs.items():
+            if info.rule is rule:
+                return key
+        rule.ready()
+        key = rule.__name__
+        while key in self.customs:
+            key += "_"
+        self.customs[key] = None
+        primal, pglobal = None, None
+        fn = user_function_of(rule.fun)
+        if fn is not None:
+            try:
+                primal = self.add(fn)
+            except UnsupportedSyntaxError:
+                primal = None  # no readable source: called as it is
+        if primal is None:
+            pglobal = global_name(rule.fun)
+        if rule.kind == "custom_vjp":
+            info = CustomInfo(rule, primal, fwd=self.add(rule.fwd), bwd=self.add(rule.bwd),
+                              primal_global=pglobal)
+        else:
+            info = CustomInfo(rule, primal, jvp=self.add(rule.jvp), primal_global=pglobal)
+        self.customs[key] = info
         return key
 
     def check_recursion(self, root):
