@@ -255,9 +255,12 @@ def _scalar_output_check(spec, fn, what):
 
 
 def _as_result(x, like):
-    """A gradient in the form of its argument: float for a scalar, same dtype array."""
+    """A gradient in the form of its argument: a float for a float, np.float32 for np.float32,
+    an array of the argument's shape and dtype for an array."""
     if isinstance(like, np.ndarray):
         return np.asarray(x, dtype=like.dtype).reshape(like.shape)
+    if isinstance(like, np.float32):
+        return np.float32(x)
     return float(x)
 
 
@@ -315,7 +318,7 @@ class Grad(Transform):
                 tang = dict(zeros)
                 tang[k] = np.float64(1.0)
                 value, d = c.func(*_ieee(_copy_args(args)), *[tang[j] for j in c.wrt])
-                grads.append(float(d))
+                grads.append(_as_result(d, a))
         if value is None:
             value = self.pyfun(*_copy_args(args))
         return float(value), grads

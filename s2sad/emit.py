@@ -672,9 +672,9 @@ class ModuleBuilder:
                 seen.add(id(s))
                 where = f"{os.path.basename(s.loc.filename)}:{s.loc.lineno}: "
                 if isinstance(s, ir.Comment):
-                    if s.text and not s.text.startswith("--"):
+                    if s.text and not s.text.startswith(("--", where)):
                         s.text = where + s.text
-                elif s.comment and not s.comment.startswith("--"):
+                elif s.comment and not s.comment.startswith(("--", where)):
                     s.comment = where + s.comment
 
     @staticmethod

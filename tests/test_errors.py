@@ -359,12 +359,7 @@ def test_mismatched_shapes(mode):
     assert not isinstance(info.value, S2SADError)
 
 
-@pytest.mark.parametrize("mode", [
-    pytest.param("reverse", marks=pytest.mark.xfail(
-        strict=True, reason="the forward sweep of reverse-mode code carries no comments naming the "
-                            "user's line, so the traceback cannot be traced back to it")),
-    "forward",
-])
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
 def test_mismatched_shapes_traceback_leads_to_the_user_line(mode):
     """The failing line of the generated module is preceded by a comment quoting the user's
     line (DESIGN.md: 'Each derivative statement carries a comment with the user's source line')."""

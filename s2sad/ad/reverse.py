@@ -535,6 +535,8 @@ class Reverse:
     def fwd_block(self, stmts):
         out = []
         for s in stmts:
+            if isinstance(s, (ir.Assign, ir.Store, ir.AugStore, ir.ExprStmt, ir.If, ir.For, ir.While)):
+                self.comment(s, out)  # so a traceback in the forward sweep leads to the user's line
             self.fwd_stmt(s, out)
         return out
 
@@ -651,7 +653,7 @@ class Reverse:
     def comment(self, s, out):
         if self.phase == 2 and s.loc is not None and s.loc.lineno != self.last_line:
             self.last_line = s.loc.lineno
-            out.append(ir.Comment(text=s.loc.text(), loc=s.loc))
+            out.append(ir.Comment(text=s.loc.provenance(), loc=s.loc))
 
     def rev_block(self, stmts, top=False):
         out = []
@@ -735,7 +737,7 @@ class Reverse:
                 if isinstance(item, ir.Var) and self.active(item.name):
                     out.append(self.accumulate(item, ir.TupleGet(ob, k), self.types[item.name], s.loc))
         if out:
-            out.insert(0, ir.Comment(text=s.loc.text() if s.loc else "return", loc=s.loc))
+            out.insert(0, ir.Comment(text=s.loc.provenance() if s.loc else "return", loc=s.loc))
             self.last_line = s.loc.lineno if s.loc else None
 
     def rev_for(self, s, out):

@@ -10,10 +10,31 @@ import sys
 from pathlib import Path
 
 _loaded = {}
+_chosen = None
+
+
+def set_cache_dir(path):
+    """Write generated modules (and Numba's on-disk cache of them) to ``path`` from now on;
+    None goes back to $S2SAD_CACHE_DIR or ~/.cache/s2sad."""
+    global _chosen
+    _chosen = None if path is None else Path(path)
+
+
+def clear_cache():
+    """Delete every generated module and Numba cache file in the cache directory."""
+    import shutil
+
+    d = cache_dir()
+    for entry in d.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.suffix in (".py", ".tmp", ".nbi", ".nbc"):
+            entry.unlink(missing_ok=True)
 
 
 def cache_dir():
-    d = os.environ.get("S2SAD_CACHE_DIR")
+    """The cache directory: set_cache_dir(), else $S2SAD_CACHE_DIR, else ~/.cache/s2sad."""
+    d = _chosen or os.environ.get("S2SAD_CACHE_DIR")
     if d:
         p = Path(d)
     else:

@@ -178,9 +178,11 @@ class Evaluator:
         return _mp_const(r, self.dps) if self.precise else float(r)
 
 
-def tree_size(e, limit=None):
-    """Number of nodes of ``e`` counted as a tree (shared subexpressions counted each time)."""
-    memo = {}
+def tree_size(e, limit=None, memo=None):
+    """Number of nodes of ``e`` counted as a tree (shared subexpressions counted each time);
+    stops early with a number above ``limit`` once it is exceeded. ``memo`` may be kept across
+    calls (sizes of subexpressions)."""
+    memo = {} if memo is None else memo
     stack = [e]
     while stack:
         node = stack[-1]
@@ -283,10 +285,12 @@ def _like_kind(x):
 class Interpreter:
     """Runs the IR of a :class:`Program` on SymPy values (see the module docstring)."""
 
-    def __init__(self, program, num, max_steps=200_000):
+    def __init__(self, program, num, max_steps=200_000, max_size=None):
         self.program = program
         self.num_scalar = num  # float64 Evaluator
         self.max_steps = max_steps
+        self.max_size = max_size
+        self._sizes = {}
         self.steps = 0
         self.loc = None
         self._globals = {}
@@ -389,7 +393,9 @@ class Interpreter:
         if s.loc is not None:
             self.loc = s.loc
         if isinstance(s, ir.Assign):
-            env[s.target.name] = self.expr(s.value, env)
+            v = env[s.target.name] = self.expr(s.value, env)
+            if self.max_size is not None:
+                self.check_size(v)
         elif isinstance(s, ir.Store):
             arr = self.expr(s.array, env)
             self.store(arr, self.index(s.index, env), self.expr(s.value, env))
@@ -451,7 +457,23 @@ class Interpreter:
         else:
             self.fail(f"statement {type(s).__name__} is not supported")
 
+    def check_size(self, v):
+        """Stop as soon as a value's expression outgrows ``max_size`` (loops that double it)."""
+        if _is_sym(v):
+            n = tree_size(v, self.max_size, self._sizes)
+            if n > self.max_size:
+                self.fail(f"an expression grows past {self.max_size} nodes (as a tree); too large "
+                          "to differentiate symbolically (raise max_size)")
+        elif isinstance(v, np.ndarray) and v.dtype == object:
+            for x in v.flat:
+                self.check_size(x)
+        elif isinstance(v, tuple):
+            for x in v:
+                self.check_size(x)
+
     def store(self, arr, idx, val):
+        if self.max_size is not None:
+            self.check_size(val)
         if not isinstance(arr, np.ndarray):
             self.fail(f"cannot write into a {type(arr).__name__}")
         if arr.dtype != object:
@@ -633,7 +655,13 @@ class Interpreter:
             return obj(*[self.concrete_num(a) for a in args],
                        **{k: self.concrete_num(v) for k, v in kwargs.items()})
         if name.startswith("custom:"):
-            self.fail(f"custom derivative rules ({name[7:]}) are not translated")
+            # a function with a custom rule: its body is translated (so the rule is checked
+            # against the function it stands for) when s2sad could read it
+            info = getattr(self.program, "customs", {}).get(name[7:])
+            primal = getattr(info, "primal", None)
+            if primal is None:
+                self.fail(f"`{name[7:]}` has a custom rule and no Python source to translate")
+            return self.call(primal, list(args))
         f = _PRIMS.get(name)
         if f is None:
             self.fail(f"`{name}` is not translated to SymPy")
@@ -1368,7 +1396,7 @@ def to_sympy(fun, args, argnums=0, max_steps=200_000, max_size=20_000):
             point.update(pt)
         else:
             call_args.append(_concrete_arg(a))
-    interp = Interpreter(program, Evaluator(point), max_steps=max_steps)
+    interp = Interpreter(program, Evaluator(point), max_steps=max_steps, max_size=max_size)
     value = interp.call(key, call_args)
     leaves = _flat_leaves(value)
     for leaf in leaves:

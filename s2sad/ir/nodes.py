@@ -18,6 +18,11 @@ class Loc:
     def text(self):
         return self.source_line.strip()
 
+    def provenance(self):
+        """``model.py:12: s += x[i]``: where a derivative statement comes from."""
+        import os
+        return f"{os.path.basename(self.filename)}:{self.lineno}: {self.text()}"
+
 
 # ---------------------------------------------------------------- expressions
 

@@ -1,0 +1,50 @@
+"""Smoke test of the benchmark runner (bench/run.py): a quick run on one problem produces the
+tables and a JSON with every field the README documents. Speed is not asserted."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quick_run_writes_json(tmp_path):
+    out = tmp_path / "results.json"
+    env_cache = tmp_path / "cache"
+    p = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--no-peers", "--no-subprocess",
+         "--problems", "lorenz", "--json", str(out)],
+        check=False, capture_output=True, text=True, timeout=300, cwd=str(REPO),
+        env={**os.environ, "S2SAD_CACHE_DIR": str(env_cache)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "== lorenz:" in p.stdout and "== targets" in p.stdout
+
+    data = json.loads(out.read_text())
+    assert {"machine", "options", "problems", "targets"} <= set(data)
+    assert data["machine"]["numba"] and data["options"]["quick"] is True
+    rec = data["problems"]["lorenz"]
+    V = rec["variants"]
+    for key in ("function", "s2sad_reverse", "s2sad_reverse_raw", "s2sad_reverse_api",
+                "s2sad_forward", "s2sad_forward_sweep", "hand"):
+        assert V[key]["status"] == "measured", (key, V[key])
+        assert V[key]["median_s"] > 0 and V[key]["samples"] >= 3
+        assert V[key]["x_function"] > 0 and V[key]["x_hand"] > 0
+    for key in ("s2sad_reverse", "s2sad_forward", "hand"):
+        assert V[key]["max_rel_err_vs_hand"] < 1e-9, (key, V[key]["max_rel_err_vs_hand"])
+    assert V["function"]["x_function"] == pytest.approx(1.0)
+
+    gen = rec["source_generation"]
+    assert gen["reverse"]["median_s"] > 0 and gen["forward"]["median_s"] > 0
+    tape = rec["tape"]
+    assert tape["per"] == "Euler step" and tape["bench_count"] == 1000
+    assert tape["floats_per_iter"] >= 0 and tape["bench_bytes"] >= 0  # a target, not asserted
+    assert "first_call" not in rec  # --no-subprocess
+
+    names = {t["target"] for t in data["targets"]}
+    assert any("3x function" in n for n in names) and any("tape" in n for n in names)
+    assert all(t["met"] in (True, False, None) for t in data["targets"])
