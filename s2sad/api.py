@@ -137,9 +137,8 @@ class Transform:
             name = b.vjp(b.root, types, mask)
             inout = b.inouts[("vjp", b.root, tuple(types), tuple(mask))]
         else:
-            name = b.jvp(b.root, types, mask)
+            name = b.jvp(b.root, types, mask, batched=(mode == "forward-batched"))
             inout = []
-        spec = b.last_spec if b.names.get(_root_key(mode, b, types, mask)) == name else None
         spec = _root_spec(b, types, mask, mode)
         self._check_output(spec, mode)
         fn = self.pyfun

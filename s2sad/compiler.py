@@ -11,7 +11,7 @@ import copy
 
 from . import ir
 from .ad import rules as R
-from .ad.forward import Forward
+from .ad.forward import BatchedForward, Forward
 from .ad.naming import Namer
 from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
@@ -152,12 +152,12 @@ class Build:
 
     # ------------------------------------------------------------ forward
 
-    def jvp(self, key, argtypes, mask):
-        k = ("jvp", key, tuple(argtypes), tuple(mask))
+    def jvp(self, key, argtypes, mask, batched=False):
+        k = ("jvp", key, tuple(argtypes), tuple(mask), batched)
         if k in self.names:
             return self.names[k]
         fn = self.program.funcs[key]
-        name = self.unique(fn.name + "_jvp")
+        name = self.unique(fn.name + ("_jvp_batched" if batched else "_jvp"))
         self.names[k] = name
         spec = self.spec(key, argtypes, mask, "fwd")
         wrt = [p for p, m in zip(fn.params, mask) if m and spec.types[p].differentiable]
@@ -170,10 +170,10 @@ class Build:
             if not any(cmask):
                 callee_names[call.func] = self.primal(call.func)
                 return None, []
-            return self.jvp(call.func, cargs, cmask), [i for i, m in enumerate(cmask) if m]
+            return self.jvp(call.func, cargs, cmask, batched), [i for i, m in enumerate(cmask) if m]
 
         callee_names.update(self._callee_names(fn))
-        fw = Forward(spec, Namer(spec.fn), callee_name)
+        fw = (BatchedForward if batched else Forward)(spec, Namer(spec.fn), callee_name)
         fw.custom_names = self.custom_names
         out = fw.run(name, wrt)
         self.functions.append((out, callee_names))

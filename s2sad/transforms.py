@@ -19,6 +19,13 @@ def _flat_out(out):
     return np.atleast_1d(np.asarray(out, dtype=np.float64)).ravel()
 
 
+def _flat_batched(d, nb):
+    """A batched tangent (leading axis of nb directions) as an (nb, m) matrix."""
+    if isinstance(d, tuple):
+        return np.concatenate([_flat_batched(x, nb) for x in d], axis=1)
+    return np.asarray(d, dtype=np.float64).reshape(nb, -1)
+
+
 def _unflat_out(v, like):
     if isinstance(like, tuple):
         items, k = [], 0
@@ -67,6 +74,38 @@ class JacFwd(Transform):
         super().__init__(fun, argnums, mode="forward", jit=jit)
 
     def __call__(self, *args):
+        from .ad.batched import NotBatchable
+
+        if not getattr(self, "_unbatchable", False):
+            try:
+                c = self.compiled(args, mode="forward-batched")
+            except NotBatchable:
+                self._unbatchable = True  # a primitive with no batched form: one sweep per input
+            else:
+                return self._batched(c, args)
+        return self._per_direction(args)
+
+    def _batched(self, c, args):
+        """Vector forward mode: one sweep whose tangents carry every input direction."""
+        sizes = {k: _size(args[k]) for k in self.argnums}
+        nb = sum(sizes.values())
+        seeds, off = {}, 0
+        for k in c.wrt:
+            a = args[k]
+            t = np.zeros((nb,) + np.shape(a))
+            if k in sizes:
+                t.reshape(nb, -1)[off:off + sizes[k]] = np.eye(sizes[k])
+                off += sizes[k]
+            seeds[k] = t
+        out, dout = c.func(*_ieee(_copy_args(args)), *[seeds[j] for j in c.wrt])
+        flat = _flat_batched(dout, nb)
+        cols, off = {}, 0
+        for k in self.argnums:
+            cols[k] = flat[off:off + sizes[k]].T
+            off += sizes[k]
+        return _assemble(cols, out, args, self.argnums, self.single)
+
+    def _per_direction(self, args):
         c = self.compiled(args, mode="forward")
         zeros = {k: (np.zeros_like(args[k]) if isinstance(args[k], np.ndarray) else np.float64(0.0))
                  for k in c.wrt}
