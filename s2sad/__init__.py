@@ -8,13 +8,13 @@ __version__ = "0.1.0"
 
 from .errors import (S2SADError, UnsupportedSyntaxError, NonDifferentiableError,  # noqa: E402
                      TypeInferenceError, DerivativeMismatch)
-from .api import grad, value_and_grad, jvp, vjp, source, stop_gradient  # noqa: E402
+from .api import grad, value_and_grad, jvp, vjp, source, stop_gradient, checkpointed  # noqa: E402
 from .transforms import jacfwd, jacrev, jacobian, hessian  # noqa: E402
 from .custom import custom_jvp, custom_vjp, defvjp  # noqa: E402
 from .backend.loader import cache_dir, clear_cache, set_cache_dir  # noqa: E402
 from .check import check_grads, check_sympy  # noqa: E402
 
-__all__ = ["grad", "value_and_grad", "jvp", "vjp", "source", "stop_gradient", "jacfwd", "jacrev",
+__all__ = ["grad", "value_and_grad", "jvp", "vjp", "source", "stop_gradient", "checkpointed", "jacfwd", "jacrev",
            "jacobian", "hessian", "custom_jvp", "custom_vjp", "defvjp",
            "cache_dir", "clear_cache", "set_cache_dir", "S2SADError",
            "UnsupportedSyntaxError", "NonDifferentiableError", "TypeInferenceError",

@@ -513,3 +513,14 @@ def stop_gradient(x):
 
 
 stop_gradient.__s2sad_primitive__ = "stop_gradient"
+
+
+def checkpointed(iterable, snapshots):
+    """Mark a ``for`` loop for binomial checkpointing in reverse mode:
+    ``for t in s2sad.checkpointed(range(n), snapshots=k):``. Run as plain Python it is just the
+    range. Reverse mode then keeps at most ``k`` copies of the loop's state instead of a tape of
+    every iteration, and recomputes iterations from them (Griewank's binomial schedule)."""
+    return iterable
+
+
+checkpointed.__s2sad_primitive__ = "checkpointed"

@@ -216,6 +216,7 @@ class Reverse:
         self.ftape, self.ft = self.namer.fresh("_ftape"), self.namer.fresh("_ft")
         self.itape, self.it = self.namer.fresh("_itape"), self.namer.fresh("_it")
         self.trip = {}  # id(loop) -> trip count var
+        self._snapshots = {}
         self.counter = {}
         for s in ir.walk_stmts(fn.body):
             if isinstance(s, (ir.For, ir.While)):
@@ -564,6 +565,8 @@ class Reverse:
             out.append(s)
         elif isinstance(s, ir.If):
             out.append(ir.If(s.test, self.fwd_block(s.body), self.fwd_block(s.orelse), loc=s.loc))
+        elif isinstance(s, ir.For) and s.checkpoint is not None:
+            out.extend(self.checkpoint_forward(s))
         elif isinstance(s, ir.For):
             n = self.trip[id(s)]
             body = self.fwd_block(s.body)
@@ -618,6 +621,147 @@ class Reverse:
             need = ir.BinOp("+", ir.Var(top), ir.BinOp("*", ir.Const(len(idx)), trips))
             self.helpers.add(grow)
             out.append(ir.Assign(ir.Var(tape), ir.Call(grow, (ir.Var(tape), need)), loc=loc))
+        return out
+
+    # ------------------------------------------------------------ binomial checkpointing
+
+    def checkpoint_state(self, s):
+        """The loop's state: variables an iteration reads before it assigns them (carried from
+        the previous iteration) and arrays it writes into."""
+        order = {id(x): k for k, x in enumerate(ir.walk_stmts(s.body))}
+        first_def, state = {}, []
+        for x in ir.walk_stmts(s.body):
+            if isinstance(x, ir.Assign):
+                first_def.setdefault(x.target.name, order[id(x)])
+        for x in ir.walk_stmts(s.body):
+            for v in ir.stmt_reads(x):
+                if v in first_def and order[id(x)] <= first_def[v] and v not in state:
+                    state.append(v)
+            if isinstance(x, (ir.Store, ir.AugStore)) and x.array.name not in state:
+                state.append(x.array.name)
+        state = [v for v in state if v != s.var.name]
+        for v in state:
+            if isinstance(self.types.get(v), Tuple):
+                raise NonDifferentiableError(f"checkpointing a loop whose state `{v}` is a tuple is "
+                                             "not supported", s.loc, "keep the state in floats or arrays")
+        return sorted(state)
+
+    def snapshot_names(self, s):
+        if id(s) not in self._snapshots:
+            k = self.namer.fresh("_K")
+            slots = {v: self.namer.fresh(f"_snap_{v.lstrip('_')}") for v in self.checkpoint_state(s)}
+            self._snapshots[id(s)] = (k, slots, self.namer.fresh("_snap_step"))
+        return self._snapshots[id(s)]
+
+    def save_state(self, s, slot, loc):
+        k, slots, steps = self.snapshot_names(s)
+        out = []
+        for v, sv in slots.items():
+            out.append(ir.Store(ir.Var(sv), (slot,), ir.Var(v), loc=loc))
+        return out
+
+    def restore_state(self, s, slot, loc):
+        k, slots, steps = self.snapshot_names(s)
+        out = []
+        for v, sv in slots.items():
+            t = self.types[v]
+            val = ir.Load(ir.Var(sv), (slot,))
+            if isinstance(t, Array):  # the same array object, its contents restored
+                out.append(ir.Store(ir.Var(v), (ir.Slice(None, None, None),) * t.ndim, val, loc=loc))
+            else:
+                if t.dtype == "bool":
+                    val = ir.Compare("!=", val, ir.Const(0))
+                elif t.dtype == "float32":
+                    val = ir.Call("np.float32", (val,))
+                out.append(ir.Assign(ir.Var(v), val, loc=loc))
+        return out
+
+    def checkpoint_forward(self, s):
+        """Snapshot slot 0 holds the state before the loop; the loop then runs plainly."""
+        import copy as _copy
+
+        loc = s.loc
+        k, slots, steps = self.snapshot_names(s)
+        out = [ir.Comment(text="-- checkpointed loop: snapshots of its state, not a tape of "
+                               "every iteration --", loc=loc),
+               ir.Assign(ir.Var(k), ir.Call("max", (s.checkpoint, ir.Const(1))), loc=loc)]
+        for v, sv in slots.items():
+            t = self.types[v]
+            if isinstance(t, Array):
+                shape = ir.BinOp("+", ir.TupleMake((ir.Var(k),)), ir.Attr(ir.Var(v), "shape"))
+                dt = t.dtype
+            else:
+                shape, dt = ir.Var(k), ("float64" if t.dtype in ("float64", "float32") else "int64")
+            out.append(ir.Assign(ir.Var(sv), ir.Call("np.empty", (shape,), (("dtype", ir.Const(_dt(dt))),)), loc=loc))
+        out.append(ir.Assign(ir.Var(steps), ir.Call("np.zeros", (ir.Var(k),), (("dtype", ir.Const(_dt("int64"))),)), loc=loc))
+        out.extend(self.save_state(s, ir.Const(0), loc))
+        out.append(ir.For(s.var, s.start, s.stop, s.step, _copy.deepcopy(s.body), loc=loc))
+        n = self.trip[id(s)]
+        out.append(ir.Assign(ir.Var(n), _trip_count(s), loc=loc))
+        if n in self.recorded_trips:
+            out.extend(self.push_stmts(n, loc))
+        return out
+
+    def checkpoint_reverse(self, s):
+        """Reverse the loop by Griewank's binomial schedule: restore a snapshot, advance
+        plainly, take a snapshot, and for each step in turn from the last: record it and
+        reverse it. The tape holds one iteration at a time."""
+        import copy as _copy
+
+        loc = s.loc
+        k, slots, steps = self.snapshot_names(s)
+        n = ir.Var(self.trip[id(s)])
+        V = lambda name: ir.Var(self.namer.fresh(name))  # noqa: E731
+        stack, top, a, b, slot, free, cur, j, m = (V("_stack"), V("_top"), V("_a"), V("_b"), V("_slot"),
+                                                   V("_free"), V("_cur"), V("_j"), V("_m"))
+        self.helpers.add("_revolve_split")
+
+        def set_var(step_expr):
+            return ir.Assign(s.var, ir.BinOp("+", s.start, ir.BinOp("*", step_expr, s.step)), loc=loc)
+
+        def advance(to):
+            body = [set_var(cur)] + _copy.deepcopy(s.body) + [ir.AugAssign(cur, "+", ir.Const(1), loc=loc)]
+            return ir.While([], ir.Compare("<", cur, to), body, loc=loc)
+
+        def restore():
+            return self.restore_state(s, slot, loc) + [ir.Assign(cur, ir.Load(ir.Var(steps), (slot,)), loc=loc)]
+
+        saved_line = self.last_line
+        record = self.fwd_block(s.body)
+        self.last_line = saved_line
+        reverse = self.rev_block(s.body)
+        leaf = ir.For(j, ir.BinOp("-", b, ir.Const(1)), ir.BinOp("-", a, ir.Const(1)), ir.Const(-1),
+                      restore() + [advance(j), set_var(j)] + record + reverse, loc=loc)
+        row = lambda i: (top, ir.Const(i))  # noqa: E731
+        push = []
+        for vals in ((a, m, slot, free), (m, b, ir.BinOp("+", slot, ir.Const(1)), ir.BinOp("-", free, ir.Const(1)))):
+            for c, val in enumerate(vals):
+                push.append(ir.Store(stack, row(c), val, loc=loc))
+            push.append(ir.AugAssign(top, "+", ir.Const(1), loc=loc))
+        split = [ir.Assign(m, ir.BinOp("-", b, ir.Call("_revolve_split", (ir.BinOp("-", b, a), free))), loc=loc)]
+        split += restore() + [advance(m)]
+        split += self.save_state(s, ir.BinOp("+", slot, ir.Const(1)), loc)
+        split.append(ir.Store(ir.Var(steps), (ir.BinOp("+", slot, ir.Const(1)),), m, loc=loc))
+        split += push
+        pop = [ir.AugAssign(top, "-", ir.Const(1), loc=loc)]
+        for c, var in enumerate((a, b, slot, free)):
+            pop.append(ir.Assign(var, ir.Load(stack, row(c)), loc=loc))
+        is_leaf = ir.Var(self.namer.fresh("_leaf"))
+        pop.append(ir.Assign(is_leaf, ir.BoolOp("or", (ir.Compare("==", ir.BinOp("-", b, a), ir.Const(1)),
+                                                        ir.Compare("==", free, ir.Const(0)))), loc=loc))
+        many = ir.Var(self.namer.fresh("_many"))
+        pop.append(ir.Assign(many, ir.Compare(">", ir.BinOp("-", b, a), ir.Const(1)), loc=loc))
+        body = pop + [ir.If(is_leaf, [leaf], [ir.If(many, split, [], loc=loc)], loc=loc)]
+        out = [ir.Comment(text="-- binomial checkpointing (revolve): replay from snapshots, "
+                               "reverse one iteration at a time --", loc=loc),
+               ir.Assign(stack, ir.Call("np.empty", (ir.TupleMake((ir.BinOp("*", ir.Const(2), ir.BinOp("+", ir.Var(k), ir.Const(64))), ir.Const(4))),),
+                                        (("dtype", ir.Const(_dt("int64"))),)), loc=loc),
+               ir.Store(stack, (ir.Const(0), ir.Const(0)), ir.Const(0), loc=loc),
+               ir.Store(stack, (ir.Const(0), ir.Const(1)), n, loc=loc),
+               ir.Store(stack, (ir.Const(0), ir.Const(2)), ir.Const(0), loc=loc),
+               ir.Store(stack, (ir.Const(0), ir.Const(3)), ir.BinOp("-", ir.Var(k), ir.Const(1)), loc=loc),
+               ir.Assign(top, ir.Const(1), loc=loc),
+               ir.While([], ir.Compare(">", top, ir.Const(0)), body, loc=loc)]
         return out
 
     def fwd_call_saves(self, e, s):
@@ -744,6 +888,16 @@ class Reverse:
         n = self.trip[id(s)]
         if self.phase == 2 and n in self.recorded_trips:
             out.extend(self.pop_stmts(n, s.loc))
+        if s.checkpoint is not None:
+            self.need(s.start)
+            self.need(s.step)
+            self.need(s.checkpoint)
+            if self.phase == 1:
+                self.rev_block(s.body)
+                return
+            self.comment(s, out)
+            out.extend(self.checkpoint_reverse(s))
+            return
         body = self.rev_block(s.body)
         self.need(s.start)
         self.need(s.step)

@@ -6,6 +6,24 @@ be differentiated again, and Numba compiles them in nopython mode.
 """
 
 HELPERS = {
+    "_revolve_split": '''
+def _revolve_split(t, free):
+    """Binomial checkpointing: how many of t steps to reverse first (from a new snapshot),
+    with `free` snapshots left: no more than the binomial bound for one snapshot fewer, so the
+    recomputation stays within Griewank's revolve bound."""
+    r = 1
+    while True:
+        c = 1.0
+        for j in range(free):
+            c = c * (free + r - j) / (j + 1)
+        if c >= t:
+            break
+        r += 1
+    c = 1.0
+    for j in range(free - 1):
+        c = c * (free - 1 + r - j) / (j + 1)
+    return min(int(c), t - 1)
+''',
     "_unbroadcast1": '''
 def _unbroadcast1(g, like):
     """g summed back to the shape of 1-d `like` when broadcasting stretched a size-1 axis."""

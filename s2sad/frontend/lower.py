@@ -275,6 +275,18 @@ class Lowering:
                        "write `for i in range(...)` and unpack inside the loop")
         it = s.iter
         target = s.target.id
+        snapshots = None
+        if isinstance(it, ast.Call) and getattr(self.resolve_callee(it.func), "__s2sad_primitive__",
+                                                None) == "checkpointed":
+            kws = {k.arg: k.value for k in it.keywords}
+            if len(it.args) != 1 or set(kws) - {"snapshots"} or "snapshots" not in kws:
+                self.error(it, "write `s2sad.checkpointed(range(...), snapshots=k)`",
+                           "give the loop's range and the number of snapshots")
+            snapshots = self.operand(kws["snapshots"], out)
+            it = it.args[0]
+            if not (isinstance(it, ast.Call) and self.resolve_callee(it.func) == "range"):
+                self.error(it, "only a range() loop can be checkpointed",
+                           "write `for t in s2sad.checkpointed(range(n), snapshots=k)`")
         if isinstance(it, ast.Call) and self.resolve_callee(it.func) == "range":
             if it.keywords or not 1 <= len(it.args) <= 3:
                 self.error(it, "range() takes 1 to 3 positional arguments")
@@ -300,7 +312,10 @@ class Lowering:
             self.stmt_loc = self.src.loc(s)
             body = self.block(s.body)
             self.stmt_loc = self.src.loc(s)
-            self.emit(out, ir.For(ir.Var(target), start, stop, step, body))
+            if snapshots is not None and any(isinstance(x, (ir.Break, ir.Return)) for x in ir.walk_stmts(body)):
+                self.error(s, "a checkpointed loop cannot `break` or `return`",
+                           "checkpointing replays whole iterations: run it to its end")
+            self.emit(out, ir.For(ir.Var(target), start, stop, step, body, checkpoint=snapshots))
             return
         if isinstance(it, ast.Call):
             callee = self.resolve_callee(it.func)

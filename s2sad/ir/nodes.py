@@ -226,6 +226,7 @@ class For(Stmt):
     step: Expr
     body: list
     exit_flag: Optional[str] = None  # set by jump removal: leave the loop after an iteration
+    checkpoint: Optional[Expr] = None  # snapshots for binomial checkpointing (reverse mode)
 
 
 @dataclass(eq=False)
