@@ -75,19 +75,10 @@ class BatchedDeriver(Deriver):
             return ir.Load(d, (ALL,) + tuple(e.index))
         if isinstance(e, (ir.Var, ir.Const, ir.Global, ir.Compare, ir.BoolOp, ir.TupleMake, ir.TupleGet)):
             return super().tangent(e, ans, ans_type, loc)
-        if isinstance(e, ir.Attr) and e.name != "T":
+        prepared = self.differentiable_call(e)
+        if prepared is None:
             return None
-        if isinstance(e, ir.Call) and e.func == "stop_gradient":
-            return None
-        call = R.canonical_call(e)
-        if call is None:
-            return None
-        rule = R.RULES.get(call.func)
-        if rule is None or rule.kind == "zero":
-            return None
-        ds = [self.operand_d(a) if k in rule.diff else None for k, a in enumerate(call.args)]
-        if all(d is None for d in ds):
-            return None
+        call, rule, ds = prepared
         ctx = self._ctx(call, ans, ans_type)
         R_ans = _rank(ans_type)
         if rule.kind == "elementwise":

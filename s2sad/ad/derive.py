@@ -70,6 +70,24 @@ class Deriver:
 
     # ------------------------------------------------------------ forward
 
+    def differentiable_call(self, e):
+        """(call, rule, tangents of the differentiated arguments) for a primitive application
+        with a nonzero tangent, else None."""
+        if isinstance(e, ir.Attr) and e.name != "T":
+            return None
+        if isinstance(e, ir.Call) and e.func == "stop_gradient":
+            return None
+        call = R.canonical_call(e)
+        if call is None:
+            return None
+        rule = R.RULES.get(call.func)
+        if rule is None or rule.kind == "zero":
+            return None
+        ds = [self.operand_d(a) if k in rule.diff else None for k, a in enumerate(call.args)]
+        if all(d is None for d in ds):
+            return None
+        return call, rule, ds
+
     def tangent(self, e, ans, ans_type, loc):
         """Tangent of ``ans = e``; None when it is zero."""
         if isinstance(e, ir.Var):
@@ -84,19 +102,10 @@ class Deriver:
         if isinstance(e, ir.Load):
             d = self.operand_d(e.array)
             return None if d is None else ir.Load(d, e.index)
-        if isinstance(e, ir.Attr) and e.name != "T":
+        prepared = self.differentiable_call(e)
+        if prepared is None:
             return None
-        if isinstance(e, ir.Call) and e.func == "stop_gradient":
-            return None
-        call = R.canonical_call(e)
-        if call is None:
-            return None
-        rule = R.RULES.get(call.func)
-        if rule is None or rule.kind == "zero":
-            return None
-        ds = [self.operand_d(a) if k in rule.diff else None for k, a in enumerate(call.args)]
-        if all(d is None for d in ds):
-            return None
+        call, rule, ds = prepared
         ctx = self._ctx(call, ans, ans_type)
         if rule.kind == "elementwise":
             out = None
