@@ -269,6 +269,10 @@ def _ieee(args):
     return tuple(np.float64(a) if type(a) is float else a for a in args)
 
 
+def _copy_args_dict(d):
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in d.items()}
+
+
 def _copy_args(args):
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
@@ -306,7 +310,7 @@ class Grad(Transform):
             if isinstance(a, np.ndarray):
                 g = np.zeros(a.shape, dtype=a.dtype)
                 for idx in np.ndindex(a.shape):
-                    tang = dict(zeros)
+                    tang = _copy_args_dict(zeros)  # the derivative may write into its tangents
                     e = np.zeros_like(a)
                     e[idx] = 1.0
                     tang[k] = e
@@ -314,7 +318,7 @@ class Grad(Transform):
                     g[idx] = d
                 grads.append(g)
             else:
-                tang = dict(zeros)
+                tang = _copy_args_dict(zeros)
                 tang[k] = np.float64(1.0)
                 value, d = c.func(*_ieee(_copy_args(args)), *[tang[j] for j in c.wrt])
                 grads.append(_as_result(d, a))

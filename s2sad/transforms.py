@@ -114,7 +114,7 @@ class JacFwd(Transform):
             a = args[k]
             columns = []
             for idx in (np.ndindex(a.shape) if isinstance(a, np.ndarray) else [None]):
-                tang = dict(zeros)
+                tang = {j: z.copy() if isinstance(z, np.ndarray) else z for j, z in zeros.items()}
                 if idx is None:
                     tang[k] = np.float64(1.0)
                 else:

@@ -87,6 +87,8 @@ class BatchedDeriver(Deriver):
                 if d is not None:
                     d = _expand(d, R_ans - _rank(self.typeof(call.args[k])))
                     out = _add(out, _mul(d, _partial(rule, ctx, k)))
+            if R_ans and not any(_rank(self.typeof(call.args[k])) == R_ans for k, d in enumerate(ds) if d is not None):
+                out = ir.BinOp("+", out, batched_zero(ans, ans_type))  # the result's shape
             return out
         handler = BATCHED.get(call.func)
         if handler is None:

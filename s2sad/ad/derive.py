@@ -112,6 +112,11 @@ class Deriver:
             for k, d in enumerate(ds):
                 if d is not None:
                     out = _add(out, _mul(d, _partial(rule, ctx, k)))
+            if isinstance(ans_type, Array) and not any(
+                    isinstance(self.typeof(call.args[k]), Array) and self.typeof(call.args[k]).ndim == ans_type.ndim
+                    for k, d in enumerate(ds) if d is not None):
+                # only lower-rank operands vary (np.zeros(3) + x): the tangent has the result's shape
+                out = ir.BinOp("+", out, ir.Call("np.zeros_like", (ans,)))
             return out
         if rule.kind == "linear":
             out = None

@@ -147,6 +147,13 @@ class Forward:
         t = s.target.name
         d = self.dname(t)
         if d is None:
+            call = self.user_call(s.value, s) if isinstance(s.value, ir.CallUser) else None
+            if call is not None:
+                # the result carries no derivative, but the call may write into arrays that do
+                r = ir.Var(self.namer.fresh("_r"))
+                self.emit(out, ir.Assign(r, call), s.loc)
+                self.emit(out, ir.Assign(s.target, ir.TupleGet(r, 0)), s.loc)
+                return
             out.append(s)
             return
         e = s.value
@@ -261,6 +268,9 @@ class BatchedForward(Forward):
         if not wrt:
             return [ir.Assign(NB, ir.Const(1), loc=self.fn.loc)]
         first = ir.Var(self.dname(wrt[0]))
+        t = self.types[wrt[0]]
+        while isinstance(t, Tuple):  # a tuple's tangent: the batch axis is on its items
+            first, t = ir.TupleGet(first, 0), t.items[0]
         return [ir.Assign(NB, ir.Load(ir.Attr(first, "shape"), (ir.Const(0),)), loc=self.fn.loc)]
 
     def tzero(self, e, t):

@@ -232,6 +232,8 @@ class Reverse:
         self.ru_at = {}
         self.phase = 1
         self.rev_block(fn.body)
+        # a VJP leaves the arrays it writes into as it found them (its caller reads them after)
+        self.needed |= {p for p in fn.params if p in self.stored}
         self.rc = self._recomputable()
         self._close_needed()
         self.ru = self._recompute_at_use()
@@ -980,11 +982,20 @@ class Reverse:
         t = s.target.name
         e = s.value
         code = []
+        if isinstance(e, ir.CallUser):
+            # even when its result carries no derivative, the call may write into arrays that do
+            self.rev_call(s, t, e, out)
+            return
         if self.active(t):
-            if isinstance(e, ir.CallUser):
-                self.rev_call(s, t, e, out)
-                return
             code = self.adjoint_of_assign(s)
+            if not code:
+                # a value that does not depend on the inputs: the old value's adjoint ends here
+                self.comment(s, out)
+                if self.overwritten(t) or t in self.fn.params:
+                    out.append(self.reset(t, s.loc))
+                if t in self.push and self.phase == 2 and not self.first_def(s):
+                    out.extend(self.pop_stmts(t, s.loc))
+                return
         pop = self.pop_stmts(t, s.loc) if (t in self.push and self.phase == 2
                                             and not self.first_def(s)) else []
         if code and code[0] == "in-place":

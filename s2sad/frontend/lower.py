@@ -169,6 +169,24 @@ class Lowering:
         out.append(stmt)
         return stmt
 
+    def separate_tests(self, stmts):
+        """The branch an If took is replayed backwards from its test, so the test must not be
+        a variable the branch itself reassigns (as `a and b` lowers to): copy it aside."""
+        k = 0
+        while k < len(stmts):
+            st = stmts[k]
+            for blk in ((st.body, st.orelse) if isinstance(st, ir.If) else
+                        (st.body,) if isinstance(st, ir.For) else
+                        (st.cond, st.body) if isinstance(st, ir.While) else ()):
+                self.separate_tests(blk)
+            if isinstance(st, ir.If) and isinstance(st.test, ir.Var) \
+                    and st.test.name in ir.assigned_names(st.body + st.orelse):
+                tmp = ir.Var(self.fresh())
+                stmts.insert(k, ir.Assign(tmp, st.test, loc=st.loc))
+                st.test = tmp
+                k += 1
+            k += 1
+
     # ---------------------------------------------------------------- function
 
     def lower(self):
@@ -192,6 +210,7 @@ class Lowering:
         if doc is not None:
             body = body[1:]
         out = self.block(body)
+        self.separate_tests(out)
         fn = ir.Function(name=f.name, params=params, body=out, loc=self.src.loc(f))
         fn.globals = self.globals
         fn.source_info = self.src
@@ -410,8 +429,19 @@ class Lowering:
             self.emit(out, ir.Assign(ir.Var(t.id), ir.BinOp(op, ir.Var(t.id), rhs)))
         elif isinstance(t, ast.Subscript):
             arr, index = self.subscript_target(t, out)
-            rhs = self.operand(s.value, out)
+            rhs_code = []
+            rhs = self.operand(s.value, rhs_code)
             self.stmt_loc = self.src.loc(s)
+            if any(_calls_code(x) for x in ir.walk_stmts(rhs_code)):
+                # Python reads a[i] before it evaluates the right-hand side, which may write a
+                old, new = ir.Var(self.fresh()), ir.Var(self.fresh())
+                self.emit(out, ir.Assign(old, ir.Load(arr, index)))
+                out.extend(rhs_code)
+                self.stmt_loc = self.src.loc(s)
+                self.emit(out, ir.Assign(new, ir.BinOp(op, old, rhs)))
+                self.emit(out, ir.Store(arr, index, new))
+                return
+            out.extend(rhs_code)
             if op in ("+", "-"):
                 self.emit(out, ir.AugStore(arr, index, op, rhs))
             else:
@@ -816,6 +846,20 @@ def _is_numpy_or_math(obj):
     if isinstance(obj, np.ufunc):
         return True
     return mod == "math" or mod == "numpy" or mod.startswith("numpy.")
+
+
+def _calls_code(s):
+    """Whether a statement calls a user or foreign function (which may write into arrays)."""
+    if not isinstance(s, (ir.Assign, ir.ExprStmt)):
+        return False
+    stack = [s.value]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ir.CallUser) or (isinstance(e, ir.Call) and ":" in e.func):
+            return True
+        if e is not None:
+            stack.extend(ir.sub_exprs(e))
+    return False
 
 
 def _cse_ok(e):
