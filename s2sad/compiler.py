@@ -237,6 +237,7 @@ class Build:
             imports = "import math\n\nimport numba\nimport numpy as np\n"
         parts = [header.rstrip() + "\n", imports]
         deco = JIT_DECORATOR + "\n" if jit else ""
+        self.helpers |= _helpers_called(f for f, _ in self.functions)
         if self.helpers:
             parts.append("\n" + helper_source(self.helpers, JIT_HELPER_DECORATOR + "\n" if jit else ""))
         for fn, callee_names in self.functions:
@@ -268,6 +269,22 @@ def _rerun_useful(act):
                     if x not in act.useful and act._diff(x):
                         act.useful.add(x)
                         changed = True
+
+
+def _helpers_called(functions):
+    """Runtime helpers (``_digamma``, ``_unbroadcast2``, ...) that generated code calls."""
+    from .backend.runtime import HELPERS
+
+    out = set()
+    for fn in functions:
+        for s in ir.walk_stmts(fn.body):
+            stack = [x for x in (getattr(s, "value", None), getattr(s, "test", None)) if isinstance(x, ir.Expr)]
+            while stack:
+                e = stack.pop()
+                if isinstance(e, ir.Call) and e.func in HELPERS:
+                    out.add(e.func)
+                stack.extend(ir.sub_exprs(e))
+    return out
 
 
 def _custom_calls(s):

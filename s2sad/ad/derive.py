@@ -125,6 +125,8 @@ class Deriver:
                     continue
                 if k in rule.jvp:
                     term = _inst(rule.jvp[k], ctx, d=d)
+                elif call.func in ("astype", "item"):  # array methods, not functions
+                    term = ir.Method(d, call.func, tuple(call.args[1:]), call.kwargs)
                 else:
                     args = list(call.args)
                     args[k] = d
@@ -212,27 +214,38 @@ def _inst(spec, ctx, **extra):
 
 
 def _sequence_vjp(kind, call, seq, g, typeof, operand_d):
-    """Adjoints of np.array((a, b, ...)), np.concatenate((a, b)), np.stack((a, b))."""
+    """Adjoints of np.array((a, b, ...)) (nested too), np.concatenate / np.stack along an axis,
+    np.vstack and np.hstack: the adjoint's slice for each item."""
     if not isinstance(seq, ir.TupleMake):
         if kind == "tuple-scatter":
             return [(seq, g, typeof(seq))]
         raise NonDifferentiableError(f"`{call.func}` of a tuple variable: write the tuple out "
                                      "in the call, as in np.concatenate((a, b))")
-    out = []
+    items = seq.items
+    rank = typeof(items[0]).ndim if isinstance(typeof(items[0]), Array) else 0
     ax = call.kw("axis")
     if ax is None and len(call.args) > 1:
         ax = call.args[1]
-    axis = ax.value if isinstance(ax, ir.Const) else 0
+    if ax is not None and not isinstance(ax, ir.Const):
+        raise NonDifferentiableError(f"`{call.func}` needs a constant axis to be differentiated")
+    axis = 0 if ax is None else ax.value
+    if kind == "tuple-vstack":
+        kind = "tuple-stack" if rank == 1 else "tuple-split"
+        axis = 0
+    elif kind == "tuple-hstack":
+        kind, axis = "tuple-split", (0 if rank == 1 else 1)
+    out_rank = rank + 1 if kind in ("tuple-scatter", "tuple-stack") else rank
+    if axis < 0:
+        axis += out_rank
+    out = []
     offset = None
-    for j, item in enumerate(seq.items):
+    for j, item in enumerate(items):
         t = typeof(item)
         if kind in ("tuple-scatter", "tuple-stack"):
-            if axis != 0:
-                idx = tuple([ir.Slice(None, None, None)] * axis + [ir.Const(j)])
-            else:
-                idx = (ir.Const(j),)
-            c = ir.Load(g, idx)
-            if operand_d(item) is not None:
+            c = ir.Load(g, tuple([ir.Slice(None, None, None)] * axis + [ir.Const(j)]))
+            if isinstance(item, ir.TupleMake):  # a nested literal: np.array([[a, b], [c, d]])
+                out.extend(_sequence_vjp("tuple-scatter", call, item, c, typeof, operand_d))
+            elif operand_d(item) is not None:
                 out.append((item, c, t))
             continue
         # concatenate along axis: item j covers [offset, offset + n_j)

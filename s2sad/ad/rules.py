@@ -249,13 +249,13 @@ def t_array(ts, call):
     if isinstance(t, Tuple):
         inner = t.items[0]
         dt = "bool"
-        for it in t.items:
-            dt = promote_dtype(dt, it.dtype)
         if isinstance(inner, Tuple):
             for it in t.items:
                 for x in it.items:
                     dt = promote_dtype(dt, x.dtype)
             return Array(_dtype_kw(call, dt), 2)
+        for it in t.items:
+            dt = promote_dtype(dt, it.dtype)
         if isinstance(inner, Array):
             return Array(_dtype_kw(call, dt), inner.ndim + 1)
         return Array(_dtype_kw(call, dt), 1)
@@ -383,7 +383,19 @@ elementwise("np.divide", ("x", "y"), {"x": "1.0 / y", "y": "-ans / y"}, type_fn=
 # max/min: the tie goes to the first argument
 elementwise("np.maximum", ("x", "y"), {"x": "M.ge(x, y)", "y": "M.lt(x, y)"}, type_fn=t_binary)
 elementwise("np.minimum", ("x", "y"), {"x": "M.le(x, y)", "y": "M.gt(x, y)"}, type_fn=t_binary)
-elementwise("np.clip", ("x", "lo", "hi"), {"x": "M.inside(x, lo, hi)", "lo": "M.lt(x, lo)", "hi": "M.gt(x, hi)"},
+def _clip_x(c):
+    lo, hi = c.env["lo"], c.env["hi"]
+    none = lambda b: isinstance(b, ir.Const) and b.value is None  # noqa: E731
+    if none(lo) and none(hi):
+        return ir.Const(1.0)
+    if none(lo):
+        return c.inst("M.le(x, hi)")
+    if none(hi):
+        return c.inst("M.ge(x, lo)")
+    return c.inst("M.inside(x, lo, hi)")
+
+
+elementwise("np.clip", ("x", "lo", "hi"), {"x": _clip_x, "lo": "M.lt(x, lo)", "hi": "M.gt(x, hi)"},
             type_fn=lambda ts, c: ts[0] if isinstance(ts[0], Array) else broadcast(ts))
 elementwise("np.where", ("c", "x", "y"), {"x": "M.mask(c)", "y": "M.notmask(c)"}, type_fn=t_where)
 elementwise("np.sinc", ("x",), {"x": "np.where(x == 0.0, 0.0, (np.cos(np.pi * x) - ans) / np.where(x == 0.0, 1.0, x))"})
@@ -399,8 +411,8 @@ zero("math.degrees", t_unary_float)
 zero("math.radians", t_unary_float)
 elementwise("math.degrees", ("x",), {"x": "57.29577951308232"}, type_fn=lambda ts, c: F64)
 elementwise("math.radians", ("x",), {"x": "0.017453292519943295"}, type_fn=lambda ts, c: F64)
-zero("math.gamma", t_float)
-elementwise("math.lgamma", ("x",), {}, type_fn=lambda ts, c: F64)
+elementwise("math.gamma", ("x",), {"x": "ans * _digamma(x)"}, type_fn=lambda ts, c: F64)
+elementwise("math.lgamma", ("x",), {"x": "_digamma(x)"}, type_fn=lambda ts, c: F64)
 zero("int", t_int)
 zero("len", t_int)
 zero("bool", t_const(BOOL))
@@ -418,10 +430,26 @@ zero("np.zeros_like", t_alloc_like)
 zero("np.ones_like", t_alloc_like)
 zero("np.empty_like", t_alloc_like)
 zero("np.arange", t_arange)
+def _lin_weights(c, k):
+    """d(linspace)/d(start) (k = 0) or d/d(stop) (k = 1): the fractions of the way along."""
+    num = c.env["num"]
+    ep = c.call.kw("endpoint")
+    if isinstance(ep, ir.Const) and ep.value is False:
+        t = ir.BinOp("/", ir.Call("np.arange", (num,)), num)  # endpoint=False: k / num
+    elif ep is None or (isinstance(ep, ir.Const) and ep.value is True):
+        t = ir.Call("np.linspace", (ir.Const(0.0), ir.Const(1.0), num))
+    else:
+        from ..errors import NonDifferentiableError
+        raise NonDifferentiableError("np.linspace's endpoint must be a constant to differentiate it")
+    return t if k == 1 else ir.BinOp("-", ir.Const(1.0), t)
+
+
 linear("np.linspace", ("start", "stop", "num"),
-       {0: "np.sum(g * np.linspace(1.0, 0.0, num))", 1: "np.sum(g * np.linspace(0.0, 1.0, num))"},
+       {0: lambda c: ir.Call("np.sum", (ir.BinOp("*", c.env["g"], _lin_weights(c, 0)),)),
+        1: lambda c: ir.Call("np.sum", (ir.BinOp("*", c.env["g"], _lin_weights(c, 1)),))},
        t_linspace, diff=(0, 1),
-       jvp={0: "d * np.linspace(1.0, 0.0, num)", 1: "d * np.linspace(0.0, 1.0, num)"})
+       jvp={0: lambda c: ir.BinOp("*", c.env["d"], _lin_weights(c, 0)),
+            1: lambda c: ir.BinOp("*", c.env["d"], _lin_weights(c, 1))})
 zero("np.eye", lambda ts, c: Array(_dtype_kw(c), 2))
 zero("np.identity", lambda ts, c: Array(_dtype_kw(c), 2))
 zero("range", t_const(Opaque("range")))
@@ -449,12 +477,33 @@ linear("np.copy", ("x",), {0: "g"}, t_same)
 linear("np.array", ("x",), {0: lambda c: _array_vjp(c)}, t_array)
 linear("np.concatenate", ("seq", "axis"), {0: lambda c: _concat_vjp(c)}, t_concat)
 linear("np.stack", ("seq", "axis"), {0: lambda c: _stack_vjp(c)}, t_stack)
-linear("np.vstack", ("seq",), {0: lambda c: _stack_vjp(c)}, t_stack)
-linear("np.hstack", ("seq",), {0: lambda c: _concat_vjp(c)}, t_concat)
+linear("np.vstack", ("seq",), {0: lambda c: "tuple-vstack"}, lambda ts, c: _t_vstack(ts, c))
+linear("np.hstack", ("seq",), {0: lambda c: "tuple-hstack"}, t_concat)
+def _only_1d_no_options(name, rank_ok=(1,), allowed=()):
+    def check(ts, c):
+        from ..errors import NonDifferentiableError
+        extra = [k for k, _ in c.kwargs if k not in allowed] + (["a second argument"] if len(c.args) > 1 else [])
+        if extra or not (isinstance(ts[0], Array) and ts[0].ndim in rank_ok):
+            raise NonDifferentiableError(
+                f"s2sad differentiates {name} of a {' or '.join(f'{r}-d' for r in rank_ok)} array "
+                f"with no other arguments, not {name}({', '.join(map(str, ts))}"
+                f"{', ' + ', '.join(extra) if extra else ''})")
+    return check
+
+
+def _checked(type_fn, check):
+    def tf(ts, c):
+        check(ts, c)
+        return type_fn(ts, c)
+    return tf
+
+
 linear("np.trace", ("x",), {0: "g * np.eye(x.shape[0])"}, t_trace)
-linear("np.diag", ("x",), {0: "np.diag(g)"}, t_diag)
-linear("np.cumsum", ("x",), {0: "np.cumsum(g[::-1])[::-1]"}, lambda ts, c: Array(ts[0].dtype, 1))
-linear("np.diff", ("x",), {0: "np.concatenate((-g[:1], g[:-1] - g[1:], g[-1:]))"}, t_diff)
+linear("np.diag", ("x",), {0: "np.diag(g)"}, _checked(t_diag, _only_1d_no_options("np.diag", (1, 2))))
+linear("np.cumsum", ("x",), {0: "np.cumsum(g[::-1])[::-1]"},
+       _checked(lambda ts, c: Array(ts[0].dtype, 1), _only_1d_no_options("np.cumsum")))
+linear("np.diff", ("x",), {0: "np.concatenate((-g[:1], g[:-1] - g[1:], g[-1:]))"},
+       _checked(t_diff, _only_1d_no_options("np.diff")))
 bilinear("np.dot", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul)
 bilinear("np.matmul", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul)
 RULES["np.matmul"].jvp_func = "np.dot"
@@ -514,6 +563,9 @@ def _expand(c, g_src, divide=False, divide_by_x=False):
 
 
 def _prod_jvp(c):
+    if _keepdims(c.call):
+        kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(_axis(c))),) if _axis(c) is not None else ())
+        return ir.Call("np.sum", (ir.BinOp("*", c.ans, ir.BinOp("/", c.env["d"], c.env["x"])),), kw)
     return _sum_like(c, ir.BinOp("*", c.ans if _axis(c) is None else _expand(c, "ans"),
                                  ir.BinOp("/", c.env["d"], c.env["x"])))
 
@@ -589,7 +641,9 @@ def _matmul_vjp(c, k):
     g = c.env["g"]
     if isinstance(ta, Scalar) or isinstance(tb, Scalar):
         other = b if k == 0 else a
-        return ir.BinOp("*", g, other)
+        mine = ta if k == 0 else tb
+        c_ = ir.BinOp("*", g, other)
+        return ir.Call("np.sum", (c_,)) if isinstance(mine, Scalar) and isinstance(c.ans_type, Array) else c_
     na, nb = ta.ndim, tb.ndim
     dot = lambda x, y: ir.Call("np.dot", (x, y))  # noqa: E731
     T = lambda x: ir.Attr(x, "T")  # noqa: E731
@@ -600,6 +654,12 @@ def _matmul_vjp(c, k):
     if na == 1 and nb == 2:
         return dot(b, g) if k == 0 else ir.Call("np.outer", (a, g))
     return dot(g, T(b)) if k == 0 else dot(T(a), g)
+
+
+def _t_vstack(ts, c):
+    seq = ts[0]
+    items = seq.items if isinstance(seq, Tuple) else (seq,)
+    return t_stack(ts, c) if items[0].ndim == 1 else t_concat(ts, c)
 
 
 def _array_vjp(c):

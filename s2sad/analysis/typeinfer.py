@@ -62,7 +62,7 @@ class TypeInference:
                                      "return values of one type")
         if new is None:
             raise TypeInferenceError(
-                f"`{name}` is a {cur} here but was a {t} elsewhere; s2sad (like Numba) needs one "
+                f"`{name}` is a {t} here but was a {cur} elsewhere; s2sad (like Numba) needs one "
                 "type per variable", s.loc, "use a different name for the other value")
         if new != cur:
             self.res.types[name] = new
@@ -283,6 +283,9 @@ class TypeInference:
             if ax is None and e.args:
                 ax = e.args[0]
             dt = "float64" if n == "mean" and t.dtype not in ("float32",) else t.dtype
+            kd = e.kw("keepdims")
+            if isinstance(kd, ir.Const) and kd.value:
+                return Array(dt, t.ndim)
             if ax is None or t.ndim == 1:
                 return Scalar(dt)
             return Array(dt, t.ndim - 1)

@@ -6,6 +6,17 @@ be differentiated again, and Numba compiles them in nopython mode.
 """
 
 HELPERS = {
+    "_digamma": '''
+def _digamma(x):
+    """The digamma function (d/dx log gamma) for x > 0: recurrence up to 6, then the
+    asymptotic series (error below 1e-13)."""
+    r = 0.0
+    while x < 6.0:
+        r -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    return r + math.log(x) - 0.5 / x - f * (1.0 / 12.0 - f * (1.0 / 120.0 - f * (1.0 / 252.0 - f * (1.0 / 240.0 - f / 132.0))))
+''',
     "_revolve_split": '''
 def _revolve_split(t, free):
     """Binomial checkpointing: how many of t steps to reverse first (from a new snapshot),

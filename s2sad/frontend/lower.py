@@ -462,12 +462,12 @@ class Lowering:
             return e
         if isinstance(e, (ir.CallUser, ir.Method)) or (isinstance(e, ir.Call) and ":" in e.func):
             self.cse = {}  # a call may write into arrays: forget what was read
-        elif _cse_ok(e) and e in self.cse:
-            return self.cse[e]
+        elif _cse_ok(e) and _cse_key(e) in self.cse:
+            return self.cse[_cse_key(e)]
         tmp = ir.Var(self.fresh())
         self.emit(out, ir.Assign(tmp, e))
         if _cse_ok(e):
-            self.cse[e] = tmp
+            self.cse[_cse_key(e)] = tmp
         return tmp
 
     def expr_into(self, node, target, out):
@@ -554,6 +554,7 @@ class Lowering:
         res = target or self.fresh()
         cur = out
         prev = left
+        saved = dict(self.cse)
         for k, (op, comp) in enumerate(zip(ops, node.comparators)):
             right = self.operand(comp, cur)
             self.emit(cur, ir.Assign(ir.Var(res), ir.Compare(op, prev, right)))
@@ -562,24 +563,27 @@ class Lowering:
                 self.emit(cur, ir.If(ir.Var(res), nxt, []))
                 cur = nxt
             prev = right
+        self.cse = saved
         return None if target else ir.Var(res)
 
     def boolop(self, node, out, target):
         is_and = isinstance(node.op, ast.And)
         # both sides simple: a plain `a and b` reads best and has no evaluation order to keep
         simple = []
+        before = dict(self.cse)
         for v in node.values:
             tmp = []
             op = self.operand(v, tmp)
             if tmp:
                 simple = None
+                self.cse = before  # that trial lowering is discarded, and what it cached with it
                 break
             simple.append(op)
         if simple is not None:
             return ir.BoolOp("and" if is_and else "or", tuple(simple))
         res = target or self.fresh()
         cur = out
-        self.cse = {}
+        saved = dict(self.cse)  # what a short-circuited branch computes is not known after it
         for k, v in enumerate(node.values):
             self.expr_into(v, res, cur)
             if k < len(node.values) - 1:
@@ -591,6 +595,7 @@ class Lowering:
                     test = tv
                 self.emit(cur, ir.If(test, nxt, []))
                 cur = nxt
+        self.cse = saved
         return None if target else ir.Var(res)
 
     def name(self, node):
@@ -860,6 +865,12 @@ def _calls_code(s):
         if e is not None:
             stack.extend(ir.sub_exprs(e))
     return False
+
+
+def _cse_key(e):
+    """A key telling expressions apart that == does not: -0.0 from 0.0, 1 from 1.0 and True."""
+    consts = tuple((type(x.value).__name__, repr(x.value)) for x in ir.sub_exprs(e) if isinstance(x, ir.Const))
+    return (e, consts)
 
 
 def _cse_ok(e):

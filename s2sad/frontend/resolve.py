@@ -22,7 +22,7 @@ NP_FUNCS = (
     "max min prod dot matmul outer zeros ones empty zeros_like ones_like empty_like full arange "
     "linspace reshape concatenate sign floor ceil hypot exp2 cbrt transpose array asarray copy "
     "isnan isinf isfinite amax amin negative add subtract multiply divide true_divide reciprocal "
-    "sinc logaddexp vstack hstack stack full_like eye identity trace diag cumsum "
+    "sinc logaddexp vstack hstack stack full_like eye identity trace diag cumsum ravel "
     "float64 float32 int64 int32 bool_ argmax argmin round floor_divide mod remainder "
     "logical_and logical_or logical_not copysign diff tanh erf"
 ).split()

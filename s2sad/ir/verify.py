@@ -33,10 +33,22 @@ def verify(fn, three_address=True):
 def _check_expr(e, s, three_address):
     if not isinstance(e, ir.Expr):
         raise IRError(f"{s!r}: {e!r} is not an IR expression")
-    if three_address and not isinstance(e, _OPERANDS + (ir.NewAxis, ir.Slice, ir.TupleMake)):
+    if three_address and not isinstance(e, _OPERANDS + (ir.NewAxis, ir.Slice)):
         for sub in ir.sub_exprs(e):
             if not _operand_ok(sub):
                 raise IRError(f"not three-address form: {e!r} in {s!r}")
+
+
+def _check_test(e, s, three_address):
+    """A branch or loop test is an expression, an operand in three-address form."""
+    if not isinstance(e, ir.Expr):
+        raise IRError(f"{s!r}: its test {e!r} is not an IR expression")
+    if three_address and not _operand_ok(e) and not isinstance(e, (ir.Compare, ir.BoolOp, ir.UnaryOp)):
+        raise IRError(f"not three-address form: the test {e!r} of {type(s).__name__}")
+    if three_address and not _operand_ok(e):
+        for sub in ir.sub_exprs(e):
+            if not _operand_ok(sub):
+                raise IRError(f"not three-address form: the test {e!r} of {type(s).__name__}")
 
 
 def _block(stmts, fn, loop_depth, three_address):
@@ -60,8 +72,11 @@ def _block(stmts, fn, loop_depth, three_address):
                 if three_address and not _operand_ok(i):
                     raise IRError(f"index must be an operand: {s!r}")
         elif isinstance(s, ir.If):
+            _check_test(s.test, s, three_address)
             _block(s.body, fn, loop_depth, three_address)
             _block(s.orelse, fn, loop_depth, three_address)
+        elif isinstance(s, ir.ExprStmt):
+            _check_expr(s.value, s, three_address)
         elif isinstance(s, ir.For):
             if not isinstance(s.var, ir.Var):
                 raise IRError(f"loop variable must be a Var: {s!r}")
@@ -70,6 +85,7 @@ def _block(stmts, fn, loop_depth, three_address):
                     raise IRError(f"range bounds must be operands: {s!r}")
             _block(s.body, fn, loop_depth + 1, three_address)
         elif isinstance(s, ir.While):
+            _check_test(s.test, s, three_address)
             _block(s.cond, fn, loop_depth, three_address)
             _block(s.body, fn, loop_depth + 1, three_address)
         elif isinstance(s, (ir.Break, ir.Continue)):
