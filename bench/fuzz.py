@@ -12,6 +12,7 @@ while the same kind of failure remains) and writes the result next to it.
     python bench/fuzz.py --n 2000 --jit --out fuzz_jit
     python bench/fuzz.py --n 300 --minimize --out fuzz_min
     python bench/fuzz.py --seed 1234 --minimize        # one program
+    python bench/fuzz.py --file prog.py --minimize     # a program from a file (`# seed N` line)
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-import progen  # noqa: E402
+import progen
 
 
-def run_one(seed, jit=False, anchored=False):
-    program = progen.from_seed(seed, anchored=anchored)
+def run_one(seed, jit=False, avoid=()):
+    program = progen.from_seed(seed, avoid=avoid)
     try:
         outcome = progen.check_program(program, seed=seed, jit=jit)
-    except Exception as e:  # a crash of the harness itself is reported, not raised
+    except Exception as e:  # noqa: BLE001 - a crash of the harness itself is reported
         outcome = progen.Outcome("fail", f"harness crashed: {type(e).__name__}",
                                  traceback.format_exc())
     return program, outcome
@@ -116,6 +117,9 @@ class _Edits(ast.NodeTransformer):
     def _expr(self, e):
         if self.done:
             return e
+        if _is_anchor_term(e):
+            e.left = self._expr(e.left)
+            return e
         if isinstance(e, (ast.BinOp, ast.Call, ast.UnaryOp, ast.BoolOp, ast.Compare)):
             kids = []
             if isinstance(e, ast.BinOp):
@@ -157,6 +161,17 @@ class _Edits(ast.NodeTransformer):
         return tree
 
 
+def _is_anchor_term(e):
+    """``X + 0.001 * name``: the generator's anchor (``--avoid inactive_overwrite``); removing it
+    would let the minimizer slide into that bug class."""
+    if not (isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add)):
+        return False
+    r = e.right
+    while isinstance(r, ast.BinOp) and isinstance(r.op, ast.Mult):
+        r = r.left
+    return isinstance(r, ast.Constant) and r.value == 0.001
+
+
 def _edit(source, k):
     tree = ast.parse(source)
     ed = _Edits(k)
@@ -165,7 +180,7 @@ def _edit(source, k):
         return None
     try:
         return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
-    except Exception:
+    except Exception:  # noqa: BLE001 - an edit that does not unparse is simply not taken
         return ""
 
 
@@ -256,20 +271,45 @@ def minimize(source, seed, kind, jit=False, budget=2000):
 # ======================================================================= the run
 
 
+def _one_file(a):
+    import re
+
+    with open(a.file) as fh:
+        text = fh.read()
+    m = re.search(r"^# seed (\d+)", text, re.MULTILINE)
+    seed = int(m.group(1)) if m else 0
+    src = "\n".join(ln for ln in text.splitlines() if not ln.startswith("# ")) + "\n"
+    program = progen.GenProgram(src)
+    o = progen.check_program(program, seed=seed, jit=a.jit)
+    print(f"{o.status}: {o.reason}\n{o.details}")
+    if o.status == "fail" and a.minimize:
+        small = minimize(src, seed, failure_kind(o), a.jit)
+        o2 = progen.check_program(progen.GenProgram(small), seed=seed, jit=a.jit)
+        print(f"minimized (point {progen._fmt(program.args(seed))}):\n{small}\n{o2.reason}\n"
+              f"{o2.details}")
+    return 1 if o.status == "fail" else 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10000, help="number of programs (default 10000)")
     ap.add_argument("--start", type=int, default=0, help="first program seed")
     ap.add_argument("--seed", type=int, default=None, help="run only this program seed")
+    ap.add_argument("--file", default=None,
+                    help="check (and with --minimize shrink) the program in this file instead; "
+                         "a line `# seed N` in it gives the point (default 0)")
     ap.add_argument("--out", default="fuzz_failures", help="directory for failing programs")
     ap.add_argument("--jit", action="store_true", help="check the Numba-compiled derivatives")
     ap.add_argument("--minimize", action="store_true", help="shrink each failing program")
-    ap.add_argument("--anchored", action="store_true",
-                    help="make every assignment depend on an argument never reassigned (keeps "
-                         "values from turning inactive, a bug class that can mask the others)")
+    ap.add_argument("--avoid", default="",
+                    help="comma-separated generator features to leave out, so that a known bug "
+                         "does not mask the others: " + ", ".join(sorted(progen.FEATURES)))
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
 
+    avoid = tuple(x for x in a.avoid.split(",") if x)
+    if a.file:
+        return _one_file(a)
     seeds = [a.seed] if a.seed is not None else range(a.start, a.start + a.n)
     os.makedirs(a.out, exist_ok=True)
     counts = collections.Counter()
@@ -278,7 +318,7 @@ def main(argv=None):
     t0 = time.time()
     failures = []
     for k, seed in enumerate(seeds):
-        program, o = run_one(seed, a.jit, a.anchored)
+        program, o = run_one(seed, a.jit, avoid)
         counts[o.status] += 1
         reasons[(o.status, o.reason)] += 1
         if o.status == "pass":

@@ -48,6 +48,21 @@ _CONSTS = ("0.5", "1.0", "2.0", "-0.5", "0.25", "1.5", "-1.0", "0.75")
 _CMP_CONSTS = ("0.0", "0.5", "-0.5", "1.0", "0.25")
 
 
+# Features the generator can leave out (``avoid``), so that a known bug does not hide others:
+FEATURES = {
+    "inactive_overwrite": "a variable that depends on the inputs overwritten by a value that does "
+                          "not (every assignment gets a `+ 0.001 * x` term instead)",
+    "and_or": "`and`/`or` in if and while conditions",
+    "mutating_helpers": "helpers that write into their array argument",
+    "write_args": "writes into the argument array v",
+    "inactive_array_plus_scalar": "`np.zeros(3) + <float that depends on the inputs>` (in "
+                                  "anchored assignments)",
+    "array_times_one": "`a * 1.0` (a copy whose tangent may be an alias)",
+    "computed_index_store": "writes `a[(i + 1) % 3] = ...` with an index computed from the loop "
+                            "variable (constant indices only)",
+}
+
+
 @dataclass(frozen=True)
 class GenProgram:
     source: str
@@ -72,8 +87,13 @@ class GenProgram:
 class _Gen:
     """Writes one module. ``randint(lo, hi)`` makes every choice (an int in [lo, hi])."""
 
-    def __init__(self, randint, max_stmts=5):
+    def __init__(self, randint, max_stmts=5, avoid=()):
         self.randint = randint
+        self.avoid = frozenset(avoid)
+        unknown = self.avoid - set(FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}; known: {sorted(FEATURES)}")
+        self.anchored = "inactive_overwrite" in self.avoid
         self.max_stmts = max_stmts
         self.helpers = []  # (name, kind): kind "scalar" (p, q) -> float, "array" (w, p) -> float
         self.counter = 0
@@ -112,9 +132,9 @@ class _Gen:
         i = self.pick(sc.ints)
         return self.pick((f"(0.5 * {i})", f"float({i})"))
 
-    def index(self, sc):
+    def index(self, sc, store=False):
         opts = ["const"]
-        if sc.loop_ints:
+        if sc.loop_ints and not (store and "computed_index_store" in self.avoid):
             opts.append("loop")
         if self.pick(opts) == "const":
             return str(self.pick((0, 1, 2, -1)))
@@ -186,6 +206,8 @@ class _Gen:
         if k == 0:
             return a
         if k == 1:
+            if "array_times_one" in self.avoid:
+                return f"({a} * {self.pick([c for c in _CONSTS if c != '1.0'])})"
             return f"({a} * {self.fexpr(sc, 0)})"
         if k == 2:
             return f"({a} + {self.pick(sc.arrays)})"
@@ -237,6 +259,8 @@ class _Gen:
             b = self.pick([f for f in sc.floats if f != a])
             return f"{a} {self.pick(('>', '<', '>=', '<='))} {b}"
         a = f"{self.pick(sc.floats)} > {self.pick(_CMP_CONSTS)}"
+        if "and_or" in self.avoid:
+            return a
         b = f"{self.pick(sc.floats)} < {self.pick(_CMP_CONSTS)}"
         return f"{a} {self.pick(('and', 'or'))} {b}"
 
@@ -246,6 +270,16 @@ class _Gen:
         n = self.int(1, n_max)
         for _ in range(n):
             self.stmt(sc, out, indent, depth)
+
+    def anchor(self, sc, rhs):
+        """In anchored mode every assigned value depends on an argument that is never
+        reassigned, so no variable goes from depending on the inputs to not depending on them
+        (a class of reverse-mode bugs that would otherwise mask all others)."""
+        if not self.anchored or sc.anchor is None:
+            return rhs
+        if rhs.startswith("np.zeros(") and "inactive_array_plus_scalar" in self.avoid:
+            return f"{rhs} + 0.001 * {sc.anchor} * np.ones({ARRAY_LEN})"
+        return f"{rhs} + 0.001 * {sc.anchor}"
 
     def stmt(self, sc, out, indent, depth):
         pad = "    " * indent
@@ -268,7 +302,7 @@ class _Gen:
             kinds.append("mutcall")
         kind = self.pick(kinds)
         if kind == "assign":
-            out.append(f"{pad}{self.pick(sc.assignable)} = {self.fexpr(sc)}")
+            out.append(f"{pad}{self.pick(sc.assignable)} = {self.anchor(sc, self.fexpr(sc))}")
         elif kind == "aug":
             t = self.pick(sc.assignable)
             op = self.pick(("+=", "-=", "*="))
@@ -276,17 +310,17 @@ class _Gen:
             out.append(f"{pad}{t} {op} {rhs}")
         elif kind == "store":
             a = self.pick(sc.stores)
-            out.append(f"{pad}{a}[{self.index(sc)}] = {self.fexpr(sc)}")
+            out.append(f"{pad}{a}[{self.index(sc, True)}] = {self.anchor(sc, self.fexpr(sc))}")
         elif kind == "augstore":
             a = self.pick(sc.stores)
             op = self.pick(("+=", "-=", "*="))
             rhs = self.bounded(sc) if op == "*=" else self.fexpr(sc)
-            out.append(f"{pad}{a}[{self.index(sc)}] {op} {rhs}")
+            out.append(f"{pad}{a}[{self.index(sc, True)}] {op} {rhs}")
         elif kind == "array_assign":
             a = self.pick(sc.writable_arrays)
             k = self.int(0, 3)
             if k == 0:
-                out.append(f"{pad}{a} = np.zeros({ARRAY_LEN})")
+                out.append(f"{pad}{a} = {self.anchor(sc, f'np.zeros({ARRAY_LEN})')}")
             elif k == 1:
                 out.append(f"{pad}{a} = {self.aexpr(sc)} * 0.5")
             elif k == 2:
@@ -313,10 +347,17 @@ class _Gen:
             bound = self.pick(["2", "3", "4"] + (["n"] if "n" in sc.ints else []))
             cnd = ""
             if self.coin(2, 4):
-                cnd = f" and {self.pick(sc.floats)} < {self.pick(('3.0', '1.0', '0.5', '2.0'))}"
+                cnd = f"{self.pick(sc.floats)} < {self.pick(('3.0', '1.0', '0.5', '2.0'))}"
             out.append(f"{pad}{k} = 0")
-            out.append(f"{pad}while {k} < {bound}{cnd}:")
-            out.append(f"{pad}    {k} += 1")
+            if cnd and "and_or" not in self.avoid:
+                out.append(f"{pad}while {k} < {bound} and {cnd}:")
+                out.append(f"{pad}    {k} += 1")
+            else:
+                out.append(f"{pad}while {k} < {bound}:")
+                out.append(f"{pad}    {k} += 1")
+                if cnd:
+                    out.append(f"{pad}    if not {cnd}:")
+                    out.append(f"{pad}        break")
             inner = sc.enter_loop(k)
             self.block(inner, out, indent + 1, depth + 1, 3)
         elif kind == "if":
@@ -348,15 +389,16 @@ class _Gen:
             sc = _Scope(floats=["p", "q", "t"], assignable=["t", "p"], arrays=[], stores=[],
                         ints=[], helpers=[h for h in self.helpers if h[1] == "scalar"],
                         kinks=self.coin(1, 3), allow_while=False, allow_return=self.coin(1, 3),
-                        result=("t", "p", "q"))
+                        result=("t", "p", "q"), anchor="q")
             lines.append("    t = p * q")
         else:
             lines.append(f"def {name}(w, p):")
             sc = _Scope(floats=["p", "t"], assignable=["t"], arrays=["w"],
-                        stores=["w"] if self.coin(2, 4) else [], ints=[],
+                        stores=["w"] if self.coin(2, 4) and "mutating_helpers" not in self.avoid
+                        else [], ints=[],
                         helpers=[h for h in self.helpers if h[1] == "scalar"],
                         kinks=self.coin(1, 3), allow_while=False, allow_return=False,
-                        result=("t", "p"))
+                        result=("t", "p"), anchor="p")
             lines.append("    t = p")
         body = []
         self.block(sc, body, 1, 1, 3)
@@ -374,13 +416,14 @@ class _Gen:
             hl, info = self.helper(k)
             infos.append(info)
             lines += hl + ["", ""]
-        write_v = self.coin(1, 4)
-        sc = _Scope(floats=["x", "y", "s0", "s1"], assignable=["s0", "s1", "x", "y"],
+        write_v = self.coin(1, 4) and "write_args" not in self.avoid
+        sc = _Scope(floats=["x", "y", "s0", "s1"],
+                    assignable=["s0", "s1", "y"] + ([] if self.anchored else ["x"]),
                     arrays=["v", "a"], stores=["a", "v"] if write_v else ["a"], ints=["n"],
                     helpers=[(nm, kd) for nm, kd, _ in infos],
                     mutating_helpers=[nm for nm, _, mut in infos if mut],
                     kinks=self.coin(1, 3), allow_while=True, allow_return=self.coin(1, 3),
-                    writable_arrays=["a"], result=("s0", "s1", "x", "y"))
+                    writable_arrays=["a"], result=("s0", "s1", "x", "y"), anchor="x")
         lines.append("def f(x, y, v, n):")
         init = self.int(0, 2)
         lines.append("    s0 = x" if init == 0 else ("    s0 = 0.0" if init == 1 else "    s0 = x * y"))
@@ -396,7 +439,8 @@ class _Gen:
 class _Scope:
     def __init__(self, floats, assignable, arrays, stores, ints, helpers, kinks, allow_while,
                  allow_return, result, mutating_helpers=(), writable_arrays=(), loop_ints=(),
-                 loop_depth=0):
+                 loop_depth=0, anchor=None):
+        self.anchor = anchor
         self.floats = list(floats)
         self.assignable = list(assignable)
         self.arrays = list(arrays)
@@ -416,7 +460,7 @@ class _Scope:
         new = _Scope(**{k: getattr(self, k) for k in (
             "floats", "assignable", "arrays", "stores", "ints", "helpers", "kinks",
             "allow_while", "allow_return", "result", "mutating_helpers", "writable_arrays",
-            "loop_ints", "loop_depth")})
+            "loop_ints", "loop_depth", "anchor")})
         new.ints = self.ints + [var]
         new.loop_ints = self.loop_ints + [var]
         new.loop_depth = self.loop_depth + 1
@@ -433,9 +477,10 @@ class _Scope:
 
 
 @st.composite
-def programs(draw, max_stmts=5):
-    """A hypothesis strategy of :class:`GenProgram`."""
-    return GenProgram(_Gen(lambda lo, hi: draw(st.integers(lo, hi)), max_stmts).module())
+def programs(draw, max_stmts=5, avoid=()):
+    """A hypothesis strategy of :class:`GenProgram`; ``avoid``: features (see ``FEATURES``) the
+    programs do without."""
+    return GenProgram(_Gen(lambda lo, hi: draw(st.integers(lo, hi)), max_stmts, avoid).module())
 
 
 # ======================================================================= loading
@@ -474,13 +519,13 @@ def load(program):
     return getattr(mod, main)
 
 
-def from_seed(seed, max_stmts=5):
+def from_seed(seed, max_stmts=5, avoid=()):
     """The program for an integer seed, without hypothesis (Python's ``random``): the same seed
     always gives the same program (``bench/fuzz.py`` names programs by seed)."""
     import random
 
     rnd = random.Random(seed)
-    return GenProgram(_Gen(rnd.randint, max_stmts).module())
+    return GenProgram(_Gen(rnd.randint, max_stmts, avoid).module())
 
 
 # ======================================================================= the differential check
@@ -544,16 +589,17 @@ def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MA
     for mode in ("forward", "reverse"):
         try:
             val, g = s2sad.value_and_grad(f, ARGNUMS, mode=mode, jit=jit)(*_fresh(args))
-        except Exception as e:  # any error on a program of the supported subset is a bug
-            errors.append((mode, f"{type(e).__name__}: {e}"))
+        except Exception as e:  # noqa: BLE001 - any error on a program of the subset is a bug
+            errors.append((mode, f"raised {type(e).__name__}", f"{type(e).__name__}: {e}"))
             continue
         if not rel_error(val, value) <= 1e-9:
-            errors.append((mode, f"wrong primal value {val!r}, the program gives {value!r}"))
+            errors.append((mode, "wrong primal value",
+                           f"value {val!r}, the program gives {value!r}"))
             continue
         grads[mode] = tuple(g)
     if errors:
-        return Outcome("fail", f"s2sad {errors[0][0]} raised {errors[0][1].split(':')[0]}",
-                       "\n".join(f"{m}: {e}" for m, e in errors))
+        return Outcome("fail", f"s2sad {errors[0][0]} {errors[0][1]}",
+                       "\n".join(f"{m}: {e}" for m, _, e in errors))
 
     sym = None
     margin = None
@@ -566,7 +612,7 @@ def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MA
     except UnsupportedSyntaxError as e:
         if "runs more than" not in str(e) and "too large" not in str(e):
             return Outcome("fail", "sympy translation failed", str(e))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - reported as a failure of the bridge
         return Outcome("fail", f"sympy translation crashed: {type(e).__name__}", repr(e))
 
     fd = None

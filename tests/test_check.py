@@ -11,13 +11,13 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import s2sad  # noqa: E402
-from s2sad.ad.rules import RULES  # noqa: E402
-from s2sad.check import CheckReport, check_grads, check_sympy, sympy_grad, to_sympy  # noqa: E402
-from s2sad.check.fd import numerical_grad, numerical_jacobian, rel_error  # noqa: E402
-from s2sad.errors import DerivativeMismatch, S2SADError, UnsupportedSyntaxError  # noqa: E402
+from corpus import CORPUS, get_case
 
-from corpus import CORPUS, get_case  # noqa: E402
+import s2sad
+from s2sad.ad.rules import RULES
+from s2sad.check import CheckReport, check_grads, check_sympy, sympy_grad, to_sympy
+from s2sad.check.fd import numerical_grad, numerical_jacobian, rel_error
+from s2sad.errors import DerivativeMismatch, S2SADError, UnsupportedSyntaxError
 
 # a spread of the corpus: arithmetic, math, loops, while, break/continue/return, in-place
 # writes, numpy, helpers, globals, and vector outputs (checked through jvp and vjp)
@@ -134,9 +134,8 @@ class wrong_rule:
 
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_check_grads_catches_a_wrong_rule(mode):
-    with wrong_rule("math.sin", 0, "M.sin(x)"):  # d sin = sin: wrong
-        with pytest.raises(DerivativeMismatch) as ei:
-            check_grads(sin_twice, (0.7,), modes=(mode,))
+    with wrong_rule("math.sin", 0, "M.sin(x)"), pytest.raises(DerivativeMismatch) as ei:
+        check_grads(sin_twice, (0.7,), modes=(mode,))  # d sin = sin: wrong
     assert isinstance(ei.value, S2SADError) and isinstance(ei.value, AssertionError)
     msg = str(ei.value)
     assert "FAIL" in msg and mode in msg and "finite differences" in msg
@@ -146,9 +145,8 @@ def test_check_grads_catches_a_wrong_rule(mode):
 
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_check_sympy_catches_a_wrong_rule(mode):
-    with wrong_rule("math.sin", 0, "M.sin(x)"):
-        with pytest.raises(DerivativeMismatch, match="sympy"):
-            check_sympy(sin_twice, (0.7,), modes=(mode,))
+    with wrong_rule("math.sin", 0, "M.sin(x)"), pytest.raises(DerivativeMismatch, match="sympy"):
+        check_sympy(sin_twice, (0.7,), modes=(mode,))
     check_sympy(sin_twice, (0.7,), modes=(mode,))
 
 
@@ -249,3 +247,53 @@ def test_checks_with_jit(name):
     c = get_case(name)
     check_grads(c.fn, _point(c), c.argnums, jit=True)
     check_sympy(c.fn, _point(c), c.argnums, jit=True)
+
+
+# ======================================================================= custom rules
+
+
+@s2sad.custom_vjp
+def softplus(x):
+    return math.log1p(math.exp(x))
+
+
+def _softplus_fwd(x):
+    return math.log1p(math.exp(x)), x
+
+
+def _softplus_bwd(x, g):
+    return (g / (1.0 + math.exp(-x)),)
+
+
+softplus.defvjp(_softplus_fwd, _softplus_bwd)
+
+
+@s2sad.custom_vjp
+def badplus(x):
+    return math.log1p(math.exp(x))
+
+
+def _badplus_bwd(x, g):
+    return (g / (1.0 + math.exp(x)),)  # sigmoid(-x): the wrong rule
+
+
+badplus.defvjp(_softplus_fwd, _badplus_bwd)
+
+
+def uses_softplus(x):
+    return softplus(2.0 * x) * x
+
+
+def uses_badplus(x):
+    return badplus(2.0 * x) * x
+
+
+def test_custom_rules_are_checked_against_the_body():
+    """SymPy translates the body of a function with a custom rule, so the rule itself is
+    checked, as finite differences check it."""
+    check_sympy(uses_softplus, (0.3,))
+    check_grads(uses_softplus, (0.3,))
+    with pytest.raises(DerivativeMismatch):
+        check_sympy(uses_badplus, (0.3,))
+    with pytest.raises(DerivativeMismatch):
+        check_grads(uses_badplus, (0.3,))

@@ -183,6 +183,10 @@ class Forward:
             out.append(s)
             self.emit(out, ir.Assign(ir.Var(d), self.tzero(s.target, tt)), s.loc)
             return
+        if isinstance(tan, ir.Var) and not isinstance(e, ir.Var) and isinstance(tt, Array):
+            # `a = v * 1.0` is a new array: its tangent must not alias v's (a later write into
+            # v would change it)
+            tan = ir.Method(tan, "copy", ())
         reads_old = t in ir.expr_vars(e)
         uses_ans = t in ir.expr_vars(tan)
         if not reads_old:

@@ -836,6 +836,7 @@ class Reverse:
         elif isinstance(s, ir.Store):
             self.rev_store(s, out)
         elif isinstance(s, ir.AugStore):
+            self.need_index(s.index)
             a = self.bname(s.array.name)
             vb = self.bname(s.value.name) if isinstance(s.value, ir.Var) else None
             if a is not None and vb is not None:
@@ -940,6 +941,7 @@ class Reverse:
         return load_type(t, ir.Load(ir.Var(arr), index), idx, None)
 
     def rev_store(self, s, out):
+        self.need_index(s.index)  # restoring a recorded element reads the index too
         a = self.bname(s.array.name)
         if a is not None:
             self.comment(s, out)
@@ -1141,6 +1143,8 @@ class Reverse:
         for a in call.args:
             self.need(a)
         if info.vjp is None:
+            if t is not None and self.active(t) and (self.overwritten(t) or t in self.fn.params):
+                out.append(self.reset(t, s.loc))  # a result that does not depend on the inputs
             for k in info.mutated:
                 a = call.args[k]
                 if isinstance(a, ir.Var) and a.name in self.push_arrays and self.phase == 2:

@@ -2,9 +2,9 @@
 differences) and the SymPy cross-check (``sympy_bridge``; SymPy is imported on first use, so
 ``import s2sad`` stays fast)."""
 
-from .grads import check_grads, CheckReport, ArgCheck  # noqa: F401
+from .grads import ArgCheck, CheckReport, check_grads
 
-__all__ = ["check_grads", "check_sympy", "sympy_grad", "to_sympy", "CheckReport", "ArgCheck"]
+__all__ = ["ArgCheck", "CheckReport", "check_grads", "check_sympy", "sympy_grad", "to_sympy"]
 
 
 def check_sympy(fun, args, argnums=0, modes=("forward", "reverse"), jit=False, rtol=1e-6,

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import DerivativeMismatch
 from .fd import _flat_output, _fresh, numerical_grad, numerical_jacobian, rel_error
 
-__all__ = ["check_grads", "CheckReport", "ArgCheck", "s2sad_derivative", "is_scalar_output"]
+__all__ = ["ArgCheck", "CheckReport", "check_grads", "is_scalar_output", "s2sad_derivative"]
 
 MODES = ("forward", "reverse")
 

@@ -42,10 +42,18 @@ import sympy as sp
 
 from .. import ir
 from ..errors import UnsupportedSyntaxError
-from .grads import (CheckReport, _check_modes, _fresh_args, _name, _nums, compare,
-                    is_scalar_output, s2sad_derivative)
+from .grads import (
+    CheckReport,
+    _check_modes,
+    _fresh_args,
+    _name,
+    _nums,
+    compare,
+    is_scalar_output,
+    s2sad_derivative,
+)
 
-__all__ = ["check_sympy", "sympy_grad", "to_sympy", "SympyTranslation"]
+__all__ = ["SympyTranslation", "check_sympy", "sympy_grad", "to_sympy"]
 
 
 # ======================================================================= numeric evaluation
@@ -261,7 +269,7 @@ def _dtype_name(d):
         n = str(np.dtype(d))
     if n.startswith("float"):
         return "float"
-    if n.startswith("int") or n.startswith("uint"):
+    if n.startswith(("int", "uint")):
         return "int"
     if n == "bool":
         return "bool"
@@ -1251,14 +1259,24 @@ def _zero_float(f, rounding):
 for _n, _f in {"np.floor": np.floor, "np.ceil": np.ceil, "np.trunc": np.trunc}.items():
     _PRIMS[_n] = _zero_float(_f, True)
 _PRIMS["np.sign"] = _zero_float(np.sign, False)
+
+
+def _concrete1(f):
+    return lambda it, x: _norm(f(it.num(x)))
+
+
+def _concrete2(f):
+    return lambda it, x, y: _norm(f(it.num(x), it.num(y)))
+
+
 for _n, _f in {
                "np.isnan": np.isnan, "np.isinf": np.isinf, "np.isfinite": np.isfinite,
                "math.isnan": np.isnan, "math.isinf": np.isinf, "math.isfinite": np.isfinite,
                "np.logical_not": np.logical_not}.items():
-    _PRIMS[_n] = (lambda f: lambda it, x: _norm(f(it.num(x))))(_f)
+    _PRIMS[_n] = _concrete1(_f)
 for _n, _f in {"np.floor_divide": np.floor_divide, "np.logical_and": np.logical_and,
                "np.logical_or": np.logical_or}.items():
-    _PRIMS[_n] = (lambda f: lambda it, x, y: _norm(f(it.num(x), it.num(y))))(_f)
+    _PRIMS[_n] = _concrete2(_f)
 
 
 @_prim("np.remainder", "%")

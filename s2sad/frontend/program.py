@@ -26,6 +26,7 @@ class Program:
         self._keys = {}  # id(pyfunc) -> key
         self._objs = {}
         self.customs = {}  # key -> CustomInfo
+        self._custom_keys = {}  # id(rule object) -> key
 
     def add(self, pyfn):
         k = self._keys.get(id(pyfn))
@@ -48,13 +49,14 @@ class Program:
         generated code reaches as a module global (a primal with no Python source)."""
         from .resolve import user_function_of
 
-        for key, info in self.customs.items():
-            if info.rule is rule:
-                return key
+        key = self._custom_keys.get(id(rule))
+        if key is not None:  # known, or being registered (its rule calls the function itself)
+            return key
         rule.ready()
         key = rule.__name__
         while key in self.customs:
             key += "_"
+        self._custom_keys[id(rule)] = key
         self.customs[key] = None
         primal, pglobal = None, None
         fn = user_function_of(rule.fun)
