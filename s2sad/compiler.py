@@ -278,36 +278,15 @@ def _helpers_called(functions):
     out = set()
     for fn in functions:
         for s in ir.walk_stmts(fn.body):
-            stack = [x for x in (getattr(s, "value", None), getattr(s, "test", None)) if isinstance(x, ir.Expr)]
-            while stack:
-                e = stack.pop()
-                if isinstance(e, ir.Call) and e.func in HELPERS:
-                    out.add(e.func)
-                stack.extend(ir.sub_exprs(e))
+            roots = [x for x in (getattr(s, "value", None), getattr(s, "test", None)) if isinstance(x, ir.Expr)]
+            for root in roots:
+                out.update(e.func for e in ir.walk_expr(root) if isinstance(e, ir.Call) and e.func in HELPERS)
     return out
 
 
 def _custom_calls(s):
-    out = []
-    stack = [s.value] if isinstance(s, (ir.Assign, ir.ExprStmt, ir.Return)) and s.value is not None else []
-    while stack:
-        e = stack.pop()
-        if isinstance(e, ir.Call) and e.func.startswith("custom:"):
-            out.append(e)
-        if e is not None:
-            stack.extend(ir.sub_exprs(e))
-    return out
+    return [e for e in ir.stmt_exprs(s) if isinstance(e, ir.Call) and e.func.startswith("custom:")]
 
 
 def _call_exprs(s):
-    exprs = []
-    if isinstance(s, (ir.Assign, ir.ExprStmt, ir.Return)) and s.value is not None:
-        exprs.append(s.value)
-    out = []
-    while exprs:
-        e = exprs.pop()
-        if isinstance(e, ir.CallUser):
-            out.append(e)
-        if e is not None:
-            exprs.extend(ir.sub_exprs(e))
-    return out
+    return [e for e in ir.stmt_exprs(s) if isinstance(e, ir.CallUser)]

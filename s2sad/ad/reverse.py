@@ -305,7 +305,7 @@ class Reverse:
             reads = set(ir.expr_vars(d.value))
             if reads & set(ru):
                 continue  # its inputs are recomputed later in the reverse sweep than it is
-            arrays = {e.array.name for e in _loads(d.value) if isinstance(e.array, ir.Var)}
+            arrays = {e.array.name for e in (x for x in ir.walk_expr(d.value) if isinstance(x, ir.Load)) if isinstance(e.array, ir.Var)}
             clean = True
             for x in block[k + 1:last + 1]:
                 w = _writes_of(x)
@@ -1197,25 +1197,13 @@ class Reverse:
                 out.append(self.accumulate(a, ir.TupleGet(r, j + 1), self.types[a.name], s.loc))
 
 
-def _loads(e):
-    out = []
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, ir.Load):
-            out.append(x)
-        if x is not None:
-            stack.extend(ir.sub_exprs(x))
-    return out
-
-
 def _writes_of(s):
     """Names a statement (and its nested blocks) may write; '*' when it calls user code."""
     out = set()
     for x in ir.walk_stmts([s]):
         if isinstance(x, ir.Assign):
             out.add(x.target.name)
-            if any(isinstance(e, ir.CallUser) for e in _all_exprs(x.value)):
+            if any(isinstance(e, ir.CallUser) for e in ir.walk_expr(x.value)):
                 out.add("*")
         elif isinstance(x, (ir.Store, ir.AugStore)):
             out.add(x.array.name)
@@ -1224,15 +1212,6 @@ def _writes_of(s):
         elif isinstance(x, ir.ExprStmt):
             out.add("*")
     return out
-
-
-def _all_exprs(e):
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if x is not None:
-            yield x
-            stack.extend(ir.sub_exprs(x))
 
 
 def _blocks_of(s):

@@ -192,7 +192,7 @@ def check_aliasing(fn, types, mutates=None):
     for s in ir.walk_stmts(fn.body):
         if isinstance(s, (ir.Store, ir.AugStore)):
             writes.append((s.array.name, s))
-        for e in _exprs_of(s):
+        for e in ir.stmt_exprs(s):
             if isinstance(e, ir.CallUser):
                 for k, a in enumerate(e.args):
                     if isinstance(a, ir.Var) and mutates(e, k):
@@ -243,17 +243,6 @@ def _is_temp(name):
     return name.startswith("_t") and name[2:].isdigit()
 
 
-def _exprs_of(s):
-    stack = []
-    if isinstance(s, (ir.Assign, ir.ExprStmt, ir.Return)) and s.value is not None:
-        stack.append(s.value)
-    while stack:
-        x = stack.pop()
-        if x is not None:
-            yield x
-            stack.extend(ir.sub_exprs(x))
-
-
 def check_foreign_calls(fn, types, activity):
     """A function s2sad has neither source nor rule for may only see values that carry no
     derivative; refused, in both modes, when a differentiated value reaches it."""
@@ -263,7 +252,7 @@ def check_foreign_calls(fn, types, activity):
         target_useful = isinstance(s, ir.Return) or s.target.name in activity.useful
         if not target_useful:
             continue
-        for e in _exprs_of(s):
+        for e in ir.stmt_exprs(s):
             if isinstance(e, ir.Call) and e.func.startswith("foreign:"):
                 active = [v for v in ir.expr_vars(e) if v in activity.varied
                           and types.get(v) is not None and types[v].differentiable]

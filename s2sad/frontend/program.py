@@ -99,15 +99,4 @@ class Program:
 
 
 def _calls_in(s):
-    exprs = []
-    if isinstance(s, (ir.Assign, ir.ExprStmt, ir.Return)):
-        exprs.append(s.value)
-    out = []
-    while exprs:
-        e = exprs.pop()
-        if e is None:
-            continue
-        if isinstance(e, ir.CallUser):
-            out.append(e)
-        exprs.extend(ir.sub_exprs(e))
-    return out
+    return [e for e in ir.stmt_exprs(s) if isinstance(e, ir.CallUser)]

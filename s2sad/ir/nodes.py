@@ -324,6 +324,23 @@ def sub_exprs(e):
     return ()
 
 
+def walk_expr(e):
+    """``e`` and every expression inside it."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if x is not None:
+            yield x
+            stack.extend(sub_exprs(x))
+
+
+def stmt_exprs(s):
+    """Every expression a statement evaluates itself (not those of its nested blocks)."""
+    value = getattr(s, "value", None)
+    if isinstance(s, (Assign, ExprStmt, Return)) and value is not None:
+        yield from walk_expr(value)
+
+
 def expr_vars(e):
     """Names of the variables an expression reads."""
     out = []
