@@ -69,6 +69,8 @@ class Transform:
         self.single, self.argnums = _normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
         self.mode = mode
         # a function that is already @numba.njit gets an @njit derivative
+        self.jit_arg = jit
+        self.boundscheck = _jit_options(jit)
         self.jit = bool(jit) or hasattr(fun, "py_func")
         self._cache = {}
         self._last = None
@@ -144,7 +146,7 @@ class Transform:
         fn = self.pyfun
         header = _header(fn, mode, [self.params[k] for k in sorted(nums)], self.jit,
                          getattr(self, "header_note", None), self.inner)
-        src = b.module_source(header, jit=self.jit)
+        src = b.module_source(header, jit=self.jit, boundscheck=self.boundscheck)
         mod, path = load_module(src, fn.__name__ + ("_jit" if self.jit else ""), b.module_globals())
         func = getattr(mod, name)
         if self.jit:
@@ -156,6 +158,21 @@ class Transform:
 
     def __repr__(self):
         return f"<s2sad.{self.kind} of {self.pyfun.__qualname__}>"
+
+
+def _jit_options(jit):
+    """``jit`` is True, False, or a dict of Numba options: ``{"boundscheck": True}`` checks
+    every index of the compiled derivative (an IndexError, as in Python, instead of reading or
+    writing past the end of an array). Returns whether bounds are checked."""
+    if isinstance(jit, dict):
+        unknown = set(jit) - {"boundscheck"}
+        if unknown:
+            raise ValueError(f"jit options: {', '.join(sorted(map(repr, unknown)))} unknown; "
+                             "s2sad passes on {'boundscheck': True}")
+        return bool(jit.get("boundscheck", False))
+    if not isinstance(jit, (bool, int)):
+        raise TypeError(f"jit must be True, False or a dict of Numba options, not {jit!r}")
+    return False
 
 
 def _jit_guard(func, path, src, fn):
@@ -482,7 +499,7 @@ def _is_number_like(v):
 
 
 def _transform(cls, fun, jit):
-    key = (cls, id(fun), jit)
+    key = (cls, id(fun), bool(jit), _jit_options(jit))
     t = _transforms.get(key)
     if t is None or t.fun is not fun:
         t = cls(fun, 0, mode="forward" if cls is _JVP else "reverse", jit=jit)

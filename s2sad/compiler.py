@@ -21,7 +21,7 @@ from .analysis.types import Array, Scalar, Tuple
 from .backend import pysource
 from .backend.fold import fold_function
 from .backend.runtime import helper_source
-from .errors import S2SADError
+from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
 
 
@@ -29,6 +29,13 @@ from .frontend.program import Program
 JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
 # the tape helpers sit on the hot path: inlined at Numba's IR level
 JIT_HELPER_DECORATOR = '@numba.njit(cache=True, error_model="numpy", inline="always")'
+
+
+def jit_decorator(helper=False, boundscheck=False):
+    """The decorator line of a generated function compiled by Numba. ``boundscheck``: every
+    index is checked, an index out of range raises IndexError as in Python."""
+    deco = JIT_HELPER_DECORATOR if helper else JIT_DECORATOR
+    return deco[:-1] + ", boundscheck=True)" if boundscheck else deco
 
 
 class Spec:
@@ -56,6 +63,7 @@ class Build:
         self.used_names = set()
         self._mutated = {}
         self.inouts = {}
+        self._merge_aliased_arguments()
 
     # ------------------------------------------------------------ analysis helpers
 
@@ -78,6 +86,59 @@ class Build:
         self._mutated[key] = tuple(sorted(out))
         return self._mutated[key]
 
+    def _merge_aliased_arguments(self):
+        """A call that passes the same variable for two parameters, one of which the callee
+        writes into, calls a variant of the callee with those parameters merged into one
+        (``addsq(b, b)`` -> ``addsq__alias(b)``): every analysis of the variant then sees the
+        writes through one parameter change the other, as they do at run time."""
+        work = [k for k, fn in self.program.funcs.items() if fn is not None]
+        variants = {}
+        while work:
+            fn = self.program.funcs[work.pop()]
+            for s in ir.walk_stmts(fn.body):
+                call = getattr(s, "value", None)
+                if not isinstance(s, (ir.Assign, ir.ExprStmt)) or not isinstance(call, ir.CallUser):
+                    continue
+                first = {}
+                groups = {}
+                for k, a in enumerate(call.args):
+                    if isinstance(a, ir.Var):
+                        groups.setdefault(first.setdefault(a.name, k), []).append(k)
+                mutated = set(self.mutated_params(call.func))
+                merge = tuple(tuple(g) for g in groups.values() if len(g) > 1 and mutated & set(g))
+                if not merge:
+                    continue
+                key = variants.get((call.func, merge))
+                if key is None:
+                    key = self._alias_variant(call.func, merge, s)
+                    variants[(call.func, merge)] = key
+                    work.append(key)
+                drop = {k for g in merge for k in g[1:]}
+                s.value = ir.CallUser(key, tuple(a for k, a in enumerate(call.args) if k not in drop))
+
+    def _alias_variant(self, key, merge, site):
+        callee = self.program.funcs[key]
+        rebound = ir.assigned_names(callee.body)
+        mapping = {}
+        for g in merge:
+            names = [callee.params[k] for k in g]
+            if rebound & set(names):
+                p = sorted(rebound & set(names))[0]
+                raise S2SADError(
+                    f"`{site.value.args[g[0]].name}` is passed to `{callee.name}` as both "
+                    + " and ".join(f"`{n}`" for n in names) + f", and `{callee.name}` writes into "
+                    f"one of them and rebinds `{p}`; s2sad cannot follow that aliasing",
+                    site.loc, f"pass a copy for one of them (`{site.value.args[g[0]].name}.copy()`)")
+            mapping.update({n: names[0] for n in names[1:]})
+        new = copy.copy(callee)  # globals shared, body and analysis results its own
+        new.types = {}
+        new.params = [p for p in callee.params if p not in mapping]
+        new.body = ir.rename_vars(copy.deepcopy(callee.body), mapping)
+        new_key = f"{key}__alias" + "_".join("".join(map(str, g)) for g in merge)
+        self.program.funcs[new_key] = new
+        self._mutated.pop(new_key, None)
+        return new_key
+
     def mutates(self, call, k):
         return k in self.mutated_params(call.func)
 
@@ -93,6 +154,10 @@ class Build:
         return self.normalized[key]
 
     def spec(self, key, argtypes, mask, mode):
+        with reporting_internal_errors(self.program.funcs[key].loc, "analysing this function"):
+            return self._spec(key, argtypes, mask, mode)
+
+    def _spec(self, key, argtypes, mask, mode):
         fn = self.fn_for(key, mode)
         k2 = key + "#rev" if mode == "rev" else key
         tres = self.ti.infer(k2, argtypes)
@@ -175,7 +240,8 @@ class Build:
         callee_names.update(self._callee_names(fn))
         fw = (BatchedForward if batched else Forward)(spec, Namer(spec.fn), callee_name)
         fw.custom_names = self.custom_names
-        out = fw.run(name, wrt)
+        with reporting_internal_errors(fn.loc, "differentiating this function in forward mode"):
+            out = fw.run(name, wrt)
         self.functions.append((out, callee_names))
         self.last_spec = spec
         return name
@@ -219,7 +285,8 @@ class Build:
         callee_names.update(self._callee_names(spec.fn))
         rev = Reverse(spec, Namer(spec.fn), callee_info)
         rev.custom_names = self.custom_names
-        out = rev.run(name, wrt, inout)
+        with reporting_internal_errors(fn.loc, "differentiating this function in reverse mode"):
+            out = rev.run(name, wrt, inout)
         self.helpers |= rev.helpers
         self.functions.append((out, callee_names))
         self.inouts[k] = [fn.params.index(p) for p in inout]
@@ -231,15 +298,19 @@ class Build:
 
     # ------------------------------------------------------------ module
 
-    def module_source(self, header, jit=False):
+    def module_source(self, header, jit=False, boundscheck=False):
+        with reporting_internal_errors(self.program.funcs[self.root].loc, "printing the derivative of this function"):
+            return self._module_source(header, jit, boundscheck)
+
+    def _module_source(self, header, jit, boundscheck):
         imports = "import math\n\nimport numpy as np\n"
         if jit:
             imports = "import math\n\nimport numba\nimport numpy as np\n"
         parts = [header.rstrip() + "\n", imports]
-        deco = JIT_DECORATOR + "\n" if jit else ""
+        deco = jit_decorator(boundscheck=boundscheck) + "\n" if jit else ""
         self.helpers |= _helpers_called(f for f, _ in self.functions)
         if self.helpers:
-            parts.append("\n" + helper_source(self.helpers, JIT_HELPER_DECORATOR + "\n" if jit else ""))
+            parts.append("\n" + helper_source(self.helpers, jit_decorator(True, boundscheck) + "\n" if jit else ""))
         for fn, callee_names in self.functions:
             fn = fold_function(copy.deepcopy(fn))
             parts.append("\n" + deco + pysource.function_source(fn, callee_names) + "\n")

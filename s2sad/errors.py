@@ -6,6 +6,8 @@ starts ``file.py:LINE:COL:``, then shows the offending line with a caret and a h
 
 from __future__ import annotations
 
+import contextlib
+
 
 class S2SADError(Exception):
     """Base class of every error s2sad raises on purpose."""
@@ -57,3 +59,31 @@ class DerivativeMismatch(S2SADError, AssertionError):
 
 class JitError(S2SADError):
     """Numba could not compile the generated derivative."""
+
+
+class CompilerSignal(Exception):
+    """Raised by one part of the compiler for another to catch (a fallback), never for users."""
+
+
+class InternalError(S2SADError):
+    """An exception inside s2sad itself: a bug, reported against the user's line it was
+    compiling rather than as a traceback from deep inside the compiler."""
+
+
+REPORT_URL = "the s2sad issue tracker"
+
+
+@contextlib.contextmanager
+def reporting_internal_errors(loc, what="differentiating this"):
+    """Turn an unexpected exception raised inside the compiler into an ``InternalError`` that
+    names the user's file and line (the original exception is chained as its cause)."""
+    try:
+        yield
+    except (S2SADError, CompilerSignal):
+        raise
+    except Exception as e:  # noqa: BLE001 - every other exception is a compiler bug
+        raise InternalError(
+            f"internal error in s2sad while {what} ({type(e).__name__}: {e}); this is a bug in "
+            "s2sad, not in your code", loc,
+            f"please report it on {REPORT_URL} with this function; meanwhile, rewriting this "
+            "line, or mode='forward', may avoid it") from e

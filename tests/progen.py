@@ -31,6 +31,7 @@ towards a short one with plain statements.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import os
@@ -67,14 +68,17 @@ FEATURES = {
 class GenProgram:
     source: str
     main: str = "f"
+    rows: int = 0  # data-sized programs: f(x, y, v, n, X) with X of `rows` rows (not differentiated)
 
     def args(self, seed):
-        """A point: (x, y, v, n), deterministic in ``seed``."""
+        """A point: (x, y, v, n), and X for a data-sized program, deterministic in ``seed``."""
         rng = np.random.default_rng(seed)
         x = float(rng.uniform(-1.5, 1.5))
         y = float(rng.uniform(-1.5, 1.5))
         v = rng.uniform(-1.5, 1.5, ARRAY_LEN)
         n = int(rng.integers(1, 4))
+        if self.rows:
+            return (x, y, v, n, rng.uniform(-1.0, 1.0, (self.rows, ARRAY_LEN)))
         return (x, y, v, n)
 
     def __str__(self):
@@ -87,8 +91,10 @@ class GenProgram:
 class _Gen:
     """Writes one module. ``randint(lo, hi)`` makes every choice (an int in [lo, hi])."""
 
-    def __init__(self, randint, max_stmts=5, avoid=()):
+    def __init__(self, randint, max_stmts=5, avoid=(), data=False):
         self.randint = randint
+        self.data = data
+        self.rows = 0
         self.avoid = frozenset(avoid)
         unknown = self.avoid - set(FEATURES)
         if unknown:
@@ -122,7 +128,11 @@ class _Gen:
             opts.append("elem")
         if sc.ints:
             opts.append("int")
+        if sc.rowexprs:
+            opts += ["row", "row"]
         kind = self.pick(opts)
+        if kind == "row":
+            return self.pick(sc.rowexprs)
         if kind == "var":
             return self.pick(sc.floats)
         if kind == "const":
@@ -300,8 +310,18 @@ class _Gen:
             kinds += ["array_assign"]
         if sc.mutating_helpers and sc.stores:
             kinds.append("mutcall")
+        if sc.matrix and depth == 0:
+            kinds += ["rowloop", "rowloop", "rowwhile"]
+        if sc.row and depth < 3:
+            kinds.append("triangle")
+        if len(sc.owned) == 2:
+            kinds.append("swap")
         kind = self.pick(kinds)
-        if kind == "assign":
+        if sc.contract and kind in ("assign", "aug", "store", "augstore", "array_assign"):
+            self.contracting(kind, sc, out, pad)
+        elif kind in ("rowloop", "rowwhile", "triangle", "swap"):
+            self.data_stmt(kind, sc, out, indent, depth)
+        elif kind == "assign":
             out.append(f"{pad}{self.pick(sc.assignable)} = {self.anchor(sc, self.fexpr(sc))}")
         elif kind == "aug":
             t = self.pick(sc.assignable)
@@ -377,6 +397,69 @@ class _Gen:
             out.append(f"{pad}if {self.cond(sc)}:")
             out.append(f"{pad}    return {sc.result_expr(self)}")
 
+    def contracting(self, kind, sc, out, pad):
+        """Inside loops over data rows (hundreds of iterations): updates that stay bounded
+        however often they run."""
+        if kind == "assign":
+            t = self.pick(sc.assignable)
+            out.append(f"{pad}{t} = 0.5 * {t} + 0.5 * math.tanh({self.fexpr(sc)})")
+        elif kind == "aug":
+            out.append(f"{pad}{self.pick(sc.assignable)} {self.pick(('+=', '-='))} "
+                       f"0.01 * math.tanh({self.fexpr(sc)})")
+        elif kind == "store":
+            a, i = self.pick(sc.stores), self.index(sc, True)
+            out.append(f"{pad}{a}[{i}] = 0.5 * {a}[{i}] + 0.5 * math.tanh({self.fexpr(sc)})")
+        elif kind == "augstore":
+            out.append(f"{pad}{self.pick(sc.stores)}[{self.index(sc, True)}] += "
+                       f"0.01 * math.sin({self.fexpr(sc)})")
+        else:
+            a = self.pick(sc.writable_arrays)
+            out.append(f"{pad}{a} = np.tanh({self.aexpr(sc)})")
+
+    def data_stmt(self, kind, sc, out, indent, depth):
+        """Loops over the rows of the data matrix X (a row copy `X[r]`, `.shape` inside the
+        loop), triangular nests under them, and swaps of two owned arrays."""
+        pad = "    " * indent
+        if kind == "swap":
+            a, b = sc.owned
+            if self.coin(3, 4):
+                out.append(f"{pad}{a}, {b} = {b}, {a}")
+            else:
+                t = self.fresh("tmp")
+                out += [f"{pad}{t} = {a}", f"{pad}{a} = {b}", f"{pad}{b} = {t}"]
+            return
+        if kind == "triangle":
+            j = self.fresh("j")
+            out.append(f"{pad}for {j} in range({sc.row} % 4):")
+            inner = sc.enter_loop(j)
+            inner.rowexprs = sc.rowexprs + [f"X[{sc.row}, {j} % {ARRAY_LEN}]"]
+            self.block(inner, out, indent + 1, depth + 1, 2)
+            return
+        r = self.fresh("r")
+        body = []
+        if kind == "rowloop":
+            start = "1, " if self.coin(1, 4) else ""
+            out.append(f"{pad}for {r} in range({start}X.shape[0]):")
+        else:
+            q = self.fresh("q")
+            out.append(f"{pad}{q} = 0")
+            out.append(f"{pad}while {q} < X.shape[0]:")
+            body += [f"{pad}    {r} = {q}", f"{pad}    {q} += 1"]
+        inner = sc.enter_loop(r)
+        inner.ints = list(sc.ints)  # the row number is not a value (hundreds)
+        inner.contract = True
+        inner.row = r
+        if self.coin(2, 4):
+            row = self.fresh("row")
+            body.append(f"{pad}    {row} = X[{r}]")
+            inner.rowexprs = [f"{row}[{self.int(0, ARRAY_LEN - 1)}]", f"np.dot({row}, v)",
+                              f"{row}[{r} % {ARRAY_LEN}] * X.shape[1]"]
+        else:
+            inner.rowexprs = [f"X[{r}, {self.int(0, ARRAY_LEN - 1)}]", f"np.dot(X[{r}], a)",
+                              f"X[{r}, 0] / X.shape[0]"]
+        out.extend(body)
+        self.block(inner, out, indent + 1, depth + 1, 3)
+
     # ------------------------------------------------------------ functions
 
     def helper(self, k):
@@ -417,30 +500,42 @@ class _Gen:
             infos.append(info)
             lines += hl + ["", ""]
         write_v = self.coin(1, 4) and "write_args" not in self.avoid
+        owned = ["a", "b"] if self.data else ["a"]
         sc = _Scope(floats=["x", "y", "s0", "s1"],
                     assignable=["s0", "s1", "y"] + ([] if self.anchored else ["x"]),
-                    arrays=["v", "a"], stores=["a", "v"] if write_v else ["a"], ints=["n"],
+                    arrays=["v"] + owned, stores=owned + (["v"] if write_v else []), ints=["n"],
                     helpers=[(nm, kd) for nm, kd, _ in infos],
                     mutating_helpers=[nm for nm, _, mut in infos if mut],
                     kinks=self.coin(1, 3), allow_while=True, allow_return=self.coin(1, 3),
-                    writable_arrays=["a"], result=("s0", "s1", "x", "y"), anchor="x")
-        lines.append("def f(x, y, v, n):")
+                    writable_arrays=owned, result=("s0", "s1", "x", "y"), anchor="x",
+                    matrix="X" if self.data else None, owned=owned if self.data else ())
+        if self.data:
+            self.rows = self.pick((64, 65, 130, 257, 300))
+        lines.append("def f(x, y, v, n, X):" if self.data else "def f(x, y, v, n):")
         init = self.int(0, 2)
         lines.append("    s0 = x" if init == 0 else ("    s0 = 0.0" if init == 1 else "    s0 = x * y"))
         lines.append("    s1 = y")
         lines.append("    a = np.zeros(3)" if self.coin(2, 4) else "    a = v * 0.5")
+        if self.data:
+            lines.append("    b = v * 0.25")
         body = []
         self.block(sc, body, 1, 0, self.max_stmts)
         lines += body
-        lines.append(f"    return {sc.result_expr(self)} + np.sum(a * v)")
+        tail = " + np.sum(a * v)" + (" + 0.5 * np.sum(b * v)" if self.data else "")
+        lines.append(f"    return {sc.result_expr(self)}{tail}")
         return "\n".join(lines) + "\n"
 
 
 class _Scope:
     def __init__(self, floats, assignable, arrays, stores, ints, helpers, kinks, allow_while,
                  allow_return, result, mutating_helpers=(), writable_arrays=(), loop_ints=(),
-                 loop_depth=0, anchor=None):
+                 loop_depth=0, anchor=None, matrix=None, owned=()):
         self.anchor = anchor
+        self.matrix = matrix  # the data matrix (data-sized programs)
+        self.owned = list(owned)  # two arrays the function owns, which it may swap
+        self.row = None  # the row loop's variable, inside one
+        self.rowexprs = []  # expressions reading the current row
+        self.contract = False  # bounded updates only (inside loops over rows)
         self.floats = list(floats)
         self.assignable = list(assignable)
         self.arrays = list(arrays)
@@ -457,10 +552,7 @@ class _Scope:
         self.result = result
 
     def enter_loop(self, var):
-        new = _Scope(**{k: getattr(self, k) for k in (
-            "floats", "assignable", "arrays", "stores", "ints", "helpers", "kinks",
-            "allow_while", "allow_return", "result", "mutating_helpers", "writable_arrays",
-            "loop_ints", "loop_depth", "anchor")})
+        new = copy.copy(self)
         new.ints = self.ints + [var]
         new.loop_ints = self.loop_ints + [var]
         new.loop_depth = self.loop_depth + 1
@@ -477,10 +569,15 @@ class _Scope:
 
 
 @st.composite
-def programs(draw, max_stmts=5, avoid=()):
+def programs(draw, max_stmts=5, avoid=(), data=False):
     """A hypothesis strategy of :class:`GenProgram`; ``avoid``: features (see ``FEATURES``) the
-    programs do without."""
-    return GenProgram(_Gen(lambda lo, hi: draw(st.integers(lo, hi)), max_stmts, avoid).module())
+    programs do without; ``data``: data-sized programs (a matrix of hundreds of rows)."""
+    return _program(_Gen(lambda lo, hi: draw(st.integers(lo, hi)), max_stmts, avoid, data))
+
+
+def _program(gen):
+    src = gen.module()
+    return GenProgram(src, rows=gen.rows)
 
 
 # ======================================================================= loading
@@ -519,13 +616,13 @@ def load(program):
     return getattr(mod, main)
 
 
-def from_seed(seed, max_stmts=5, avoid=()):
+def from_seed(seed, max_stmts=5, avoid=(), data=False):
     """The program for an integer seed, without hypothesis (Python's ``random``): the same seed
     always gives the same program (``bench/fuzz.py`` names programs by seed)."""
     import random
 
     rnd = random.Random(seed)
-    return GenProgram(_Gen(rnd.randint, max_stmts, avoid).module())
+    return _program(_Gen(rnd.randint, max_stmts, avoid, data))
 
 
 # ======================================================================= the differential check
@@ -560,7 +657,33 @@ FD_MARGIN = 2e-2  # finite differences are trusted when the point is this far fr
 SYMPY_MAX_SIZE = 4000  # larger SymPy expressions are not differentiated (time)
 
 
-def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MAX_SIZE):
+class _Timeout(Exception):
+    pass
+
+
+def _with_time_limit(seconds, fun):
+    """``fun()``, or _Timeout after ``seconds`` (wall clock; only in the main thread of a Unix
+    process, elsewhere without a limit)."""
+    import signal
+    import threading
+
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return fun()
+
+    def on_alarm(signum, frame):
+        raise _Timeout()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fun()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MAX_SIZE,
+                  sympy_seconds=None):
     """Differential check of one program at the point ``program.args(seed)``.
 
     The reference derivative is SymPy's (where the translation is small enough) or else 4th-order
@@ -603,12 +726,19 @@ def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MA
 
     sym = None
     margin = None
-    try:
+
+    def reference():
         tr = to_sympy(f, args, ARGNUMS, max_size=50 * sympy_max_size)
-        margin = tr.margin
+        derivative = None
         if all(not hasattr(o, "args") or tree_size(o, sympy_max_size) <= sympy_max_size
                for o in tr.outputs):
-            sym = tuple(tr.derivative())
+            derivative = tuple(tr.derivative())
+        return tr.margin, derivative
+
+    try:
+        margin, sym = _with_time_limit(sympy_seconds, reference)
+    except _Timeout:
+        margin, sym = None, None  # SymPy took too long: finite differences are the reference
     except UnsupportedSyntaxError as e:
         if "runs more than" not in str(e) and "too large" not in str(e):
             return Outcome("fail", "sympy translation failed", str(e))

@@ -858,7 +858,6 @@ def _dead_generated_names(src):
 
 
 _DEAD = {
-    ("nested_loops", "reverse"): "an unused float tape `_ftape`/`_ft` is allocated",
     ("brk", "reverse"): "the jump-removal flag `_returned` is set and never read",
     ("cont", "reverse"): "the jump-removal flag `_returned` is set and never read",
     ("early_ret", "reverse"): "the jump-removal flag `_skip` is set and never read",

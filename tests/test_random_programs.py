@@ -269,8 +269,8 @@ SETTINGS = {"deadline": None, "derandomize": True, "database": None,
                                       HealthCheck.filter_too_much]}
 
 
-def _check(program, seed, jit=False):
-    outcome = progen.check_program(program, seed=seed, jit=jit)
+def _check(program, seed, jit=False, sympy_seconds=None):
+    outcome = progen.check_program(program, seed=seed, jit=jit, sympy_seconds=sympy_seconds)
     assert outcome.status != "fail", (
         f"{outcome.reason}\n{outcome.details}\nat the point {progen._fmt(program.args(seed))} "
         f"(seed {seed}) of the program\n{program.source}\n(to shrink it: save it with a line "
@@ -289,6 +289,32 @@ def test_random_programs(program, seed):
 @given(program=progen.programs(max_stmts=3, avoid=AVOID), seed=st.integers(0, 2**16))
 def test_random_programs_jit(program, seed):
     _check(program, seed, jit=True)
+
+
+# data-sized programs are drawn by seed (Python's random inside the generator gives programs
+# with many features; hypothesis's simplest-first draws would mostly give short ones)
+@settings(max_examples=12, **SETTINGS)
+@given(program_seed=st.integers(0, 2**30), seed=st.integers(0, 2**16))
+def test_random_data_sized_programs(program_seed, seed):
+    """Loops over the hundreds of rows of a data matrix (row copies, `.shape` inside loops,
+    while loops over rows, triangular nests), helpers writing into arrays, array swaps."""
+    _check(progen.from_seed(program_seed, max_stmts=4, avoid=AVOID, data=True), seed,
+           sympy_seconds=5.0)
+
+
+@pytest.mark.slow
+@settings(max_examples=6, **SETTINGS)
+@given(program_seed=st.integers(0, 2**30), seed=st.integers(0, 2**16))
+def test_random_data_sized_programs_jit(program_seed, seed):
+    _check(progen.from_seed(program_seed, max_stmts=4, avoid=AVOID, data=True), seed, jit=True,
+           sympy_seconds=5.0)
+
+
+def test_data_sized_programs_have_the_data_features():
+    sources = [progen.from_seed(seed, data=True).source for seed in range(200)]
+    for feature in ("for r", "while q", "X.shape[0]", "= X[r", ", b = b, a", "% 4):"):
+        assert sum(feature in src for src in sources) >= 10, feature
+    assert all(progen.from_seed(seed, data=True).rows >= 64 for seed in range(20))
 
 
 def test_programs_are_checked_against_references():

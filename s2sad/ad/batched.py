@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from .. import ir
 from ..analysis.types import Array, Scalar, Tuple
+from ..errors import CompilerSignal
 from . import rules as R
 from .derive import Deriver, _add, _mul, _partial, _inst
 
 
-class NotBatchable(Exception):
-    pass
+class NotBatchable(CompilerSignal):
+    """A primitive with no batched rule: the caller falls back to one sweep per direction."""
 
 
 NB = ir.Var("_nb")  # number of directions, set at the top of every batched function

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..analysis.types import Array, Tuple
+from ..errors import reporting_internal_errors
 from .derive import Deriver, zero_like
 
 
@@ -72,7 +73,8 @@ class Forward:
     def block(self, stmts):
         out = []
         for s in stmts:
-            self.stmt(s, out)
+            with reporting_internal_errors(s.loc, "differentiating this line in forward mode"):
+                self.stmt(s, out)
         return out
 
     def comment(self, s, out):

@@ -15,8 +15,9 @@ inputs that are never written are read again, not copied.
 from __future__ import annotations
 
 from .. import ir
+from ..analysis.rebind import rebindings
 from ..analysis.types import Array, Scalar, Tuple
-from ..errors import NonDifferentiableError
+from ..errors import NonDifferentiableError, reporting_internal_errors
 from .derive import Deriver, MaybeStretched, zero_like
 
 _RECOMPUTE_EXPR = (ir.BinOp, ir.UnaryOp, ir.Load, ir.Compare, ir.Call, ir.Attr, ir.TupleGet)
@@ -103,6 +104,10 @@ class Reverse:
 
         visit(self.fn.body, (), ())
         self._single = {}
+        # swaps of array references whose adjoints can follow the same way (all active or none)
+        self.rebind = {k: g for k, g in rebindings(self.fn, self.types).items()
+                       if len({self.active(v) for v in g.perm}) == 1}
+        self.rebind_temps = {v for g in self.rebind.values() for v in g.temps}
 
     def _note_call(self, e, s, loops):
         if isinstance(e, ir.CallUser):
@@ -159,8 +164,7 @@ class Reverse:
             s, loops = sites[0]
             if not isinstance(s, ir.Assign) or not loops:
                 continue
-            t = self.types.get(name)
-            if not isinstance(t, Scalar):
+            if not _cheap_type(self.types.get(name)):
                 continue
             if not isinstance(s.value, _RECOMPUTE_EXPR):
                 continue
@@ -238,6 +242,10 @@ class Reverse:
         self._close_needed()
         self.ru = self._recompute_at_use()
         self._close_needed()
+        # names that swap array objects share what the reverse sweep reads of those objects
+        for g in self.rebind.values():
+            if self.needed & set(g.perm):
+                self.needed |= set(g.perm)
         for v in self.needed:
             if v in self.rc or v in self.ru:
                 continue
@@ -285,7 +293,7 @@ class Reverse:
             if len(sites) != 1 or not isinstance(sites[0][0], ir.Assign):
                 continue
             d = sites[0][0]
-            if not isinstance(self.types.get(name), Scalar) or not isinstance(d.value, _RECOMPUTE_EXPR):
+            if not _cheap_type(self.types.get(name)) or not isinstance(d.value, _RECOMPUTE_EXPR):
                 continue
             if isinstance(d.value, ir.Call) and d.value.func.startswith(("foreign:", "custom:")):
                 continue
@@ -305,11 +313,9 @@ class Reverse:
             reads = set(ir.expr_vars(d.value))
             if reads & set(ru):
                 continue  # its inputs are recomputed later in the reverse sweep than it is
-            arrays = {e.array.name for e in (x for x in ir.walk_expr(d.value) if isinstance(x, ir.Load)) if isinstance(e.array, ir.Var)}
             clean = True
             for x in block[k + 1:last + 1]:
-                w = _writes_of(x)
-                if w & (reads | arrays | {name}) or "*" in w and arrays:
+                if self.writes_of(x) & (reads | {name}):
                     clean = False
                     break
             if clean:
@@ -317,6 +323,23 @@ class Reverse:
         for name, (d, last) in ru.items():
             self.ru_at.setdefault(id(last), []).append(d)
         return ru
+
+    def writes_of(self, s):
+        """Names a statement (with its nested blocks) may write: variables it assigns, arrays
+        it stores into, and the arrays the user functions it calls write into."""
+        out = set()
+        for x in ir.walk_stmts([s]):
+            if isinstance(x, ir.Assign):
+                out.add(x.target.name)
+            elif isinstance(x, (ir.Store, ir.AugStore)):
+                out.add(x.array.name)
+            elif isinstance(x, ir.For):
+                out.add(x.var.name)
+            for e in ir.stmt_exprs(x):
+                if isinstance(e, ir.CallUser):
+                    out.update(e.args[k].name for k in self.callee_info(e).mutated
+                               if isinstance(e.args[k], ir.Var))
+        return out
 
     def _block_list(self, path):
         if not path:
@@ -353,21 +376,8 @@ class Reverse:
     # ------------------------------------------------------------ prologue / epilogue
 
     def uses_tape(self):
-        floats = ints = bool(self.recorded_trips)
-        for v in self.push | self.push_arrays:
-            t = self.types.get(v)
-            if t is None or (isinstance(t, Scalar) and t.dtype in ("int64", "bool")):
-                ints = True
-            elif isinstance(t, Array):
-                if t.dtype in ("int64", "bool"):
-                    ints = True
-                else:
-                    floats = True
-                if v in self.push:
-                    ints = True
-            else:
-                floats = True
-        return floats, ints
+        """Which tapes the emitted sweeps push to (known once both sweeps are emitted)."""
+        return bool(self.helpers & {"_push_f", "_push_fa"}), bool(self.helpers & {"_push_i", "_push_ia"})
 
     def prologue(self):
         out = []
@@ -386,12 +396,7 @@ class Reverse:
             if v in self.fn.params or self.first_def(self.sites[v][0][0]) \
                     if v in self.sites and isinstance(self.sites[v][0][0], ir.Assign) else v in self.fn.params:
                 continue
-            t = self.types.get(v)
-            if isinstance(t, Scalar) or t is None:
-                val = {"bool": False, "int64": 0}.get(getattr(t, "dtype", "int64"), 0.0)
-                out.append(ir.Assign(ir.Var(v), ir.Const(val), loc=loc))
-            elif isinstance(t, Array):
-                out.append(ir.Assign(ir.Var(v), ir.Call("np.empty", (ir.Const((0,) * t.ndim),), (("dtype", ir.Const(_dt(t.dtype))),)), loc=loc))
+            out.append(ir.Assign(ir.Var(v), _placeholder(self.types.get(v)), loc=loc))
         return out
 
     def adjoint_init(self):
@@ -399,7 +404,7 @@ class Reverse:
         loc = self.fn.loc
         scoped = self._array_scopes()
         for v in sorted(self.act.varied & self.act.useful):
-            if not self.active(v) or v in self.inout or self.single_use(v):
+            if not self.active(v) or v in self.inout or self.single_use(v) or v in self.rebind_temps:
                 continue
             t = self.types[v]
             if isinstance(t, Tuple):
@@ -424,7 +429,7 @@ class Reverse:
             return self._scopes
         scopes = {}
         for v in self.act.varied & self.act.useful:
-            if not isinstance(self.types.get(v), Array) or v in self.fn.params:
+            if not isinstance(self.types.get(v), Array) or v in self.fn.params or v in self.rebind_temps:
                 continue
             paths = [self.block_of[id(s)] for s, _ in self.sites.get(v, [])]
             paths += self.reads.get(v, [])
@@ -455,26 +460,50 @@ class Reverse:
     # ------------------------------------------------------------ tape operations
 
     def push_stmts(self, v, loc):
-        t = self.types.get(v)
-        out = []
+        """Record variable ``v`` (any type the tapes can hold) before it is overwritten."""
+        return self._push_value(ir.Var(v), self.types.get(v), loc)
+
+    def _push_value(self, e, t, loc):
+        if isinstance(t, Tuple):  # item by item; popped in the reverse order
+            out = []
+            for k, item in enumerate(t.items):
+                out.extend(self._push_value(ir.TupleGet(e, k), item, loc))
+            return out
         if isinstance(t, Array):
             h = "_push_ia" if t.dtype in ("int64", "bool") else "_push_fa"
             tape, top = (self.itape, self.it) if h == "_push_ia" else (self.ftape, self.ft)
             self.helpers.add(h)
-            out.append(_tape_call(tape, top, h, ir.Var(v), loc))
+            out = [_tape_call(tape, top, h, e, loc)]
             self.helpers.add("_push_i")
             for k in range(t.ndim):
                 out.append(_tape_call(self.itape, self.it, "_push_i",
-                                      ir.Load(ir.Attr(ir.Var(v), "shape"), (ir.Const(k),)), loc))
+                                      ir.Load(ir.Attr(e, "shape"), (ir.Const(k),)), loc))
             return out
+        if not isinstance(t, (Scalar, type(None))):
+            raise NonDifferentiableError(f"s2sad cannot record a value of type {t} on its tape", loc,
+                                         "keep values overwritten inside loops to numbers, arrays "
+                                         "and tuples of them")
         if t is None or t.dtype in ("int64", "bool"):
             self.helpers.add("_push_i")
-            return [_tape_call(self.itape, self.it, "_push_i", ir.Var(v), loc)]
+            return [_tape_call(self.itape, self.it, "_push_i", e, loc)]
         self.helpers.add("_push_f")
-        return [_tape_call(self.ftape, self.ft, "_push_f", ir.Var(v), loc)]
+        return [_tape_call(self.ftape, self.ft, "_push_f", e, loc)]
 
     def pop_stmts(self, v, loc):
-        t = self.types.get(v)
+        """Restore variable ``v`` from the tape (the mirror of ``push_stmts``)."""
+        out, val = self._pop_value(self.types.get(v), loc)
+        return out + [ir.Assign(ir.Var(v), val, loc=loc)]
+
+    def _pop_value(self, t, loc):
+        """Statements that pop one value of type ``t`` and the expression that rebuilds it."""
+        if isinstance(t, Tuple):
+            out, items = [], [None] * len(t.items)
+            for k in reversed(range(len(t.items))):
+                code, val = self._pop_value(t.items[k], loc)
+                tmp = ir.Var(self.namer.fresh("_item"))
+                out.extend(code + [ir.Assign(tmp, val, loc=loc)])
+                items[k] = tmp
+            return out, ir.TupleMake(tuple(items))
         if isinstance(t, Array):
             out = []
             nd = t.ndim
@@ -495,19 +524,16 @@ class Reverse:
             val = ir.Method(val, "copy", ())
             if t.dtype not in ("float64", "int64"):
                 val = ir.Method(val, "astype", (ir.Const(_dt(t.dtype)),))
-            out.append(ir.Assign(ir.Var(v), val, loc=loc))
-            return out
+            return out, val
         if t is None or t.dtype in ("int64", "bool"):
             val = ir.Load(ir.Var(self.itape), (ir.Var(self.it),))
             if t is not None and t.dtype == "bool":
                 val = ir.Compare("!=", val, ir.Const(0))
-            return [ir.AugAssign(ir.Var(self.it), "-", ir.Const(1), loc=loc),
-                    ir.Assign(ir.Var(v), val, loc=loc)]
+            return [ir.AugAssign(ir.Var(self.it), "-", ir.Const(1), loc=loc)], val
         val = ir.Load(ir.Var(self.ftape), (ir.Var(self.ft),))
         if t.dtype == "float32":
             val = ir.Call("np.float32", (val,))
-        return [ir.AugAssign(ir.Var(self.ft), "-", ir.Const(1), loc=loc),
-                ir.Assign(ir.Var(v), val, loc=loc)]
+        return [ir.AugAssign(ir.Var(self.ft), "-", ir.Const(1), loc=loc)], val
 
     def push_element(self, s):
         """Record ``a[index]`` before a store overwrites it."""
@@ -540,7 +566,8 @@ class Reverse:
         for s in stmts:
             if isinstance(s, (ir.Assign, ir.Store, ir.AugStore, ir.ExprStmt, ir.If, ir.For, ir.While)):
                 self.comment(s, out)  # so a traceback in the forward sweep leads to the user's line
-            self.fwd_stmt(s, out)
+            with reporting_internal_errors(s.loc, "differentiating this line in reverse mode"):
+                self.fwd_stmt(s, out)
         return out
 
     def first_def(self, s):
@@ -552,7 +579,9 @@ class Reverse:
                 and self.block_of[id(s)] == ())
 
     def fwd_stmt(self, s, out):
-        if isinstance(s, ir.Assign):
+        if id(s) in self.rebind:
+            out.append(s)  # undone by the inverse permutation, nothing recorded
+        elif isinstance(s, ir.Assign):
             v = s.target.name
             out.extend(self.fwd_call_saves(s.value, s))
             if v in self.push and not self.first_def(s):
@@ -576,7 +605,6 @@ class Reverse:
             if cnt:
                 out.append(ir.Assign(ir.Var(cnt), ir.Const(0), loc=s.loc))
                 body = [ir.AugAssign(ir.Var(cnt), "+", ir.Const(1), loc=s.loc)] + body
-            out.extend(self.reserve(body, _trip_count(s), s.loc))
             out.append(ir.For(s.var, s.start, s.stop, s.step, body, loc=s.loc, exit_flag=s.exit_flag))
             if cnt:
                 out.append(ir.Assign(ir.Var(n), ir.Var(cnt), loc=s.loc))
@@ -606,24 +634,6 @@ class Reverse:
             raise AssertionError("jumps must be removed before reverse mode")
         else:
             out.append(s)
-
-    def reserve(self, body, trips, loc):
-        """Pushes at the top level of a loop body with a known trip count: make room on the
-        tape once before the loop, then push with plain stores (no capacity check per push)."""
-        out = []
-        for helper, tape, top, grow in (("_push_f", self.ftape, self.ft, "_reserve_f"),
-                                        ("_push_i", self.itape, self.it, "_reserve_i")):
-            idx = [k for k, x in enumerate(body) if _is_tape_call(x, helper)]
-            if not idx:
-                continue
-            for k in reversed(idx):
-                value = body[k].value.args[2]
-                body[k:k + 1] = [ir.Store(ir.Var(tape), (ir.Var(top),), value, loc=body[k].loc),
-                                 ir.AugAssign(ir.Var(top), "+", ir.Const(1), loc=body[k].loc)]
-            need = ir.BinOp("+", ir.Var(top), ir.BinOp("*", ir.Const(len(idx)), trips))
-            self.helpers.add(grow)
-            out.append(ir.Assign(ir.Var(tape), ir.Call(grow, (ir.Var(tape), need)), loc=loc))
-        return out
 
     # ------------------------------------------------------------ binomial checkpointing
 
@@ -766,15 +776,34 @@ class Reverse:
                ir.While([], ir.Compare(">", top, ir.Const(0)), body, loc=loc)]
         return out
 
+    def call_saves(self, e):
+        """The arrays a user callee writes in place that are recorded before the call, in
+        push order (each once, however many parameters it is passed to)."""
+        out = []
+        if isinstance(e, ir.CallUser):
+            for k in self.callee_info(e).mutated:
+                a = e.args[k]
+                if isinstance(a, ir.Var) and a.name in self.needed and a.name not in out:
+                    out.append(a.name)
+        return out
+
     def fwd_call_saves(self, e, s):
         """Arrays a user callee writes in place are recorded before the call."""
         out = []
-        if isinstance(e, ir.CallUser):
-            info = self.callee_info(e)
-            for k in info.mutated:
-                a = e.args[k]
-                if isinstance(a, ir.Var) and a.name in self.needed:
-                    out.extend(self.push_whole_contents(a.name, s.loc))
+        for v in self.call_saves(e):
+            out.extend(self.push_whole_contents(v, s.loc))
+        return out
+
+    def restore_call(self, s, t, call):
+        """The mirror of the forward sweep around a call: the result variable was recorded
+        last, so it is popped first, then the arrays the callee wrote, in reverse order."""
+        if self.phase != 2:
+            return []
+        out = []
+        if t is not None and t in self.push and not self.first_def(s):
+            out.extend(self.pop_stmts(t, s.loc))
+        for v in reversed(self.call_saves(call)):
+            out.extend(self.pop_whole_contents(v, s.loc))
         return out
 
     def push_whole_contents(self, v, loc):
@@ -806,7 +835,13 @@ class Reverse:
         if self.phase == 2:
             out.extend(self.block_prelude(stmts, top))
         for s in reversed(stmts):
-            self.rev_stmt(s, out)
+            g = self.rebind.get(id(s))
+            if g is not None:
+                if s is g.stmts[-1] and self.phase == 2:
+                    self.unpermute(g, out)
+                continue
+            with reporting_internal_errors(s.loc, "differentiating this line in reverse mode"):
+                self.rev_stmt(s, out)
         return out
 
     def block_prelude(self, stmts, top):
@@ -826,6 +861,20 @@ class Reverse:
         if out:
             out.insert(0, ir.Comment(text="-- recomputed, not recorded --"))
         return out
+
+    def unpermute(self, g, out):
+        """Undo a swap of array references: each name gets back the array it referred to
+        before, and its adjoint the adjoint of that array."""
+        self.comment(g.stmts[0], out)
+        loc = g.stmts[0].loc
+        pairs = [(v, g.perm[v]) for v in g.names]  # v now holds what g.perm[v] held before
+        for names in ([(v, w) for v, w in pairs],
+                      [(self.bname(v), self.bname(w)) for v, w in pairs] if self.active(pairs[0][0]) else []):
+            if not names:
+                continue
+            held = [ir.Var(self.namer.fresh("_swap")) for _ in names]
+            out.extend(ir.Assign(h, ir.Var(v), loc=loc) for h, (v, _) in zip(held, names))
+            out.extend(ir.Assign(ir.Var(w), h, loc=loc) for h, (_, w) in zip(held, names))
 
     def rev_stmt(self, s, out):
         if self.phase == 2 and id(s) in self.ru_at:
@@ -1145,12 +1194,7 @@ class Reverse:
         if info.vjp is None:
             if t is not None and self.active(t) and (self.overwritten(t) or t in self.fn.params):
                 out.append(self.reset(t, s.loc))  # a result that does not depend on the inputs
-            for k in info.mutated:
-                a = call.args[k]
-                if isinstance(a, ir.Var) and a.name in self.push_arrays and self.phase == 2:
-                    out.extend(self.pop_whole_contents(a.name, s.loc))
-            if t is not None and t in self.push and self.phase == 2 and not self.first_def(s):
-                out.extend(self.pop_stmts(t, s.loc))
+            out.extend(self.restore_call(s, t, call))
             return
         self.comment(s, out)
         tt = self.types.get(t) if t is not None else None
@@ -1161,9 +1205,6 @@ class Reverse:
                 g = ir.Var(self.bname(t))
         else:
             g = zero_like(ir.Var(t), tt) if t is not None and tt is not None and tt.differentiable else ir.Const(0.0)
-        # restore the result variable, then the arrays the callee wrote, before replaying it
-        res_pop = self.pop_stmts(t, s.loc) if (t is not None and t in self.push and self.phase == 2
-                                                and not self.first_def(s)) else []
         grab = []
         if t is not None and self.active(t):
             gv = ir.Var(self.namer.fresh("_g"))
@@ -1177,11 +1218,7 @@ class Reverse:
                 grab.append(self.reset(t, s.loc))
             g = gv
         out.extend(grab)
-        out.extend(res_pop)
-        for k in info.mutated:
-            a = call.args[k]
-            if isinstance(a, ir.Var) and a.name in self.push_arrays and self.phase == 2:
-                out.extend(self.pop_whole_contents(a.name, s.loc))
+        out.extend(self.restore_call(s, t, call))  # the VJP replays the call on its inputs
         inout_bars = [ir.Var(self.bname(call.args[k].name)) for k in info.inout]
         vcall = ir.Call(info.vjp, tuple(call.args) + (g,) + tuple(inout_bars))
         if all(k in info.inout for k in info.active):
@@ -1195,23 +1232,6 @@ class Reverse:
             a = call.args[k]
             if isinstance(a, ir.Var) and self.active(a.name):
                 out.append(self.accumulate(a, ir.TupleGet(r, j + 1), self.types[a.name], s.loc))
-
-
-def _writes_of(s):
-    """Names a statement (and its nested blocks) may write; '*' when it calls user code."""
-    out = set()
-    for x in ir.walk_stmts([s]):
-        if isinstance(x, ir.Assign):
-            out.add(x.target.name)
-            if any(isinstance(e, ir.CallUser) for e in ir.walk_expr(x.value)):
-                out.add("*")
-        elif isinstance(x, (ir.Store, ir.AugStore)):
-            out.add(x.array.name)
-        elif isinstance(x, ir.For):
-            out.add(x.var.name)
-        elif isinstance(x, ir.ExprStmt):
-            out.add("*")
-    return out
 
 
 def _blocks_of(s):
@@ -1243,6 +1263,20 @@ def _tape_call(tape, top, helper, value, loc):
 def _dt(name):
     from ..frontend.lower import DType
     return DType(name)
+
+
+def _cheap_type(t):
+    """Values cheap enough to recompute rather than record: numbers and shape tuples."""
+    return isinstance(t, Scalar) or (isinstance(t, Tuple) and all(isinstance(x, Scalar) for x in t.items))
+
+
+def _placeholder(t):
+    """A value of type ``t`` for a recorded variable before its first assignment."""
+    if isinstance(t, Tuple):
+        return ir.TupleMake(tuple(_placeholder(x) for x in t.items))
+    if isinstance(t, Array):
+        return ir.Call("np.empty", (ir.Const((0,) * t.ndim),), (("dtype", ir.Const(_dt(t.dtype))),))
+    return ir.Const({"bool": False, "int64": 0}.get(getattr(t, "dtype", "int64"), 0.0))
 
 
 def _product(dims):

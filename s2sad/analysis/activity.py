@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..errors import NonDifferentiableError, UnsupportedSyntaxError
+from .rebind import rebindings
 from .types import Array, Tuple
 
 
@@ -183,11 +184,23 @@ def check_aliasing(fn, types, mutates=None):
         return False
 
     views = {}
+    permuting = rebindings(fn, types)  # swaps leave no sharing behind
     for s in ir.walk_stmts(fn.body):
-        if isinstance(s, ir.Assign) and isinstance(types.get(s.target.name), Array):
+        if isinstance(s, ir.Assign) and isinstance(types.get(s.target.name), Array) \
+                and id(s) not in permuting:
             src = _view_source(s.value, types)
             if src is not None:
                 views[s.target.name] = (views.get(src, (src, None))[0], s)
+    for g in {id(g): g for g in permuting.values()}.values():
+        for v in g.names:
+            src = fn.params and v in fn.params and v or (views[v][0] if v in views else None)
+            if src is not None:
+                raise UnsupportedSyntaxError(
+                    f"`{v}` is rebound here to another array, but it "
+                    + ("is a parameter: the caller's arrays would be swapped" if src == v else
+                       f"shares memory with `{src}`") + "; s2sad follows rebinding only between "
+                    "arrays the function owns", g.stmts[0].loc,
+                    f"take a copy first (`{v} = {v}.copy()`)")
     writes = []  # (array name, stmt)
     for s in ir.walk_stmts(fn.body):
         if isinstance(s, (ir.Store, ir.AugStore)):

@@ -1359,7 +1359,7 @@ def _symbolize(name, value, k):
         syms = np.empty(value.shape, dtype=object)
         point = {}
         for idx in np.ndindex(*value.shape):
-            s = sp.Symbol(f"{name}_" + "_".join(map(str, idx)), real=True)
+            s = sp.Symbol(f"{name}_" + "_".join(map(str, idx)))
             syms[idx] = s
             point[s] = float(value[idx])
         return syms, syms.copy(), point
@@ -1367,7 +1367,7 @@ def _symbolize(name, value, k):
             or isinstance(value, numbers.Integral):
         raise TypeError(f"argument {k} ({name}) is a {type(value).__name__}; only floats and "
                         "float arrays are differentiated")
-    s = sp.Symbol(name, real=True)
+    s = sp.Symbol(name)
     return s, s, {s: float(value)}
 
 

@@ -399,3 +399,33 @@ def stored_arrays(stmts):
         elif isinstance(s, AugAssign) and isinstance(s.target, Load):
             out.add(s.target.array.name)
     return out
+
+
+def rename_vars(node, mapping):
+    """``node`` with every variable named in ``mapping`` renamed: a new expression for an
+    expression, statements (and lists of them) changed in place and returned."""
+    import dataclasses
+
+    def conv(v):
+        if isinstance(v, Var):
+            return Var(mapping.get(v.name, v.name))
+        if isinstance(v, (Expr, Stmt)):
+            return rename_vars(v, mapping)
+        if isinstance(v, tuple):
+            return tuple(conv(x) for x in v)
+        if isinstance(v, list):
+            v[:] = [conv(x) for x in v]
+            return v
+        return v
+
+    if isinstance(node, list):
+        return conv(node)
+    if isinstance(node, Var):
+        return conv(node)
+    if isinstance(node, Expr):
+        return dataclasses.replace(node, **{f.name: conv(getattr(node, f.name))
+                                            for f in dataclasses.fields(node)})
+    for f in dataclasses.fields(node):
+        if f.name not in ("loc", "comment"):
+            setattr(node, f.name, conv(getattr(node, f.name)))
+    return node

@@ -1,0 +1,162 @@
+"""Functions behind tests/test_reverse_trust.py: the faults found on ordinary data-sized code
+(tape overflow, helpers writing into arrays, array swaps), as users write them."""
+
+import math
+
+import numpy as np
+
+
+def lsq(w, X, y):
+    total = 0.0
+    for i in range(X.shape[0]):
+        r = np.dot(X[i], w) - y[i]
+        total += r * r
+    return total
+
+
+def shape_in_loop(w, X):
+    s = 0.0
+    for k in range(w.shape[0]):
+        s += math.tanh(w[k]) * X.shape[0]
+    return s
+
+
+def set_first(w, p):
+    w[0] = 1.0
+    return p
+
+
+def restore_order(x, y):
+    s = x * y
+    a = np.zeros(2)
+    x = set_first(a, 0.3)
+    return s + x
+
+
+def set_tanh(w, p):
+    w[0] = math.tanh(p)
+
+
+def recompute_after_helper(v):
+    a = np.array([0.0, 1.0])
+    set_tanh(a, np.dot(v, a))
+    return np.dot(v, a)
+
+
+def addsq(dst, src):
+    for i in range(dst.shape[0]):
+        dst[i] = dst[i] + src[i] * src[i]
+
+
+def same_array_twice(a):
+    b = a.copy()
+    addsq(b, b)
+    return np.sum(b)
+
+
+def cumulate(dst, src):
+    for i in range(1, dst.shape[0]):
+        dst[i] = dst[i - 1] * 0.5 + src[i] * src[i - 1]
+
+
+def same_array_twice_carried(a):
+    b = a * 1.0
+    for k in range(3):
+        cumulate(b, b)
+    return np.sum(b * b)
+
+
+def heat(u0, k):
+    u = u0.copy()
+    v = np.zeros_like(u0)
+    for t in range(40):
+        for i in range(1, u.shape[0] - 1):
+            v[i] = u[i] + k * (u[i + 1] - 2.0 * u[i] + u[i - 1])
+        v[0] = u[0]
+        v[u.shape[0] - 1] = u[u.shape[0] - 1]
+        u, v = v, u
+    return np.sum(u * u)
+
+
+def rotate_with_temporary(u0, k):
+    u = u0.copy()
+    v = u0 * 0.5
+    for t in range(30):
+        for i in range(u.shape[0]):
+            v[i] = math.sin(u[i]) * k + v[i] * 0.5
+        tmp = u
+        u = v
+        v = tmp
+    return np.sum(u) + 2.0 * np.sum(v)
+
+
+def swap_params(u, v):
+    u, v = v, u
+    u[0] = 1.0
+    return np.sum(u * v)
+
+
+def gmm_like(alphas, means, icf, x):
+    """The ADBench GMM objective with per-point loops, scratch arrays overwritten each
+    iteration, and a triangular inner loop with a running index."""
+    n = x.shape[0]
+    d = x.shape[1]
+    k = alphas.shape[0]
+    z = np.zeros(d)
+    y = np.zeros(d)
+    lse = np.zeros(k)
+    total = 0.0
+    for i in range(n):
+        for c in range(k):
+            for j in range(d):
+                z[j] = x[i, j] - means[c, j]
+            for j in range(d):
+                y[j] = math.exp(icf[c, j]) * z[j]
+            p = d
+            for col in range(d):
+                for j in range(col + 1, d):
+                    y[j] += icf[c, p] * z[col]
+                    p += 1
+            sq = 0.0
+            for j in range(d):
+                sq += y[j] * y[j]
+            sumq = 0.0
+            for j in range(d):
+                sumq += icf[c, j]
+            lse[c] = alphas[c] + sumq - 0.5 * sq
+        m = lse[0]
+        for c in range(1, k):
+            if lse[c] > m:
+                m = lse[c]
+        s = 0.0
+        for c in range(k):
+            s += math.exp(lse[c] - m)
+        total += m + math.log(s)
+    return total
+
+
+def rows_while(w, X):
+    i = 0
+    acc = 0.0
+    while i < X.shape[0]:
+        row = X[i]
+        acc += math.sin(np.dot(row, w)) * row[0]
+        i += 1
+    return acc
+
+
+def triangular(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        t = 0.0
+        for j in range(i):
+            t = t * 0.9 + x[j] * x[i]
+        s += math.tanh(t)
+    return s
+
+
+def oob_sum(x, n):
+    s = 0.0
+    for i in range(n):
+        s += x[i] * x[i]
+    return s
