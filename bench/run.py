@@ -482,7 +482,7 @@ def _tape_inputs(name, count):
 
 class _TapeTracer:
     """Line-traces the pure-Python (jit=False) generated module and keeps the high-water mark of
-    the tape counters _ft/_it (entries in use) summed over the live generated frames (a caller's
+    the tape counters _ft+_at / _it+_ait (entries in use) summed over the live generated frames (a caller's
     tape and its callees' tapes are alive together), and of the tapes' allocated lengths."""
 
     def __init__(self, path):
@@ -494,10 +494,11 @@ class _TapeTracer:
 
     def _sample(self, frame):
         loc = frame.f_locals
-        ft, it = loc.get("_ft", 0), loc.get("_it", 0)
-        fa = getattr(loc.get("_ftape"), "nbytes", 0)
-        ia = getattr(loc.get("_itape"), "nbytes", 0)
-        self.live[id(frame)] = (int(ft), int(it), fa + ia)
+        # scalar tapes and array-contents tapes (ad/tape.py)
+        ft = loc.get("_ft", 0) + loc.get("_at", 0)
+        it = loc.get("_it", 0) + loc.get("_ait", 0)
+        nbytes = sum(getattr(loc.get(t), "nbytes", 0) for t in ("_ftape", "_itape", "_atape", "_aitape"))
+        self.live[id(frame)] = (int(ft), int(it), nbytes)
         f_used = sum(v[0] for v in self.live.values())
         i_used = sum(v[1] for v in self.live.values())
         if f_used + i_used > self.peak_used_total:

@@ -31,8 +31,9 @@ def _normalize_argnums(argnums, nparams, fname):
 class Compiled:
     """One generated module for one argument signature."""
 
-    def __init__(self, module, path, source, func, spec, build, wrt, inout):
+    def __init__(self, module, path, source, func, spec, build, wrt, inout, value_reads=()):
         self.module = module
+        self.value_reads = list(value_reads)  # module-level values the code was built with
         self.path = path
         self.source = source
         self.func = func
@@ -40,6 +41,12 @@ class Compiled:
         self.build = build
         self.wrt = wrt  # parameter positions differentiated, in parameter order
         self.inout = inout
+
+
+    def stale(self):
+        """Whether a module-level value built into this code has changed since (a rebound
+        name, an array changed in place): the derivative must be built again."""
+        return any(r.stale() for r in self.value_reads)
 
 
 class Transform:
@@ -119,6 +126,9 @@ class Transform:
         mode = mode or self.mode
         key = (types, nums, mode)
         c = self._cache.get(key)
+        if c is not None and c.value_reads and c.stale():
+            self._cache.clear()
+            c = None
         if c is None:
             c = self._build(types, nums, mode)
             self._cache[key] = c
@@ -144,14 +154,18 @@ class Transform:
         spec = _root_spec(b, types, mask, mode)
         self._check_output(spec, mode)
         fn = self.pyfun
+        reads = list(b.program.value_reads)
+        if self.inner is not None:
+            reads += self.inner.compiled_types(types, self.inner.argnums, "reverse").value_reads
         header = _header(fn, mode, [self.params[k] for k in sorted(nums)], self.jit,
-                         getattr(self, "header_note", None), self.inner)
+                         _globals_note(getattr(self, "header_note", None), b.module_globals()),
+                         self.inner)
         src = b.module_source(header, jit=self.jit, boundscheck=self.boundscheck)
         mod, path = load_module(src, fn.__name__ + ("_jit" if self.jit else ""), b.module_globals())
         func = getattr(mod, name)
         if self.jit:
             func = _jit_guard(func, path, src, fn)
-        return Compiled(mod, path, src, func, spec, b, sorted(nums), inout)
+        return Compiled(mod, path, src, func, spec, b, sorted(nums), inout, reads)
 
     def _check_output(self, spec, mode):
         pass
@@ -237,6 +251,20 @@ def _def_loc(fn, param=None):
             if a.arg == param:
                 return src.loc(a)
     return src.loc(node)
+
+
+def _globals_note(note, module_globals):
+    """The header names the contents of the module-level arrays built in, so that a change of
+    them gives another module file (and Numba, which compiles them in as constants, another
+    cache entry)."""
+    from .frontend.resolve import content_digest
+
+    arrays = sorted((k, v) for k, v in module_globals.items() if isinstance(v, np.ndarray))
+    if not arrays:
+        return note
+    line = "Module-level arrays built in: " + ", ".join(
+        f"{k} {v.dtype}{list(v.shape)} #{content_digest(v)}" for k, v in arrays) + "."
+    return f"{note.rstrip()}\n{line}" if note else line
 
 
 def _header(fn, mode, wrt, jit, note=None, inner=None):
@@ -348,10 +376,10 @@ class Grad(Transform):
         """This gradient as a plain Python function in a generated module (the reverse-mode
         code plus a wrapper with the signature of the original function), so that other
         transforms can differentiate it again: grad(grad(f)), jacfwd(grad(f)), ..."""
-        key = ("as_function", types)
+        c = self.compiled_types(types, self.argnums, "reverse")
+        key = ("as_function", types, id(c))
         if key in self._cache:
             return self._cache[key]
-        c = self.compiled_types(types, self.argnums, "reverse")
         name = c.func.__name__ if not hasattr(c.func, "dispatcher") else c.func.dispatcher.__name__
         params = list(self.params)
         fname = self.pyfun.__name__ + ("_value_and_grad" if self.with_value else "_grad")

@@ -63,7 +63,7 @@ class Build:
         self.used_names = set()
         self._mutated = {}
         self.inouts = {}
-        self._merge_aliased_arguments()
+        self._variants = {}
 
     # ------------------------------------------------------------ analysis helpers
 
@@ -78,6 +78,8 @@ class Build:
         for s in ir.walk_stmts(fn.body):
             if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in fn.params:
                 out.add(fn.params.index(s.array.name))
+            if isinstance(s, ir.Assign) and s.inplace and s.target.name in fn.params:
+                out.add(fn.params.index(s.target.name))  # `p += e`: writes p when p is an array
             for e in _call_exprs(s):
                 for k in self.mutated_params(e.func):
                     a = e.args[k]
@@ -86,39 +88,45 @@ class Build:
         self._mutated[key] = tuple(sorted(out))
         return self._mutated[key]
 
-    def _merge_aliased_arguments(self):
-        """A call that passes the same variable for two parameters, one of which the callee
+    def _merge_aliased_arguments(self, fn, types, calls):
+        """A call that passes the same array for two parameters, one of which the callee
         writes into, calls a variant of the callee with those parameters merged into one
-        (``addsq(b, b)`` -> ``addsq__alias(b)``): every analysis of the variant then sees the
-        writes through one parameter change the other, as they do at run time."""
-        work = [k for k, fn in self.program.funcs.items() if fn is not None]
-        variants = {}
-        while work:
-            fn = self.program.funcs[work.pop()]
-            for s in ir.walk_stmts(fn.body):
-                call = getattr(s, "value", None)
-                if not isinstance(s, (ir.Assign, ir.ExprStmt)) or not isinstance(call, ir.CallUser):
-                    continue
-                first = {}
-                groups = {}
-                for k, a in enumerate(call.args):
-                    if isinstance(a, ir.Var):
-                        groups.setdefault(first.setdefault(a.name, k), []).append(k)
-                mutated = set(self.mutated_params(call.func))
-                merge = tuple(tuple(g) for g in groups.values() if len(g) > 1 and mutated & set(g))
-                if not merge:
-                    continue
-                key = variants.get((call.func, merge))
-                if key is None:
-                    key = self._alias_variant(call.func, merge, s)
-                    variants[(call.func, merge)] = key
-                    work.append(key)
-                drop = {k for g in merge for k in g[1:]}
-                s.value = ir.CallUser(key, tuple(a for k, a in enumerate(call.args) if k not in drop))
+        (``addsq(b, b)`` -> ``addsq__alias01(b)``): every analysis of the variant then sees the
+        writes through one parameter change the other, as they do at run time. Returns ``fn``
+        or a copy with such calls rewritten (``calls`` gets their callee keys and types)."""
+        sites = []
+        for s in ir.walk_stmts(fn.body):
+            call = getattr(s, "value", None)
+            if not isinstance(s, (ir.Assign, ir.ExprStmt)) or not isinstance(call, ir.CallUser):
+                continue
+            first, groups = {}, {}
+            for k, a in enumerate(call.args):
+                if isinstance(a, ir.Var) and isinstance(types.get(a.name), Array):
+                    groups.setdefault(first.setdefault(a.name, k), []).append(k)
+            mutated = set(self.mutated_params(call.func))
+            merge = tuple(tuple(g) for g in groups.values() if len(g) > 1 and mutated & set(g))
+            if merge:
+                sites.append((s, merge))
+        if not sites:
+            return fn
+        new_values = {}
+        for s, merge in sites:
+            call = s.value
+            key = self._variants.get((call.func, merge))
+            if key is None:
+                key = self._alias_variant(call.func, merge, s)
+                self._variants[(call.func, merge)] = key
+            drop = {k for g in merge for k in g[1:]}
+            new_call = ir.CallUser(key, tuple(a for k, a in enumerate(call.args) if k not in drop))
+            _, cargs = calls[call]
+            calls[new_call] = (key, tuple(t for k, t in enumerate(cargs) if k not in drop))
+            new_values[id(s)] = new_call
+        return _copy_with(fn, lambda s: [_replace_value(s, new_values[id(s)])] if id(s) in new_values else None)
 
     def _alias_variant(self, key, merge, site):
         callee = self.program.funcs[key]
-        rebound = ir.assigned_names(callee.body)
+        rebound = {s.target.name for s in ir.walk_stmts(callee.body)
+                    if isinstance(s, ir.Assign) and not s.inplace}
         mapping = {}
         for g in merge:
             names = [callee.params[k] for k in g]
@@ -161,11 +169,19 @@ class Build:
         fn = self.fn_for(key, mode)
         k2 = key + "#rev" if mode == "rev" else key
         tres = self.ti.infer(k2, argtypes)
-        check_aliasing(fn, tres.types, self.mutates)
+        fn = self._merge_aliased_arguments(fn, tres.types, tres.calls)
+        fn = _inplace_as_stores(fn, tres.types)
+
+        def mutates(call, k):  # `p += e` in the callee writes only when p is an array
+            a = call.args[k]
+            return self.mutates(call, k) and isinstance(a, ir.Var) and isinstance(tres.types.get(a.name), Array)
+
+        check_aliasing(fn, tres.types, mutates)
         active = [p for p, m in zip(fn.params, mask) if m]
-        act = Activity(fn, tres.types, active, R.RULES, self.mutates)
+        act = Activity(fn, tres.types, active, R.RULES, mutates)
         for k in self.mutated_params(key):
-            act.useful.add(fn.params[k])
+            if isinstance(tres.types.get(fn.params[k]), Array):
+                act.useful.add(fn.params[k])
         _rerun_useful(act)
         check_foreign_calls(fn, tres.types, act)
         return Spec(fn, tres, act)
@@ -270,15 +286,17 @@ class Build:
             if call in infos:
                 return infos[call]
             callee_key, cargs = spec.calls[call]
-            cmut = self.mutated_params(call.func)
+            cmut = [k for k in self.mutated_params(call.func)  # arrays only: `p += e` on a number rebinds
+                    if isinstance(call.args[k], ir.Var) and isinstance(spec.types.get(call.args[k].name), Array)]
             cmask = [isinstance(a, ir.Var) and spec.activity.is_active(a.name) for a in call.args]
             callee_names[call.func] = self.primal(call.func)
+            ret = self.ti.infer(callee_key, cargs).ret
             if not any(cmask):
-                info = CalleeInfo(None, [], [], list(cmut))
+                info = CalleeInfo(None, [], [], list(cmut), ret)
             else:
                 vname = self.vjp(call.func, cargs, cmask)
                 cinout = self.inout_of(call.func, cargs, cmask)
-                info = CalleeInfo(vname, [i for i, m in enumerate(cmask) if m], cinout, list(cmut))
+                info = CalleeInfo(vname, [i for i, m in enumerate(cmask) if m], cinout, list(cmut), ret)
             infos[call] = info
             return info
 
@@ -327,6 +345,64 @@ class Build:
                                      fn.loc, "rename one of them")
                 out[name] = obj
         return out
+
+
+def _inplace_as_stores(fn, types):
+    """``a += e`` on an array writes into it, as in Python (other names and the caller see the
+    change): for these argument types, a copy of ``fn`` with each such assignment a store into
+    the whole array, ``_t = a + e; a[:] = _t`` (three-address form; ``types`` gets the new
+    temporaries)."""
+    taken = [int(v[2:]) for v in types if v.startswith("_t") and v[2:].isdigit()]
+    fresh = iter(range(max(taken, default=0) + 1, 10 ** 9))
+
+    def convert(s):
+        if not (isinstance(s, ir.Assign) and s.inplace and isinstance(types.get(s.target.name), Array)):
+            return None
+        t = types[s.target.name]
+        tmp = ir.Var(f"_t{next(fresh)}")
+        types[tmp.name] = t
+        return [ir.Assign(tmp, s.value, loc=s.loc, comment=s.comment),
+                ir.Store(s.target, (ir.Slice(None, None, None),) * t.ndim, tmp, loc=s.loc)]
+
+    return _copy_with(fn, convert)
+
+
+def _copy_with(fn, replace):
+    """``fn``, or a copy of it where each statement ``s`` for which ``replace(s)`` gives a list
+    stands replaced by that list (the blocks around it copied, the rest shared)."""
+    changed = [False]
+
+    def block(stmts):
+        out = []
+        for s in stmts:
+            r = replace(s)
+            if r is not None:
+                changed[0] = True
+                out.extend(r)
+                continue
+            if isinstance(s, (ir.If, ir.For, ir.While)):
+                s = copy.copy(s)
+                if isinstance(s, ir.If):
+                    s.body, s.orelse = block(s.body), block(s.orelse)
+                elif isinstance(s, ir.For):
+                    s.body = block(s.body)
+                else:
+                    s.cond, s.body = block(s.cond), block(s.body)
+            out.append(s)
+        return out
+
+    body = block(fn.body)
+    if not changed[0]:
+        return fn
+    new = copy.copy(fn)
+    new.body = body
+    return new
+
+
+def _replace_value(s, value):
+    new = copy.copy(s)
+    new.value = value
+    return new
 
 
 def _rerun_useful(act):

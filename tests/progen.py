@@ -657,8 +657,8 @@ FD_MARGIN = 2e-2  # finite differences are trusted when the point is this far fr
 SYMPY_MAX_SIZE = 4000  # larger SymPy expressions are not differentiated (time)
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Not an Exception: SymPy's internals catch those, and would swallow the time limit."""
 
 
 def _with_time_limit(seconds, fun):
@@ -674,7 +674,7 @@ def _with_time_limit(seconds, fun):
         raise _Timeout()
 
     old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)  # and again every 0.5 s until it stops
     try:
         return fun()
     finally:

@@ -57,6 +57,10 @@ def _sum_rest(d, t):
 
 
 class BatchedDeriver(Deriver):
+    def __init__(self, typeof, dname, written=frozenset()):
+        super().__init__(typeof, dname)
+        self.written = written  # arrays written in place somewhere in the function
+
     def operand_d(self, e):
         if isinstance(e, ir.TupleMake):
             ds = [self.operand_d(x) for x in e.items]
@@ -73,7 +77,10 @@ class BatchedDeriver(Deriver):
                 return None
             if isinstance(self.typeof(e.array), Tuple):
                 return ir.Load(d, e.index)
-            return ir.Load(d, (ALL,) + tuple(e.index))
+            view = ir.Load(d, (ALL,) + tuple(e.index))
+            if isinstance(e.array, ir.Var) and e.array.name in self.written:
+                return ir.Method(view, "copy", ())
+            return view
         if isinstance(e, (ir.Var, ir.Const, ir.Global, ir.Compare, ir.BoolOp, ir.TupleMake, ir.TupleGet)):
             return super().tangent(e, ans, ans_type, loc)
         prepared = self.differentiable_call(e)
@@ -139,7 +146,10 @@ def _b_prod(self, call, ds, ctx, t):
     if _axis(call) is not None:
         raise NotBatchable("axis")
     x = call.args[0]
-    return _sum_rest(ir.BinOp("*", ds[0], ir.BinOp("/", ctx.ans, x)), self.typeof(x))
+    xt = self.typeof(x)
+    if not isinstance(xt, Array):
+        return ds[0]
+    return _sum_rest(ir.BinOp("*", ds[0], R.prod_others(x, xt, None)), xt)
 
 
 def _b_same(self, call, ds, ctx, t):

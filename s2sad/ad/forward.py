@@ -267,7 +267,14 @@ class BatchedForward(Forward):
         from .batched import BatchedDeriver
 
         super().__init__(spec, namer, callee_name)
-        self.deriver = BatchedDeriver(self.typeof, self.dname)
+        # a batched tangent read out of an array is a view of its tangent: it is copied when the
+        # array can be written later (t = y[0]; y[0] = ...), so tangents are values, as primals
+        written = ir.stored_arrays(self.fn.body)
+        for s in ir.walk_stmts(self.fn.body):
+            for e in ir.stmt_exprs(s):
+                if isinstance(e, ir.CallUser):
+                    written.update(a.name for a in e.args if isinstance(a, ir.Var))
+        self.deriver = BatchedDeriver(self.typeof, self.dname, written)
 
     def prologue(self, wrt):
         from .batched import NB

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from .. import ir
 from ..analysis.rebind import rebindings
+from ..analysis.tapesize import trip_count
 from ..analysis.types import Array, Scalar, Tuple
 from ..errors import NonDifferentiableError, reporting_internal_errors
 from .derive import Deriver, MaybeStretched, zero_like
+from .tape import Tapes
 
 _RECOMPUTE_EXPR = (ir.BinOp, ir.UnaryOp, ir.Load, ir.Compare, ir.Call, ir.Attr, ir.TupleGet)
 
@@ -104,6 +106,7 @@ class Reverse:
 
         visit(self.fn.body, (), ())
         self._single = {}
+        self._kept = {}
         # swaps of array references whose adjoints can follow the same way (all active or none)
         self.rebind = {k: g for k, g in rebindings(self.fn, self.types).items()
                        if len({self.active(v) for v in g.perm}) == 1}
@@ -217,8 +220,7 @@ class Reverse:
         self.ret_stmt = fn.body[-1] if fn.body and isinstance(fn.body[-1], ir.Return) else None
         self.out_var = None
         self.out_bar = self.namer.fresh("out_bar")
-        self.ftape, self.ft = self.namer.fresh("_ftape"), self.namer.fresh("_ft")
-        self.itape, self.it = self.namer.fresh("_itape"), self.namer.fresh("_it")
+        self.tapes = Tapes(self.namer.fresh, _dt)
         self.trip = {}  # id(loop) -> trip count var
         self._snapshots = {}
         self.counter = {}
@@ -227,8 +229,10 @@ class Reverse:
                 self.trip[id(s)] = self.namer.fresh("_n")
                 if s.exit_flag or isinstance(s, ir.While):
                     self.counter[id(s)] = self.namer.fresh("_count")
-        # phase 1: which primal values does the reverse sweep read?
+        # phase 1: which primal values does the reverse sweep read, and where?
         self.needed = set()
+        self.reads_at = {}  # id(stmt) -> names its adjoint code reads
+        self._reading = []
         self.push = set()
         self.push_arrays = set()
         self.rc = {}
@@ -257,6 +261,7 @@ class Reverse:
         for v in list(self.push):
             if all(isinstance(st, ir.For) for st, _ in self.sites.get(v, [])):
                 self.push.discard(v)
+        self.unrecorded = self._unobserved_sites()
         # a trip count inside another loop is recorded after its loop runs and popped
         # just before the reversed loop needs it
         self.recorded_trips = {self.trip[id(s)] for s in ir.walk_stmts(fn.body)
@@ -267,9 +272,10 @@ class Reverse:
         fwd = self.fwd_block(fn.body)
         self.last_line = None
         rev = self.rev_block(fn.body, top=True)
-        body = self.prologue() + [ir.Comment(text="-- forward sweep --")] + fwd
+        body = [ir.Comment(text="-- forward sweep --")] + fwd
         body += [ir.Comment(text="-- reverse sweep --")] + self.adjoint_init() + rev
         body.append(self.epilogue())
+        body = self.prologue() + self.tapes.make_room(body)
         params = list(fn.params) + [self.out_bar] + [self.bname(p) for p in inout]
         wrt_txt = ", ".join(wrt)
         doc = (f"Reverse-mode derivative (VJP) of {fn.name} with respect to ({wrt_txt}). "
@@ -277,6 +283,45 @@ class Reverse:
                + ", ".join(p + "_bar" for p in wrt) + ") for the output adjoint "
                f"{self.out_bar}.")
         return ir.Function(name, params, body, loc=fn.loc, docstring=doc)
+
+    def _unobserved_sites(self):
+        """To-be-recorded, per assignment: the number a scalar held before an assignment is
+        recorded only if some reverse-sweep read can see it, that is, if the adjoint code of a
+        statement between an earlier assignment of the variable and this one (on some path of
+        the forward sweep) reads it. An accumulation ``s = s + e`` inside a loop whose old
+        values no adjoint reads (GMM's ``qx += ...``) records nothing. Returns the ids of the
+        assignments whose push and pop are left out."""
+        for name, s in self.rc.items():  # recomputations read their operands where they stand
+            self.reads_at.setdefault(id(s), set()).update(ir.expr_vars(s.value))
+        for name, (d, _) in self.ru.items():
+            self.reads_at.setdefault(id(d), set()).update(ir.expr_vars(d.value))
+        preds = _predecessors(self.fn.body)
+        out = set()
+        for v in self.push:
+            if not isinstance(self.types.get(v), Scalar):
+                continue
+            for s, _ in self.sites.get(v, []):
+                if not isinstance(s, ir.Assign) or self.first_def(s) or id(s) in self.rebind:
+                    continue
+                if v in self.reads_at.get(id(s), ()) and v in ir.expr_vars(s.value):
+                    continue  # its own adjoint reads the old value
+                if not self._old_value_read(v, s, preds):
+                    out.add(id(s))
+        return out
+
+    def _old_value_read(self, v, site, preds):
+        seen, stack = set(), list(preds.get(id(site), ()))
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            if v in self.reads_at.get(id(n), ()):
+                return True
+            if _defines(n, v):
+                continue
+            stack.extend(preds.get(id(n), ()))
+        return False
 
     def _recompute_at_use(self):
         """Temporaries recomputed in the reverse sweep just before the adjoint of their last
@@ -369,28 +414,17 @@ class Reverse:
             for v in ir.expr_vars(e):
                 if not self._is_adjoint_name(v):
                     self.needed.add(v)
+                    if self._reading:  # where, in forward order, the reverse sweep reads it
+                        self.reads_at.setdefault(id(self._reading[-1]), set()).add(v)
 
     def _is_adjoint_name(self, v):
         return v in self.namer.derived.values() or v == self.out_bar
 
     # ------------------------------------------------------------ prologue / epilogue
 
-    def uses_tape(self):
-        """Which tapes the emitted sweeps push to (known once both sweeps are emitted)."""
-        return bool(self.helpers & {"_push_f", "_push_fa"}), bool(self.helpers & {"_push_i", "_push_ia"})
-
     def prologue(self):
-        out = []
-        floats, ints = self.uses_tape()
+        out = self.tapes.prologue(self.fn.loc)
         loc = self.fn.loc
-        if floats:
-            out.append(ir.Assign(ir.Var(self.ftape), ir.Call("np.empty", (ir.Const(256),), (("dtype", ir.Const(_dt("float64"))),)), loc=loc))
-            out.append(ir.Assign(ir.Var(self.ft), ir.Const(0), loc=loc))
-        if ints:
-            out.append(ir.Assign(ir.Var(self.itape), ir.Call("np.empty", (ir.Const(256),), (("dtype", ir.Const(_dt("int64"))),)), loc=loc))
-            out.append(ir.Assign(ir.Var(self.it), ir.Const(0), loc=loc))
-        if floats or ints:
-            out.insert(0, ir.Comment(text="-- tapes: values the reverse sweep reads after they are overwritten --"))
         # recorded variables need a value before their first recording
         for v in sorted(self.push):
             if v in self.fn.params or self.first_def(self.sites[v][0][0]) \
@@ -470,24 +504,15 @@ class Reverse:
                 out.extend(self._push_value(ir.TupleGet(e, k), item, loc))
             return out
         if isinstance(t, Array):
-            h = "_push_ia" if t.dtype in ("int64", "bool") else "_push_fa"
-            tape, top = (self.itape, self.it) if h == "_push_ia" else (self.ftape, self.ft)
-            self.helpers.add(h)
-            out = [_tape_call(tape, top, h, e, loc)]
-            self.helpers.add("_push_i")
+            out = [self.tapes.push(self.tapes.array_kind(t.dtype), e, loc)]
             for k in range(t.ndim):
-                out.append(_tape_call(self.itape, self.it, "_push_i",
-                                      ir.Load(ir.Attr(e, "shape"), (ir.Const(k),)), loc))
+                out.append(self.tapes.push("i", ir.Load(ir.Attr(e, "shape"), (ir.Const(k),)), loc))
             return out
         if not isinstance(t, (Scalar, type(None))):
             raise NonDifferentiableError(f"s2sad cannot record a value of type {t} on its tape", loc,
                                          "keep values overwritten inside loops to numbers, arrays "
                                          "and tuples of them")
-        if t is None or t.dtype in ("int64", "bool"):
-            self.helpers.add("_push_i")
-            return [_tape_call(self.itape, self.it, "_push_i", e, loc)]
-        self.helpers.add("_push_f")
-        return [_tape_call(self.ftape, self.ft, "_push_f", e, loc)]
+        return [self.tapes.push("i" if t is None or t.dtype in ("int64", "bool") else "f", e, loc)]
 
     def pop_stmts(self, v, loc):
         """Restore variable ``v`` from the tape (the mirror of ``push_stmts``)."""
@@ -505,59 +530,46 @@ class Reverse:
                 items[k] = tmp
             return out, ir.TupleMake(tuple(items))
         if isinstance(t, Array):
-            out = []
-            nd = t.ndim
-            out.append(ir.AugAssign(ir.Var(self.it), "-", ir.Const(nd), loc=loc))
-            dims = []
-            for k in range(nd):
+            out, dims = [], []
+            for k in reversed(range(t.ndim)):  # the shape was pushed after the contents
+                code, val = self.tapes.pop("i", loc)
                 dk = ir.Var(self.namer.fresh("_d"))
-                dims.append(dk)
-                idx = ir.Var(self.it) if k == 0 else ir.BinOp("+", ir.Var(self.it), ir.Const(k))
-                out.append(ir.Assign(dk, ir.Load(ir.Var(self.itape), (idx,)), loc=loc))
-            size = dims[0] if nd == 1 else _product(dims)
-            if nd == 0:
-                size = ir.Const(1)
-            tape, top = (self.itape, self.it) if t.dtype in ("int64", "bool") else (self.ftape, self.ft)
-            out.append(ir.AugAssign(ir.Var(top), "-", size, loc=loc))
-            flat = ir.Load(ir.Var(tape), (ir.Slice(ir.Var(top), ir.BinOp("+", ir.Var(top), size), None),))
-            val = ir.Method(flat, "reshape", (ir.TupleMake(tuple(dims)),)) if nd != 1 else flat
+                out += code + [ir.Assign(dk, val, loc=loc)]
+                dims.insert(0, dk)
+            size = _product(dims) if dims else ir.Const(1)
+            code, flat = self.tapes.pop_flat(self.tapes.array_kind(t.dtype), size, loc)
+            out += code
+            val = ir.Method(flat, "reshape", (ir.TupleMake(tuple(dims)),)) if t.ndim != 1 else flat
             val = ir.Method(val, "copy", ())
             if t.dtype not in ("float64", "int64"):
                 val = ir.Method(val, "astype", (ir.Const(_dt(t.dtype)),))
             return out, val
-        if t is None or t.dtype in ("int64", "bool"):
-            val = ir.Load(ir.Var(self.itape), (ir.Var(self.it),))
-            if t is not None and t.dtype == "bool":
-                val = ir.Compare("!=", val, ir.Const(0))
-            return [ir.AugAssign(ir.Var(self.it), "-", ir.Const(1), loc=loc)], val
-        val = ir.Load(ir.Var(self.ftape), (ir.Var(self.ft),))
-        if t.dtype == "float32":
+        kind = "i" if t is None or t.dtype in ("int64", "bool") else "f"
+        out, val = self.tapes.pop(kind, loc)
+        if t is not None and t.dtype == "bool":
+            val = ir.Compare("!=", val, ir.Const(0))
+        elif t is not None and t.dtype == "float32":
             val = ir.Call("np.float32", (val,))
-        return [ir.AugAssign(ir.Var(self.ft), "-", ir.Const(1), loc=loc)], val
+        return out, val
 
     def push_element(self, s):
         """Record ``a[index]`` before a store overwrites it."""
         t = self.types[s.array.name]
         elem = ir.Load(s.array, s.index)
-        scalar = _index_is_scalar(s.index, t.ndim, self.typeof)
-        if scalar:
-            self.helpers.add("_push_f")
-            return [_tape_call(self.ftape, self.ft, "_push_f", elem, s.loc)]
-        self.helpers.add("_push_fa")
-        return [_tape_call(self.ftape, self.ft, "_push_fa", elem, s.loc)]
+        if _index_is_scalar(s.index, t.ndim, self.typeof):
+            return [self.tapes.push("i" if t.dtype in ("int64", "bool") else "f", elem, s.loc)]
+        return [self.tapes.push(self.tapes.array_kind(t.dtype), elem, s.loc)]
 
     def pop_element(self, s):
         t = self.types[s.array.name]
-        scalar = _index_is_scalar(s.index, t.ndim, self.typeof)
-        if scalar:
-            return [ir.AugAssign(ir.Var(self.ft), "-", ir.Const(1), loc=s.loc),
-                    ir.Store(s.array, s.index, ir.Load(ir.Var(self.ftape), (ir.Var(self.ft),)), loc=s.loc)]
+        if _index_is_scalar(s.index, t.ndim, self.typeof):
+            code, val = self.tapes.pop("i" if t.dtype in ("int64", "bool") else "f", s.loc)
+            return code + [ir.Store(s.array, s.index, val, loc=s.loc)]
         elem = ir.Load(s.array, s.index)
         n = ir.Var(self.namer.fresh("_size"))
-        flat = ir.Load(ir.Var(self.ftape), (ir.Slice(ir.Var(self.ft), ir.BinOp("+", ir.Var(self.ft), n), None),))
-        return [ir.Assign(n, ir.Attr(elem, "size"), loc=s.loc),
-                ir.AugAssign(ir.Var(self.ft), "-", n, loc=s.loc),
-                ir.Store(s.array, s.index, ir.Method(flat, "reshape", (ir.Attr(elem, "shape"),)), loc=s.loc)]
+        code, flat = self.tapes.pop_flat(self.tapes.array_kind(t.dtype), n, s.loc)
+        return [ir.Assign(n, ir.Attr(elem, "size"), loc=s.loc)] + code + [
+            ir.Store(s.array, s.index, ir.Method(flat, "reshape", (ir.Attr(elem, "shape"),)), loc=s.loc)]
 
     # ------------------------------------------------------------ forward sweep
 
@@ -584,7 +596,7 @@ class Reverse:
         elif isinstance(s, ir.Assign):
             v = s.target.name
             out.extend(self.fwd_call_saves(s.value, s))
-            if v in self.push and not self.first_def(s):
+            if v in self.push and not self.first_def(s) and id(s) not in self.unrecorded:
                 out.extend(self.push_stmts(v, s.loc))
             out.append(s)
         elif isinstance(s, (ir.Store, ir.AugStore)):
@@ -593,7 +605,8 @@ class Reverse:
             out.append(s)
         elif isinstance(s, ir.ExprStmt):
             out.extend(self.fwd_call_saves(s.value, s))
-            out.append(s)
+            kept = self.discarded_result(s)
+            out.append(ir.Assign(ir.Var(kept), s.value, loc=s.loc) if kept else s)
         elif isinstance(s, ir.If):
             out.append(ir.If(s.test, self.fwd_block(s.body), self.fwd_block(s.orelse), loc=s.loc))
         elif isinstance(s, ir.For) and s.checkpoint is not None:
@@ -609,7 +622,7 @@ class Reverse:
             if cnt:
                 out.append(ir.Assign(ir.Var(n), ir.Var(cnt), loc=s.loc))
             else:
-                out.append(ir.Assign(ir.Var(n), _trip_count(s), loc=s.loc))
+                out.append(ir.Assign(ir.Var(n), trip_count(s), loc=s.loc))
             if n in self.recorded_trips:
                 out.extend(self.push_stmts(n, s.loc))
         elif isinstance(s, ir.While):
@@ -709,7 +722,7 @@ class Reverse:
         out.extend(self.save_state(s, ir.Const(0), loc))
         out.append(ir.For(s.var, s.start, s.stop, s.step, _copy.deepcopy(s.body), loc=loc))
         n = self.trip[id(s)]
-        out.append(ir.Assign(ir.Var(n), _trip_count(s), loc=loc))
+        out.append(ir.Assign(ir.Var(n), trip_count(s), loc=loc))
         if n in self.recorded_trips:
             out.extend(self.push_stmts(n, loc))
         return out
@@ -794,34 +807,47 @@ class Reverse:
             out.extend(self.push_whole_contents(v, s.loc))
         return out
 
+    def restored_at(self, s):
+        """Whether the reverse sweep restores the variable an assignment overwrote."""
+        return (self.phase == 2 and s.target.name in self.push and not self.first_def(s)
+                and id(s) not in self.unrecorded)
+
+    def discarded_result(self, s):
+        """For ``f(...)`` as a statement whose result holds arrays and whose VJP is called: the
+        variable the forward sweep keeps the result in."""
+        if not isinstance(s.value, ir.CallUser):
+            return None
+        info = self.callee_info(s.value)
+        ret = info.ret
+        if info.vjp is None or isinstance(ret, Scalar) or ret is None or not ret.differentiable:
+            return None
+        if id(s) not in self._kept:
+            name = self.namer.fresh("_unused")
+            self.types[name] = ret
+            self._kept[id(s)] = name
+        return self._kept[id(s)]
+
     def restore_call(self, s, t, call):
         """The mirror of the forward sweep around a call: the result variable was recorded
         last, so it is popped first, then the arrays the callee wrote, in reverse order."""
         if self.phase != 2:
             return []
         out = []
-        if t is not None and t in self.push and not self.first_def(s):
+        if t is not None and self.restored_at(s):
             out.extend(self.pop_stmts(t, s.loc))
         for v in reversed(self.call_saves(call)):
             out.extend(self.pop_whole_contents(v, s.loc))
         return out
 
     def push_whole_contents(self, v, loc):
-        t = self.types[v]
-        h = "_push_ia" if t.dtype in ("int64", "bool") else "_push_fa"
-        tape, top = (self.itape, self.it) if h == "_push_ia" else (self.ftape, self.ft)
-        self.helpers.add(h)
         self.push_arrays.add(v)
-        return [_tape_call(tape, top, h, ir.Var(v), loc)]
+        return [self.tapes.push(self.tapes.array_kind(self.types[v].dtype), ir.Var(v), loc)]
 
     def pop_whole_contents(self, v, loc):
         t = self.types[v]
-        tape, top = (self.itape, self.it) if t.dtype in ("int64", "bool") else (self.ftape, self.ft)
-        n = ir.Attr(ir.Var(v), "size")
-        flat = ir.Load(ir.Var(tape), (ir.Slice(ir.Var(top), ir.BinOp("+", ir.Var(top), n), None),))
+        code, flat = self.tapes.pop_flat(self.tapes.array_kind(t.dtype), ir.Attr(ir.Var(v), "size"), loc)
         val = ir.Method(flat, "reshape", (ir.Attr(ir.Var(v), "shape"),))
-        return [ir.AugAssign(ir.Var(top), "-", n, loc=loc),
-                ir.Store(ir.Var(v), (ir.Slice(None, None, None),) * max(t.ndim, 1), val, loc=loc)]
+        return code + [ir.Store(ir.Var(v), (ir.Slice(None, None, None),) * max(t.ndim, 1), val, loc=loc)]
 
     # ------------------------------------------------------------ reverse sweep
 
@@ -841,7 +867,11 @@ class Reverse:
                     self.unpermute(g, out)
                 continue
             with reporting_internal_errors(s.loc, "differentiating this line in reverse mode"):
-                self.rev_stmt(s, out)
+                self._reading.append(s)
+                try:
+                    self.rev_stmt(s, out)
+                finally:
+                    self._reading.pop()
         return out
 
     def block_prelude(self, stmts, top):
@@ -1042,13 +1072,12 @@ class Reverse:
             if not code:
                 # a value that does not depend on the inputs: the old value's adjoint ends here
                 self.comment(s, out)
-                if self.overwritten(t) or t in self.fn.params:
-                    out.append(self.reset(t, s.loc))
-                if t in self.push and self.phase == 2 and not self.first_def(s):
+                if self.restored_at(s):
                     out.extend(self.pop_stmts(t, s.loc))
+                if self.overwritten(t) or t in self.fn.params:
+                    out.append(self.reset(t, s.loc))  # after the restore: the old value's shape
                 return
-        pop = self.pop_stmts(t, s.loc) if (t in self.push and self.phase == 2
-                                            and not self.first_def(s)) else []
+        pop = self.pop_stmts(t, s.loc) if self.restored_at(s) else []
         if code and code[0] == "in-place":
             # t = t op x where the derivative reads no value: nothing to reset or restore
             self.comment(s, out)
@@ -1061,9 +1090,9 @@ class Reverse:
             redefined = (self.overwritten(t) or t in self.fn.params) and not self.single_use(t)
             if not reads_target:
                 out.extend(code)
+                out.extend(pop)
                 if redefined:
                     out.append(self.reset(t, s.loc))
-                out.extend(pop)
             else:
                 # t = f(t, ...): take t's adjoint aside, restore t, then propagate
                 tb = ir.Var(self.namer.fresh("_g"))
@@ -1074,8 +1103,8 @@ class Reverse:
                     # the derivative reads the new value: keep it before restoring the old one
                     ans = ir.Var(self.namer.fresh("_ans"))
                     out.append(ir.Assign(ans, ir.Var(t), loc=s.loc))
-                out.append(self.reset(t, s.loc))
                 out.extend(pop)
+                out.append(self.reset(t, s.loc))
                 out.extend(self.adjoint_of_assign(s, g=tb, ans=ans))
         else:
             out.extend(pop)
@@ -1192,9 +1221,9 @@ class Reverse:
         for a in call.args:
             self.need(a)
         if info.vjp is None:
+            out.extend(self.restore_call(s, t, call))
             if t is not None and self.active(t) and (self.overwritten(t) or t in self.fn.params):
                 out.append(self.reset(t, s.loc))  # a result that does not depend on the inputs
-            out.extend(self.restore_call(s, t, call))
             return
         self.comment(s, out)
         tt = self.types.get(t) if t is not None else None
@@ -1203,22 +1232,25 @@ class Reverse:
                 g = ir.TupleMake(tuple(ir.Var(b) if b is not None else ir.Const(0.0) for b in self.bar_parts(t)))
             else:
                 g = ir.Var(self.bname(t))
+        elif t is None and self.discarded_result(s):
+            kept = self.discarded_result(s)  # the callee's VJP takes a zero of its result's shape
+            g = zero_like(ir.Var(kept), self.types[kept])
         else:
             g = zero_like(ir.Var(t), tt) if t is not None and tt is not None and tt.differentiable else ir.Const(0.0)
-        grab = []
+        resets = []
         if t is not None and self.active(t):
             gv = ir.Var(self.namer.fresh("_g"))
+            out.append(ir.Assign(gv, g, loc=s.loc))
             if isinstance(tt, Tuple):
-                grab.append(ir.Assign(gv, g, loc=s.loc))
-                for b in self.bar_parts(t):
+                for b, it in zip(self.bar_parts(t), tt.items):
                     if b is not None:
-                        grab.append(ir.Assign(ir.Var(b), ir.Const(0.0) if not isinstance(tt.items[self.bar_parts(t).index(b)], Array) else ir.Call("np.zeros_like", (ir.Var(b),)), loc=s.loc))
+                        resets.append(ir.Assign(ir.Var(b), ir.Call("np.zeros_like", (ir.Var(b),))
+                                                if isinstance(it, Array) else ir.Const(0.0), loc=s.loc))
             else:
-                grab.append(ir.Assign(gv, g, loc=s.loc))
-                grab.append(self.reset(t, s.loc))
+                resets.append(self.reset(t, s.loc))
             g = gv
-        out.extend(grab)
         out.extend(self.restore_call(s, t, call))  # the VJP replays the call on its inputs
+        out.extend(resets)  # after the restore: the adjoint of the old value, of its shape
         inout_bars = [ir.Var(self.bname(call.args[k].name)) for k in info.inout]
         vcall = ir.Call(info.vjp, tuple(call.args) + (g,) + tuple(inout_bars))
         if all(k in info.inout for k in info.active):
@@ -1234,6 +1266,37 @@ class Reverse:
                 out.append(self.accumulate(a, ir.TupleGet(r, j + 1), self.types[a.name], s.loc))
 
 
+def _defines(s, v):
+    return (isinstance(s, ir.Assign) and s.target.name == v) or (isinstance(s, ir.For) and s.var.name == v)
+
+
+def _predecessors(body):
+    """The forward sweep's control flow over structured statements: id(stmt) -> the
+    statements that can run just before it (a compound statement stands for its test or loop
+    head; a loop head follows the end of its body)."""
+    preds = {}
+
+    def visit(stmts, before):
+        for s in stmts:
+            preds[id(s)] = list(before)
+            if isinstance(s, ir.If):
+                ends = visit(s.body, [s]) + (visit(s.orelse, [s]) if s.orelse else [s])
+                before = ends
+            elif isinstance(s, ir.For):
+                preds[id(s)] += visit(s.body, [s])
+                before = [s]
+            elif isinstance(s, ir.While):
+                cond_ends = visit(s.cond, [s]) if s.cond else [s]
+                preds[id(s)] += visit(s.body, cond_ends)
+                before = cond_ends
+            else:
+                before = [s]
+        return before
+
+    visit(body, [])
+    return preds
+
+
 def _blocks_of(s):
     if isinstance(s, ir.If):
         return (s.body, s.orelse)
@@ -1245,19 +1308,12 @@ def _blocks_of(s):
 
 
 class CalleeInfo:
-    def __init__(self, vjp, active, inout, mutated):
+    def __init__(self, vjp, active, inout, mutated, ret=None):
         self.vjp = vjp
         self.active = active
         self.inout = inout
         self.mutated = mutated
-
-
-def _is_tape_call(s, helper):
-    return isinstance(s, ir.Assign) and isinstance(s.value, ir.Call) and s.value.func == helper
-
-
-def _tape_call(tape, top, helper, value, loc):
-    return ir.Assign(ir.Var(f"{tape}, {top}"), ir.Call(helper, (ir.Var(tape), ir.Var(top), value)), loc=loc)
+        self.ret = ret  # the callee's return type
 
 
 def _dt(name):
@@ -1297,15 +1353,6 @@ def _index_is_scalar(index, ndim, typeof):
 
 def _is_const(e, v):
     return isinstance(e, ir.Const) and e.value == v and not isinstance(e.value, bool)
-
-
-def _trip_count(s):
-    """Number of iterations of ``range(start, stop, step)``."""
-    if _is_const(s.step, 1):
-        if _is_const(s.start, 0):
-            return ir.Call("max", (s.stop, ir.Const(0)))
-        return ir.Call("max", (ir.BinOp("-", s.stop, s.start), ir.Const(0)))
-    return ir.Call("len", (ir.Call("range", (s.start, s.stop, s.step)),))
 
 
 def _has_code(stmts):

@@ -515,7 +515,7 @@ def _reduce_vjp_choice(c):
 
 
 _reg(Rule("np.prod", ("x", "axis"), lambda ts, c: t_reduce(ts, c), "custom",
-          vjp={0: lambda c: _expand(c, "g * ans", divide_by_x=True)},
+          vjp={0: lambda c: _prod_vjp(c)},
           jvp={0: lambda c: _prod_jvp(c)}, diff=(0,)))
 for _name in ("np.max", "np.min"):
     _reg(Rule(_name, ("x", "axis"), lambda ts, c: t_reduce(ts, c), "custom",
@@ -562,12 +562,31 @@ def _expand(c, g_src, divide=False, divide_by_x=False):
     return g
 
 
+def prod_others(x, xt, axis):
+    """For each entry of x, the product of the other entries along ``axis`` (None: all), by
+    prefix and suffix products (runtime helper ``_prod_others``): exact where x has zeros,
+    where ``prod / x`` is 0/0."""
+    if axis is None:
+        ax = -1
+    else:
+        ax = axis % xt.ndim
+    return ir.Call("_prod_others", (x, ir.Const(ax)))
+
+
+def _prod_vjp(c):
+    if not isinstance(c.argtypes[0], Array):
+        return c.inst("g")
+    return ir.BinOp("*", _expand(c, "g"), prod_others(c.env["x"], c.argtypes[0], _axis(c)))
+
+
 def _prod_jvp(c):
+    if not isinstance(c.argtypes[0], Array):
+        return c.env["d"]
+    terms = ir.BinOp("*", c.env["d"], prod_others(c.env["x"], c.argtypes[0], _axis(c)))
     if _keepdims(c.call):
         kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(_axis(c))),) if _axis(c) is not None else ())
-        return ir.Call("np.sum", (ir.BinOp("*", c.ans, ir.BinOp("/", c.env["d"], c.env["x"])),), kw)
-    return _sum_like(c, ir.BinOp("*", c.ans if _axis(c) is None else _expand(c, "ans"),
-                                 ir.BinOp("/", c.env["d"], c.env["x"])))
+        return ir.Call("np.sum", (terms,), kw)
+    return _sum_like(c, terms)
 
 
 def _sum_like(c, e):

@@ -215,7 +215,7 @@ def check_aliasing(fn, types, mutates=None):
 
     uses = {}
     for s in ir.walk_stmts(fn.body):
-        for v in ir.stmt_reads(s):
+        for v in value_reads(s):
             uses.setdefault(v, []).append(s)
 
     def read_after(name, d, m):
@@ -250,6 +250,42 @@ def check_aliasing(fn, types, mutates=None):
                     f"{d.loc.lineno} is still used; s2sad treats views as copies and does not "
                     "track this aliasing", m.loc,
                     f"take a copy for the view: `... = {base}[...].copy()`")
+
+
+_SHAPE_ONLY_CALLS = {"np.zeros_like": (0,), "np.ones_like": (0,), "np.empty_like": (0,), "len": (0,),
+                     "_unbroadcast1": (1,), "_unbroadcast2": (1,), "_unbroadcast3": (1,)}
+
+
+def value_reads(s):
+    """The variables whose values a statement reads: like ``ir.stmt_reads``, less the uses
+    that read only a shape (``np.zeros_like(v)``, ``v.shape``, ``len(v)``; adjoint code
+    allocates its arrays this way), which a later write into ``v``'s memory cannot change."""
+    shape_only = []
+
+    def visit(e):
+        if isinstance(e, ir.Attr) and e.name in ("shape", "size", "ndim") and isinstance(e.value, ir.Var):
+            shape_only.append(e.value.name)
+            return
+        func = getattr(e, "func", None)
+        if isinstance(e, ir.CallUser) and func.startswith("_unbroadcast"):
+            func = func[:len("_unbroadcast") + 1]  # a runtime helper, differentiated again
+        if isinstance(e, (ir.Call, ir.CallUser)) and func in _SHAPE_ONLY_CALLS:
+            for k, a in enumerate(e.args):
+                if k in _SHAPE_ONLY_CALLS[func] and isinstance(a, ir.Var):
+                    shape_only.append(a.name)
+                else:
+                    visit(a)
+            return
+        for x in ir.sub_exprs(e):
+            visit(x)
+
+    reads = ir.stmt_reads(s)
+    for e in ir.stmt_roots(s):
+        visit(e)
+    out = list(reads)
+    for v in shape_only:
+        out.remove(v)
+    return out
 
 
 def _is_temp(name):

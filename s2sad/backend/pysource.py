@@ -137,6 +137,10 @@ class ToAst:
         if isinstance(s, ir.Comment):
             return self.comment(s.text)
         if isinstance(s, ir.Assign):
+            v = s.value
+            if s.inplace and isinstance(v, ir.BinOp) and v.left == s.target:
+                # `x op= e`: in place for an array, as the user wrote it
+                return ast.AugAssign(ast.Name(s.target.name, ast.Store()), _BIN[v.op](), self.expr(v.right))
             return ast.Assign([ast.Name(s.target.name, ast.Store())], self.expr(s.value), lineno=0)
         if isinstance(s, ir.AugAssign):
             return ast.AugAssign(self.target(s.target), _BIN[s.op](), self.expr(s.value))

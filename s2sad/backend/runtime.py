@@ -40,7 +40,7 @@ def _unbroadcast1(g, like):
     """g summed back to the shape of 1-d `like` when broadcasting stretched a size-1 axis."""
     if g.shape[0] == like.shape[0]:
         return g
-    out = np.zeros(like.shape[0], dtype=np.float64)
+    out = np.zeros(like.shape[0], dtype=g.dtype)
     for i in range(g.shape[0]):
         out[0] += g[i]
     return out
@@ -50,7 +50,7 @@ def _unbroadcast2(g, like):
     """g summed back to the shape of 2-d `like` over the size-1 axes broadcasting stretched."""
     if g.shape[0] == like.shape[0] and g.shape[1] == like.shape[1]:
         return g
-    out = np.zeros((like.shape[0], like.shape[1]), dtype=np.float64)
+    out = np.zeros((like.shape[0], like.shape[1]), dtype=g.dtype)
     for i in range(g.shape[0]):
         for j in range(g.shape[1]):
             out[min(i, like.shape[0] - 1), min(j, like.shape[1] - 1)] += g[i, j]
@@ -61,12 +61,40 @@ def _unbroadcast3(g, like):
     """g summed back to the shape of 3-d `like` over the size-1 axes broadcasting stretched."""
     if g.shape[0] == like.shape[0] and g.shape[1] == like.shape[1] and g.shape[2] == like.shape[2]:
         return g
-    out = np.zeros((like.shape[0], like.shape[1], like.shape[2]), dtype=np.float64)
+    out = np.zeros((like.shape[0], like.shape[1], like.shape[2]), dtype=g.dtype)
     for i in range(g.shape[0]):
         for j in range(g.shape[1]):
             for k in range(g.shape[2]):
                 out[min(i, like.shape[0] - 1), min(j, like.shape[1] - 1), min(k, like.shape[2] - 1)] += g[i, j, k]
     return out
+''',
+    "_prod_others": '''
+def _prod_others(x, axis):
+    """For each entry of x, the product of the other entries along `axis` (-1: all entries),
+    from prefix and suffix products: no division, so exact where x has zeros."""
+    a = x.copy()  # row-major, whatever the layout of x
+    pre = 1
+    n = a.size
+    post = 1
+    if axis >= 0:
+        n = a.shape[axis]
+        for k in range(axis):
+            pre *= a.shape[k]
+        for k in range(axis + 1, a.ndim):
+            post *= a.shape[k]
+    v = a.reshape((pre, n, post))
+    out = np.zeros_like(v)
+    for i in range(pre):
+        for j in range(post):
+            acc = 1.0
+            for k in range(n):
+                out[i, k, j] = acc
+                acc = acc * v[i, k, j]
+            acc = 1.0
+            for k in range(n - 1, -1, -1):
+                out[i, k, j] = out[i, k, j] * acc
+                acc = acc * v[i, k, j]
+    return out.reshape(a.shape)
 ''',
     "_reserve_f": '''
 def _reserve_f(tape, need):

@@ -401,7 +401,12 @@ class Interpreter:
         if s.loc is not None:
             self.loc = s.loc
         if isinstance(s, ir.Assign):
-            v = env[s.target.name] = self.expr(s.value, env)
+            v = self.expr(s.value, env)
+            old = env.get(s.target.name)
+            if s.inplace and isinstance(old, np.ndarray):  # `a += e` on an array: in place
+                self.store(old, Ellipsis, v)
+                v = old
+            env[s.target.name] = v
             if self.max_size is not None:
                 self.check_size(v)
         elif isinstance(s, ir.Store):

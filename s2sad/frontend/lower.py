@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import UnsupportedSyntaxError, NonDifferentiableError
-from .resolve import (MATH_CONSTS, NP_CONSTS, NP_DTYPES, Scope, known_name, user_function_of)
+from .resolve import (MATH_CONSTS, NP_CONSTS, NP_DTYPES, Scope, ValueRead, known_name, user_function_of)
 
 
 class DType:
@@ -426,7 +426,7 @@ class Lowering:
         if isinstance(t, ast.Name):
             rhs = self.operand(s.value, out)
             self.stmt_loc = self.src.loc(s)
-            self.emit(out, ir.Assign(ir.Var(t.id), ir.BinOp(op, ir.Var(t.id), rhs)))
+            self.emit(out, ir.Assign(ir.Var(t.id), ir.BinOp(op, ir.Var(t.id), rhs), inplace=True))
         elif isinstance(t, ast.Subscript):
             arr, index = self.subscript_target(t, out)
             rhs_code = []
@@ -609,6 +609,9 @@ class Lowering:
         return self.global_value(node, n, obj)
 
     def global_value(self, node, name, obj):
+        if isinstance(obj, (bool, int, float, np.number, np.bool_, tuple, np.ndarray)):
+            # built in as a constant or a module global: a later change means a rebuild
+            self.program.value_reads.append(ValueRead(self.scope, name, obj))
         if isinstance(obj, (bool, int, float)) and not isinstance(obj, np.ndarray):
             return ir.Const(obj)
         if isinstance(obj, (np.floating, np.integer, np.bool_)):

@@ -26,6 +26,7 @@ class Program:
         self._keys = {}  # id(pyfunc) -> key
         self._objs = {}
         self.customs = {}  # key -> CustomInfo
+        self.value_reads = []  # resolve.ValueRead: module-level values built into the code
         self._custom_keys = {}  # id(rule object) -> key
 
     def add(self, pyfn):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import math
 import types
 
@@ -79,25 +80,45 @@ def user_function_of(obj):
     return None
 
 
+def snapshot(obj):
+    """What a derivative built from a module-level value depends on: a number by value, an
+    array by identity and contents."""
+    if isinstance(obj, np.ndarray):
+        return ("array", id(obj), obj.shape, obj.dtype.str, content_digest(obj))
+    return ("value", type(obj).__name__, repr(obj))
+
+
+def content_digest(a):
+    return hashlib.blake2b(np.ascontiguousarray(a).view(np.uint8).reshape(-1), digest_size=8).hexdigest()
+
+
+class ValueRead:
+    """A module-level (or closure) value a generated derivative was built with."""
+
+    def __init__(self, scope, name, obj):
+        self.scope, self.name, self.snap = scope, name, snapshot(obj)
+
+    def stale(self):
+        return snapshot(self.scope.lookup(self.name)) != self.snap
+
+
 class Scope:
     """What the free names of a user function mean: its globals, closure cells, builtins."""
 
     def __init__(self, fn):
         self.fn = fn
         self.globals = fn.__globals__
-        self.closure = {}
-        if fn.__closure__:
-            for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
-                try:
-                    self.closure[name] = cell.cell_contents
-                except ValueError:  # empty cell
-                    pass
+        self.cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
 
     MISSING = object()
 
     def lookup(self, name):
-        if name in self.closure:
-            return self.closure[name]
+        """What ``name`` means now (read anew at every call: module-level values can change)."""
+        if name in self.cells:
+            try:
+                return self.cells[name].cell_contents
+            except ValueError:  # an empty cell
+                pass
         if name in self.globals:
             return self.globals[name]
         b = self.globals.get("__builtins__", builtins)

@@ -174,6 +174,9 @@ class Stmt:
 class Assign(Stmt):
     target: Var
     value: Expr
+    # from `x op= e` (value ``x op e``): in place when x is an array, as in Python; the compiler
+    # turns it into a whole-array store once types are known (compiler.Build.spec)
+    inplace: bool = field(default=False, kw_only=True)
 
 
 @dataclass(eq=False)
@@ -354,26 +357,27 @@ def expr_vars(e):
     return out
 
 
-def stmt_reads(s):
-    """Variables a statement reads (not those of nested blocks)."""
-    if isinstance(s, Assign):
-        return expr_vars(s.value)
+def stmt_roots(s):
+    """The expressions a statement evaluates itself (not those of its nested blocks)."""
+    if isinstance(s, (Assign, ExprStmt, Return)):
+        return [s.value] if s.value is not None else []
     if isinstance(s, AugAssign):
-        return expr_vars(s.value) + expr_vars(s.target)
+        return [s.value, s.target]
     if isinstance(s, (Store, AugStore)):
-        r = [s.array.name] + expr_vars(s.value)
-        for i in s.index:
-            r += expr_vars(i)
-        return r
-    if isinstance(s, (ExprStmt, Return)):
-        return expr_vars(s.value) if s.value is not None else []
-    if isinstance(s, If):
-        return expr_vars(s.test)
+        return [s.value, *s.index]
+    if isinstance(s, (If, While)):
+        return [s.test]
     if isinstance(s, For):
-        return expr_vars(s.start) + expr_vars(s.stop) + expr_vars(s.step)
-    if isinstance(s, While):
-        return expr_vars(s.test)
+        return [s.start, s.stop, s.step]
     return []
+
+
+def stmt_reads(s):
+    """Variables a statement reads (not those of nested blocks); a store reads its array."""
+    r = [s.array.name] if isinstance(s, (Store, AugStore)) else []
+    for e in stmt_roots(s):
+        r += expr_vars(e)
+    return r
 
 
 def assigned_names(stmts):

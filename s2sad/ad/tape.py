@@ -1,0 +1,168 @@
+"""The tapes of one generated VJP, and the pass that makes every push safe.
+
+Four typed stacks (numpy arrays with a top index), created only when used:
+
+- ``_ftape``/``_ft``: float scalars; ``_itape``/``_it``: ints, bools, trip counts, array shapes.
+  Their pushes are counted by ``analysis/tapesize.py``: before each region whose count is
+  known, one ``_reserve_f(_ftape, _ft + count)`` makes room for all of it, and the pushes
+  inside are plain stores (``_ftape[_ft] = x; _ft += 1``). Every push lies in such a region:
+  a push is a region of one, and a loop whose count is unknown gets its room made at the
+  start of each iteration. So no store can pass the end of a tape, by construction.
+- ``_atape``/``_at`` (float arrays) and ``_aitape``/``_ait`` (int and bool arrays): array
+  contents, whose sizes are known only when pushed; each push checks capacity and grows the
+  tape (an O(n) copy is paid anyway).
+"""
+
+from __future__ import annotations
+
+from .. import ir
+from ..analysis.tapesize import Counter, add_counts, as_expr, assigned, free_names, peak
+
+#: kind -> (tape base name, top base name, dtype, push helper, reserve helper)
+KINDS = {
+    "f": ("_ftape", "_ft", "float64", "_push_f", "_reserve_f"),
+    "i": ("_itape", "_it", "int64", "_push_i", "_reserve_i"),
+    "a": ("_atape", "_at", "float64", "_push_fa", None),
+    "ai": ("_aitape", "_ait", "int64", "_push_ia", None),
+}
+_BY_HELPER = {v[3]: k for k, v in KINDS.items()}
+
+
+class Tapes:
+    def __init__(self, fresh, dtype_const):
+        self.names = {k: (fresh(t), fresh(top)) for k, (t, top, *_rest) in KINDS.items()}
+        self.dtype_const = dtype_const
+        self.used = set()
+
+    # ------------------------------------------------------------ pushes and pops
+
+    def push(self, kind, value, loc):
+        """``tape, top = _push_x(tape, top, value)``: checked; ``make_room`` turns the scalar
+        ones into plain stores covered by a reservation."""
+        tape, top = self.names[kind]
+        helper = KINDS[kind][3]
+        self.used.add(kind)
+        return ir.Assign(ir.Var(f"{tape}, {top}"), ir.Call(helper, (ir.Var(tape), ir.Var(top), value)), loc=loc)
+
+    def pop(self, kind, loc):
+        """Statements that pop one scalar entry, and the expression of its value."""
+        tape, top = self.names[kind]
+        return [ir.AugAssign(ir.Var(top), "-", ir.Const(1), loc=loc)], ir.Load(ir.Var(tape), (ir.Var(top),))
+
+    def pop_flat(self, kind, size, loc):
+        """Statements that pop ``size`` entries, and the expression of them as a flat array."""
+        tape, top = self.names[kind]
+        flat = ir.Load(ir.Var(tape), (ir.Slice(ir.Var(top), ir.BinOp("+", ir.Var(top), size), None),))
+        return [ir.AugAssign(ir.Var(top), "-", size, loc=loc)], flat
+
+    def array_kind(self, dtype):
+        return "ai" if dtype in ("int64", "bool") else "a"
+
+    # ------------------------------------------------------------ allocation
+
+    def prologue(self, loc):
+        out = []
+        for kind in KINDS:
+            if kind not in self.used:
+                continue
+            tape, top = self.names[kind]
+            dtype = self.dtype_const(KINDS[kind][2])
+            out.append(ir.Assign(ir.Var(tape), ir.Call("np.empty", (ir.Const(256 if kind in ("f", "i") else 0),),
+                                                       (("dtype", ir.Const(dtype)),)), loc=loc))
+            out.append(ir.Assign(ir.Var(top), ir.Const(0), loc=loc))
+        if out:
+            out.insert(0, ir.Comment(text="-- tapes: values the reverse sweep reads after they are overwritten --"))
+        return out
+
+    # ------------------------------------------------------------ making room
+
+    def push_kind(self, s):
+        """Which counted tape (f or i) a statement pushes one entry on."""
+        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Call):
+            kind = _BY_HELPER.get(s.value.func)
+            if kind in ("f", "i") and s.target.name == ", ".join(self.names[kind]):
+                return kind
+        return None
+
+    def pop_kind(self, s):
+        """Which counted tape a statement pops one entry from (``_ft -= 1``)."""
+        if isinstance(s, ir.AugAssign) and s.op == "-" and isinstance(s.target, ir.Var) \
+                and isinstance(s.value, ir.Const) and s.value.value == 1:
+            for kind in ("f", "i"):
+                if s.target.name == self.names[kind][1]:
+                    return kind
+        return None
+
+    def make_room(self, stmts):
+        """The pass: cover every scalar push of ``stmts`` (a whole function body) by one
+        reservation, placed as early as its count can be evaluated."""
+        return self._plan(stmts, Counter(self.push_kind, self.pop_kind))
+
+    def _plan(self, stmts, counter):
+        out, run = [], []
+        count, names = {}, set()  # the run's count, the names it assigns
+
+        def flush():
+            if run:
+                out.extend(self._reserve(count, run[0].loc))
+                out.extend(self._unchecked(run))
+                run.clear()
+
+        for s in stmts:
+            c = counter.stmt_count(s)
+            if c is not None:
+                grown, grown_names = add_counts(count, c), names | assigned([s])
+                if not free_names(grown) & grown_names:
+                    run.append(s)
+                    count, names = grown, grown_names
+                    continue
+                flush()
+                count, names = c, assigned([s])
+                if not free_names(c) & names:
+                    run.append(s)
+                    continue
+            flush()
+            count, names = {}, set()
+            # a statement whose count is unknown before it runs: make room inside it
+            for blk in _blocks_of(s):
+                blk[:] = self._plan(blk, counter)
+            out.append(s)
+        flush()
+        return out
+
+    def _reserve(self, count, loc):
+        out = []
+        for kind in ("f", "i"):
+            n = peak(count, kind)
+            if n == 0:
+                continue
+            tape, top = self.names[kind]
+            grow = KINDS[kind][4]
+            need = ir.BinOp("+", ir.Var(top), as_expr(n))
+            out.append(ir.Assign(ir.Var(tape), ir.Call(grow, (ir.Var(tape), need)), loc=loc))
+        return out
+
+    def _unchecked(self, stmts):
+        """The pushes inside a reserved region as plain stores."""
+        out = []
+        for s in stmts:
+            kind = self.push_kind(s)
+            if kind is not None:
+                tape, top = self.names[kind]
+                out.append(ir.Store(ir.Var(tape), (ir.Var(top),), s.value.args[2], loc=s.loc))
+                out.append(ir.AugAssign(ir.Var(top), "+", ir.Const(1), loc=s.loc))
+                continue
+            for blk in _blocks_of(s):
+                blk[:] = self._unchecked(blk)
+            out.append(s)
+        return out
+
+
+def _blocks_of(s):
+    if isinstance(s, ir.If):
+        return (s.body, s.orelse)
+    if isinstance(s, (ir.For,)):
+        return (s.body,)
+    if isinstance(s, ir.While):
+        return (s.cond, s.body)
+    return ()

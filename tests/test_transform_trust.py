@@ -1,0 +1,158 @@
+"""Composed transforms exact on code that writes arrays (issue 10): jacfwd (vector forward
+mode), hessian (forward over reverse), jacrev(grad) (reverse over reverse), grad(grad); np.prod
+at zeros; float32 under Numba; in-place `+=` on arrays; module-level values that change.
+References: hand-derived formulas and central finite differences of the reverse gradient."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import s2sad
+from s2sad.check.fd import numerical_grad, numerical_jacobian, rel_error
+
+import transform_trust_cases as C
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _close(got, want, tol=1e-7):
+    assert rel_error(got, want) < tol, (got, want)
+
+
+def fd_hessian(f, x, *rest):
+    """Finite differences of the reverse gradient (an independent first-order check)."""
+    g = s2sad.grad(f)
+    return numerical_jacobian(lambda z: g(z, *rest), (x,), 0)
+
+
+def test_jacfwd_tangents_are_values_not_views():
+    x = np.array([0.6, 1.5])
+    _close(s2sad.jacfwd(C.swap2)(x), np.array([[0.0, 1.0], [1.0, 0.0]]), 1e-15)
+    _close(s2sad.jacobian(C.swap2)(x), np.array([[0.0, 1.0], [1.0, 0.0]]), 1e-15)
+    _close(s2sad.jacfwd(C.zero_after_read)(x), np.array([2 * 0.6, 1.0]), 1e-15)
+
+
+@pytest.mark.parametrize("transform", ["hessian", "jacrev_grad", "jacfwd_grad"])
+def test_second_derivatives_through_element_writes(transform):
+    make = {"hessian": s2sad.hessian,
+            "jacrev_grad": lambda f: s2sad.jacrev(s2sad.grad(f)),
+            "jacfwd_grad": lambda f: s2sad.jacfwd(s2sad.grad(f))}[transform]
+    x = np.array([0.7, 1.5])
+    # f = x0^2 x1: H = [[2 x1, 2 x0], [2 x0, 0]]
+    want = np.array([[2 * 1.5, 2 * 0.7], [2 * 0.7, 0.0]])
+    _close(make(C.sq_first)(x), want, 1e-14)
+    _close(make(C.inplace_param)(x.copy()), want, 1e-14)
+    # f = x1^2 + x0^2: H = 2 I
+    _close(make(C.copy_first)(x), 2.0 * np.eye(2), 1e-14)
+    # f = sum(b^3) through a helper: H = diag(6 b)
+    _close(make(C.calls_inner)(x), np.diag(6.0 * x), 1e-14)
+
+
+@pytest.mark.parametrize("name", ["tridiag", "bubble", "stencil"])
+def test_hessian_of_solvers_sorts_and_stencils(name):
+    rng = np.random.default_rng(4)
+    if name == "tridiag":
+        n = 6
+        a, b, c, d = rng.uniform(0, .5, n), rng.uniform(2, 3, n), rng.uniform(0, .5, n), rng.normal(size=n)
+        H = s2sad.hessian(C.tridiag, 3)(a, b, c, d)
+        want = numerical_jacobian(lambda z: s2sad.grad(C.tridiag, 3)(a, b, c, z), (d,), 0)
+    elif name == "bubble":
+        x = rng.normal(size=6)
+        H, want = s2sad.hessian(C.bubble)(x), fd_hessian(C.bubble, x)
+    else:
+        u = np.linspace(0.0, 1.0, 7)
+        H, want = s2sad.hessian(C.stencil)(u, 0.1), fd_hessian(C.stencil, u, 0.1)
+    _close(H, want, 1e-6)
+    _close(H, H.T, 1e-10)
+
+
+def test_jvp_of_grad_matches_hessian_vector_product():
+    x = np.random.default_rng(5).normal(size=6)
+    v = np.linspace(-1.0, 1.0, 6)
+    _, hv = s2sad.jvp(s2sad.grad(C.bubble), (x,), (v,))
+    _close(hv, s2sad.hessian(C.bubble)(x) @ v, 1e-10)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_prod_at_a_zero_entry(mode, jit):
+    x = np.array([2.0, 0.0, 3.0])
+    _close(s2sad.grad(C.prod, mode=mode, jit=jit)(x), np.array([0.0, 6.0, 0.0]), 1e-15)
+    x = np.array([0.0, 0.0, 3.0])
+    _close(s2sad.grad(C.prod, mode=mode, jit=jit)(x), np.zeros(3), 1e-15)
+
+
+def test_prod_second_derivatives_and_axes_at_zeros():
+    x = np.array([2.0, 0.0, 3.0])
+    want = np.array([[0.0, 3.0, 0.0], [3.0, 0.0, 2.0], [0.0, 2.0, 0.0]])  # d2 (x0 x1 x2)
+    _close(s2sad.hessian(C.prod)(x), want, 1e-15)
+    _close(s2sad.jacfwd(C.prod)(x), np.array([0.0, 6.0, 0.0]), 1e-15)
+    m = np.array([[1.0, 0.0, 2.0], [3.0, 4.0, 0.5]])
+    for mode in ("reverse", "forward"):
+        _close(s2sad.grad(C.prod_axes, mode=mode)(m), numerical_grad(C.prod_axes, (m,)), 1e-8)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_float32_stays_float32(mode, jit):
+    x = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    g = s2sad.grad(C.sumsq, mode=mode, jit=jit)(x)
+    assert g.dtype == np.float32
+    _close(g, 2.0 * x, 1e-7)
+    g = s2sad.grad(C.f32_loop, mode=mode, jit=jit)(x)
+    assert g.dtype == np.float32
+    xd = x.astype(np.float64)
+    _close(g, 4.0 * xd + np.tanh(xd) + xd * (1 - np.tanh(xd) ** 2), 1e-6)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_augmented_assignment_writes_arrays_in_place(mode, jit):
+    x = np.array([0.5, 1.0, -2.0])
+    val, g = s2sad.value_and_grad(C.user_inplace, mode=mode, jit=jit)(x)
+    assert val == C.user_inplace(x) == np.sum(x ** 4)
+    _close(g, 4.0 * x ** 3, 1e-14)
+    _close(s2sad.grad(C.rk_helper_loop, mode=mode, jit=jit)(x), numerical_grad(C.rk_helper_loop, (x,)))
+
+
+def test_grad_of_grad_of_a_helper_with_inplace_accumulation():
+    x = np.array([0.5, 1.0, -2.0])
+    # d/dx sum(x^4) = 4 x^3; its derivative w.r.t. x along the diagonal: 12 x^2
+    _close(s2sad.hessian(C.user_inplace)(x), np.diag(12.0 * x ** 2), 1e-12)
+    _close(s2sad.jacrev(s2sad.grad(C.user_inplace))(x), np.diag(12.0 * x ** 2), 1e-12)
+
+
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_module_level_values_are_read_as_they_are_now(jit):
+    import gl_module as G
+    x = np.ones(3)
+    g = s2sad.grad(G.loss, jit=jit)
+    G.W, G.SCALE = np.array([1.0, 2.0, 3.0]), 2.0
+    _close(g(x), 2 * 2.0 * np.array([1.0, 2.0, 3.0]), 1e-15)
+    G.W[0] = 10.0  # in place
+    _close(g(x), 2 * 2.0 * np.array([10.0, 2.0, 3.0]), 1e-15)
+    G.W = np.array([5.0, 5.0, 5.0])  # rebound
+    _close(g(x), np.full(3, 20.0), 1e-15)
+    G.SCALE = 3.0  # a scalar, built in as a constant
+    _close(g(x), np.full(3, 30.0), 1e-15)
+    _close(np.diag(s2sad.hessian(G.loss)(x)), np.full(3, 30.0), 1e-15)
+    G.W, G.SCALE = np.array([1.0, 2.0, 3.0]), 2.0
+
+
+@pytest.mark.slow
+def test_module_level_arrays_across_processes(tmp_path):
+    """Two processes, one cache directory, different module-level arrays: each gets its own
+    gradient (Numba compiles module-level arrays in as constants)."""
+    code = ("import sys, numpy as np, s2sad, gl_module as G\n"
+            "G.W = np.array([float(v) for v in sys.argv[1].split(',')])\n"
+            "print(repr(s2sad.grad(G.loss, jit=True)(np.ones(3)).tolist()))\n")
+    env = {**os.environ, "S2SAD_CACHE_DIR": str(tmp_path), "PYTHONPATH": HERE}
+    outs = []
+    for w in ("1,2,3", "4,5,6"):
+        p = subprocess.run([sys.executable, "-c", code, w], env=env, capture_output=True, text=True,
+                           check=True)
+        outs.append(eval(p.stdout.strip().splitlines()[-1]))
+    assert outs == [[4.0, 8.0, 12.0], [16.0, 20.0, 24.0]]
