@@ -11,6 +11,7 @@ while the same kind of failure remains) and writes the result next to it.
     python bench/fuzz.py --n 10000 --out fuzz_failures
     python bench/fuzz.py --n 2000 --jit --out fuzz_jit
     python bench/fuzz.py --n 2000 --data --out fuzz_data   # matrices of hundreds of rows
+    python bench/fuzz.py --n 2000 --transforms --out fuzz_tr   # Hessians, jacfwd/jacrev(grad)
     python bench/fuzz.py --n 300 --minimize --out fuzz_min
     python bench/fuzz.py --seed 1234 --minimize        # one program
     python bench/fuzz.py --file prog.py --minimize     # a program from a file (`# seed N` line)
@@ -33,10 +34,13 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import progen
 
 
-def run_one(seed, jit=False, avoid=(), data=False, sympy_seconds=None):
+def run_one(seed, jit=False, avoid=(), data=False, sympy_seconds=None, transforms=None):
     program = progen.from_seed(seed, avoid=avoid, data=data)
     try:
-        outcome = progen.check_program(program, seed=seed, jit=jit, sympy_seconds=sympy_seconds)
+        if transforms:
+            outcome = progen.check_transforms(program, seed=seed, transforms=transforms)
+        else:
+            outcome = progen.check_program(program, seed=seed, jit=jit, sympy_seconds=sympy_seconds)
     except Exception as e:  # noqa: BLE001 - a crash of the harness itself is reported
         outcome = progen.Outcome("fail", f"harness crashed: {type(e).__name__}",
                                  traceback.format_exc())
@@ -311,6 +315,10 @@ def main(argv=None):
     ap.add_argument("--sympy-seconds", type=float, default=20.0,
                     help="time limit of a program's SymPy reference (then finite differences "
                          "are the reference); 0 for none")
+    ap.add_argument("--transforms", nargs="?", const=",".join(progen.TRANSFORMS), default=None,
+                    help="check second derivatives instead: hessian, jacfwd(grad), jacrev(grad), "
+                         "jvp(grad) against finite differences of the gradient and each other "
+                         "(a comma-separated subset may follow)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
 
@@ -325,7 +333,8 @@ def main(argv=None):
     t0 = time.time()
     failures = []
     for k, seed in enumerate(seeds):
-        program, o = run_one(seed, a.jit, avoid, a.data, a.sympy_seconds)
+        transforms = tuple(a.transforms.split(",")) if a.transforms else None
+        program, o = run_one(seed, a.jit, avoid, a.data, a.sympy_seconds, transforms)
         counts[o.status] += 1
         reasons[(o.status, o.reason)] += 1
         if o.status == "pass":

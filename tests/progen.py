@@ -769,3 +769,73 @@ def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MA
             return Outcome("fail", "sympy != fd (sympy bridge?)", report, sympy_used=True,
                            fd_used=True)
     return Outcome("pass", sympy_used=sym is not None, fd_used=fd is not None)
+
+
+# ======================================================================= transforms
+
+
+TRANSFORMS = ("hessian", "jacfwd(grad)", "jacrev(grad)", "jvp(grad)")
+
+
+def check_transforms(program, seed=0, rtol=1e-6, transforms=TRANSFORMS):
+    """Second derivatives of one program with respect to its array argument ``v``, at the point
+    ``program.args(seed)``, by every composed transform: ``hessian`` (forward over reverse),
+    ``jacfwd(grad)``, ``jacrev(grad)`` (reverse over reverse) and ``jvp(grad)`` along a direction,
+    each against central finite differences of the reverse gradient (where they are stable:
+    4th and 6th order agree) and against each other."""
+    import s2sad
+    from s2sad.check.fd import numerical_jacobian, rel_error
+
+    f = load(program)
+    args = program.args(seed)
+    try:
+        value = f(*_fresh(args))
+    except (OverflowError, ZeroDivisionError, ValueError) as e:
+        return Outcome("skip", f"the program raises {type(e).__name__} at this point")
+    if not (isinstance(value, float) and abs(value) < MAX_VALUE):
+        return Outcome("skip", "value too large or not finite")
+    V = 2  # the array argument
+
+    def with_v(z):
+        a = list(_fresh(args))
+        a[V] = z
+        return tuple(a)
+
+    grad = s2sad.grad(f, V)
+    results, errors = {}, []
+    for name in transforms:
+        try:
+            if name == "hessian":
+                results[name] = s2sad.hessian(f, V)(*_fresh(args))
+            elif name == "jacfwd(grad)":
+                results[name] = s2sad.jacfwd(grad, V)(*_fresh(args))
+            elif name == "jacrev(grad)":
+                results[name] = s2sad.jacrev(grad, V)(*_fresh(args))
+            else:
+                d = np.linspace(-1.0, 1.0, ARRAY_LEN)
+                tangents = tuple(d if k == V else np.zeros_like(a) if isinstance(a, np.ndarray) else 0.0
+                                 for k, a in enumerate(args))
+                results[name] = (d, s2sad.jvp(grad, _fresh(args), tangents)[1])
+        except Exception as e:  # noqa: BLE001 - any error on a program of the subset is a bug
+            errors.append(f"{name}: {type(e).__name__}: {e}")
+    if errors:
+        return Outcome("fail", f"s2sad {errors[0].split(':')[0]} raised", "\n".join(errors))
+    fd = numerical_jacobian(lambda z: grad(*with_v(z)), (args[V].copy(),), 0)
+    fd6 = numerical_jacobian(lambda z: grad(*with_v(z)), (args[V].copy(),), 0, order=6)
+    ref = fd if rel_error(fd, fd6) <= rtol else None
+    hs = {k: v for k, v in results.items() if k != "jvp(grad)"}
+    report = "".join(f"{k:13s} {np.array2string(np.asarray(v), precision=12)}\n" for k, v in hs.items())
+    if ref is not None:
+        report += f"fd            {np.array2string(ref, precision=12)}\n"
+    first = next(iter(hs.values()), None)
+    for k, h in hs.items():
+        other = ref if ref is not None else first
+        if not rel_error(h, other) <= rtol:
+            return Outcome("fail", f"{k} != {'fd' if ref is not None else 'the other transforms'}", report)
+    if "jvp(grad)" in results and first is not None:
+        d, hv = results["jvp(grad)"]
+        if not rel_error(hv, first @ d) <= rtol:
+            return Outcome("fail", "jvp(grad) != hessian @ v", report + f"jvp(grad)     {hv}\n")
+    return Outcome("pass" if ref is not None else "skip", "" if ref is not None else
+                   "finite differences unstable here (a kink nearby): transforms agree with each other",
+                   fd_used=ref is not None)

@@ -425,6 +425,12 @@ class Reverse:
     def prologue(self):
         out = self.tapes.prologue(self.fn.loc)
         loc = self.fn.loc
+        # arrays defined only inside branches get a value, for the shape their adjoint is
+        # allocated with where the reverse sweep starts (zero-sized when the branch never ran)
+        for v, scope in sorted(self._array_scopes().items()):
+            if scope == () and v not in self.push and self.active(v) \
+                    and not any(self.first_def(s) for s, _ in self.sites.get(v, []) if isinstance(s, ir.Assign)):
+                out.append(ir.Assign(ir.Var(v), _placeholder(self.types[v]), loc=loc))
         # recorded variables need a value before their first recording
         for v in sorted(self.push):
             if v in self.fn.params or self.first_def(self.sites[v][0][0]) \
@@ -442,9 +448,8 @@ class Reverse:
                 continue
             t = self.types[v]
             if isinstance(t, Tuple):
-                for k, b in enumerate(self.bar_parts(v)):
-                    if b is not None:
-                        out.append(ir.Assign(ir.Var(b), zero_like(ir.TupleGet(ir.Var(v), k), t.items[k]), loc=loc))
+                if scoped.get(v, ()) == ():
+                    out.extend(self.zero_tuple_adjoint(v, loc))
                 continue
             if isinstance(t, Array):
                 if scoped.get(v, ()) != ():
@@ -456,14 +461,22 @@ class Reverse:
                 out.append(ir.Assign(ir.Var(self.bname(v)), ir.Const(0.0), loc=loc))
         return out
 
+    def zero_tuple_adjoint(self, v, loc):
+        t = self.types[v]
+        return [ir.Assign(ir.Var(b), zero_like(ir.TupleGet(ir.Var(v), k), t.items[k]), loc=loc)
+                for k, b in enumerate(self.bar_parts(v)) if b is not None]
+
     def _array_scopes(self):
-        """For each active array variable, the innermost block holding all its uses and
-        definitions: its adjoint is allocated at the start of that block's reversal."""
+        """For each active array variable (or tuple holding arrays), the innermost block
+        holding all its uses and definitions: its adjoint is allocated at the start of that
+        block's reversal, where the variable has a value of the right shape."""
         if hasattr(self, "_scopes"):
             return self._scopes
         scopes = {}
         for v in self.act.varied & self.act.useful:
-            if not isinstance(self.types.get(v), Array) or v in self.fn.params or v in self.rebind_temps:
+            t = self.types.get(v)
+            holds_arrays = isinstance(t, Array) or (isinstance(t, Tuple) and any(isinstance(i, Array) for i in t.items))
+            if not holds_arrays or v in self.fn.params or v in self.rebind_temps:
                 continue
             paths = [self.block_of[id(s)] for s, _ in self.sites.get(v, [])]
             paths += self.reads.get(v, [])
@@ -580,6 +593,10 @@ class Reverse:
                 self.comment(s, out)  # so a traceback in the forward sweep leads to the user's line
             with reporting_internal_errors(s.loc, "differentiating this line in reverse mode"):
                 self.fwd_stmt(s, out)
+        if stmts:
+            for v in self._shape_recorded().get(self.block_of[id(stmts[0])], []):
+                for k in range(self.types[v].ndim):
+                    out.append(self.tapes.push("i", ir.Load(ir.Attr(ir.Var(v), "shape"), (ir.Const(k),)), stmts[-1].loc))
         return out
 
     def first_def(self, s):
@@ -883,13 +900,47 @@ class Reverse:
         for s in stmts:
             if isinstance(s, ir.Assign) and self.rc.get(s.target.name) is s and s.target.name in self.needed:
                 out.append(ir.Assign(s.target, s.value, loc=s.loc))
-        if not top:
-            path = self.block_of[id(stmts[0])]
-            for v, scope in sorted(self._array_scopes().items()):
-                if scope == path and scope != () and self.active(v):
-                    out.append(ir.Assign(ir.Var(self.bname(v)), ir.Call("np.zeros_like", (ir.Var(v),)), loc=stmts[0].loc))
         if out:
             out.insert(0, ir.Comment(text="-- recomputed, not recorded --"))
+        if not top:
+            loc = stmts[0].loc
+            path = self.block_of[id(stmts[0])]
+            shapes = self._shape_recorded().get(path, [])
+            dims = {}
+            for v in reversed(shapes):  # the shapes recorded at the end of the forward block
+                dims[v] = []
+                for k in reversed(range(self.types[v].ndim)):
+                    code, val = self.tapes.pop("i", loc)
+                    d = ir.Var(self.namer.fresh("_d"))
+                    out += code + [ir.Assign(d, val, loc=loc)]
+                    dims[v].insert(0, d)
+            if dims:
+                out.insert(0, ir.Comment(text="-- shapes of this block's arrays, for their adjoints --"))
+            for v, scope in sorted(self._array_scopes().items()):
+                if scope == path and scope != () and self.active(v) and isinstance(self.types[v], Tuple):
+                    out.extend(self.zero_tuple_adjoint(v, loc))
+                elif scope == path and scope != () and self.active(v):
+                    zero = ir.Call("np.zeros_like", (ir.Var(v),)) if v not in dims else \
+                        ir.Call("np.zeros", (ir.TupleMake(tuple(dims[v])),),
+                                (("dtype", ir.Const(_dt(self.types[v].dtype))),))
+                    out.append(ir.Assign(ir.Var(self.bname(v)), zero, loc=loc))
+        return out
+
+    def _shape_recorded(self):
+        """Arrays local to a block that is run again and again (a loop body, a branch in a
+        loop) whose values the reverse sweep does not restore: the shape each had at the end of
+        the block's forward run is recorded there, and read back at the start of its reversal
+        to allocate its adjoint (``x[i:]`` in a loop over i has another shape every time)."""
+        if hasattr(self, "_shapes"):
+            return self._shapes
+        out = {}
+        for v, path in sorted(self._array_scopes().items()):
+            if path == () or not self.active(v) or v in self.push or not isinstance(self.types[v], Array):
+                continue
+            block = self._block_list(path)
+            if block is not None and any(isinstance(s, ir.Assign) and s.target.name == v for s in block):
+                out.setdefault(path, []).append(v)
+        self._shapes = out
         return out
 
     def unpermute(self, g, out):
