@@ -25,8 +25,11 @@ from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
 
 
-# error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception
-JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
+# error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception.
+# inline="always": a helper's derivative called from another generated function is inlined
+# at Numba's IR level (no call overhead, no reference counting of its array arguments: GMM's
+# gradient 11.4 -> 9.3 ms); a function called from Python is not affected.
+JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy", inline="always")'
 # the tape helpers sit on the hot path: inlined at Numba's IR level
 JIT_HELPER_DECORATOR = '@numba.njit(cache=True, error_model="numpy", inline="always")'
 
@@ -64,6 +67,7 @@ class Build:
         self._mutated = {}
         self.inouts = {}
         self._variants = {}
+        self.shared_tapes = {}  # VJP name -> kinds of the caller's tapes it takes
 
     # ------------------------------------------------------------ analysis helpers
 
@@ -264,8 +268,10 @@ class Build:
 
     # ------------------------------------------------------------ reverse
 
-    def vjp(self, key, argtypes, mask):
-        k = ("vjp", key, tuple(argtypes), tuple(mask))
+    def vjp(self, key, argtypes, mask, shared_tapes=False):
+        """The VJP of ``key``; ``shared_tapes`` for a helper's, which records on its caller's
+        tapes (they are appended to its parameters and to its result)."""
+        k = ("vjp", key, tuple(argtypes), tuple(mask), shared_tapes)
         if k in self.names:
             return self.names[k]
         fn = self.program.funcs[key]
@@ -294,9 +300,10 @@ class Build:
             if not any(cmask):
                 info = CalleeInfo(None, [], [], list(cmut), ret)
             else:
-                vname = self.vjp(call.func, cargs, cmask)
+                vname = self.vjp(call.func, cargs, cmask, shared_tapes=True)
                 cinout = self.inout_of(call.func, cargs, cmask)
-                info = CalleeInfo(vname, [i for i, m in enumerate(cmask) if m], cinout, list(cmut), ret)
+                info = CalleeInfo(vname, [i for i, m in enumerate(cmask) if m], cinout, list(cmut), ret,
+                                  self.shared_tapes[vname])
             infos[call] = info
             return info
 
@@ -304,10 +311,11 @@ class Build:
         rev = Reverse(spec, Namer(spec.fn), callee_info)
         rev.custom_names = self.custom_names
         with reporting_internal_errors(fn.loc, "differentiating this function in reverse mode"):
-            out = rev.run(name, wrt, inout)
+            out = rev.run(name, wrt, inout, shared_tapes)
+        self.shared_tapes[name] = rev.shared
         self.helpers |= rev.helpers
         self.functions.append((out, callee_names))
-        self.inouts[k] = [fn.params.index(p) for p in inout]
+        self.inouts[k[:4]] = [fn.params.index(p) for p in inout]
         self.last_spec = spec
         return name
 

@@ -60,10 +60,11 @@ class Tapes:
 
     # ------------------------------------------------------------ allocation
 
-    def prologue(self, loc):
+    def prologue(self, loc, passed=()):
+        """Allocate the tapes used, but those ``passed`` in by the caller."""
         out = []
         for kind in KINDS:
-            if kind not in self.used:
+            if kind not in self.used or kind in passed:
                 continue
             tape, top = self.names[kind]
             dtype = self.dtype_const(KINDS[kind][2])
