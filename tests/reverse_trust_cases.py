@@ -160,3 +160,10 @@ def oob_sum(x, n):
     for i in range(n):
         s += x[i] * x[i]
     return s
+
+
+def running_tanh(w, X):
+    total = 0.0
+    for i in range(X.shape[0]):
+        total = math.tanh(total + np.dot(X[i], w))
+    return total

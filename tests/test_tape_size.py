@@ -75,8 +75,13 @@ def test_reservations_cover_the_high_water_mark(fn, args):
 def test_reservation_is_exact_for_a_loop_over_rows():
     r = np.random.default_rng(1)
     for n in (70, 300):
-        t = _Trace(s2sad.grad(C.lsq), (r.normal(size=3), r.normal(size=(n, 3)), r.normal(size=n)))
+        t = _Trace(s2sad.grad(C.running_tanh), (r.normal(size=3), r.normal(size=(n, 3))))
         assert t.reserved["f"] == t.high["f"] == n  # one float per row, reserved in one step
+
+
+def test_rows_of_an_unchanged_matrix_are_read_again_not_recorded():
+    src = s2sad.source(s2sad.grad(C.lsq), np.ones(3), np.ones((5, 3)), np.ones(5))
+    assert "_ftape" not in src and "_atape" not in src
 
 
 def test_no_unchecked_push_outside_a_reserved_region():

@@ -28,18 +28,23 @@ def fd_hessian(f, x, *rest):
     return numerical_jacobian(lambda z: g(z, *rest), (x,), 0)
 
 
-def test_jacfwd_tangents_are_values_not_views():
+JIT = [False, pytest.param(True, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_jacfwd_tangents_are_values_not_views(jit):
     x = np.array([0.6, 1.5])
-    _close(s2sad.jacfwd(C.swap2)(x), np.array([[0.0, 1.0], [1.0, 0.0]]), 1e-15)
-    _close(s2sad.jacobian(C.swap2)(x), np.array([[0.0, 1.0], [1.0, 0.0]]), 1e-15)
-    _close(s2sad.jacfwd(C.zero_after_read)(x), np.array([2 * 0.6, 1.0]), 1e-15)
+    _close(s2sad.jacfwd(C.swap2, jit=jit)(x), np.array([[0.0, 1.0], [1.0, 0.0]]), 1e-15)
+    _close(s2sad.jacobian(C.swap2, jit=jit)(x), np.array([[0.0, 1.0], [1.0, 0.0]]), 1e-15)
+    _close(s2sad.jacfwd(C.zero_after_read, jit=jit)(x), np.array([2 * 0.6, 1.0]), 1e-15)
 
 
+@pytest.mark.parametrize("jit", JIT)
 @pytest.mark.parametrize("transform", ["hessian", "jacrev_grad", "jacfwd_grad"])
-def test_second_derivatives_through_element_writes(transform):
-    make = {"hessian": s2sad.hessian,
-            "jacrev_grad": lambda f: s2sad.jacrev(s2sad.grad(f)),
-            "jacfwd_grad": lambda f: s2sad.jacfwd(s2sad.grad(f))}[transform]
+def test_second_derivatives_through_element_writes(transform, jit):
+    make = {"hessian": lambda f: s2sad.hessian(f, jit=jit),
+            "jacrev_grad": lambda f: s2sad.jacrev(s2sad.grad(f, jit=jit), jit=jit),
+            "jacfwd_grad": lambda f: s2sad.jacfwd(s2sad.grad(f, jit=jit), jit=jit)}[transform]
     x = np.array([0.7, 1.5])
     # f = x0^2 x1: H = [[2 x1, 2 x0], [2 x0, 0]]
     want = np.array([[2 * 1.5, 2 * 0.7], [2 * 0.7, 0.0]])
@@ -67,6 +72,13 @@ def test_hessian_of_solvers_sorts_and_stencils(name):
         H, want = s2sad.hessian(C.stencil)(u, 0.1), fd_hessian(C.stencil, u, 0.1)
     _close(H, want, 1e-6)
     _close(H, H.T, 1e-10)
+
+
+def test_grad_of_grad_of_a_slice_stencil():
+    u = np.linspace(0.0, 1.0, 6)
+    g = s2sad.grad(C.stencil, 1)
+    _close(s2sad.grad(s2sad.grad(C.stencil, 1), 1)(u, 0.1), numerical_grad(lambda k: g(u, k), (0.1,)), 1e-7)
+    _close(s2sad.jacrev(s2sad.grad(C.stencil))(u, 0.1), fd_hessian(C.stencil, u, 0.1), 1e-6)
 
 
 def test_jvp_of_grad_matches_hessian_vector_product():
@@ -156,3 +168,34 @@ def test_module_level_arrays_across_processes(tmp_path):
                            check=True)
         outs.append(eval(p.stdout.strip().splitlines()[-1]))
     assert outs == [[4.0, 8.0, 12.0], [16.0, 20.0, 24.0]]
+
+
+# Every construct reverse mode emits, each found in the generated gradient of one of these
+# functions, is itself differentiated exactly by forward mode (hessian) and by reverse mode
+# (jacrev of the gradient).
+CONSTRUCTS = [
+    ("scalar tape, reservation", "running_tanh", lambda r: (r.normal(size=3), r.normal(size=(6, 3))),
+     ("_reserve_f(", "_ftape[_ft] = ", "_ft -= 1")),
+    ("array contents on the tape", "stencil", lambda r: (np.linspace(0.0, 1.0, 6), 0.1),
+     ("_atape = _reserve_f(", ".ravel()", ".reshape(")),
+    ("element restores", "bubble", lambda r: (r.normal(size=5),), ("_ftape[_ft] = y[",)),
+    ("array swap undone", "heat_swap", lambda r: (np.sin(np.linspace(0.0, 3.0, 7)), 0.2), ("_swap",)),
+    ("shapes recorded", "varying_slices", lambda r: (np.linspace(0.1, 1.0, 5),), ("np.zeros((_d",)),
+    ("helper VJP on the caller's tapes", "calls_looping_helper", lambda r: (r.normal(size=4) * 0.3,),
+     ("sq_helper_vjp(", "_ftape, _ft)")),
+    ("in-place accumulation into a caller's array", "user_inplace", lambda r: (r.normal(size=3),),
+     ("a_bar[:] = 0.0",)),
+    ("product of the others", "prod", lambda r: (np.array([2.0, 0.0, 3.0, 0.5]),), ("_prod_others(",)),
+]
+
+
+@pytest.mark.parametrize("what, name, make_args, marks", CONSTRUCTS, ids=[c[0] for c in CONSTRUCTS])
+def test_every_emitted_construct_is_differentiated_again(what, name, make_args, marks):
+    f = getattr(C, name)
+    args = make_args(np.random.default_rng(8))
+    src = s2sad.source(s2sad.grad(f), *args)
+    for m in marks:
+        assert m in src, (what, m)
+    want = fd_hessian(f, *args)
+    _close(s2sad.hessian(f)(*args), want, 1e-6)
+    _close(s2sad.jacrev(s2sad.grad(f))(*args), want, 1e-6)

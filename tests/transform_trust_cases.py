@@ -122,3 +122,45 @@ def rk_helper_loop(x):
     for k in range(4):
         add_to(acc, np.sin(x * (k + 1.0)))
     return np.sum(acc * acc * x)
+
+
+def varying_slices(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        t = x[i:] * 2.0
+        u = t * t
+        s += np.sum(u) * (i + 1.0)
+    return s
+
+
+def running_tanh(w, X):
+    total = 0.0
+    for i in range(X.shape[0]):
+        total = math.tanh(total + np.dot(X[i], w))
+    return total
+
+
+def heat_swap(u0, k):
+    u = u0.copy()
+    v = np.zeros_like(u0)
+    for t in range(4):
+        for i in range(1, u.shape[0] - 1):
+            v[i] = u[i] + k * (u[i + 1] - 2.0 * u[i] + u[i - 1])
+        v[0] = u[0]
+        v[u.shape[0] - 1] = u[u.shape[0] - 1]
+        u, v = v, u
+    return np.sum(u * u * u)
+
+
+def sq_helper(w, p):
+    t = 0.0
+    for i in range(w.shape[0]):
+        t = math.sin(t + w[i] * p)
+    return t
+
+
+def calls_looping_helper(x):
+    s = 0.0
+    for k in range(3):
+        s += sq_helper(x, s + 1.0)
+    return s

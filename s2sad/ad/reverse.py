@@ -167,7 +167,7 @@ class Reverse:
             s, loops = sites[0]
             if not isinstance(s, ir.Assign) or not loops:
                 continue
-            if not _cheap_type(self.types.get(name)):
+            if not _cheap(self.types.get(name), s.value):
                 continue
             if not isinstance(s.value, _RECOMPUTE_EXPR):
                 continue
@@ -235,6 +235,7 @@ class Reverse:
         self.needed = set()
         self.reads_at = {}  # id(stmt) -> names its adjoint code reads
         self._reading = []
+        self.unrecorded, self.old_shapes = set(), set()
         self.push = set()
         self.push_arrays = set()
         self.rc = {}
@@ -264,6 +265,7 @@ class Reverse:
             if all(isinstance(st, ir.For) for st, _ in self.sites.get(v, [])):
                 self.push.discard(v)
         self.unrecorded = self._unobserved_sites()
+        self.old_shapes = self._old_shape_sites()
         # a trip count inside another loop is recorded after its loop runs and popped
         # just before the reversed loop needs it
         self.recorded_trips = {self.trip[id(s)] for s in ir.walk_stmts(fn.body)
@@ -290,6 +292,30 @@ class Reverse:
                + ", ".join(p + "_bar" for p in wrt) + ") for the output adjoint "
                f"{self.out_bar}.")
         return ir.Function(name, params, body, loc=fn.loc, docstring=doc)
+
+    def _old_shape_sites(self):
+        """Assignments of an array whose old value the reverse sweep does not restore, but
+        whose adjoint it starts anew after them: the old value's shape is recorded before the
+        assignment, for that fresh adjoint (``tape = grown``: the old tape was smaller)."""
+        out = set()
+        scopes = self._array_scopes()
+        for v, sites in self.sites.items():
+            if not isinstance(self.types.get(v), Array) or not self.active(v) or v in self.push:
+                continue
+            if not (self.overwritten(v) or v in self.fn.params):
+                continue
+            assigns = [s for s, _ in sites if isinstance(s, ir.Assign) and id(s) not in self.rebind
+                       and not self.first_def(s)]
+            scope = scopes.get(v, ())
+            if scope != () and len(sites) == 1:
+                continue  # its block allocates its adjoint afresh each time, of the right shape
+            out.update(id(s) for s in assigns)
+        return out
+
+    def push_old_shape(self, s):
+        v = s.target.name
+        return [x for k in range(self.types[v].ndim)
+                for x in self.tapes.push("i", ir.Load(ir.Attr(ir.Var(v), "shape"), (ir.Const(k),)), s.loc)]
 
     def _unobserved_sites(self):
         """To-be-recorded, per assignment: the number a scalar held before an assignment is
@@ -345,7 +371,7 @@ class Reverse:
             if len(sites) != 1 or not isinstance(sites[0][0], ir.Assign):
                 continue
             d = sites[0][0]
-            if not _cheap_type(self.types.get(name)) or not isinstance(d.value, _RECOMPUTE_EXPR):
+            if not _cheap(self.types.get(name), d.value) or not isinstance(d.value, _RECOMPUTE_EXPR):
                 continue
             if isinstance(d.value, ir.Call) and d.value.func.startswith(("foreign:", "custom:")):
                 continue
@@ -438,6 +464,12 @@ class Reverse:
             if scope == () and v not in self.push and self.active(v) \
                     and not any(self.first_def(s) for s, _ in self.sites.get(v, []) if isinstance(s, ir.Assign)):
                 out.append(ir.Assign(ir.Var(v), _placeholder(self.types[v]), loc=loc))
+        # so do arrays whose old shape is recorded
+        for v in sorted({s.target.name for s in ir.walk_stmts(self.fn.body) if id(s) in self.old_shapes}):
+            sites = self.sites.get(v, [])
+            if v not in self.fn.params and not (sites and isinstance(sites[0][0], ir.Assign)
+                                                and self.first_def(sites[0][0])):
+                out.append(ir.Assign(ir.Var(v), _placeholder(self.types[v]), loc=loc))
         # recorded variables need a value before their first recording
         for v in sorted(self.push):
             if v in self.fn.params or self.first_def(self.sites[v][0][0]) \
@@ -524,15 +556,15 @@ class Reverse:
                 out.extend(self._push_value(ir.TupleGet(e, k), item, loc))
             return out
         if isinstance(t, Array):
-            out = [self.tapes.push(self.tapes.array_kind(t.dtype), e, loc)]
+            out = self.tapes.push(self.tapes.array_kind(t.dtype), e, loc)
             for k in range(t.ndim):
-                out.append(self.tapes.push("i", ir.Load(ir.Attr(e, "shape"), (ir.Const(k),)), loc))
+                out += self.tapes.push("i", ir.Load(ir.Attr(e, "shape"), (ir.Const(k),)), loc)
             return out
         if not isinstance(t, (Scalar, type(None))):
             raise NonDifferentiableError(f"s2sad cannot record a value of type {t} on its tape", loc,
                                          "keep values overwritten inside loops to numbers, arrays "
                                          "and tuples of them")
-        return [self.tapes.push("i" if t is None or t.dtype in ("int64", "bool") else "f", e, loc)]
+        return self.tapes.push("i" if t is None or t.dtype in ("int64", "bool") else "f", e, loc)
 
     def pop_stmts(self, v, loc):
         """Restore variable ``v`` from the tape (the mirror of ``push_stmts``)."""
@@ -577,8 +609,8 @@ class Reverse:
         t = self.types[s.array.name]
         elem = ir.Load(s.array, s.index)
         if _index_is_scalar(s.index, t.ndim, self.typeof):
-            return [self.tapes.push("i" if t.dtype in ("int64", "bool") else "f", elem, s.loc)]
-        return [self.tapes.push(self.tapes.array_kind(t.dtype), elem, s.loc)]
+            return self.tapes.push("i" if t.dtype in ("int64", "bool") else "f", elem, s.loc)
+        return self.tapes.push(self.tapes.array_kind(t.dtype), elem, s.loc)
 
     def pop_element(self, s):
         t = self.types[s.array.name]
@@ -603,7 +635,7 @@ class Reverse:
         if stmts:
             for v in self._shape_recorded().get(self.block_of[id(stmts[0])], []):
                 for k in range(self.types[v].ndim):
-                    out.append(self.tapes.push("i", ir.Load(ir.Attr(ir.Var(v), "shape"), (ir.Const(k),)), stmts[-1].loc))
+                    out += self.tapes.push("i", ir.Load(ir.Attr(ir.Var(v), "shape"), (ir.Const(k),)), stmts[-1].loc)
         return out
 
     def first_def(self, s):
@@ -622,6 +654,8 @@ class Reverse:
             out.extend(self.fwd_call_saves(s.value, s))
             if v in self.push and not self.first_def(s) and id(s) not in self.unrecorded:
                 out.extend(self.push_stmts(v, s.loc))
+            if id(s) in self.old_shapes:
+                out.extend(self.push_old_shape(s))
             out.append(s)
         elif isinstance(s, (ir.Store, ir.AugStore)):
             if s.array.name in self.push_arrays:
@@ -865,7 +899,7 @@ class Reverse:
 
     def push_whole_contents(self, v, loc):
         self.push_arrays.add(v)
-        return [self.tapes.push(self.tapes.array_kind(self.types[v].dtype), ir.Var(v), loc)]
+        return self.tapes.push(self.tapes.array_kind(self.types[v].dtype), ir.Var(v), loc)
 
     def pop_whole_contents(self, v, loc):
         t = self.types[v]
@@ -1100,7 +1134,9 @@ class Reverse:
             if isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim == tt.ndim <= 3:
                 helper = f"_unbroadcast{tt.ndim}"
                 self.helpers.add(helper)
-                c = ir.Call(helper, (c, target))
+                # summed to the shape of the adjoint it goes into (the primal value may not be
+                # restored there: only its adjoint is sure to have the shape)
+                c = ir.Call(helper, (c, ir.Var(self.bname(name))))
         if isinstance(tt, Scalar) and isinstance(ctype, Array):
             c = ir.Call("np.sum", (c,))
         elif isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim > tt.ndim:
@@ -1110,12 +1146,23 @@ class Reverse:
             return ir.Assign(ir.Var(self.bname(name)), c if sign == "+" else ir.UnaryOp("-", c), loc=loc)
         return ir.AugAssign(ir.Var(self.bname(name)), sign, c, loc=loc)
 
-    def reset(self, name, loc):
+    def reset(self, name, loc, site=None):
+        """Statements that start the adjoint of ``name`` anew (for the value an assignment
+        overwrote: of the shape recorded before ``site`` when that value is not restored)."""
         t = self.types[name]
         b = self.bname(name)
+        if isinstance(t, Array) and site is not None and id(site) in self.old_shapes and self.phase == 2:
+            out, dims = [], []
+            for _ in range(t.ndim):
+                code, val = self.tapes.pop("i", loc)
+                d = ir.Var(self.namer.fresh("_d"))
+                out += code + [ir.Assign(d, val, loc=loc)]
+                dims.insert(0, d)
+            return out + [ir.Assign(ir.Var(b), ir.Call("np.zeros", (ir.TupleMake(tuple(dims)),),
+                                                          (("dtype", ir.Const(_dt(t.dtype))),)), loc=loc)]
         if isinstance(t, Array):
-            return ir.Assign(ir.Var(b), ir.Call("np.zeros_like", (ir.Var(name),)), loc=loc)
-        return ir.Assign(ir.Var(b), ir.Const(0.0), loc=loc)
+            return [ir.Assign(ir.Var(b), ir.Call("np.zeros_like", (ir.Var(name),)), loc=loc)]
+        return [ir.Assign(ir.Var(b), ir.Const(0.0), loc=loc)]
 
     def rev_assign(self, s, out):
         t = s.target.name
@@ -1133,7 +1180,7 @@ class Reverse:
                 if self.restored_at(s):
                     out.extend(self.pop_stmts(t, s.loc))
                 if self.overwritten(t) or t in self.fn.params:
-                    out.append(self.reset(t, s.loc))  # after the restore: the old value's shape
+                    out.extend(self.reset(t, s.loc, s))  # after the restore: the old value's shape
                 return
         pop = self.pop_stmts(t, s.loc) if self.restored_at(s) else []
         if code and code[0] == "in-place":
@@ -1150,7 +1197,7 @@ class Reverse:
                 out.extend(code)
                 out.extend(pop)
                 if redefined:
-                    out.append(self.reset(t, s.loc))
+                    out.extend(self.reset(t, s.loc, s))
             else:
                 # t = f(t, ...): take t's adjoint aside, restore t, then propagate
                 tb = ir.Var(self.namer.fresh("_g"))
@@ -1162,7 +1209,7 @@ class Reverse:
                     ans = ir.Var(self.namer.fresh("_ans"))
                     out.append(ir.Assign(ans, ir.Var(t), loc=s.loc))
                 out.extend(pop)
-                out.append(self.reset(t, s.loc))
+                out.extend(self.reset(t, s.loc, s))
                 out.extend(self.adjoint_of_assign(s, g=tb, ans=ans))
         else:
             out.extend(pop)
@@ -1279,9 +1326,12 @@ class Reverse:
         for a in call.args:
             self.need(a)
         if info.vjp is None:
-            out.extend(self.restore_call(s, t, call))
-            if t is not None and self.active(t) and (self.overwritten(t) or t in self.fn.params):
-                out.append(self.reset(t, s.loc))  # a result that does not depend on the inputs
+            reset = self.reset(t, s.loc, s) if t is not None and self.active(t) and \
+                (self.overwritten(t) or t in self.fn.params) else []  # a result that does not depend on the inputs
+            if id(s) in self.old_shapes:  # its old shape was recorded after the saves: popped first
+                out.extend(reset + self.restore_call(s, t, call))
+            else:
+                out.extend(self.restore_call(s, t, call) + reset)
             return
         self.comment(s, out)
         tt = self.types.get(t) if t is not None else None
@@ -1304,8 +1354,10 @@ class Reverse:
                     if b is not None:
                         resets.append(ir.Assign(ir.Var(b), ir.Call("np.zeros_like", (ir.Var(b),))
                                                 if isinstance(it, Array) else ir.Const(0.0), loc=s.loc))
+            elif id(s) in self.old_shapes:
+                out.extend(self.reset(t, s.loc, s))  # its shape was recorded after the saves
             else:
-                resets.append(self.reset(t, s.loc))
+                resets.extend(self.reset(t, s.loc, s))
             g = gv
         out.extend(self.restore_call(s, t, call))  # the VJP replays the call on its inputs
         out.extend(resets)  # after the restore: the adjoint of the old value, of its shape
@@ -1387,9 +1439,11 @@ def _dt(name):
     return DType(name)
 
 
-def _cheap_type(t):
-    """Values cheap enough to recompute rather than record: numbers and shape tuples."""
-    return isinstance(t, Scalar) or (isinstance(t, Tuple) and all(isinstance(x, Scalar) for x in t.items))
+def _cheap(t, value):
+    """Values cheap enough to recompute rather than record: numbers, shape tuples, and rows or
+    slices of arrays (``X[i]``: a view, nothing copied)."""
+    return isinstance(t, Scalar) or (isinstance(t, Tuple) and all(isinstance(x, Scalar) for x in t.items)) \
+        or (isinstance(t, Array) and isinstance(value, ir.Load))
 
 
 def _placeholder(t):

@@ -22,8 +22,8 @@ from ..analysis.tapesize import Counter, add_counts, as_expr, assigned, free_nam
 KINDS = {
     "f": ("_ftape", "_ft", "float64", "_push_f", "_reserve_f"),
     "i": ("_itape", "_it", "int64", "_push_i", "_reserve_i"),
-    "a": ("_atape", "_at", "float64", "_push_fa", None),
-    "ai": ("_aitape", "_ait", "int64", "_push_ia", None),
+    "a": ("_atape", "_at", "float64", None, "_reserve_f"),
+    "ai": ("_aitape", "_ait", "int64", None, "_reserve_i"),
 }
 _BY_HELPER = {v[3]: k for k, v in KINDS.items()}
 
@@ -37,12 +37,20 @@ class Tapes:
     # ------------------------------------------------------------ pushes and pops
 
     def push(self, kind, value, loc):
-        """``tape, top = _push_x(tape, top, value)``: checked; ``make_room`` turns the scalar
-        ones into plain stores covered by a reservation."""
+        """Statements that push ``value``. A scalar: ``tape, top = _push_x(tape, top, value)``,
+        which ``make_room`` turns into a plain store covered by a reservation. An array's
+        contents: room for them, a slice store, the top moved (no tuple, so that generated code
+        differentiated again sees plain array operations)."""
         tape, top = self.names[kind]
-        helper = KINDS[kind][3]
         self.used.add(kind)
-        return ir.Assign(ir.Var(f"{tape}, {top}"), ir.Call(helper, (ir.Var(tape), ir.Var(top), value)), loc=loc)
+        if kind in ("f", "i"):
+            return [ir.Assign(ir.Var(f"{tape}, {top}"),
+                              ir.Call(KINDS[kind][3], (ir.Var(tape), ir.Var(top), value)), loc=loc)]
+        n = ir.Attr(value, "size")
+        end = ir.BinOp("+", ir.Var(top), n)
+        return [ir.Assign(ir.Var(tape), ir.Call(KINDS[kind][4], (ir.Var(tape), end)), loc=loc),
+                ir.Store(ir.Var(tape), (ir.Slice(ir.Var(top), end, None),), ir.Method(value, "ravel", ()), loc=loc),
+                ir.AugAssign(ir.Var(top), "+", n, loc=loc)]
 
     def pop(self, kind, loc):
         """Statements that pop one scalar entry, and the expression of its value."""
