@@ -17,7 +17,7 @@ from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
-from .analysis.types import Array, Scalar, Tuple
+from .analysis.types import Array
 from .backend import pysource
 from .backend.fold import fold_function
 from .backend.runtime import helper_source
@@ -278,7 +278,6 @@ class Build:
         name = self.unique(fn.name + "_vjp")
         self.names[k] = name
         spec = self.spec(key, argtypes, mask, "rev")
-        mutated = self.mutated_params(key)
         wrt = [p for p, m in zip(fn.params, mask) if m and spec.types[p].differentiable]
         # array adjoints are accumulated in place in the caller's arrays (no allocation per
         # call), unless the function rebinds the parameter, which resets its adjoint

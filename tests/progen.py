@@ -657,6 +657,22 @@ FD_MARGIN = 2e-2  # finite differences are trusted when the point is this far fr
 SYMPY_MAX_SIZE = 4000  # larger SymPy expressions are not differentiated (time)
 
 
+def _evaluate(program, seed):
+    """(function, point, value) of a program, the value an Outcome("skip") where the program
+    raises at the point or its value is too large."""
+    import math
+
+    f = load(program)
+    args = program.args(seed)
+    try:
+        value = f(*_fresh(args))
+    except (OverflowError, ZeroDivisionError, ValueError) as e:
+        return f, args, Outcome("skip", f"the program raises {type(e).__name__} at this point")
+    if not (isinstance(value, float) and math.isfinite(value) and abs(value) < MAX_VALUE):
+        return f, args, Outcome("skip", f"value {value!r} too large or not finite")
+    return f, args, value
+
+
 class _Timeout(BaseException):
     """Not an Exception: SymPy's internals catch those, and would swallow the time limit."""
 
@@ -692,21 +708,15 @@ def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MA
     so that the SymPy bridge is checked as well. s2sad's forward and reverse gradients must
     match the reference, and each other; the value returned with the gradient must be the
     program's value. The outcome's ``reason`` names what disagreed."""
-    import math
 
     import s2sad
     from s2sad.check.fd import numerical_grad, rel_error
     from s2sad.check.sympy_bridge import to_sympy, tree_size
     from s2sad.errors import UnsupportedSyntaxError
 
-    f = load(program)
-    args = program.args(seed)
-    try:
-        value = f(*_fresh(args))
-    except (OverflowError, ZeroDivisionError, ValueError) as e:
-        return Outcome("skip", f"the program raises {type(e).__name__} at this point")
-    if not (isinstance(value, float) and math.isfinite(value) and abs(value) < MAX_VALUE):
-        return Outcome("skip", f"value {value!r} too large or not finite")
+    f, args, value = _evaluate(program, seed)
+    if isinstance(value, Outcome):
+        return value
 
     grads, errors = {}, []
     for mode in ("forward", "reverse"):
@@ -786,14 +796,9 @@ def check_transforms(program, seed=0, rtol=1e-6, transforms=TRANSFORMS):
     import s2sad
     from s2sad.check.fd import numerical_jacobian, rel_error
 
-    f = load(program)
-    args = program.args(seed)
-    try:
-        value = f(*_fresh(args))
-    except (OverflowError, ZeroDivisionError, ValueError) as e:
-        return Outcome("skip", f"the program raises {type(e).__name__} at this point")
-    if not (isinstance(value, float) and abs(value) < MAX_VALUE):
-        return Outcome("skip", "value too large or not finite")
+    f, args, value = _evaluate(program, seed)
+    if isinstance(value, Outcome):
+        return value
     V = 2  # the array argument
 
     def with_v(z):

@@ -133,25 +133,6 @@ def varying_slices(x):
     return s
 
 
-def running_tanh(w, X):
-    total = 0.0
-    for i in range(X.shape[0]):
-        total = math.tanh(total + np.dot(X[i], w))
-    return total
-
-
-def heat_swap(u0, k):
-    u = u0.copy()
-    v = np.zeros_like(u0)
-    for t in range(4):
-        for i in range(1, u.shape[0] - 1):
-            v[i] = u[i] + k * (u[i + 1] - 2.0 * u[i] + u[i - 1])
-        v[0] = u[0]
-        v[u.shape[0] - 1] = u[u.shape[0] - 1]
-        u, v = v, u
-    return np.sum(u * u * u)
-
-
 def sq_helper(w, p):
     t = 0.0
     for i in range(w.shape[0]):

@@ -424,7 +424,7 @@ class Reverse:
             return self.fn.body
         target = path[-1]
         for s in ir.walk_stmts(self.fn.body):
-            for blk in _blocks_of(s):
+            for blk in ir.child_blocks(s):
                 if id(blk) == target:
                     return blk
         return None
@@ -1412,16 +1412,6 @@ def _predecessors(body):
 
     visit(body, [])
     return preds
-
-
-def _blocks_of(s):
-    if isinstance(s, ir.If):
-        return (s.body, s.orelse)
-    if isinstance(s, ir.For):
-        return (s.body,)
-    if isinstance(s, ir.While):
-        return (s.cond, s.body)
-    return ()
 
 
 class CalleeInfo:

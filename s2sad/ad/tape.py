@@ -133,7 +133,7 @@ class Tapes:
             flush()
             count, names = {}, set()
             # a statement whose count is unknown before it runs: make room inside it
-            for blk in _blocks_of(s):
+            for blk in ir.child_blocks(s):
                 blk[:] = self._plan(blk, counter)
             out.append(s)
         flush()
@@ -161,17 +161,7 @@ class Tapes:
                 out.append(ir.Store(ir.Var(tape), (ir.Var(top),), s.value.args[2], loc=s.loc))
                 out.append(ir.AugAssign(ir.Var(top), "+", ir.Const(1), loc=s.loc))
                 continue
-            for blk in _blocks_of(s):
+            for blk in ir.child_blocks(s):
                 blk[:] = self._unchecked(blk)
             out.append(s)
         return out
-
-
-def _blocks_of(s):
-    if isinstance(s, ir.If):
-        return (s.body, s.orelse)
-    if isinstance(s, (ir.For,)):
-        return (s.body,)
-    if isinstance(s, ir.While):
-        return (s.cond, s.body)
-    return ()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import ir
 from ..errors import NonDifferentiableError, UnsupportedSyntaxError
 from .rebind import rebindings
-from .types import Array, Tuple
+from .types import Array
 
 
 def diff_operands(e, types, rules):

@@ -49,7 +49,7 @@ def rebindings(fn, types):
         k = 0
         while k < len(stmts):
             if not is_rebind(stmts[k]):
-                for blk in _blocks(stmts[k]):
+                for blk in ir.child_blocks(stmts[k]):
                     visit(blk)
                 k += 1
                 continue
@@ -80,13 +80,3 @@ def _permutation(run, reads, sites, params):
     if not kept or sorted(kept.values()) != sorted(kept):
         return None
     return Rebinding(list(run), kept, frozenset(temps))
-
-
-def _blocks(s):
-    if isinstance(s, ir.If):
-        return (s.body, s.orelse)
-    if isinstance(s, ir.For):
-        return (s.body,)
-    if isinstance(s, ir.While):
-        return (s.cond, s.body)
-    return ()

@@ -357,6 +357,17 @@ def expr_vars(e):
     return out
 
 
+def child_blocks(s):
+    """The blocks nested directly in a statement."""
+    if isinstance(s, If):
+        return (s.body, s.orelse)
+    if isinstance(s, For):
+        return (s.body,)
+    if isinstance(s, While):
+        return (s.cond, s.body)
+    return ()
+
+
 def stmt_roots(s):
     """The expressions a statement evaluates itself (not those of its nested blocks)."""
     if isinstance(s, (Assign, ExprStmt, Return)):
