@@ -340,6 +340,7 @@ def main(argv=None):
         if o.status == "pass":
             extra["sympy reference"] += o.sympy_used
             extra["fd checked"] += o.fd_used
+            extra["sympy reference timed out (fd reference)"] += o.sympy_timed_out
         if o.status == "fail":
             base = os.path.join(a.out, f"prog_{seed}")
             with open(base + ".py", "w") as fh:
@@ -368,7 +369,8 @@ def main(argv=None):
     print(f"\n{sum(counts.values())} programs in {dt:.0f} s: {counts['pass']} passed, "
           f"{counts['fail']} failed, {counts['skip']} skipped")
     print(f"passes checked against sympy: {extra['sympy reference']}, against finite differences: "
-          f"{extra['fd checked']}")
+          f"{extra['fd checked']} (of which the SymPy reference timed out: "
+          f"{extra['sympy reference timed out (fd reference)']})")
     for (status, reason), n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         if status != "pass" or reason:
             print(f"  {n:6d}  {status}: {reason}")

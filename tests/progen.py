@@ -637,6 +637,7 @@ class Outcome:
     details: str = ""
     sympy_used: bool = False
     fd_used: bool = False
+    sympy_timed_out: bool = False  # the SymPy reference ran out of time: finite differences only
 
     def __bool__(self):
         return self.status != "fail"
@@ -745,10 +746,12 @@ def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MA
             derivative = tuple(tr.derivative())
         return tr.margin, derivative
 
+    timed_out = False
     try:
         margin, sym = _with_time_limit(sympy_seconds, reference)
     except _Timeout:
         margin, sym = None, None  # SymPy took too long: finite differences are the reference
+        timed_out = True
     except UnsupportedSyntaxError as e:
         if "runs more than" not in str(e) and "too large" not in str(e):
             return Outcome("fail", "sympy translation failed", str(e))
@@ -778,7 +781,7 @@ def check_program(program, seed=0, jit=False, rtol=1e-6, sympy_max_size=SYMPY_MA
         if rel_error(fd, fd6) <= rtol:  # stable finite differences that disagree with SymPy
             return Outcome("fail", "sympy != fd (sympy bridge?)", report, sympy_used=True,
                            fd_used=True)
-    return Outcome("pass", sympy_used=sym is not None, fd_used=fd is not None)
+    return Outcome("pass", sympy_used=sym is not None, fd_used=fd is not None, sympy_timed_out=timed_out)
 
 
 # ======================================================================= transforms
