@@ -85,7 +85,7 @@ def test_rotation_through_a_named_temporary(jit):
 def test_swap_records_nothing_and_swaps_the_adjoints():
     src = s2sad.source(s2sad.grad(C.heat), np.ones(6), 0.1)
     body = src.split("def heat_vjp", 1)[1]
-    assert "_push_fa" not in body  # references swapped back, no array contents recorded
+    assert "_atape" not in body  # references swapped back, no array contents recorded
     assert "u_bar = " in body and "v_bar = " in body
 
 

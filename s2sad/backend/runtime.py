@@ -134,28 +134,6 @@ def _push_i(tape, top, x):
     tape[top] = x
     return tape, top + 1
 ''',
-    "_push_fa": '''
-def _push_fa(tape, top, a):
-    """Push the values of float array a (row-major) on the tape; returns (tape, top)."""
-    n = a.size
-    if top + n > tape.shape[0]:
-        grown = np.empty(2 * (top + n) + 64, dtype=np.float64)
-        grown[:top] = tape[:top]
-        tape = grown
-    tape[top:top + n] = a.ravel()
-    return tape, top + n
-''',
-    "_push_ia": '''
-def _push_ia(tape, top, a):
-    """Push the values of int array a (row-major) on the int tape; returns (tape, top)."""
-    n = a.size
-    if top + n > tape.shape[0]:
-        grown = np.empty(2 * (top + n) + 64, dtype=np.int64)
-        grown[:top] = tape[:top]
-        tape = grown
-    tape[top:top + n] = a.ravel()
-    return tape, top + n
-''',
 }
 
 
