@@ -482,8 +482,9 @@ def _tape_inputs(name, count):
 
 class _TapeTracer:
     """Line-traces the pure-Python (jit=False) generated module and keeps the high-water mark of
-    the tape counters _ft+_at / _it+_ait (entries in use) summed over the live generated frames (a caller's
-    tape and its callees' tapes are alive together), and of the tapes' allocated lengths."""
+    the tape counters _ft+_at / _it+_ait (entries in use; a helper's VJP records on its
+    caller's tapes, so the largest over the live generated frames), and of the tapes'
+    allocated lengths."""
 
     def __init__(self, path):
         self.path = str(path)
@@ -494,17 +495,22 @@ class _TapeTracer:
 
     def _sample(self, frame):
         loc = frame.f_locals
-        # scalar tapes and array-contents tapes (ad/tape.py)
+        # scalar tapes and array-contents tapes (ad/tape.py); a helper's VJP works on its
+        # caller's tapes (its tops continue the caller's), so the deepest frame's tops count
         ft = loc.get("_ft", 0) + loc.get("_at", 0)
         it = loc.get("_it", 0) + loc.get("_ait", 0)
-        nbytes = sum(getattr(loc.get(t), "nbytes", 0) for t in ("_ftape", "_itape", "_atape", "_aitape"))
-        self.live[id(frame)] = (int(ft), int(it), nbytes)
-        f_used = sum(v[0] for v in self.live.values())
-        i_used = sum(v[1] for v in self.live.values())
+        tapes = {id(a): a.nbytes for a in (loc.get(t) for t in ("_ftape", "_itape", "_atape", "_aitape"))
+                 if a is not None}
+        self.live[id(frame)] = (int(ft), int(it), tapes)
+        f_used = max(v[0] for v in self.live.values())
+        i_used = max(v[1] for v in self.live.values())
         if f_used + i_used > self.peak_used_total:
             self.peak_used_total = f_used + i_used
             self.peak_used = (f_used, i_used)
-        self.peak_alloc_bytes = max(self.peak_alloc_bytes, sum(v[2] for v in self.live.values()))
+        alloc = {}
+        for v in self.live.values():
+            alloc.update(v[2])
+        self.peak_alloc_bytes = max(self.peak_alloc_bytes, sum(alloc.values()))
 
     def _local(self, frame, event, arg):
         if event in ("line", "return"):

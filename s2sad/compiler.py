@@ -25,19 +25,18 @@ from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
 
 
-# error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception.
-# inline="always": a helper's derivative called from another generated function is inlined
-# at Numba's IR level (no call overhead, no reference counting of its array arguments: GMM's
-# gradient 11.4 -> 9.3 ms); a function called from Python is not affected.
-JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy", inline="always")'
-# the tape helpers sit on the hot path: inlined at Numba's IR level
-JIT_HELPER_DECORATOR = '@numba.njit(cache=True, error_model="numpy", inline="always")'
+# error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception
+JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
+# what generated code calls (tape and runtime helpers, helpers' derivatives) is inlined at
+# Numba's IR level: no call overhead, no reference counting of array arguments (GMM's gradient
+# 11.4 -> 9.3 ms); the functions users call are not, so they are not inlined into callers
+JIT_INLINED_DECORATOR = '@numba.njit(cache=True, error_model="numpy", inline="always")'
 
 
-def jit_decorator(helper=False, boundscheck=False):
+def jit_decorator(inlined=False, boundscheck=False):
     """The decorator line of a generated function compiled by Numba. ``boundscheck``: every
     index is checked, an index out of range raises IndexError as in Python."""
-    deco = JIT_HELPER_DECORATOR if helper else JIT_DECORATOR
+    deco = JIT_INLINED_DECORATOR if inlined else JIT_DECORATOR
     return deco[:-1] + ", boundscheck=True)" if boundscheck else deco
 
 
@@ -332,11 +331,12 @@ class Build:
         if jit:
             imports = "import math\n\nimport numba\nimport numpy as np\n"
         parts = [header.rstrip() + "\n", imports]
-        deco = jit_decorator(boundscheck=boundscheck) + "\n" if jit else ""
         self.helpers |= _helpers_called(f for f, _ in self.functions)
         if self.helpers:
             parts.append("\n" + helper_source(self.helpers, jit_decorator(True, boundscheck) + "\n" if jit else ""))
+        called = _names_called(self.functions)
         for fn, callee_names in self.functions:
+            deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
             fn = fold_function(copy.deepcopy(fn))
             parts.append("\n" + deco + pysource.function_source(fn, callee_names) + "\n")
         return "\n".join(p.rstrip("\n") + "\n" for p in parts)
@@ -423,6 +423,20 @@ def _rerun_useful(act):
                     if x not in act.useful and act._diff(x):
                         act.useful.add(x)
                         changed = True
+
+
+def _names_called(functions):
+    """Names of the generated functions that other generated functions call."""
+    out = set()
+    for fn, callee_names in functions:
+        for s in ir.walk_stmts(fn.body):
+            for root in ir.stmt_roots(s):
+                for e in ir.walk_expr(root):
+                    if isinstance(e, ir.Call):
+                        out.add(e.func)
+                    elif isinstance(e, ir.CallUser):
+                        out.add(callee_names.get(e.func, e.func))
+    return out
 
 
 def _helpers_called(functions):

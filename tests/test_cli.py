@@ -427,7 +427,7 @@ def test_jit_emit_runs_under_numba_without_s2sad(tmp_path):
     p = cli("emit", f"{FIX}/loops.py:weighted_energy", "--jit", "--mode", "both", "-o", str(out))
     assert p.returncode == 0, p.stderr
     text = out.read_text()
-    assert "import numba\n" in text and '@numba.njit(cache=True, error_model="numpy", inline="always")' in text
+    assert "import numba\n" in text and '@numba.njit(cache=True, error_model="numpy")' in text
     assert "needs only numpy, math and numba" in text
     res = run_standalone(out, [c for c in CASES if c[1] == "weighted_energy"], tmp_path,
                          {"NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")})
