@@ -43,12 +43,13 @@ def jit_decorator(inlined=False, boundscheck=False):
 class Spec:
     """One function specialised for argument types, activity and mode."""
 
-    def __init__(self, fn, tres, activity):
+    def __init__(self, fn, tres, activity, mutates):
         self.fn = fn
         self.types = tres.types
         self.ret_type = tres.ret
         self.calls = tres.calls
         self.activity = activity
+        self.mutates = mutates  # mutates(call, k): the call writes into the array it passes at k
 
 
 class Build:
@@ -187,7 +188,7 @@ class Build:
                 act.useful.add(fn.params[k])
         _rerun_useful(act)
         check_foreign_calls(fn, tres.types, act)
-        return Spec(fn, tres, act)
+        return Spec(fn, tres, act, mutates)
 
     def unique(self, base):
         name = base
@@ -290,8 +291,7 @@ class Build:
             if call in infos:
                 return infos[call]
             callee_key, cargs = spec.calls[call]
-            cmut = [k for k in self.mutated_params(call.func)  # arrays only: `p += e` on a number rebinds
-                    if isinstance(call.args[k], ir.Var) and isinstance(spec.types.get(call.args[k].name), Array)]
+            cmut = [k for k in range(len(call.args)) if spec.mutates(call, k)]
             cmask = [isinstance(a, ir.Var) and spec.activity.is_active(a.name) for a in call.args]
             callee_names[call.func] = self.primal(call.func)
             ret = self.ti.infer(callee_key, cargs).ret
