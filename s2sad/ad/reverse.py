@@ -313,9 +313,7 @@ class Reverse:
         return out
 
     def push_old_shape(self, s):
-        v = s.target.name
-        return [x for k in range(self.types[v].ndim)
-                for x in self.tapes.push("i", ir.Load(ir.Attr(ir.Var(v), "shape"), (ir.Const(k),)), s.loc)]
+        return self.push_shape(s.target, self.types[s.target.name].ndim, s.loc)
 
     def _unobserved_sites(self):
         """To-be-recorded, per assignment: the number a scalar held before an assignment is
@@ -556,10 +554,7 @@ class Reverse:
                 out.extend(self._push_value(ir.TupleGet(e, k), item, loc))
             return out
         if isinstance(t, Array):
-            out = self.tapes.push(self.tapes.array_kind(t.dtype), e, loc)
-            for k in range(t.ndim):
-                out += self.tapes.push("i", ir.Load(ir.Attr(e, "shape"), (ir.Const(k),)), loc)
-            return out
+            return self.tapes.push(self.tapes.array_kind(t.dtype), e, loc) + self.push_shape(e, t.ndim, loc)
         if not isinstance(t, (Scalar, type(None))):
             raise NonDifferentiableError(f"s2sad cannot record a value of type {t} on its tape", loc,
                                          "keep values overwritten inside loops to numbers, arrays "
@@ -582,12 +577,7 @@ class Reverse:
                 items[k] = tmp
             return out, ir.TupleMake(tuple(items))
         if isinstance(t, Array):
-            out, dims = [], []
-            for k in reversed(range(t.ndim)):  # the shape was pushed after the contents
-                code, val = self.tapes.pop("i", loc)
-                dk = ir.Var(self.namer.fresh("_d"))
-                out += code + [ir.Assign(dk, val, loc=loc)]
-                dims.insert(0, dk)
+            out, dims = self.pop_shape(t.ndim, loc)  # the shape was pushed after the contents
             size = _product(dims) if dims else ir.Const(1)
             code, flat = self.tapes.pop_flat(self.tapes.array_kind(t.dtype), size, loc)
             out += code
@@ -603,6 +593,23 @@ class Reverse:
         elif t is not None and t.dtype == "float32":
             val = ir.Call("np.float32", (val,))
         return out, val
+
+    def push_shape(self, e, ndim, loc):
+        """Record the shape of array ``e`` (``ndim`` ints)."""
+        return [x for k in range(ndim) for x in self.tapes.push("i", ir.Load(ir.Attr(e, "shape"), (ir.Const(k),)), loc)]
+
+    def pop_shape(self, ndim, loc):
+        """The mirror of ``push_shape``: statements, and a variable per dimension."""
+        out, dims = [], []
+        for _ in range(ndim):
+            code, val = self.tapes.pop("i", loc)
+            d = ir.Var(self.namer.fresh("_d"))
+            out += code + [ir.Assign(d, val, loc=loc)]
+            dims.insert(0, d)
+        return out, dims
+
+    def zeros_of_shape(self, dims, dtype):
+        return ir.Call("np.zeros", (ir.TupleMake(tuple(dims)),), (("dtype", ir.Const(_dt(dtype))),))
 
     def push_element(self, s):
         """Record ``a[index]`` before a store overwrites it."""
@@ -634,8 +641,7 @@ class Reverse:
                 self.fwd_stmt(s, out)
         if stmts:
             for v in self._shape_recorded().get(self.block_of[id(stmts[0])], []):
-                for k in range(self.types[v].ndim):
-                    out += self.tapes.push("i", ir.Load(ir.Attr(ir.Var(v), "shape"), (ir.Const(k),)), stmts[-1].loc)
+                out += self.push_shape(ir.Var(v), self.types[v].ndim, stmts[-1].loc)
         return out
 
     def first_def(self, s):
@@ -949,12 +955,8 @@ class Reverse:
             shapes = self._shape_recorded().get(path, [])
             dims = {}
             for v in reversed(shapes):  # the shapes recorded at the end of the forward block
-                dims[v] = []
-                for k in reversed(range(self.types[v].ndim)):
-                    code, val = self.tapes.pop("i", loc)
-                    d = ir.Var(self.namer.fresh("_d"))
-                    out += code + [ir.Assign(d, val, loc=loc)]
-                    dims[v].insert(0, d)
+                code, dims[v] = self.pop_shape(self.types[v].ndim, loc)
+                out += code
             if dims:
                 out.insert(0, ir.Comment(text="-- shapes of this block's arrays, for their adjoints --"))
             for v, scope in sorted(self._array_scopes().items()):
@@ -962,8 +964,7 @@ class Reverse:
                     out.extend(self.zero_tuple_adjoint(v, loc))
                 elif scope == path and scope != () and self.active(v):
                     zero = ir.Call("np.zeros_like", (ir.Var(v),)) if v not in dims else \
-                        ir.Call("np.zeros", (ir.TupleMake(tuple(dims[v])),),
-                                (("dtype", ir.Const(_dt(self.types[v].dtype))),))
+                        self.zeros_of_shape(dims[v], self.types[v].dtype)
                     out.append(ir.Assign(ir.Var(self.bname(v)), zero, loc=loc))
         return out
 
@@ -1152,14 +1153,8 @@ class Reverse:
         t = self.types[name]
         b = self.bname(name)
         if isinstance(t, Array) and site is not None and id(site) in self.old_shapes and self.phase == 2:
-            out, dims = [], []
-            for _ in range(t.ndim):
-                code, val = self.tapes.pop("i", loc)
-                d = ir.Var(self.namer.fresh("_d"))
-                out += code + [ir.Assign(d, val, loc=loc)]
-                dims.insert(0, d)
-            return out + [ir.Assign(ir.Var(b), ir.Call("np.zeros", (ir.TupleMake(tuple(dims)),),
-                                                          (("dtype", ir.Const(_dt(t.dtype))),)), loc=loc)]
+            out, dims = self.pop_shape(t.ndim, loc)
+            return out + [ir.Assign(ir.Var(b), self.zeros_of_shape(dims, t.dtype), loc=loc)]
         if isinstance(t, Array):
             return [ir.Assign(ir.Var(b), ir.Call("np.zeros_like", (ir.Var(name),)), loc=loc)]
         return [ir.Assign(ir.Var(b), ir.Const(0.0), loc=loc)]
