@@ -324,7 +324,7 @@ _HEADER = '"""Benchmark: timing the generation of this module."""'
 
 
 def _gen_source(fn, args, wrt, mode):
-    from s2sad.analysis.types import typeof_value
+    from s2sad.ir.types import typeof_value
     from s2sad.compiler import Build
 
     types = tuple(typeof_value(a) for a in args)

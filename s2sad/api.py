@@ -8,7 +8,7 @@ import inspect
 import numpy as np
 
 from . import __version__
-from .analysis.types import Scalar, typeof_value
+from .ir.types import Scalar, typeof_value
 from .backend.loader import load_module
 from .compiler import Build
 from .errors import NonDifferentiableError, S2SADError

@@ -22,7 +22,7 @@ import tempfile
 import numpy as np
 
 from . import __version__
-from .analysis.types import Array, Scalar, Tuple
+from .ir.types import Array, Scalar, Tuple
 from .emit import (
     EmitError,
     ModuleBuilder,

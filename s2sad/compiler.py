@@ -10,19 +10,19 @@ from __future__ import annotations
 import copy
 
 from . import ir
-from .ad import rules as R
 from .ad.forward import BatchedForward, Forward
 from .ad.naming import Namer
 from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
-from .analysis.types import Array
+from .ir.types import Array
 from .backend import pysource
 from .backend.fold import fold_function
 from .backend.runtime import helper_source
 from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
+from .primitives import RULES
 
 
 # error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception
@@ -182,11 +182,8 @@ class Build:
 
         check_aliasing(fn, tres.types, mutates)
         active = [p for p, m in zip(fn.params, mask) if m]
-        act = Activity(fn, tres.types, active, R.RULES, mutates)
-        for k in self.mutated_params(key):
-            if isinstance(tres.types.get(fn.params[k]), Array):
-                act.useful.add(fn.params[k])
-        _rerun_useful(act)
+        written = [fn.params[k] for k in self.mutated_params(key) if isinstance(tres.types.get(fn.params[k]), Array)]
+        act = Activity(fn, tres.types, active, RULES, mutates, outputs=written)
         check_foreign_calls(fn, tres.types, act)
         return Spec(fn, tres, act, mutates)
 
@@ -410,19 +407,6 @@ def _replace_value(s, value):
     new = copy.copy(s)
     new.value = value
     return new
-
-
-def _rerun_useful(act):
-    changed = True
-    edges = act._edges()
-    while changed:
-        changed = False
-        for tgt, srcs, _ in edges:
-            if tgt in act.useful:
-                for x in srcs:
-                    if x not in act.useful and act._diff(x):
-                        act.useful.add(x)
-                        changed = True
 
 
 def _names_called(functions):

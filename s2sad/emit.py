@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__, ir
-from .analysis.types import BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
+from .ir.types import BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
 from .backend.pysource import expr_source
 from .compiler import JIT_DECORATOR, Build
 from .errors import NonDifferentiableError, S2SADError, TypeInferenceError

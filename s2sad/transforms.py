@@ -74,7 +74,7 @@ class JacFwd(Transform):
         super().__init__(fun, argnums, mode="forward", jit=jit)
 
     def __call__(self, *args):
-        from .ad.batched import NotBatchable
+        from .primitives.batched import NotBatchable
 
         if not getattr(self, "_unbatchable", False):
             try:
@@ -156,7 +156,7 @@ class JacRev(Transform):
     def as_function(self, types):
         """This Jacobian as a plain generated Python function (a loop of reverse sweeps, one
         per output entry), so that jacfwd(jacrev(f)) can differentiate it again."""
-        from .analysis.types import Array
+        from .ir.types import Array
         from .backend.loader import load_module
         from .api import _strip_jit
 

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import CORPUS, get_case
 
 import s2sad
-from s2sad.ad.rules import RULES
+from s2sad.primitives import RULES
 from s2sad.check import CheckReport, check_grads, check_sympy, sympy_grad, to_sympy
 from s2sad.check.fd import numerical_grad, numerical_jacobian, rel_error
 from s2sad.errors import DerivativeMismatch, S2SADError, UnsupportedSyntaxError

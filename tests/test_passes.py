@@ -25,10 +25,10 @@ import s2sad
 from s2sad import ir
 from s2sad.ad.naming import Namer
 from s2sad.ad.normalize import has_jumps, remove_jumps
-from s2sad.ad.rules import RULES
+from s2sad.primitives import RULES
 from s2sad.analysis.activity import Activity
 from s2sad.analysis.typeinfer import TypeInference
-from s2sad.analysis.types import BOOL, F64, I64, Array, Scalar, Tuple
+from s2sad.ir.types import BOOL, F64, I64, Array, Scalar, Tuple
 from s2sad.backend.fold import fold_function, is_temp
 from s2sad.backend.pysource import function_source
 from s2sad.errors import TypeInferenceError

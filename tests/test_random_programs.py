@@ -370,7 +370,7 @@ def wrong_program_source():
 
 
 def test_harness_catches_a_wrong_rule():
-    from s2sad.ad.rules import RULES
+    from s2sad.primitives import RULES
     rule = RULES["math.sin"]
     saved = rule.partials[0]
     rule.partials[0] = "M.sin(x)"

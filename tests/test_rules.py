@@ -1,5 +1,5 @@
-"""Every derivative rule in ``s2sad.ad.rules.RULES`` against central finite differences, in
-reverse and forward mode (issue 2).
+"""Every derivative rule in ``s2sad.primitives.RULES`` against central finite differences, in
+reverse mode, forward mode and vector forward mode (``jacfwd``'s batched sweep).
 
 The table ``CASES`` maps each rule name to one or more small functions that use the rule. All
 the functions are written into one generated module (s2sad reads source, so they must live in
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import s2sad
-from s2sad.ad.rules import RULES
+from s2sad.primitives import RULES
 from s2sad.backend.fold import is_temp
 from s2sad.check.fd import numerical_grad, rel_error
 
@@ -392,9 +392,6 @@ case(
 )
 
 # rules that no user code reaches
-UNREACHABLE = {
-    "np.erf": "numpy has no `erf`; `np.erf(x)` is refused before the rule is looked up",
-}
 
 # cases that fail because of compiler bugs: case id -> (modes, reason); strict xfails, so a
 # fix turns them into failures that ask for the entry to be removed
@@ -487,18 +484,24 @@ def _reference(c, f, args, nums):
     return numerical_grad(f, args, nums)
 
 
-@pytest.mark.parametrize("c, mode", [_params(c, m) for c in CASES for m in ("reverse", "forward")])
+@pytest.mark.parametrize("c, mode", [_params(c, m) for c in CASES for m in ("reverse", "forward", "batched")])
 def test_rule_matches_finite_differences(mod, c, mode):
     f = getattr(mod, c.fname)
     args = c.args()
     nums = c.argnums()
     assert nums, f"{c.id}: no float argument"
-    g = s2sad.grad(f, nums, mode=mode)
+    if mode == "batched":
+        # jacfwd of a scalar function is its gradient, from one sweep carrying every direction
+        g = s2sad.jacfwd(f, nums)
+    else:
+        g = s2sad.grad(f, nums, mode=mode)
     if c.id in REFUSED:
         with pytest.raises(s2sad.S2SADError, match="s2sad differentiates"):
             g(*args)
         return
     got = g(*args)
+    if mode == "batched":
+        assert "_jvp_batched" in s2sad.source(g), f"{c.id}: jacfwd fell back to one sweep per direction"
     want = _reference(c, f, args, nums)
     err = rel_error(tuple(np.asarray(g, dtype=np.float64) for g in got),
                     tuple(np.asarray(w, dtype=np.float64) for w in want))
@@ -534,7 +537,7 @@ def test_rule_cases_are_sensitive(mod):
 
 def test_table_covers_every_rule():
     """A rule added to RULES without a case here fails this test."""
-    missing = sorted(n for n, r in RULES.items() if n not in CASES_BY_RULE and n not in UNREACHABLE)
+    missing = sorted(n for n, r in RULES.items() if n not in CASES_BY_RULE)
     assert not missing, f"rules with no finite-difference case in tests/test_rules.py: {missing}"
     stale = sorted(n for n in CASES_BY_RULE if n not in RULES)
     assert not stale, f"cases for rules that do not exist: {stale}"
@@ -547,16 +550,35 @@ def test_non_zero_rules_are_differentiable():
     assert set(nondiff) <= {"stop_gradient"}, nondiff
 
 
-def test_lgamma_rule_has_a_partial():
-    assert RULES["math.lgamma"].diff
+def test_every_differentiable_rule_has_a_batched_form():
+    """Vector forward mode reads the same table: a rule that is neither elementwise (whose
+    partials broadcast) nor zero needs a ``batched`` JVP; the batched case of
+    ``test_rule_matches_finite_differences`` checks each against finite differences."""
+    missing = sorted(n for n, r in RULES.items()
+                     if r.kind not in ("zero", "elementwise") and r.diff and r.batched is None)
+    assert not missing, f"rules with no batched JVP: {missing}"
 
 
-@pytest.mark.parametrize("name", sorted(UNREACHABLE))
-def test_unreachable_rules_are_refused(tmp_path, name):
-    path = tmp_path / "unreachable_rule.py"
-    path.write_text("import numpy as np\n\ndef f(x):\n    return " + name + "(x)\n")
-    spec = importlib.util.spec_from_file_location("unreachable_rule", path)
+def test_every_rule_has_a_sympy_translation():
+    """The SymPy cross-check interprets every primitive the table knows."""
+    from s2sad.check.sympy_bridge import translates
+
+    missing = sorted(n for n in RULES if not translates(n))
+    assert not missing, f"rules the SymPy bridge cannot interpret: {missing}"
+
+
+def test_numpy_has_no_erf(tmp_path):
+    """``np.erf`` does not exist: the table has no such rule, and a program using it is refused
+    with the user's file, never differentiated."""
+    assert "np.erf" not in RULES
+    path = tmp_path / "uses_np_erf.py"
+    path.write_text("import numpy as np\n\ndef f(x):\n    return np.erf(x)\n")
+    spec = importlib.util.spec_from_file_location("uses_np_erf", path)
     m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
-    with pytest.raises(s2sad.S2SADError):
+    with pytest.raises(s2sad.S2SADError, match="uses_np_erf.py"):
         s2sad.grad(m.f)(0.5)
+
+
+def test_lgamma_rule_has_a_partial():
+    assert RULES["math.lgamma"].diff

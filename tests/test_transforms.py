@@ -96,8 +96,9 @@ def test_hessian_under_numba_agrees():
     assert rel_error(s2sad.hessian(T.rosen, jit=True)(X4), s2sad.hessian(T.rosen)(X4)) < 1e-12
 
 
-# primitives without a batched form yet: jacfwd falls back to one sweep per input entry
-UNBATCHED = {"np_max_min_axis", "np_prod_axis", "matmul_operator", "transpose_gram"}
+# corpus functions whose primitives have no batched form: jacfwd would fall back to one sweep
+# per input entry (every differentiable primitive has one now: tests/test_rules.py)
+UNBATCHED = set()
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)

@@ -7,10 +7,10 @@ for each differentiated operand, the expression to add to its adjoint.
 from __future__ import annotations
 
 from .. import ir
-from ..analysis.types import Array, Scalar, Tuple
+from .. import primitives as R
 from ..errors import NonDifferentiableError
-from . import rules as R
-from .template import simplify
+from ..ir.types import Array, Tuple
+from ..primitives.table import add as _add, inst as _inst, mul as _mul, partial as _partial
 
 
 def zero_like(e, t):
@@ -20,26 +20,6 @@ def zero_like(e, t):
     if isinstance(t, Tuple):
         return ir.TupleMake(tuple(zero_like(ir.TupleGet(e, k), it) for k, it in enumerate(t.items)))
     return ir.Const(0.0)
-
-
-def _add(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if isinstance(b, ir.UnaryOp) and b.op == "-":
-        return ir.BinOp("-", a, b.operand)
-    return ir.BinOp("+", a, b)
-
-
-def _mul(a, b):
-    """a * b, with a division in b done last: g * (0.5 / y) becomes (g * 0.5) / y, so that
-    with a numpy scalar g a zero y gives inf as in NumPy instead of Python's ZeroDivisionError."""
-    if isinstance(b, ir.BinOp) and b.op == "/":
-        return ir.BinOp("/", _mul(a, b.left), b.right)
-    if isinstance(b, ir.UnaryOp) and b.op == "-":
-        return ir.UnaryOp("-", _mul(a, b.operand))
-    return simplify(ir.BinOp("*", a, b))
 
 
 class Deriver:
@@ -135,7 +115,7 @@ class Deriver:
             return out
         if rule.kind == "bilinear":
             a, b = call.args[0], call.args[1]
-            func = getattr(rule, "jvp_func", call.func)
+            func = rule.jvp_func or call.func
             out = None
             if ds[0] is not None:
                 out = _add(out, ir.Call(func, (ds[0], b)))
@@ -180,8 +160,8 @@ class Deriver:
                                              f"argument {k + 1}", loc)
             spec = rule.vjp[k]
             c = spec(ctx) if callable(spec) else ctx.inst(spec)
-            if isinstance(c, str):
-                out.extend(_sequence_vjp(c, call, a, g, self.typeof, self.operand_d))
+            if rule.items:  # one adjoint slice per item of a sequence argument
+                out.extend((item, ci, it) for item, ci, it in c if self.operand_d(item) is not None)
                 continue
             out.append((a, c, at))
         return out
@@ -199,62 +179,3 @@ def _broadcast_type(ans_type, arg_type):
     if isinstance(ans_type, Array):
         return ans_type
     return arg_type
-
-
-def _partial(rule, ctx, k):
-    p = rule.partials[k]
-    return p(ctx) if callable(p) else ctx.inst(p)
-
-
-def _inst(spec, ctx, **extra):
-    if callable(spec):
-        ctx.env.update(extra)
-        return spec(ctx)
-    return ctx.inst(spec, **extra)
-
-
-def _sequence_vjp(kind, call, seq, g, typeof, operand_d):
-    """Adjoints of np.array((a, b, ...)) (nested too), np.concatenate / np.stack along an axis,
-    np.vstack and np.hstack: the adjoint's slice for each item."""
-    if not isinstance(seq, ir.TupleMake):
-        if kind == "tuple-scatter":
-            return [(seq, g, typeof(seq))]
-        raise NonDifferentiableError(f"`{call.func}` of a tuple variable: write the tuple out "
-                                     "in the call, as in np.concatenate((a, b))")
-    items = seq.items
-    rank = typeof(items[0]).ndim if isinstance(typeof(items[0]), Array) else 0
-    ax = call.kw("axis")
-    if ax is None and len(call.args) > 1:
-        ax = call.args[1]
-    if ax is not None and not isinstance(ax, ir.Const):
-        raise NonDifferentiableError(f"`{call.func}` needs a constant axis to be differentiated")
-    axis = 0 if ax is None else ax.value
-    if kind == "tuple-vstack":
-        kind = "tuple-stack" if rank == 1 else "tuple-split"
-        axis = 0
-    elif kind == "tuple-hstack":
-        kind, axis = "tuple-split", (0 if rank == 1 else 1)
-    out_rank = rank + 1 if kind in ("tuple-scatter", "tuple-stack") else rank
-    if axis < 0:
-        axis += out_rank
-    out = []
-    offset = None
-    for j, item in enumerate(items):
-        t = typeof(item)
-        if kind in ("tuple-scatter", "tuple-stack"):
-            c = ir.Load(g, tuple([ir.Slice(None, None, None)] * axis + [ir.Const(j)]))
-            if isinstance(item, ir.TupleMake):  # a nested literal: np.array([[a, b], [c, d]])
-                out.extend(_sequence_vjp("tuple-scatter", call, item, c, typeof, operand_d))
-            elif operand_d(item) is not None:
-                out.append((item, c, t))
-            continue
-        # concatenate along axis: item j covers [offset, offset + n_j)
-        n = ir.Load(ir.Attr(item, "shape"), (ir.Const(axis),)) if isinstance(t, Array) else ir.Const(1)
-        lo = offset if offset is not None else ir.Const(0)
-        hi = n if offset is None else ir.BinOp("+", offset, n)
-        sl = ir.Slice(None if offset is None else lo, hi, None)
-        idx = tuple([ir.Slice(None, None, None)] * axis + [sl])
-        if operand_d(item) is not None:
-            out.append((item, ir.Load(g, idx), t))
-        offset = hi
-    return out

@@ -4,7 +4,7 @@ of its tangent ``x_dot``; loops, branches and jumps stay as the user wrote them.
 from __future__ import annotations
 
 from .. import ir
-from ..analysis.types import Array, Tuple
+from ..ir.types import Array, Tuple
 from ..errors import reporting_internal_errors
 from .derive import Deriver, zero_like
 
@@ -31,7 +31,7 @@ class Forward:
             from ..analysis.typeinfer import const_type
             return const_type(e.value)
         if isinstance(e, ir.Global):
-            from ..analysis.types import typeof_value
+            from ..ir.types import typeof_value
             return typeof_value(self.fn.globals[e.name])
         if isinstance(e, ir.TupleMake):
             return Tuple(tuple(self.typeof(x) for x in e.items))
@@ -174,7 +174,7 @@ class Forward:
             return
         if isinstance(e, ir.Call) and e.func.startswith("custom:"):
             if self.batched:
-                from .batched import NotBatchable
+                from ..primitives.batched import NotBatchable
                 raise NotBatchable("custom rule")
             self.comment(s, out)
             self.custom_tangent(s, d, out)
@@ -277,7 +277,7 @@ class BatchedForward(Forward):
         self.deriver = BatchedDeriver(self.typeof, self.dname, written)
 
     def prologue(self, wrt):
-        from .batched import NB
+        from ..primitives.batched import NB
         if not wrt:
             return [ir.Assign(NB, ir.Const(1), loc=self.fn.loc)]
         first = ir.Var(self.dname(wrt[0]))
@@ -287,11 +287,11 @@ class BatchedForward(Forward):
         return [ir.Assign(NB, ir.Load(ir.Attr(first, "shape"), (ir.Const(0),)), loc=self.fn.loc)]
 
     def tzero(self, e, t):
-        from .batched import batched_zero
+        from ..primitives.batched import batched_zero
         return batched_zero(e, t)
 
     def tindex(self, index):
-        from .batched import ALL
+        from ..primitives.batched import ALL
         return (ALL,) + tuple(index)
 
     def run(self, name, wrt):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from .. import ir
 from ..analysis.rebind import rebindings
 from ..analysis.tapesize import trip_count
-from ..analysis.types import Array, Scalar, Tuple
+from ..ir.types import Array, Scalar, Tuple
 from ..errors import NonDifferentiableError, reporting_internal_errors
 from .derive import Deriver, MaybeStretched, zero_like
 from .tape import Tapes
@@ -49,7 +49,7 @@ class Reverse:
             from ..analysis.typeinfer import const_type
             return const_type(e.value)
         if isinstance(e, ir.Global):
-            from ..analysis.types import typeof_value
+            from ..ir.types import typeof_value
             return typeof_value(self.fn.globals[e.name])
         if isinstance(e, ir.TupleMake):
             return Tuple(tuple(self.typeof(x) for x in e.items))
@@ -1420,7 +1420,7 @@ class CalleeInfo:
 
 
 def _dt(name):
-    from ..frontend.lower import DType
+    from ..ir.types import DType
     return DType(name)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import ir
 from ..errors import NonDifferentiableError, UnsupportedSyntaxError
 from .rebind import rebindings
-from .types import Array
+from ..ir.types import Array
 
 
 def diff_operands(e, types, rules):
@@ -80,13 +80,16 @@ def _all_vars(e):
 
 
 class Activity:
-    def __init__(self, fn, types, active_params, rules, mutates=None):
+    """``outputs``: what the caller sees besides the return value (the array parameters the
+    function writes into): useful from the start."""
+
+    def __init__(self, fn, types, active_params, rules, mutates=None, outputs=()):
         self.fn = fn
         self.types = types
         self.rules = rules
         self.mutates = mutates or (lambda callee, k: False)
         self.varied = set(p for p in active_params if self._diff(p))
-        self.useful = set()
+        self.useful = set(outputs)
         self._run()
 
     def _diff(self, name):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import ir
-from .types import Array
+from ..ir.types import Array
 
 
 @dataclass(eq=False)

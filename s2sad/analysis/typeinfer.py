@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from .. import ir
 from ..errors import TypeInferenceError, NonDifferentiableError
-from .types import (Array, Scalar, Tuple, Opaque, F64, I64, BOOL, NONE, promote_dtype, unify,
+from ..ir.types import (DType, Array, Scalar, Tuple, Opaque, F64, I64, BOOL, NONE, promote_dtype, unify,
                     typeof_value)
+from ..primitives import RULES
+from ..primitives.typerules import t_matmul
 
 _ARITH = {"+", "-", "*", "/", "//", "%", "**"}
 
@@ -217,7 +219,6 @@ class TypeInference:
         raise TypeInferenceError(f"cannot type {e!r}", s.loc)
 
     def call(self, e, s):
-        from ..ad.rules import RULES
 
         ts = [self.typeof(a, s) for a in e.args]
         for _, v in e.kwargs:
@@ -290,10 +291,8 @@ class TypeInference:
                 return Scalar(dt)
             return Array(dt, t.ndim - 1)
         if n == "dot":
-            from ..ad.rules import t_matmul
             return t_matmul([t, ts[0]], e)
         if n == "astype":
-            from ..frontend.lower import DType
             a = e.args[0] if e.args else e.kw("dtype")
             if isinstance(a, ir.Const) and isinstance(a.value, DType):
                 return Array(a.value.name, t.ndim)
@@ -306,7 +305,6 @@ class TypeInference:
 
 
 def const_type(v):
-    from ..frontend.lower import DType
 
     if isinstance(v, bool):
         return BOOL
@@ -331,7 +329,6 @@ def binop_type(op, a, b, s):
     if isinstance(a, Opaque) or isinstance(b, Opaque):
         raise TypeInferenceError(f"operator {op} cannot take a {a} and a {b}", s.loc)
     if op == "@":
-        from ..ad.rules import t_matmul
         return t_matmul([a, b], None)
     arrays = [t for t in (a, b) if isinstance(t, Array)]
     if arrays:

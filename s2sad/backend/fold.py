@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from .. import ir
+from ..primitives import RULES
 
 _TEMP = re.compile(r"^_(t\d+(_bar\d*|_dot\d*)?|g\d*|r\d*|new\d*)$")
 _IMPURE_CALL = ("foreign:", "custom:")
@@ -23,8 +24,6 @@ def is_temp(name):
 def _pure(e):
     """Whether evaluating ``e`` has no effect but its value: primitives only (a call of a user
     function or of a generated derivative may write into arrays)."""
-    from ..ad.rules import RULES
-
     stack = [e]
     while stack:
         x = stack.pop()

@@ -4,9 +4,8 @@ Like ``jax.test_util.check_grads``: it differentiates ``fun`` at ``args`` with s
 with 4th-order central finite differences (:mod:`s2sad.check.fd`).
 
 * A scalar (float) output: ``s2sad.grad`` in each mode against ``numerical_grad``.
-* Any other output (array, tuple): the Jacobian built column by column with ``s2sad.jvp`` and
-  basis tangents (forward mode), row by row with ``s2sad.vjp`` and basis cotangents (reverse
-  mode), against ``numerical_jacobian``.
+* Any other output (array, tuple): the Jacobian by ``s2sad.jacfwd`` (forward mode) and
+  ``s2sad.jacrev`` (reverse mode), s2sad's one Jacobian driver, against ``numerical_jacobian``.
 
 The error measure is :func:`s2sad.check.fd.rel_error`, ``max |got - want| / max(1, |want|)``:
 relative for entries larger than 1, absolute for small ones, so near-zero reference entries do
@@ -23,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ..api import grad
 from ..errors import DerivativeMismatch
+from ..transforms import jacfwd, jacrev
 from .fd import _flat_output, _fresh, numerical_grad, numerical_jacobian, rel_error
 
 __all__ = ["ArgCheck", "CheckReport", "check_grads", "is_scalar_output", "s2sad_derivative"]
@@ -134,35 +135,6 @@ def is_scalar_output(out):
     return isinstance(out, np.ndarray) and out.ndim == 0
 
 
-def _zero_tangent(a):
-    if isinstance(a, np.ndarray):
-        return np.zeros(a.shape, dtype=a.dtype if a.dtype.kind == "f" else np.float64)
-    if isinstance(a, (bool, np.bool_, numbers.Integral)):
-        return 0
-    return 0.0
-
-
-def _basis_like(out, j):
-    """A value shaped like the output ``out`` with 1.0 at flat position ``j``, 0 elsewhere."""
-    flat, _ = _flat_output(out)
-    e = np.zeros(flat.size)
-    e[j] = 1.0
-    return _unflatten(e, out)[0]
-
-
-def _unflatten(flat, like, pos=0):
-    if isinstance(like, (tuple, list)):
-        items = []
-        for item in like:
-            v, pos = _unflatten(flat, item, pos)
-            items.append(v)
-        return tuple(items), pos
-    if isinstance(like, np.ndarray):
-        n = like.size
-        return flat[pos:pos + n].reshape(like.shape).astype(np.float64), pos + n
-    return float(flat[pos]), pos + 1
-
-
 def _arg_shape(a):
     return a.shape if isinstance(a, np.ndarray) else ()
 
@@ -174,50 +146,31 @@ def s2sad_derivative(fun, args, nums, mode, jit=False, out=None):
     ``d_k`` has the shape of argument k (a float for a scalar argument); otherwise kind is
     ``"jacobian"`` and ``d_k`` has shape ``out_shape + arg_shape`` laid out as
     :func:`numerical_jacobian` does (a tuple output is flattened)."""
-    import s2sad
-
     if out is None:
         out = fun(*_fresh_args(args))
     if is_scalar_output(out):
-        g = s2sad.grad(fun, tuple(nums), mode=mode, jit=jit)(*_fresh_args(args))
+        g = grad(fun, tuple(nums), mode=mode, jit=jit)(*_fresh_args(args))
         return "gradient", [g[i] for i in range(len(nums))]
-    flat_out, out_shape = _flat_output(out)
-    n_out = flat_out.size
-    jacs = []
-    if mode == "forward":
-        zeros = [_zero_tangent(a) for a in args]
-        for k in nums:
-            shape = _arg_shape(args[k])
-            cols = []
-            for idx in np.ndindex(*shape):
-                tangents = list(zeros)
-                if shape:
-                    t = np.zeros(shape, dtype=zeros[k].dtype)
-                    t[idx] = 1.0
-                else:
-                    t = 1.0
-                tangents[k] = t
-                _, dout = s2sad.jvp(fun, _fresh_args(args), tuple(tangents), jit=jit)
-                cols.append(_flat_output(dout)[0])
-            jac = np.stack(cols, axis=-1) if cols else np.zeros((n_out, 0))
-            jacs.append(jac.reshape(out_shape + shape))
-    elif mode == "reverse":
-        primal, vjp_fun = s2sad.vjp(fun, *_fresh_args(args), jit=jit)
-        rows = {k: [] for k in nums}
-        for j in range(n_out):
-            cts = vjp_fun(_basis_like(primal, j))
-            for k in nums:
-                c = cts[k]
-                if c is None:
-                    c = np.zeros(_arg_shape(args[k]))
-                rows[k].append(np.asarray(c, dtype=np.float64).reshape(_arg_shape(args[k])))
-        for k in nums:
-            shape = _arg_shape(args[k])
-            jac = np.stack(rows[k], axis=0) if rows[k] else np.zeros((0,) + shape)
-            jacs.append(jac.reshape(out_shape + shape))
-    else:
+    if mode not in ("forward", "reverse"):
         raise ValueError(f"mode must be 'forward' or 'reverse', not {mode!r}")
+    _, out_shape = _flat_output(out)
+    transform = jacfwd if mode == "forward" else jacrev
+    jac = transform(fun, tuple(nums), jit=jit)(*_fresh_args(args))
+    jacs = []
+    for i, k in enumerate(nums):
+        if isinstance(out, tuple):  # JAX's layout: per output item, then per argument
+            rows = np.concatenate([_rows(jac[j][i], o) for j, o in enumerate(out)], axis=0)
+        else:
+            rows = _rows(jac[i], out)
+        jacs.append(rows.reshape(out_shape + _arg_shape(args[k])))
     return "jacobian", jacs
+
+
+def _rows(jac, out):
+    """A Jacobian block of the output (part) ``out`` as (flat output entries, flat argument)."""
+    if isinstance(out, (tuple, list)):
+        return np.concatenate([_rows(j, o) for j, o in zip(jac, out)], axis=0)
+    return np.asarray(jac, dtype=np.float64).reshape(np.size(out), -1)
 
 
 def compare(report, mode, nums, got, want):

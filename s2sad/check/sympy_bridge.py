@@ -257,7 +257,7 @@ def _obj_full(shape, value):
 
 def _dtype_name(d):
     """'float', 'int', 'bool' for a dtype given in user code, None when none is given."""
-    from ..frontend.lower import DType
+    from ..ir.types import DType
 
     if d is None:
         return None
@@ -611,7 +611,7 @@ class Interpreter:
         if name == "ndim":
             return int(v.ndim)
         if name == "dtype":
-            from ..frontend.lower import DType
+            from ..ir.types import DType
             if v.dtype == object:
                 return DType("float64")
             return DType({"i": "int64", "u": "int64", "b": "bool"}.get(v.dtype.kind, "float64"))
@@ -743,6 +743,14 @@ _CMPOPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator
 # ---------------------------------------------------------------- primitive table
 
 _PRIMS = {}
+_METHODS = ("copy", "ravel", "flatten", "reshape", "transpose", "sum", "mean", "prod", "max", "min",
+            "dot", "astype", "item")  # what Interpreter.method translates
+
+
+def translates(name):
+    """Whether the interpreter gives a symbolic value to the primitive ``name`` (a rule name of
+    ``s2sad.primitives.RULES``: a function, an operator, or an array method)."""
+    return name in _PRIMS or name in _BINOPS or name in _METHODS
 
 
 def _prim(*names):

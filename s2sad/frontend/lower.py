@@ -2,6 +2,12 @@
 
 Every IR statement keeps the position of the user's statement, and every refusal points at the
 user's own line with a caret.
+
+This module is long because it is the one place that knows Python's syntax: one ``Lowerer``
+method per construct (statements, expressions, comprehensions of constant length, tuple
+unpacking, augmented assignment, slices, calls to user functions and to math/numpy), each with
+its refusal message. Splitting it by construct would scatter the shared state (the scope, the
+temporaries, the source positions) across modules.
 """
 
 from __future__ import annotations
@@ -14,24 +20,9 @@ import types
 import numpy as np
 
 from .. import ir
+from ..ir.types import DType
 from ..errors import UnsupportedSyntaxError, NonDifferentiableError
 from .resolve import (MATH_CONSTS, NP_CONSTS, NP_DTYPES, Scope, ValueRead, known_name, user_function_of)
-
-
-class DType:
-    """A dtype named in user code (``np.float32``): passed through, never differentiated."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __repr__(self):
-        return f"np.{self.name}"
-
-    def __eq__(self, other):
-        return isinstance(other, DType) and other.name == self.name
-
-    def __hash__(self):
-        return hash(("dtype", self.name))
 
 
 def get_user_function(obj):

@@ -1,10 +1,30 @@
-"""The types s2sad infers: scalars, numpy arrays (dtype and rank) and tuples."""
+"""The types of IR values: scalars, numpy arrays (dtype and rank), tuples, opaque values, and
+``DType``, a dtype named in user code (``np.float32``) that the IR carries as a constant.
+
+Part of the IR's vocabulary: the primitive table, the analyses, both modes and the backends
+read them from here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+
+class DType:
+    """A dtype named in user code (``np.float32``): passed through, never differentiated."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"np.{self.name}"
+
+    def __eq__(self, other):
+        return isinstance(other, DType) and other.name == self.name
+
+    def __hash__(self):
+        return hash(("dtype", self.name))
 
 
 class Type:

@@ -1,9 +1,11 @@
-"""The derivative rules: one entry per primitive, used by forward and reverse mode alike.
+"""The primitive table: one entry per primitive, read by type inference, forward mode (plain
+and batched), reverse mode, folding and the SymPy cross-check alike.
 
 Elementwise primitives give their partial derivatives (``partials``); forward mode multiplies
 them by the tangents, reverse mode by the adjoint ``g`` and sums over broadcast axes. Other
-primitives give a ``vjp`` per differentiable argument, and a ``jvp`` (by default, for
-primitives linear in that argument, the primitive applied to the tangent).
+primitives give a ``vjp`` per differentiable argument, a ``jvp`` (by default, for primitives
+linear in that argument, the primitive applied to the tangent) and a ``batched`` JVP
+(``batched.py``). ``table.py`` says what each field means.
 
 Template names: the argument names listed in ``args``, ``ans`` (the result), ``g`` (the
 adjoint of the result), ``d`` (the tangent of the argument), keyword arguments by name, and
@@ -12,324 +14,26 @@ adjoint of the result), ``d`` (the tangent of the argument), keyword arguments b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Optional
-
 from .. import ir
-from ..analysis.types import (Array, Scalar, Tuple, Opaque, F64, I64, BOOL, promote_dtype)
-from . import template
-
-RULES = {}
-
-
-@dataclass
-class Rule:
-    name: str
-    args: tuple
-    type_fn: Callable
-    kind: str = "zero"  # elementwise | linear | bilinear | custom | zero
-    partials: dict = field(default_factory=dict)
-    vjp: dict = field(default_factory=dict)
-    jvp: dict = field(default_factory=dict)
-    diff: tuple = ()
-
-    def differentiable_args(self):
-        return self.diff
-
-
-class Ctx:
-    """What a rule sees of one primitive application."""
-
-    def __init__(self, call, argtypes, ans, ans_type, env_extra=None):
-        self.call = call
-        self.argtypes = argtypes
-        self.ans = ans
-        self.ans_type = ans_type
-        self.array_mode = any(isinstance(t, Array) for t in argtypes) or isinstance(ans_type, Array)
-        self.env = {}
-        rule = RULES.get(call.func)
-        names = rule.args if rule else ()
-        for n, a in zip(names, call.args):
-            self.env[n] = a
-        for k, v in call.kwargs:
-            self.env[k] = v
-        self.env["ans"] = ans
-        if env_extra:
-            self.env.update(env_extra)
-
-    def kw(self, name, default=None):
-        return self.call.kw(name, default)
-
-    def inst(self, src, **extra):
-        env = dict(self.env)
-        env.update(extra)
-        return template.instantiate(src, env, self.array_mode)
-
-
-def _reg(rule):
-    RULES[rule.name] = rule
-    return rule
-
-
-# ---------------------------------------------------------------- type functions
-
-
-def _float_dtype(t):
-    d = t.dtype if isinstance(t, (Scalar, Array)) else "float64"
-    return d if d in ("float32", "float64") else "float64"
-
-
-def t_unary_float(ts, call):
-    t = ts[0]
-    if isinstance(t, Array):
-        return Array(_float_dtype(t), t.ndim)
-    return Scalar(_float_dtype(t))
-
-
-def t_same(ts, call):
-    return ts[0]
-
-
-def broadcast(ts, float_result=False):
-    arrays = [t for t in ts if isinstance(t, Array)]
-    dt = None
-    for t in ts:
-        if isinstance(t, (Scalar, Array)):
-            # Python scalars are weak: they do not widen an array's dtype
-            if arrays and isinstance(t, Scalar):
-                continue
-            dt = t.dtype if dt is None else promote_dtype(dt, t.dtype)
-    if dt is None:
-        dt = arrays[0].dtype if arrays else "float64"
-    if float_result and dt not in ("float32", "float64"):
-        dt = "float64"
-    if arrays:
-        return Array(dt, max(a.ndim for a in arrays))
-    return Scalar(dt)
-
-
-def t_binary_float(ts, call):
-    return broadcast(ts, float_result=True)
-
-
-def t_binary(ts, call):
-    return broadcast(ts)
-
-
-def t_bool(ts, call):
-    arrays = [t for t in ts if isinstance(t, Array)]
-    return Array("bool", max(a.ndim for a in arrays)) if arrays else BOOL
-
-
-def _axis_value(call):
-    ax = call.kw("axis")
-    if ax is None and len(call.args) > 1:
-        ax = call.args[1]
-    if ax is None:
-        return None
-    if isinstance(ax, ir.Const):
-        return ax.value
-    return "dynamic"
-
-
-def t_reduce(ts, call, float_result=False):
-    t = ts[0]
-    dt = _float_dtype(t) if float_result else (t.dtype if not isinstance(t, Tuple) else "float64")
-    if dt == "bool" and not float_result:
-        dt = "int64"
-    if not isinstance(t, Array):
-        return Scalar(dt)
-    if _keepdims(call):
-        return Array(dt, t.ndim)
-    ax = _axis_value(call)
-    if ax is None or t.ndim == 1:
-        return Scalar(dt)
-    return Array(dt, t.ndim - 1)
-
-
-def _keepdims(call):
-    k = call.kw("keepdims") if call is not None else None
-    return isinstance(k, ir.Const) and bool(k.value)
-
-
-def _shape_rank(t):
-    if isinstance(t, Tuple):
-        return len(t.items)
-    if isinstance(t, Scalar):
-        return 1
-    if isinstance(t, Array):
-        return 1
-    return 1
-
-
-def _dtype_kw(call, default="float64"):
-    dt = call.kw("dtype")
-    if dt is None:
-        return default
-    from ..frontend.lower import DType
-    if isinstance(dt, ir.Const) and isinstance(dt.value, DType):
-        return dt.value.name
-    return default
-
-
-def t_alloc(ts, call):
-    return Array(_dtype_kw(call), _shape_rank(ts[0]))
-
-
-def t_alloc_like(ts, call):
-    t = ts[0]
-    if isinstance(t, Array):
-        return Array(_dtype_kw(call, t.dtype), t.ndim)
-    return Scalar(_dtype_kw(call, t.dtype if isinstance(t, Scalar) else "float64"))
-
-
-def t_full(ts, call):
-    val = ts[1]
-    dt = _dtype_kw(call, val.dtype if isinstance(val, Scalar) and val.dtype != "bool" else "float64")
-    if isinstance(val, Scalar) and val.dtype == "int64" and call.kw("dtype") is None:
-        dt = "int64"
-    return Array(dt, _shape_rank(ts[0]))
-
-
-def t_arange(ts, call):
-    dt = "int64"
-    for t in ts:
-        if isinstance(t, Scalar) and t.dtype in ("float32", "float64"):
-            dt = "float64"
-    return Array(_dtype_kw(call, dt), 1)
-
-
-def t_linspace(ts, call):
-    return Array("float64", 1)
-
-
-def t_matmul(ts, call):
-    a, b = ts[0], ts[1]
-    dt = promote_dtype(a.dtype, b.dtype)
-    if dt in ("int64", "bool"):
-        dt = "int64"
-    if isinstance(a, Scalar) or isinstance(b, Scalar):
-        return broadcast(ts)
-    na, nb = a.ndim, b.ndim
-    if na == 1 and nb == 1:
-        return Scalar(dt)
-    if na == 2 and nb == 1:
-        return Array(dt, 1)
-    if na == 1 and nb == 2:
-        return Array(dt, 1)
-    return Array(dt, max(na, nb))
-
-
-def t_outer(ts, call):
-    return Array(promote_dtype(ts[0].dtype, ts[1].dtype), 2)
-
-
-def t_concat(ts, call):
-    seq = ts[0]
-    items = seq.items if isinstance(seq, Tuple) else (seq,)
-    dt = items[0].dtype
-    for t in items[1:]:
-        dt = promote_dtype(dt, t.dtype)
-    return Array(dt, items[0].ndim)
-
-
-def t_stack(ts, call):
-    seq = ts[0]
-    items = seq.items if isinstance(seq, Tuple) else (seq,)
-    dt = items[0].dtype
-    for t in items[1:]:
-        dt = promote_dtype(dt, t.dtype)
-    return Array(dt, items[0].ndim + 1)
-
-
-def t_array(ts, call):
-    t = ts[0]
-    if isinstance(t, Array):
-        return Array(_dtype_kw(call, t.dtype), t.ndim)
-    if isinstance(t, Tuple):
-        inner = t.items[0]
-        dt = "bool"
-        if isinstance(inner, Tuple):
-            for it in t.items:
-                for x in it.items:
-                    dt = promote_dtype(dt, x.dtype)
-            return Array(_dtype_kw(call, dt), 2)
-        for it in t.items:
-            dt = promote_dtype(dt, it.dtype)
-        if isinstance(inner, Array):
-            return Array(_dtype_kw(call, dt), inner.ndim + 1)
-        return Array(_dtype_kw(call, dt), 1)
-    return Array(_dtype_kw(call, t.dtype), 0)
-
-
-def t_where(ts, call):
-    return broadcast(ts[1:])
-
-
-def t_int(ts, call):
-    return I64
-
-
-def t_float(ts, call):
-    return F64
-
-
-def t_const(t):
-    return lambda ts, call: t
-
-
-def t_minmax_builtin(ts, call):
-    if len(ts) == 1 and isinstance(ts[0], Array):
-        return Scalar(ts[0].dtype)
-    return broadcast(ts)
-
-
-def t_diag(ts, call):
-    t = ts[0]
-    return Array(t.dtype, 2 if t.ndim == 1 else 1)
-
-
-def t_trace(ts, call):
-    return Scalar(ts[0].dtype)
-
-
-def t_transpose(ts, call):
-    return ts[0]
-
-
-def t_reshape_fn(ts, call):
-    return Array(ts[0].dtype, _shape_rank(ts[1]))
-
-
-def t_diff(ts, call):
-    return Array(ts[0].dtype, ts[0].ndim)
-
-
-# ---------------------------------------------------------------- constructors
+from ..errors import NonDifferentiableError
+from ..ir.types import Array, Scalar, F64, I64, BOOL, Opaque
+from . import batched as B
+from . import table as T
+from .table import axis_of, bilinear, custom, dtype_kw, keepdims, linear, zero
+from .typerules import (t_alloc, t_alloc_like, t_arange, t_binary, t_binary_float, t_bool, t_concat,
+                        t_const, t_diag, t_diff, t_float, t_full, t_int, t_linspace, t_matmul,
+                        t_minmax_builtin, t_outer, t_reduce, t_reshape_fn, t_same, t_stack, t_trace,
+                        t_transpose, t_unary_float, t_vstack, t_where, t_array, broadcast)
 
 
 def elementwise(name, args, partials, type_fn=None):
-    diff = tuple(i for i, a in enumerate(args) if a in partials)
-    tf = type_fn or (t_unary_float if len(args) == 1 else t_binary_float)
-    return _reg(Rule(name, tuple(args), tf, "elementwise",
-                     partials={args.index(k): v for k, v in partials.items()}, diff=diff))
-
-
-def linear(name, args, vjp, type_fn, jvp=None, diff=(0,)):
-    return _reg(Rule(name, tuple(args), type_fn, "linear", vjp=vjp, jvp=jvp or {}, diff=diff))
-
-
-def bilinear(name, args, vjp, type_fn):
-    return _reg(Rule(name, tuple(args), type_fn, "bilinear", vjp=vjp, diff=(0, 1)))
-
-
-def zero(name, type_fn, args=("x",)):
-    return _reg(Rule(name, tuple(args), type_fn, "zero"))
+    return T.elementwise(name, args, partials,
+                         type_fn or (t_unary_float if len(args) == 1 else t_binary_float))
 
 
 def both(math_name, np_name, args, partials, np_type=None):
-    elementwise("math." + math_name, args, partials,
-                type_fn=(lambda ts, c: F64) if len(args) > 0 else None)
+    """The ``math`` scalar function and its NumPy ufunc (``np_name``; None when NumPy has none)."""
+    elementwise("math." + math_name, args, partials, type_fn=lambda ts, c: F64)
     if np_name:
         elementwise("np." + np_name, args, partials, type_fn=np_type)
 
@@ -356,7 +60,7 @@ both("log2", "log2", ("x",), {"x": "1.0 / (x * 0.6931471805599453)"})
 both("log10", "log10", ("x",), {"x": "1.0 / (x * 2.302585092994046)"})
 # sqrt'(0) = inf (IEEE), as NumPy's: the partial is written with a numpy division on arrays
 both("sqrt", "sqrt", ("x",), {"x": "0.5 / ans"})
-both("erf", "erf", ("x",), {"x": "1.1283791670955126 * M.exp(-x * x)"})
+both("erf", None, ("x",), {"x": "1.1283791670955126 * M.exp(-x * x)"})
 both("erfc", None, ("x",), {"x": "-1.1283791670955126 * M.exp(-x * x)"})
 # |x|' = sign(x), so abs'(0) = 0
 both("fabs", "fabs", ("x",), {"x": "M.sign(x)"})
@@ -407,8 +111,6 @@ for _n in ("floor", "ceil", "sign", "round"):
 for _n in ("isnan", "isinf", "isfinite"):
     zero("math." + _n, t_const(BOOL))
     zero("np." + _n, t_bool)
-zero("math.degrees", t_unary_float)
-zero("math.radians", t_unary_float)
 elementwise("math.degrees", ("x",), {"x": "57.29577951308232"}, type_fn=lambda ts, c: F64)
 elementwise("math.radians", ("x",), {"x": "0.017453292519943295"}, type_fn=lambda ts, c: F64)
 elementwise("math.gamma", ("x",), {"x": "ans * _digamma(x)"}, type_fn=lambda ts, c: F64)
@@ -439,7 +141,6 @@ def _lin_weights(c, k):
     elif ep is None or (isinstance(ep, ir.Const) and ep.value is True):
         t = ir.Call("np.linspace", (ir.Const(0.0), ir.Const(1.0), num))
     else:
-        from ..errors import NonDifferentiableError
         raise NonDifferentiableError("np.linspace's endpoint must be a constant to differentiate it")
     return t if k == 1 else ir.BinOp("-", ir.Const(1.0), t)
 
@@ -447,38 +148,42 @@ def _lin_weights(c, k):
 linear("np.linspace", ("start", "stop", "num"),
        {0: lambda c: ir.Call("np.sum", (ir.BinOp("*", c.env["g"], _lin_weights(c, 0)),)),
         1: lambda c: ir.Call("np.sum", (ir.BinOp("*", c.env["g"], _lin_weights(c, 1)),))},
-       t_linspace, diff=(0, 1),
+       t_linspace, diff=(0, 1), batched=B.along(_lin_weights),
        jvp={0: lambda c: ir.BinOp("*", c.env["d"], _lin_weights(c, 0)),
             1: lambda c: ir.BinOp("*", c.env["d"], _lin_weights(c, 1))})
-zero("np.eye", lambda ts, c: Array(_dtype_kw(c), 2))
-zero("np.identity", lambda ts, c: Array(_dtype_kw(c), 2))
+zero("np.eye", lambda ts, c: Array(dtype_kw(c), 2))
+zero("np.identity", lambda ts, c: Array(dtype_kw(c), 2))
 zero("range", t_const(Opaque("range")))
 for _n, _dt in (("float64", "float64"), ("float32", "float32")):
-    linear("np." + _n, ("x",), {0: "g"}, lambda ts, c, _dt=_dt: Scalar(_dt))
+    linear("np." + _n, ("x",), {0: "g"}, lambda ts, c, _dt=_dt: Scalar(_dt), batched=B.scalar_cast)
 zero("np.int64", t_int)
 zero("np.int32", t_int)
 zero("np.bool_", t_const(BOOL))
-linear("float", ("x",), {0: "g"}, t_float)
+linear("float", ("x",), {0: "g"}, t_float, batched=B.scalar_cast)
 elementwise("np.remainder", ("x", "y"), {"x": "1.0", "y": "-np.floor(x / y)"}, type_fn=t_binary)
 elementwise("math.fmod", ("x", "y"), {"x": "1.0", "y": "-float(int(x / y))"}, type_fn=lambda ts, c: F64)
 
 # ---------------------------------------------------------------- structural numpy
 
-linear("np.sum", ("x", "axis"), {0: lambda c: _expand(c, "g")}, lambda ts, c: t_reduce(ts, c))
+linear("np.sum", ("x", "axis"), {0: lambda c: _expand(c, "g")}, lambda ts, c: t_reduce(ts, c),
+       batched=B.reduce_sum)
 linear("np.mean", ("x", "axis"), {0: lambda c: _expand(c, "g", divide=True)},
-       lambda ts, c: t_reduce(ts, c, float_result=True))
+       lambda ts, c: t_reduce(ts, c, float_result=True), batched=B.reduce_sum)
 linear("np.full", ("shape", "v"), {1: "np.sum(g)"}, t_full, diff=(1,),
-       jvp={1: "np.full(shape, d)"})
+       jvp={1: "np.full(shape, d)"}, batched=B.full)
 linear("np.full_like", ("x", "v"), {1: "np.sum(g)"}, t_alloc_like, diff=(1,),
-       jvp={1: "np.full_like(x, d)"})
-linear("np.reshape", ("x", "shape"), {0: "np.reshape(g, x.shape)"}, t_reshape_fn)
-linear("np.transpose", ("x",), {0: "np.transpose(g)"}, t_transpose)
-linear("np.copy", ("x",), {0: "g"}, t_same)
-linear("np.array", ("x",), {0: lambda c: _array_vjp(c)}, t_array)
-linear("np.concatenate", ("seq", "axis"), {0: lambda c: _concat_vjp(c)}, t_concat)
-linear("np.stack", ("seq", "axis"), {0: lambda c: _stack_vjp(c)}, t_stack)
-linear("np.vstack", ("seq",), {0: lambda c: "tuple-vstack"}, lambda ts, c: _t_vstack(ts, c))
-linear("np.hstack", ("seq",), {0: lambda c: "tuple-hstack"}, t_concat)
+       jvp={1: "np.full_like(x, d)"}, batched=B.full)
+linear("np.reshape", ("x", "shape"), {0: "np.reshape(g, x.shape)"}, t_reshape_fn, batched=B.reshape)
+linear("np.transpose", ("x",), {0: "np.transpose(g)"}, t_transpose, batched=B.transpose)
+linear("np.copy", ("x",), {0: "g"}, t_same, batched=B.same)
+# sequences of operands: one adjoint slice per item
+linear("np.array", ("x",), {0: lambda c: _items_vjp(c, "stack", 0)}, t_array, batched=B.array, items=True)
+linear("np.concatenate", ("seq", "axis"), {0: lambda c: _items_vjp(c, "split")}, t_concat,
+       batched=B.concatenate, items=True)
+linear("np.stack", ("seq", "axis"), {0: lambda c: _items_vjp(c, "stack")}, t_stack, batched=B.stack, items=True)
+linear("np.vstack", ("seq",), {0: lambda c: _items_vjp(c, "vstack")}, t_vstack,
+       batched=B.vstack, items=True)
+linear("np.hstack", ("seq",), {0: lambda c: _items_vjp(c, "hstack")}, t_concat, batched=B.hstack, items=True)
 def _only_1d_no_options(name, rank_ok=(1,), allowed=()):
     def check(ts, c):
         from ..errors import NonDifferentiableError
@@ -498,43 +203,33 @@ def _checked(type_fn, check):
     return tf
 
 
-linear("np.trace", ("x",), {0: "g * np.eye(x.shape[0])"}, t_trace)
-linear("np.diag", ("x",), {0: "np.diag(g)"}, _checked(t_diag, _only_1d_no_options("np.diag", (1, 2))))
+linear("np.trace", ("x",), {0: "g * np.eye(x.shape[0])"}, t_trace, batched=B.trace)
+linear("np.diag", ("x",), {0: "np.diag(g)"}, _checked(t_diag, _only_1d_no_options("np.diag", (1, 2))),
+       batched=B.diag)
 linear("np.cumsum", ("x",), {0: "np.cumsum(g[::-1])[::-1]"},
-       _checked(lambda ts, c: Array(ts[0].dtype, 1), _only_1d_no_options("np.cumsum")))
+       _checked(lambda ts, c: Array(ts[0].dtype, 1), _only_1d_no_options("np.cumsum")), batched=B.cumsum)
 linear("np.diff", ("x",), {0: "np.concatenate((-g[:1], g[:-1] - g[1:], g[-1:]))"},
-       _checked(t_diff, _only_1d_no_options("np.diff")))
-bilinear("np.dot", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul)
-bilinear("np.matmul", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul)
-RULES["np.matmul"].jvp_func = "np.dot"
-bilinear("np.outer", ("a", "b"), {0: "np.dot(g, b)", 1: "np.dot(a, g)"}, t_outer)
-
-
-def _reduce_vjp_choice(c):
-    return c
-
-
-_reg(Rule("np.prod", ("x", "axis"), lambda ts, c: t_reduce(ts, c), "custom",
-          vjp={0: lambda c: _prod_vjp(c)},
-          jvp={0: lambda c: _prod_jvp(c)}, diff=(0,)))
+       _checked(t_diff, _only_1d_no_options("np.diff")), batched=B.diff)
+bilinear("np.dot", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul,
+         batched=B.dot)
+bilinear("np.matmul", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul,
+         batched=B.dot, jvp_func="np.dot")
+bilinear("np.outer", ("a", "b"), {0: "np.dot(g, b)", 1: "np.dot(a, g)"}, t_outer, batched=B.outer)
+custom("np.prod", ("x", "axis"), lambda ts, c: t_reduce(ts, c), diff=(0,),
+       vjp={0: lambda c: _prod_vjp(c)}, jvp={0: lambda c: _prod_jvp(c)},
+       batched=lambda c, ds: B.reduce_prod(c, ds, prod_others))
 for _name in ("np.max", "np.min"):
-    _reg(Rule(_name, ("x", "axis"), lambda ts, c: t_reduce(ts, c), "custom",
-              vjp={0: lambda c: _minmax_vjp(c)}, jvp={0: lambda c: _minmax_jvp(c)}, diff=(0,)))
-
-
-def _minmax_builtin_type(ts, c):
-    return t_minmax_builtin(ts, c)
-
-
+    custom(_name, ("x", "axis"), lambda ts, c: t_reduce(ts, c), diff=(0,),
+           vjp={0: lambda c: _minmax_vjp(c)}, jvp={0: lambda c: _minmax_jvp(c)}, batched=B.reduce_minmax)
 for _name in ("max", "min"):
-    _reg(Rule(_name, ("x", "y", "z", "w"), _minmax_builtin_type, "custom",
-              vjp={k: (lambda c, k=k: _builtin_minmax_vjp(c, k)) for k in range(4)},
-              jvp={k: (lambda c, k=k: _builtin_minmax_vjp(c, k, tangent=True)) for k in range(4)},
-              diff=(0, 1, 2, 3)))
+    custom(_name, ("x", "y", "z", "w"), t_minmax_builtin, diff=(0, 1, 2, 3),
+           vjp={k: (lambda c, k=k: _builtin_minmax_vjp(c, k)) for k in range(4)},
+           jvp={k: (lambda c, k=k: _builtin_minmax_vjp(c, k, tangent=True)) for k in range(4)},
+           batched=B.builtin_minmax(lambda c, k: _first_equal(c, k)))
 
 
 def _axis(c):
-    return _axis_value(c.call)
+    return axis_of(c.call)
 
 
 def _expand(c, g_src, divide=False, divide_by_x=False):
@@ -543,7 +238,7 @@ def _expand(c, g_src, divide=False, divide_by_x=False):
     x = c.env["x"]
     g = c.inst(g_src)
     xt = c.argtypes[0]
-    if _keepdims(c.call):
+    if keepdims(c.call):
         # the reduced axes are kept with size 1: the adjoint already broadcasts against x
         if divide:
             n = ir.Attr(x, "size") if ax is None else ir.Load(ir.Attr(x, "shape"), (ir.Const(ax),))
@@ -583,7 +278,7 @@ def _prod_jvp(c):
     if not isinstance(c.argtypes[0], Array):
         return c.env["d"]
     terms = ir.BinOp("*", c.env["d"], prod_others(c.env["x"], c.argtypes[0], _axis(c)))
-    if _keepdims(c.call):
+    if keepdims(c.call):
         kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(_axis(c))),) if _axis(c) is not None else ())
         return ir.Call("np.sum", (terms,), kw)
     return _sum_like(c, terms)
@@ -600,7 +295,7 @@ def _minmax_vjp(c):
     # the gradient is shared equally between tied extrema
     ax = _axis(c)
     x = c.env["x"]
-    if _keepdims(c.call):
+    if keepdims(c.call):
         mask = ir.Compare("==", x, c.ans)
         kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(ax)),) if ax is not None else ())
         return ir.BinOp("/", ir.BinOp("*", c.env["g"], mask), ir.Call("np.sum", (mask,), kw))
@@ -624,7 +319,7 @@ def _minmax_jvp(c):
     ax = _axis(c)
     x = c.env["x"]
     d = c.env["d"]
-    if _keepdims(c.call):
+    if keepdims(c.call):
         mask = ir.Compare("==", x, c.ans)
         kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(ax)),) if ax is not None else ())
         return ir.BinOp("/", ir.Call("np.sum", (ir.BinOp("*", d, mask),), kw), ir.Call("np.sum", (mask,), kw))
@@ -647,11 +342,16 @@ def _builtin_minmax_vjp(c, k, tangent=False):
         if tangent:
             return ir.BinOp("/", ir.Call("np.sum", (ir.BinOp("*", w, mask),)), ir.Call("np.sum", (mask,)))
         return ir.BinOp("/", ir.BinOp("*", w, mask), ir.Call("np.sum", (mask,)))
+    return ir.IfExp(_first_equal(c, k), w, ir.Const(0.0))
+
+
+def _first_equal(c, k):
+    """The test that argument ``k`` of max(a, b, ...) is the first equal to the result."""
+    args = c.call.args
     conds = [ir.Compare("==", args[k], c.ans)]
     for j in range(k):
         conds.append(ir.Compare("!=", args[j], c.ans))
-    test = conds[0] if len(conds) == 1 else ir.BoolOp("and", tuple(conds))
-    return ir.IfExp(test, w, ir.Const(0.0))
+    return conds[0] if len(conds) == 1 else ir.BoolOp("and", tuple(conds))
 
 
 def _matmul_vjp(c, k):
@@ -675,29 +375,51 @@ def _matmul_vjp(c, k):
     return dot(g, T(b)) if k == 0 else dot(T(a), g)
 
 
-def _t_vstack(ts, c):
-    seq = ts[0]
-    items = seq.items if isinstance(seq, Tuple) else (seq,)
-    return t_stack(ts, c) if items[0].ndim == 1 else t_concat(ts, c)
+def _items_vjp(c, kind, axis=None):
+    """The adjoints of the items of np.array((a, b, ...)) (nested too), np.concatenate /
+    np.stack along an axis, np.vstack and np.hstack: [(item, adjoint slice, item type)]."""
+    seq = c.call.args[0]
+    g = c.env["g"]
+    if not isinstance(seq, ir.TupleMake):
+        if c.call.func == "np.array":  # np.array(an array): a copy
+            return [(seq, g, c.argtypes[0])]
+        raise NonDifferentiableError(f"`{c.call.func}` of a tuple variable: write the tuple out "
+                                     "in the call, as in np.concatenate((a, b))")
+    items = seq.items
+    item_types = c.argtypes[0].items
+    rank = item_types[0].ndim if isinstance(item_types[0], Array) else 0
+    if axis is None:
+        axis = axis_of(c.call)
+        if axis == "dynamic":
+            raise NonDifferentiableError(f"`{c.call.func}` needs a constant axis to be differentiated")
+        axis = axis or 0
+    if kind == "vstack":
+        kind, axis = ("stack" if rank == 1 else "split"), 0
+    elif kind == "hstack":
+        kind, axis = "split", (0 if rank == 1 else 1)
+    if axis < 0:
+        axis += rank + 1 if kind == "stack" else rank
+    return _item_slices(kind, axis, items, item_types, g)
 
 
-def _array_vjp(c):
-    t = c.argtypes[0]
-    if isinstance(t, Tuple):
-        return "tuple-scatter"
-    return c.env["g"]
-
-
-def _concat_vjp(c):
-    return "tuple-split"
-
-
-def _stack_vjp(c):
-    return "tuple-stack"
-
-
-def rule_for(name):
-    return RULES.get(name)
+def _item_slices(kind, axis, items, item_types, g):
+    out = []
+    offset = None
+    for j, (item, t) in enumerate(zip(items, item_types)):
+        if kind == "stack":
+            sl = ir.Load(g, tuple([ir.Slice(None, None, None)] * axis + [ir.Const(j)]))
+            if isinstance(item, ir.TupleMake):  # a nested literal: np.array([[a, b], [c, d]])
+                out.extend(_item_slices("stack", 0, item.items, t.items, sl))
+            else:
+                out.append((item, sl, t))
+            continue
+        # concatenate along axis: item j covers [offset, offset + n_j)
+        n = ir.Load(ir.Attr(item, "shape"), (ir.Const(axis),)) if isinstance(t, Array) else ir.Const(1)
+        hi = n if offset is None else ir.BinOp("+", offset, n)
+        idx = tuple([ir.Slice(None, None, None)] * axis + [ir.Slice(offset, hi, None)])
+        out.append((item, ir.Load(g, idx), t))
+        offset = hi
+    return out
 
 
 # ---------------------------------------------------------------- operators and methods
@@ -725,14 +447,12 @@ def _pow_partial_y(c):
     return c.inst("(ans * math.log(x) if x > 0.0 else 0.0)")
 
 
-_reg(Rule("**", ("x", "y"), t_binary, "elementwise",
-          partials={0: _pow_partial_x, 1: _pow_partial_y}, diff=(0, 1)))
-_reg(Rule("pow", ("x", "y"), t_binary, "elementwise",
-          partials={0: _pow_partial_x, 1: _pow_partial_y}, diff=(0, 1)))
+elementwise("**", ("x", "y"), {"x": _pow_partial_x, "y": _pow_partial_y}, type_fn=t_binary)
+elementwise("pow", ("x", "y"), {"x": _pow_partial_x, "y": _pow_partial_y}, type_fn=t_binary)
 elementwise("%", ("x", "y"), {"x": "1.0", "y": "-M.floor(x / y)"}, type_fn=t_binary)
-linear("np.ravel", ("x",), {0: "np.reshape(g, x.shape)"}, lambda ts, c: Array(ts[0].dtype, 1))
-linear("astype", ("x", "dtype"), {0: "g"}, lambda ts, c: ts[0])
-linear("item", ("x",), {0: "g"}, lambda ts, c: Scalar(ts[0].dtype))
+linear("np.ravel", ("x",), {0: "np.reshape(g, x.shape)"}, lambda ts, c: Array(ts[0].dtype, 1), batched=B.ravel)
+linear("astype", ("x", "dtype"), {0: "g"}, lambda ts, c: ts[0], batched=B.same)
+linear("item", ("x",), {0: "g"}, lambda ts, c: Scalar(ts[0].dtype), batched=B.scalar_cast)
 linear("stop_gradient", ("x",), {}, t_same, diff=())
 
 BINOP_RULE = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide",

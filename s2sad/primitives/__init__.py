@@ -1,0 +1,11 @@
+"""The primitives: one table (``RULES``, a ``Rule`` per primitive) holding each primitive's type
+rule, JVP (plain and batched) and VJP, below both ``analysis/`` and ``ad/``, which read it.
+
+``table.py`` defines what a rule is, ``typerules.py`` the result types, ``batched.py`` the
+vector-forward-mode forms, ``template.py`` the rule-template language, and ``rules.py`` the
+entries themselves, one or two lines a primitive.
+"""
+
+from . import rules as _entries  # noqa: F401  (fills the table)
+from .rules import BINOP_RULE, METHOD_RULE, canonical_call, prod_others  # noqa: F401
+from .table import RULES, Ctx, Rule  # noqa: F401

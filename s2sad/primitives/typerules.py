@@ -1,0 +1,217 @@
+"""Type rules of the primitives: ``t_*(argtypes, call)`` gives a primitive's result type,
+following NumPy's promotion (Python scalars are weak) specialised to the dtypes s2sad knows."""
+
+from __future__ import annotations
+
+from ..ir.types import Array, Scalar, Tuple, F64, I64, BOOL, promote_dtype
+from .table import axis_of, dtype_kw, keepdims
+
+def _float_dtype(t):
+    d = t.dtype if isinstance(t, (Scalar, Array)) else "float64"
+    return d if d in ("float32", "float64") else "float64"
+
+
+def t_unary_float(ts, call):
+    t = ts[0]
+    if isinstance(t, Array):
+        return Array(_float_dtype(t), t.ndim)
+    return Scalar(_float_dtype(t))
+
+
+def t_same(ts, call):
+    return ts[0]
+
+
+def broadcast(ts, float_result=False):
+    arrays = [t for t in ts if isinstance(t, Array)]
+    dt = None
+    for t in ts:
+        if isinstance(t, (Scalar, Array)):
+            # Python scalars are weak: they do not widen an array's dtype
+            if arrays and isinstance(t, Scalar):
+                continue
+            dt = t.dtype if dt is None else promote_dtype(dt, t.dtype)
+    if dt is None:
+        dt = arrays[0].dtype if arrays else "float64"
+    if float_result and dt not in ("float32", "float64"):
+        dt = "float64"
+    if arrays:
+        return Array(dt, max(a.ndim for a in arrays))
+    return Scalar(dt)
+
+
+def t_binary_float(ts, call):
+    return broadcast(ts, float_result=True)
+
+
+def t_binary(ts, call):
+    return broadcast(ts)
+
+
+def t_bool(ts, call):
+    arrays = [t for t in ts if isinstance(t, Array)]
+    return Array("bool", max(a.ndim for a in arrays)) if arrays else BOOL
+
+
+def t_reduce(ts, call, float_result=False):
+    t = ts[0]
+    dt = _float_dtype(t) if float_result else (t.dtype if not isinstance(t, Tuple) else "float64")
+    if dt == "bool" and not float_result:
+        dt = "int64"
+    if not isinstance(t, Array):
+        return Scalar(dt)
+    if keepdims(call):
+        return Array(dt, t.ndim)
+    ax = axis_of(call)
+    if ax is None or t.ndim == 1:
+        return Scalar(dt)
+    return Array(dt, t.ndim - 1)
+
+
+def _shape_rank(t):
+    if isinstance(t, Tuple):
+        return len(t.items)
+    if isinstance(t, Scalar):
+        return 1
+    if isinstance(t, Array):
+        return 1
+    return 1
+
+
+def t_alloc(ts, call):
+    return Array(dtype_kw(call), _shape_rank(ts[0]))
+
+
+def t_alloc_like(ts, call):
+    t = ts[0]
+    if isinstance(t, Array):
+        return Array(dtype_kw(call, t.dtype), t.ndim)
+    return Scalar(dtype_kw(call, t.dtype if isinstance(t, Scalar) else "float64"))
+
+
+def t_full(ts, call):
+    val = ts[1]
+    dt = dtype_kw(call, val.dtype if isinstance(val, Scalar) and val.dtype != "bool" else "float64")
+    if isinstance(val, Scalar) and val.dtype == "int64" and call.kw("dtype") is None:
+        dt = "int64"
+    return Array(dt, _shape_rank(ts[0]))
+
+
+def t_arange(ts, call):
+    dt = "int64"
+    for t in ts:
+        if isinstance(t, Scalar) and t.dtype in ("float32", "float64"):
+            dt = "float64"
+    return Array(dtype_kw(call, dt), 1)
+
+
+def t_linspace(ts, call):
+    return Array("float64", 1)
+
+
+def t_matmul(ts, call):
+    a, b = ts[0], ts[1]
+    dt = promote_dtype(a.dtype, b.dtype)
+    if dt in ("int64", "bool"):
+        dt = "int64"
+    if isinstance(a, Scalar) or isinstance(b, Scalar):
+        return broadcast(ts)
+    na, nb = a.ndim, b.ndim
+    if na == 1 and nb == 1:
+        return Scalar(dt)
+    if na == 2 and nb == 1:
+        return Array(dt, 1)
+    if na == 1 and nb == 2:
+        return Array(dt, 1)
+    return Array(dt, max(na, nb))
+
+
+def t_outer(ts, call):
+    return Array(promote_dtype(ts[0].dtype, ts[1].dtype), 2)
+
+
+def t_concat(ts, call):
+    seq = ts[0]
+    items = seq.items if isinstance(seq, Tuple) else (seq,)
+    dt = items[0].dtype
+    for t in items[1:]:
+        dt = promote_dtype(dt, t.dtype)
+    return Array(dt, items[0].ndim)
+
+
+def t_stack(ts, call):
+    seq = ts[0]
+    items = seq.items if isinstance(seq, Tuple) else (seq,)
+    dt = items[0].dtype
+    for t in items[1:]:
+        dt = promote_dtype(dt, t.dtype)
+    return Array(dt, items[0].ndim + 1)
+
+
+def t_array(ts, call):
+    t = ts[0]
+    if isinstance(t, Array):
+        return Array(dtype_kw(call, t.dtype), t.ndim)
+    if isinstance(t, Tuple):
+        inner = t.items[0]
+        dt = "bool"
+        if isinstance(inner, Tuple):
+            for it in t.items:
+                for x in it.items:
+                    dt = promote_dtype(dt, x.dtype)
+            return Array(dtype_kw(call, dt), 2)
+        for it in t.items:
+            dt = promote_dtype(dt, it.dtype)
+        if isinstance(inner, Array):
+            return Array(dtype_kw(call, dt), inner.ndim + 1)
+        return Array(dtype_kw(call, dt), 1)
+    return Array(dtype_kw(call, t.dtype), 0)
+
+
+def t_where(ts, call):
+    return broadcast(ts[1:])
+
+
+def t_int(ts, call):
+    return I64
+
+
+def t_float(ts, call):
+    return F64
+
+
+def t_const(t):
+    return lambda ts, call: t
+
+
+def t_minmax_builtin(ts, call):
+    if len(ts) == 1 and isinstance(ts[0], Array):
+        return Scalar(ts[0].dtype)
+    return broadcast(ts)
+
+
+def t_diag(ts, call):
+    t = ts[0]
+    return Array(t.dtype, 2 if t.ndim == 1 else 1)
+
+
+def t_trace(ts, call):
+    return Scalar(ts[0].dtype)
+
+
+def t_transpose(ts, call):
+    return ts[0]
+
+
+def t_reshape_fn(ts, call):
+    return Array(ts[0].dtype, _shape_rank(ts[1]))
+
+
+def t_diff(ts, call):
+    return Array(ts[0].dtype, ts[0].ndim)
+
+
+def t_vstack(ts, call):
+    seq = ts[0]
+    items = seq.items if isinstance(seq, Tuple) else (seq,)
+    return t_stack(ts, call) if items[0].ndim == 1 else t_concat(ts, call)
