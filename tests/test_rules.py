@@ -50,6 +50,8 @@ SAMPLES = {
     "A": np.array([[0.3, -0.8, 0.5], [1.1, 0.2, -0.6]]),              # 2 x 3
     "B": np.array([[0.9, 0.1, -0.3], [0.4, 1.2, 0.7], [-0.5, 0.6, 0.8]]),  # 3 x 3
     "D": np.array([[0.35, 0.95], [0.15, 0.55], [0.75, 0.25]]),         # 3 x 2, distinct entries
+    # a 2 x 3 x 4 array, distinct entries
+    "E": np.linspace(-1.1, 1.2, 24).reshape(2, 3, 4) ** 3 + 0.05 * np.arange(24).reshape(2, 3, 4),
 }
 
 PRELUDE = '''\
@@ -70,6 +72,9 @@ W32 = np.array([[0.7, -1.3], [0.4, 0.2], [0.9, -0.5]])
 W33 = np.array([[0.7, -1.3, 0.4], [0.2, 0.9, -0.5], [-0.8, 0.6, 1.5]])
 W26 = np.array([[0.7, -1.3, 0.4, 0.3, -0.7, 1.1], [0.2, 0.9, -0.5, 0.5, -0.2, 0.8]])
 W43 = np.array([[0.7, -1.3, 0.4], [0.2, 0.9, -0.5], [-0.8, 0.6, 1.5], [0.3, 0.1, -0.2]])
+W423 = np.sin(np.arange(24.0) * 1.7).reshape(4, 2, 3)
+W324 = np.sin(np.arange(24.0) * 1.3).reshape(3, 2, 4)
+W432 = np.sin(np.arange(24.0) * 0.9).reshape(4, 3, 2)
 '''
 
 
@@ -380,6 +385,12 @@ case(
     Case("np.prod", "A", "np.sum(np.prod(A, axis=1, keepdims=True) * A)", id="keepdims"),
     Case("np.reshape", "A", "np.sum(A.reshape(-1) * W6)", id="minus-one"),
     Case("np.transpose", "A", "np.sum(np.transpose(A, (1, 0)) * W32)", id="axes"),
+    # n-d transposes: the adjoint applies the inverse permutation, not the reversal
+    Case("np.transpose", "E", "np.sum(np.transpose(E, (2, 0, 1)) * W423)", id="3d-axes"),
+    Case("np.transpose", "E", "np.sum(E.transpose(1, 0, 2) * W324)", id="3d-method-varargs"),
+    Case("np.transpose", "E", "np.sum(np.transpose(E, (-1, 0, -2)) * W423)", id="3d-negative-axes"),
+    Case("np.transpose", "E", "np.sum(np.transpose(E) * W432)", id="3d-reversed"),
+    Case("np.transpose", "E", "np.sum(E.T * W432)", id="3d-T"),
     Case("np.dot", "a, x", "np.sum(np.dot(a, x) * W)", id="vector-scalar"),
     Case("np.maximum", "x, a", "np.sum(np.maximum(x - 0.1, a) * W)", id="scalar-first"),
     Case("np.array", "x, y", "np.sum(np.array([x, y, 1.0], dtype=np.float64) * W)", id="dtype"),
@@ -582,3 +593,18 @@ def test_numpy_has_no_erf(tmp_path):
 
 def test_lgamma_rule_has_a_partial():
     assert RULES["math.lgamma"].diff
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+@pytest.mark.parametrize("case_id", ["np.transpose[3d-axes]", "np.transpose[3d-method-varargs]",
+                                     "np.transpose[3d-reversed]"])
+def test_nd_transposes_agree_under_numba(mod, case_id, mode):
+    """Numba's in-place array operators do not check shapes (numba/numba#4542): an adjoint of
+    the wrong shape accumulated with ``x_bar += e`` gives garbage under ``jit=True`` where the
+    Python backend raises. So rules that move axes are checked under Numba too, against the
+    finite-difference reference."""
+    c = next(c for c in CASES if c.id == case_id)
+    f = getattr(mod, c.fname)
+    got = s2sad.grad(f, c.argnums(), mode=mode, jit=True)(*c.args())
+    want = _reference(c, f, c.args(), c.argnums())
+    assert rel_error(got, want) < c.tol, (case_id, got, want)

@@ -10,7 +10,7 @@ from .. import ir
 from ..errors import TypeInferenceError, NonDifferentiableError
 from ..ir.types import (DType, Array, Scalar, Tuple, Opaque, F64, I64, BOOL, NONE, promote_dtype, unify,
                     typeof_value)
-from ..primitives import RULES
+from ..primitives import RULES, canonical_call
 from ..primitives.typerules import t_matmul
 
 _ARITH = {"+", "-", "*", "/", "//", "%", "**"}
@@ -250,13 +250,19 @@ class TypeInference:
         if rule is None:
             raise NonDifferentiableError(f"`{e.func}` is not supported by s2sad", s.loc,
                                          "see the README for the supported math and numpy functions")
+        return self.apply_rule(rule, e, ts, s)
+
+    def apply_rule(self, rule, call, ts, s):
+        """The result type of a primitive application, by its rule's type function."""
         try:
-            return rule.type_fn(ts, e)
-        except TypeInferenceError:
+            return rule.type_fn(ts, call)
+        except TypeInferenceError as ex:
+            if ex.loc is None:
+                raise TypeInferenceError(ex.bare_message, s.loc, ex.hint) from None
             raise
         except Exception as ex:  # a rule's type function met arguments it does not take
             raise TypeInferenceError(
-                f"`{e.func}` cannot take arguments of types ({', '.join(map(str, ts))}): {ex}",
+                f"`{call.func}` cannot take arguments of types ({', '.join(map(str, ts))}): {ex}",
                 s.loc) from None
 
     def method(self, e, s):
@@ -268,40 +274,13 @@ class TypeInference:
             return None
         if not isinstance(t, Array):
             raise TypeInferenceError(f"`.{e.name}()` is called on a {t}, not an array", s.loc)
-        n = e.name
-        if n in ("copy",):
-            return t
-        if n in ("ravel", "flatten"):
-            return Array(t.dtype, 1)
-        if n == "reshape":
-            if len(ts) == 1 and isinstance(ts[0], Tuple):
-                return Array(t.dtype, len(ts[0].items))
-            return Array(t.dtype, len(ts))
-        if n == "transpose":
-            return t
-        if n in ("sum", "max", "min", "prod", "mean"):
-            ax = e.kw("axis")
-            if ax is None and e.args:
-                ax = e.args[0]
-            dt = "float64" if n == "mean" and t.dtype not in ("float32",) else t.dtype
-            kd = e.kw("keepdims")
-            if isinstance(kd, ir.Const) and kd.value:
-                return Array(dt, t.ndim)
-            if ax is None or t.ndim == 1:
-                return Scalar(dt)
-            return Array(dt, t.ndim - 1)
-        if n == "dot":
-            return t_matmul([t, ts[0]], e)
-        if n == "astype":
-            a = e.args[0] if e.args else e.kw("dtype")
-            if isinstance(a, ir.Const) and isinstance(a.value, DType):
-                return Array(a.value.name, t.ndim)
-            raise TypeInferenceError("astype() needs a dtype such as np.float64", s.loc)
-        if n == "item":
-            return Scalar(t.dtype)
-        raise TypeInferenceError(f"array method `.{n}()` is not supported", s.loc,
-                                 "supported: .copy() .reshape() .ravel() .sum() .mean() .max() "
-                                 ".min() .prod() .dot() .astype() .transpose()")
+        call = canonical_call(e)
+        rule = RULES.get(call.func) if call is not None else None
+        if rule is None:
+            raise TypeInferenceError(f"array method `.{e.name}()` is not supported", s.loc,
+                                     "supported: .copy() .reshape() .ravel() .flatten() .sum() .mean() "
+                                     ".max() .min() .prod() .dot() .astype() .transpose() .item()")
+        return self.apply_rule(rule, call, [t] + [self.typeof(a, s) for a in call.args[1:]], s)
 
 
 def const_type(v):

@@ -140,13 +140,13 @@ def ravel(c, ds):
     return ir.Method(ds[0], "reshape", (ir.TupleMake((NB, ir.Const(-1))),))
 
 
-def transpose(c, ds):
+def transpose(c, ds, perm):
+    """np.transpose(x, perm) of every direction (``perm`` None: the axes reversed)."""
     n = rank(c.argtypes[0])
     if n <= 1:
         return ds[0]
-    if n == 2:
-        return ir.Call("np.transpose", (ds[0], ir.Const((0, 2, 1))))
-    raise NotBatchable("transpose of more than 2 axes")
+    perm = tuple(range(n - 1, -1, -1)) if perm is None else perm
+    return ir.Call("np.transpose", (ds[0], ir.Const((0,) + tuple(k + 1 for k in perm))))
 
 
 def array(c, ds):

@@ -23,7 +23,7 @@ from .table import axis_of, bilinear, custom, dtype_kw, keepdims, linear, zero
 from .typerules import (t_alloc, t_alloc_like, t_arange, t_binary, t_binary_float, t_bool, t_concat,
                         t_const, t_diag, t_diff, t_float, t_full, t_int, t_linspace, t_matmul,
                         t_minmax_builtin, t_outer, t_reduce, t_reshape_fn, t_same, t_stack, t_trace,
-                        t_transpose, t_unary_float, t_vstack, t_where, t_array, broadcast)
+                        t_transpose, t_astype, t_unary_float, t_vstack, t_where, t_array, broadcast)
 
 
 def elementwise(name, args, partials, type_fn=None):
@@ -174,7 +174,8 @@ linear("np.full", ("shape", "v"), {1: "np.sum(g)"}, t_full, diff=(1,),
 linear("np.full_like", ("x", "v"), {1: "np.sum(g)"}, t_alloc_like, diff=(1,),
        jvp={1: "np.full_like(x, d)"}, batched=B.full)
 linear("np.reshape", ("x", "shape"), {0: "np.reshape(g, x.shape)"}, t_reshape_fn, batched=B.reshape)
-linear("np.transpose", ("x",), {0: "np.transpose(g)"}, t_transpose, batched=B.transpose)
+linear("np.transpose", ("x", "axes"), {0: lambda c: _transpose_vjp(c)}, t_transpose,
+       batched=lambda c, ds: B.transpose(c, ds, transpose_axes(c)))
 linear("np.copy", ("x",), {0: "g"}, t_same, batched=B.same)
 # sequences of operands: one adjoint slice per item
 linear("np.array", ("x",), {0: lambda c: _items_vjp(c, "stack", 0)}, t_array, batched=B.array, items=True)
@@ -345,6 +346,31 @@ def _builtin_minmax_vjp(c, k, tangent=False):
     return ir.IfExp(_first_equal(c, k), w, ir.Const(0.0))
 
 
+def transpose_axes(c):
+    """The permutation np.transpose(x, axes) applies, negative axes made positive; None for
+    np.transpose(x) / x.T, which reverses the axes."""
+    ax = c.call.args[1] if len(c.call.args) > 1 else c.kw("axes")
+    if ax is None or (isinstance(ax, ir.Const) and ax.value is None):
+        return None
+    if isinstance(ax, ir.Const) and isinstance(ax.value, tuple):
+        perm = ax.value
+    elif isinstance(ax, ir.TupleMake) and all(isinstance(x, ir.Const) for x in ax.items):
+        perm = tuple(x.value for x in ax.items)
+    else:
+        raise NonDifferentiableError("np.transpose needs its axes written as constants to be "
+                                     "differentiated, as in np.transpose(x, (2, 0, 1))")
+    n = len(perm)
+    return tuple(int(p) % n for p in perm)
+
+
+def _transpose_vjp(c):
+    perm = transpose_axes(c)
+    if perm is None:
+        return ir.Call("np.transpose", (c.env["g"],))
+    inverse = tuple(sorted(range(len(perm)), key=lambda k: perm[k]))
+    return ir.Call("np.transpose", (c.env["g"], ir.Const(inverse)))
+
+
 def _first_equal(c, k):
     """The test that argument ``k`` of max(a, b, ...) is the first equal to the result."""
     args = c.call.args
@@ -451,7 +477,7 @@ elementwise("**", ("x", "y"), {"x": _pow_partial_x, "y": _pow_partial_y}, type_f
 elementwise("pow", ("x", "y"), {"x": _pow_partial_x, "y": _pow_partial_y}, type_fn=t_binary)
 elementwise("%", ("x", "y"), {"x": "1.0", "y": "-M.floor(x / y)"}, type_fn=t_binary)
 linear("np.ravel", ("x",), {0: "np.reshape(g, x.shape)"}, lambda ts, c: Array(ts[0].dtype, 1), batched=B.ravel)
-linear("astype", ("x", "dtype"), {0: "g"}, lambda ts, c: ts[0], batched=B.same)
+linear("astype", ("x", "dtype"), {0: "g"}, t_astype, batched=B.same)
 linear("item", ("x",), {0: "g"}, lambda ts, c: Scalar(ts[0].dtype), batched=B.scalar_cast)
 linear("stop_gradient", ("x",), {}, t_same, diff=())
 
@@ -485,6 +511,8 @@ def canonical_call(e):
         args = e.args
         if e.name == "reshape" and not (len(args) == 1 and isinstance(args[0], ir.TupleMake)) \
                 and not (len(args) == 1 and isinstance(args[0], ir.Var)):
+            args = (ir.TupleMake(tuple(args)),)
+        if e.name == "transpose" and len(args) > 1:  # x.transpose(2, 0, 1)
             args = (ir.TupleMake(tuple(args)),)
         return ir.Call(name, (e.obj,) + tuple(args), e.kwargs)
     return None

@@ -3,7 +3,9 @@ following NumPy's promotion (Python scalars are weak) specialised to the dtypes 
 
 from __future__ import annotations
 
-from ..ir.types import Array, Scalar, Tuple, F64, I64, BOOL, promote_dtype
+from .. import ir
+from ..errors import TypeInferenceError
+from ..ir.types import Array, DType, Scalar, Tuple, F64, I64, BOOL, promote_dtype
 from .table import axis_of, dtype_kw, keepdims
 
 def _float_dtype(t):
@@ -197,6 +199,13 @@ def t_diag(ts, call):
 
 def t_trace(ts, call):
     return Scalar(ts[0].dtype)
+
+
+def t_astype(ts, call):
+    dt = call.args[1] if len(call.args) > 1 else call.kw("dtype")
+    if not (isinstance(dt, ir.Const) and isinstance(dt.value, DType)):
+        raise TypeInferenceError("astype() needs a dtype such as np.float64")
+    return Array(dt.value.name, ts[0].ndim) if isinstance(ts[0], Array) else Scalar(dt.value.name)
 
 
 def t_transpose(ts, call):
