@@ -385,6 +385,15 @@ case(
     Case("np.prod", "A", "np.sum(np.prod(A, axis=1, keepdims=True) * A)", id="keepdims"),
     Case("np.reshape", "A", "np.sum(A.reshape(-1) * W6)", id="minus-one"),
     Case("np.transpose", "A", "np.sum(np.transpose(A, (1, 0)) * W32)", id="axes"),
+    # variance and standard deviation: over everything, along an axis, ddof, keepdims, methods
+    Case("np.var", "a", "np.var(a)"),
+    Case("np.var", "A", "np.sum(np.var(A, axis=0) * W)", id="axis0"),
+    Case("np.var", "A", "np.sum(np.var(A, axis=1, ddof=1) * W2)", id="axis1-ddof"),
+    Case("np.var", "A", "np.sum(np.var(A, axis=-1, keepdims=True) * A)", id="keepdims"),
+    Case("np.var", "A", "np.sum(A.var(0) * W)", id="method"),
+    Case("np.std", "a", "np.std(a)"),
+    Case("np.std", "A", "np.sum(np.std(A, axis=0, ddof=1) * W)", id="axis0-ddof"),
+    Case("np.std", "A", "np.sum(A.std(axis=1, keepdims=True) * A)", id="method-keepdims"),
     # n-d transposes: the adjoint applies the inverse permutation, not the reversal
     Case("np.transpose", "E", "np.sum(np.transpose(E, (2, 0, 1)) * W423)", id="3d-axes"),
     Case("np.transpose", "E", "np.sum(E.transpose(1, 0, 2) * W324)", id="3d-method-varargs"),

@@ -115,7 +115,7 @@ class Deriver:
             return out
         if rule.kind == "bilinear":
             a, b = call.args[0], call.args[1]
-            func = rule.jvp_func or call.func
+            func = rule.jvp_func(ctx) if rule.jvp_func else call.func
             out = None
             if ds[0] is not None:
                 out = _add(out, ir.Call(func, (ds[0], b)))
@@ -151,8 +151,10 @@ class Deriver:
                 c = _mul(g, _partial(rule, ctx, k))
                 ct = _broadcast_type(ans_type, at)
                 others = [self.typeof(o) for j, o in enumerate(call.args) if j != k]
-                if isinstance(at, Array) and any(isinstance(o, Array) and o.ndim >= at.ndim for o in others):
-                    ct = MaybeStretched(ct)  # a size-1 axis of `a` may have been broadcast
+                if isinstance(at, Array) and any(isinstance(o, Array) for o in others):
+                    # a size-1 axis of `a` may have been broadcast, by an operand of any rank:
+                    # (3, 1) - (2,) is (3, 2)
+                    ct = MaybeStretched(ct)
                 out.append((a, c, ct))
                 continue
             if k not in rule.vjp:

@@ -1264,7 +1264,9 @@ class Reverse:
                 and ans is None and g is not None and g.name == self.bname(t):
             code = []
             if isinstance(e.right, ir.Var) and self.active(e.right.name):
-                code.append(self.accumulate(e.right, g, tt, loc, sign=e.op))
+                # s = s - m with m of shape (3, 1) and s (3, 5): summed back to m's shape
+                ct = MaybeStretched(tt) if isinstance(self.types[e.right.name], Array) else tt
+                code.append(self.accumulate(e.right, g, ct, loc, sign=e.op))
             return ["in-place", code]
         contribs = self.deriver.contributions(e, ans if ans is not None else s.target, tt, g, loc)
         for operand, c, ctype in contribs:

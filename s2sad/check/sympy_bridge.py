@@ -993,6 +993,21 @@ def _mean(it, x, *args, **kwargs):
     return s / n
 
 
+@_prim("np.var")
+def _var(it, x, *args, ddof=0, **kwargs):
+    ax = _axis_kw(args, kwargs)
+    if not isinstance(x, np.ndarray):
+        return 0.0
+    n = x.size if ax is None else x.shape[ax]
+    mean = np.sum(x, axis=ax, keepdims=True) / n
+    return np.sum((x - mean) * (x - mean), axis=ax, keepdims=bool(kwargs.get("keepdims"))) / (n - ddof)
+
+
+@_prim("np.std")
+def _std(it, x, *args, **kwargs):
+    return _PRIMS["np.sqrt"](it, _var(it, x, *args, **kwargs))
+
+
 @_prim("np.prod")
 def _prod(it, x, *args, **kwargs):
     ax = _axis_kw(args, kwargs)

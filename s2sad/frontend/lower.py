@@ -698,7 +698,8 @@ class Lowering:
                 hi = None if e.upper is None else self.operand(e.upper, out)
                 st = None if e.step is None else self.operand(e.step, out)
                 out_idx.append(ir.Slice(lo, hi, st))
-            elif isinstance(e, ast.Constant) and e.value is None:
+            elif (isinstance(e, ast.Constant) and e.value is None) or (
+                    isinstance(e, ast.Attribute) and e.attr == "newaxis" and self.module_of(e.value) is np):
                 out_idx.append(ir.NewAxis())
             elif isinstance(e, ast.Constant) and e.value is Ellipsis:
                 self.error(e, "`...` in an index is not supported", "write the slices out: a[:, i]")

@@ -9,25 +9,11 @@ import types
 
 import numpy as np
 
-# Canonical names of the primitives the rules table knows, keyed by the object's id.
-_KNOWN = {}
+from ..primitives import RULES
 
-MATH_FUNCS = (
-    "sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp expm1 log log1p "
-    "log2 log10 sqrt pow hypot erf erfc fabs floor ceil copysign fmod isnan isinf isfinite trunc "
-    "gamma lgamma degrees radians"
-).split()
-NP_FUNCS = (
-    "sin cos tan arcsin arccos arctan arctan2 sinh cosh tanh arcsinh arccosh arctanh exp expm1 "
-    "log log1p log2 log10 sqrt abs absolute fabs maximum minimum where clip square power sum mean "
-    "max min prod dot matmul outer zeros ones empty zeros_like ones_like empty_like full arange "
-    "linspace reshape concatenate sign floor ceil hypot exp2 cbrt transpose array asarray copy "
-    "isnan isinf isfinite amax amin negative add subtract multiply divide true_divide reciprocal "
-    "sinc logaddexp vstack hstack stack full_like eye identity trace diag cumsum ravel "
-    "float64 float32 int64 int32 bool_ argmax argmin round floor_divide mod remainder "
-    "logical_and logical_or logical_not copysign diff tanh erf"
-).split()
-BUILTIN_FUNCS = ("abs", "min", "max", "pow", "float", "int", "len", "range", "bool", "round")
+# Canonical names of the primitives the table knows (the functions s2sad knows are the primitive
+# table's: np.X, math.X and builtins by name), keyed by the object's id.
+_KNOWN = {}
 
 # numpy aliases collapse onto one canonical spelling
 NP_ALIASES = {
@@ -39,14 +25,14 @@ NP_ALIASES = {
     "mod": "remainder",
 }
 
-for _n in MATH_FUNCS:
-    if hasattr(math, _n):
-        _KNOWN[id(getattr(math, _n))] = "math." + _n
-for _n in NP_FUNCS:
-    if hasattr(np, _n):
-        _KNOWN.setdefault(id(getattr(np, _n)), "np." + NP_ALIASES.get(_n, _n))
-for _n in BUILTIN_FUNCS:
-    _KNOWN[id(getattr(builtins, _n))] = _n
+_MODULES = {"np": np, "math": math, "": builtins}
+for _name in RULES:
+    _mod, _, _attr = _name.rpartition(".")
+    _obj = getattr(_MODULES[_mod], _attr, None) if _mod in _MODULES else None
+    if callable(_obj):
+        _KNOWN.setdefault(id(_obj), _name)
+for _alias, _name in NP_ALIASES.items():
+    _KNOWN.setdefault(id(getattr(np, _alias)), "np." + _name)
 
 MATH_CONSTS = {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf, "nan": math.nan}
 NP_CONSTS = {"pi": np.pi, "e": np.e, "inf": np.inf, "nan": np.nan, "newaxis": None}

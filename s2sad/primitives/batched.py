@@ -108,6 +108,15 @@ def reduce_minmax(c, ds):
     return ir.BinOp("/", _reduce(c, ir.BinOp("*", ds[0], mask)), count)
 
 
+def reduce_centered(c, ds, centered):
+    """np.var / np.std: ``centered`` is (x - mean, n - ddof)."""
+    x_c, n = centered
+    var = ir.BinOp("/", _reduce(c, ir.BinOp("*", ir.BinOp("*", ir.Const(2.0), x_c), ds[0])), n)
+    if c.call.func == "np.std":
+        return ir.BinOp("/", var, ir.BinOp("*", ir.Const(2.0), c.ans))
+    return var
+
+
 def reduce_prod(c, ds, prod_others):
     xt = c.argtypes[0]
     if not isinstance(xt, Array):
@@ -240,6 +249,19 @@ def dot(c, ds):
         else:
             raise NotBatchable("a product of arrays of more than two axes")
         out = add(out, term)
+    return out
+
+
+def matmul_stack(c, ds):
+    """np.matmul of stacks: the directions become one more stack axis, in front; an operand
+    with fewer axes than the result gets size-1 axes after the directions."""
+    a, b = c.call.args[0], c.call.args[1]
+    n = rank(c.ans_type)
+    out = None
+    if ds[0] is not None:
+        out = add(out, ir.Call("np.matmul", (expand(ds[0], n - rank(c.argtypes[0])), b)))
+    if ds[1] is not None:
+        out = add(out, ir.Call("np.matmul", (a, expand(ds[1], n - rank(c.argtypes[1])))))
     return out
 
 

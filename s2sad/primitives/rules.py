@@ -213,12 +213,19 @@ linear("np.diff", ("x",), {0: "np.concatenate((-g[:1], g[:-1] - g[1:], g[-1:]))"
        _checked(t_diff, _only_1d_no_options("np.diff")), batched=B.diff)
 bilinear("np.dot", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul,
          batched=B.dot)
+# np.matmul (and `@`) is np.dot up to two axes (what Numba compiles) and a stack of matrix
+# products beyond, broadcasting the stack axes
 bilinear("np.matmul", ("a", "b"), {0: lambda c: _matmul_vjp(c, 0), 1: lambda c: _matmul_vjp(c, 1)}, t_matmul,
-         batched=B.dot, jvp_func="np.dot")
+         batched=lambda c, ds: B.matmul_stack(c, ds) if _stacked(c) else B.dot(c, ds),
+         jvp_func=lambda c: "np.matmul" if _stacked(c) else "np.dot")
 bilinear("np.outer", ("a", "b"), {0: "np.dot(g, b)", 1: "np.dot(a, g)"}, t_outer, batched=B.outer)
 custom("np.prod", ("x", "axis"), lambda ts, c: t_reduce(ts, c), diff=(0,),
        vjp={0: lambda c: _prod_vjp(c)}, jvp={0: lambda c: _prod_jvp(c)},
        batched=lambda c, ds: B.reduce_prod(c, ds, prod_others))
+for _name, _vjp, _jvp in (("np.var", lambda c: _var_vjp(c), lambda c: _var_jvp(c)),
+                          ("np.std", lambda c: _std_vjp(c), lambda c: _std_jvp(c))):
+    custom(_name, ("x", "axis"), lambda ts, c: t_reduce(ts, c, float_result=True), diff=(0,),
+           vjp={0: _vjp}, jvp={0: _jvp}, batched=lambda c, ds: B.reduce_centered(c, ds, _centered(c)))
 for _name in ("np.max", "np.min"):
     custom(_name, ("x", "axis"), lambda ts, c: t_reduce(ts, c), diff=(0,),
            vjp={0: lambda c: _minmax_vjp(c)}, jvp={0: lambda c: _minmax_jvp(c)}, batched=B.reduce_minmax)
@@ -283,6 +290,48 @@ def _prod_jvp(c):
         kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(_axis(c))),) if _axis(c) is not None else ())
         return ir.Call("np.sum", (terms,), kw)
     return _sum_like(c, terms)
+
+
+def _centered(c):
+    """(x - mean(x) along the reduced axes, n - ddof) for np.var / np.std."""
+    x = c.env["x"]
+    ax = _axis(c)
+    if ax == "dynamic":
+        raise NonDifferentiableError(f"`{c.call.func}` needs a constant axis to be differentiated")
+    kw = (("keepdims", ir.Const(True)),) + ((("axis", ir.Const(ax)),) if ax is not None else ())
+    n = ir.Attr(x, "size") if ax is None else ir.Load(ir.Attr(x, "shape"), (ir.Const(ax),))
+    ddof = c.kw("ddof")
+    if ddof is not None and not (isinstance(ddof, ir.Const) and ddof.value == 0):
+        n = ir.BinOp("-", n, ddof)
+    return ir.BinOp("-", x, ir.Call("np.mean", (x,), kw)), n
+
+
+def _var_vjp(c):
+    centered, n = _centered(c)
+    return ir.BinOp("/", ir.BinOp("*", ir.BinOp("*", _expand(c, "g"), ir.Const(2.0)), centered), n)
+
+
+def _std_vjp(c):
+    centered, n = _centered(c)
+    return ir.BinOp("/", ir.BinOp("*", _expand(c, "g"), centered), ir.BinOp("*", n, _expand(c, "ans")))
+
+
+def _var_jvp(c):
+    centered, n = _centered(c)
+    return ir.BinOp("/", _reduce_like(c, ir.BinOp("*", ir.BinOp("*", ir.Const(2.0), centered), c.env["d"])), n)
+
+
+def _std_jvp(c):
+    centered, n = _centered(c)
+    return ir.BinOp("/", _reduce_like(c, ir.BinOp("*", centered, c.env["d"])), ir.BinOp("*", n, c.ans))
+
+
+def _reduce_like(c, e):
+    """np.sum of ``e`` over the axes the reduction ``c`` reduces, keeping them where it does."""
+    ax = _axis(c)
+    kw = ((("axis", ir.Const(ax)),) if ax is not None else ()) + \
+        ((("keepdims", ir.Const(True)),) if keepdims(c.call) else ())
+    return ir.Call("np.sum", (e,), kw)
 
 
 def _sum_like(c, e):
@@ -380,7 +429,32 @@ def _first_equal(c, k):
     return conds[0] if len(conds) == 1 else ir.BoolOp("and", tuple(conds))
 
 
+def _stacked(c):
+    """A matmul of stacks of matrices: an operand with more than two axes."""
+    return any(isinstance(t, Array) and t.ndim > 2 for t in c.argtypes)
+
+
+def _matmul_stack_vjp(c, k):
+    """Adjoints of a stacked matmul: g @ b^T and a^T @ g on the last two axes, summed over the
+    stack axes the operand did not have or had with size 1 (broadcast)."""
+    a, b = c.env["a"], c.env["b"]
+    ta, tb = c.argtypes
+    if ta.ndim < 2 or tb.ndim < 2 or max(ta.ndim, tb.ndim) > 3:
+        raise NonDifferentiableError(
+            f"s2sad differentiates matmul of stacks of matrices with 2 or 3 axes each, not of "
+            f"{ta} and {tb}")
+    swap = lambda x: ir.Call("np.swapaxes", (x, ir.Const(-1), ir.Const(-2)))  # noqa: E731
+    g = c.env["g"]
+    mine, t = (a, ta) if k == 0 else (b, tb)
+    out = ir.Call("np.matmul", (g, swap(b))) if k == 0 else ir.Call("np.matmul", (swap(a), g))
+    if t.ndim < c.ans_type.ndim:
+        return ir.Call("np.sum", (out,), (("axis", ir.Const(0)),))
+    return ir.Call("_unbroadcast3", (out, mine))
+
+
 def _matmul_vjp(c, k):
+    if _stacked(c):
+        return _matmul_stack_vjp(c, k)
     a, b = c.env["a"], c.env["b"]
     ta, tb = c.argtypes
     g = c.env["g"]
@@ -482,9 +556,9 @@ linear("item", ("x",), {0: "g"}, lambda ts, c: Scalar(ts[0].dtype), batched=B.sc
 linear("stop_gradient", ("x",), {}, t_same, diff=())
 
 BINOP_RULE = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide",
-              "**": "**", "%": "%", "@": "np.dot"}  # np.dot: the same for rank <= 2, and Numba has it
+              "**": "**", "%": "%", "@": "np.matmul"}
 METHOD_RULE = {"sum": "np.sum", "mean": "np.mean", "max": "np.max", "min": "np.min",
-               "prod": "np.prod", "copy": "np.copy", "transpose": "np.transpose",
+               "prod": "np.prod", "var": "np.var", "std": "np.std", "copy": "np.copy", "transpose": "np.transpose",
                "ravel": "np.ravel", "flatten": "np.ravel", "dot": "np.dot", "astype": "astype",
                "item": "item", "reshape": "np.reshape"}
 

@@ -45,7 +45,7 @@ class Rule:
     diff: tuple = ()
     batched: Optional[Callable] = None
     not_batchable: Optional[str] = None
-    jvp_func: Optional[str] = None  # bilinear: the primitive the product rule applies
+    jvp_func: Optional[Callable] = None  # bilinear: ctx -> the primitive the product rule applies
     items: bool = False
 
 

@@ -1,0 +1,107 @@
+"""Vectorized NumPy as JAX and PyTorch users write it (issue 15): broadcasting with
+``np.newaxis``/``None``, reductions with ``axis``/``keepdims``, normalisation layers, n-d
+transposes. Each function returns a float; ``CASES`` gives its arguments."""
+
+import numpy as np
+
+W34 = np.sin(np.arange(12.0)).reshape(3, 4)
+W32 = np.cos(np.arange(6.0)).reshape(3, 2)
+
+
+def rbf_kernel_newaxis(x, y):
+    d = x[:, np.newaxis] - y[np.newaxis, :]
+    return np.sum(np.exp(-d * d) * W32)
+
+
+def rbf_kernel_none(x, y):
+    d = x[:, None] - y[None, :]
+    return np.sum(np.exp(-0.5 * d * d) * W32)
+
+
+def column_minus_row(x, y):
+    # (3, 1) - (2,): broadcasting stretches the size-1 axis of the higher-rank operand
+    d = x[:, None] - y
+    return np.sum(d * d * W32)
+
+
+def layer_norm(x, gamma, beta):
+    mu = np.mean(x, axis=-1, keepdims=True)
+    var = np.var(x, axis=-1, keepdims=True)
+    y = (x - mu) / np.sqrt(var + 1e-5) * gamma + beta
+    return np.sum(y * W34)
+
+
+def batch_norm(x, gamma, beta):
+    mu = np.mean(x, axis=0)
+    sd = np.std(x, axis=0, ddof=1)
+    y = (x - mu) / (sd + 1e-3) * gamma + beta
+    return np.sum(y * y * W34)
+
+
+def log_softmax_xent(z, onehot):
+    m = np.max(z, axis=1, keepdims=True)
+    s = z - m
+    lse = np.log(np.sum(np.exp(s), axis=1, keepdims=True))
+    return -np.sum(onehot * (s - lse)) / z.shape[0]
+
+
+def transpose_3d(t, c):
+    return np.sum(np.transpose(t, (2, 0, 1)) * c) + np.sum(t.transpose(1, 0, 2) ** 2)
+
+
+_R = np.random.default_rng(11)
+X34 = _R.normal(size=(3, 4))
+CASES = {
+    rbf_kernel_newaxis: (np.array([0.3, 0.5, 0.9]), np.array([0.1, 0.7])),
+    rbf_kernel_none: (np.array([0.3, -0.5, 0.9]), np.array([0.2, 0.6])),
+    column_minus_row: (np.array([0.3, 0.5, 0.9]), np.array([0.1, 0.7])),
+    layer_norm: (X34, 1.0 + 0.1 * _R.normal(size=4), 0.1 * _R.normal(size=4)),
+    batch_norm: (X34, 1.0 + 0.1 * _R.normal(size=4), 0.1 * _R.normal(size=4)),
+    log_softmax_xent: (_R.normal(size=(3, 4)), np.eye(4)[[1, 3, 0]]),
+    transpose_3d: (_R.normal(size=(2, 3, 4)), _R.normal(size=(4, 2, 3))),
+}
+
+
+W235 = np.sin(np.arange(30.0)).reshape(2, 3, 5)
+
+
+def matmul_stacks(a, b):
+    return np.sum(np.matmul(a, b) * W235)
+
+
+def matmul_stack_by_matrix(a, w):
+    return np.sum((a @ w) * W235)
+
+
+def matmul_matrix_by_stack(m, b):
+    return np.sum(np.matmul(m, b) ** 2)
+
+
+def matmul_broadcast_stack(a, b):
+    # a (1, 3, 4) against b (2, 4, 5): the size-1 stack axis of a is broadcast
+    return np.sum(np.matmul(a, b) * W235)
+
+
+def attention(q, k, v):
+    s = q @ k.T / np.sqrt(q.shape[1])
+    s = s - np.max(s, axis=-1, keepdims=True)
+    p = np.exp(s)
+    p = p / np.sum(p, axis=-1, keepdims=True)
+    return np.sum((p @ v) * W34)
+
+
+def multi_head_scores(x, wq, wk):
+    q = np.matmul(x[None], wq)                       # (h, n, dh)
+    k = np.matmul(x[None], wk)
+    s = np.matmul(q, np.transpose(k, (0, 2, 1)))     # (h, n, n)
+    return np.sum(np.tanh(s))
+
+
+CASES.update({
+    matmul_stacks: (_R.normal(size=(2, 3, 4)), _R.normal(size=(2, 4, 5))),
+    matmul_stack_by_matrix: (_R.normal(size=(2, 3, 4)), _R.normal(size=(4, 5))),
+    matmul_matrix_by_stack: (_R.normal(size=(3, 4)), _R.normal(size=(2, 4, 5))),
+    matmul_broadcast_stack: (_R.normal(size=(1, 3, 4)), _R.normal(size=(2, 4, 5))),
+    attention: (_R.normal(size=(3, 2)), _R.normal(size=(5, 2)), _R.normal(size=(5, 4))),
+    multi_head_scores: (_R.normal(size=(4, 3)) * 0.5, _R.normal(size=(2, 3, 2)) * 0.5, _R.normal(size=(2, 3, 2)) * 0.5),
+})
