@@ -134,12 +134,12 @@ def assemble(build, header, roots, *, wrappers=(), jit=False, boundscheck=False,
         parts += _function_texts(build, jit, boundscheck)
     parts += [w.rstrip("\n") for w in wrappers]
     text = "\n\n\n".join(parts) + "\n"
-    text = _drop_unreachable(text, roots)
+    text, used = _drop_unreachable(text, roots)
     if standalone:
         text = _add_shims(text)
     text = layout(text)
     head = header_text(header, build, standalone, jit)
-    return blank_lines(f"{head}\n\n{_imports_for(text)}\n\n{text}")
+    return blank_lines(f"{head}\n\n{_imports_for(used)}\n\n{text}")
 
 
 def _function_texts(build, jit, boundscheck):
@@ -189,37 +189,65 @@ def _isort_key(name):
     return group, name
 
 
+_DEF = re.compile(r"def (\w+)\(")
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")  # not an attribute: `np.exp` reads np
+
+
+def _code_names(text):
+    """The module's top-level functions, each with its lines (decorators included) and the
+    names its code reads; None for the statements outside functions. Generated code has
+    comments on lines of their own and no strings but docstrings, so a scan of the lines
+    (comments and docstrings skipped) finds every name: cheaper than walking an AST, and
+    at worst it sees a name that is not read (the function or import is then kept)."""
+    out = {None: [[], set()]}
+    current, in_doc, deco = None, False, None
+    for k, line in enumerate(text.split("\n")):
+        s = line.strip()
+        if in_doc or s.startswith(('"""', "#")) or not s:
+            if in_doc or s.startswith('"""'):
+                in_doc = (s.count('"""') == 1) != in_doc
+            if current is not None and s:
+                out[current][0].append(k)
+            continue
+        if not line[0].isspace():
+            m = _DEF.match(line)
+            if line.startswith("@"):
+                deco = k if deco is None else deco
+                current = None
+            elif m:
+                current = m.group(1)
+                out[current] = [list(range(deco, k)) if deco is not None else [], set()]
+                deco = None
+            else:
+                current = None
+        lines, names = out[current]
+        lines.append(k)
+        names.update(_NAME.findall(line))
+    return out
+
+
 def _drop_unreachable(text, roots):
     """Leave out the module-level functions that no root reaches (a primal helper or a tape
-    helper the generated code ended up not calling)."""
-    tree = ast.parse(text)
-    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    uses = {name: {x.id for x in ast.walk(node) if isinstance(x, ast.Name)}
-            for name, node in defs.items()}
-    live, todo = set(), [r for r in roots if r in defs]
-    # names read at module level (outside functions) keep their functions too
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef):
-            todo += [x.id for x in ast.walk(node) if isinstance(x, ast.Name) and x.id in defs]
+    helper the generated code ended up not calling). Returns the text and the names its code
+    reads."""
+    scan = _code_names(text)
+    live, todo = set(), [r for r in roots if r in scan] + [n for n in scan[None][1] if n in scan]
     while todo:
         name = todo.pop()
         if name in live:
             continue
         live.add(name)
-        todo += [u for u in uses[name] if u in defs and u not in live]
-    dead = [node for name, node in defs.items() if name not in live]
+        todo += [u for u in scan[name][1] if u in scan and u not in live]
+    dead = {k for name, (lines, _) in scan.items() if name is not None and name not in live
+            for k in lines}
+    used = set().union(*(scan[name][1] for name in live | {None}))
     if not dead:
-        return text
-    lines = text.split("\n")
-    for node in sorted(dead, key=lambda n: n.lineno, reverse=True):
-        start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-        del lines[start - 1: node.end_lineno]
-    return "\n".join(lines)
+        return text, used
+    return "\n".join(ln for k, ln in enumerate(text.split("\n")) if k not in dead), used
 
 
-def _imports_for(text):
+def _imports_for(used):
     """The imports of the modules the code names (math, numba, numpy), isort's order."""
-    used = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
     stdlib = ["import math"] if "math" in used else []
     third = [ln for mod, ln in (("numba", "import numba"), ("np", "import numpy as np"))
              if mod in used]

@@ -47,24 +47,29 @@ def layout(text, limit=LINE_LENGTH):
     """Lay generated code out as hand-written code: PEP 257 docstrings, lines of at most
     ``limit`` characters (long expressions broken inside brackets, aligned with the opening
     bracket; long comments continued on the next comment line)."""
-    text = _fix_docstrings(text, limit)
-    before = _ast_shape(text)
     out = []
-    for line in text.split("\n"):
+    for line in _fix_docstrings(text, limit).split("\n"):
         if len(line) <= limit:
             out.append(line)
         elif line.lstrip().startswith("#"):
             out.extend(wrap_comment(line, limit))
         else:
-            out.extend(_wrap_code(line, limit))
-    new = "\n".join(out)
-    if _ast_shape(new) != before:  # never change what the code means
-        return text
-    return new
+            wrapped = _wrap_code(line, limit)
+            out.extend(wrapped if _same_code(line, wrapped) else [line])
+    return "\n".join(out)
 
 
-def _ast_shape(text):
-    return ast.dump(ast.parse(text))
+def _same_code(line, lines):
+    """Whether the broken ``lines`` mean what ``line`` meant (never change the code)."""
+    def shape(text):
+        text = textwrap.dedent(text)
+        try:
+            return ast.dump(ast.parse(text + " pass" if text.rstrip().endswith(":") else text))
+        except SyntaxError:
+            return None
+
+    before = shape(line)
+    return before is not None and shape("\n".join(lines)) == before
 
 
 def wrap_comment(line, limit):
@@ -109,8 +114,8 @@ def _fix_docstrings(text, limit):
     tree = ast.parse(text)
     lines = text.split("\n")
     edits = []
-    for node in ast.walk(tree):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.body:
+    for node in tree.body:  # generated functions are all at module level
+        if not isinstance(node, ast.FunctionDef):
             continue
         first = node.body[0]
         if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
