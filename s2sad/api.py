@@ -300,14 +300,6 @@ def _scalar_output_check(spec, fn, what):
             "use s2sad.vjp or s2sad.jacrev for vector outputs")
 
 
-
-
-
-
-
-
-
-
 class Grad(Transform):
     kind = "grad"
     with_value = False
@@ -473,10 +465,6 @@ def vjp(fun, *primals, jit=False):
     vjp_fun.compiled = c
     _transforms[id(vjp_fun)] = t
     return out, vjp_fun
-
-
-
-
 
 
 def _transform(cls, fun, jit):

@@ -335,6 +335,26 @@ def test_header(emitted):
     assert str(REPO) not in text
 
 
+def test_source_and_emit_print_one_header(emitted):
+    # the module assembler prints the header of s2sad.source() (the module cache) and of
+    # s2sad emit alike: the same lines for the same derivative
+    loops = fixture_module("loops")
+    src = s2sad.source(s2sad.grad(loops.weighted_energy, argnums=(0, 1)),
+                       np.array([0.3, -1.2, 0.8]), 0.7)
+
+    def header(text):
+        head = text[: text.index("\n\n")].splitlines()
+        k = next(i for i, ln in enumerate(head)
+                 if ln.startswith("# Differentiation of weighted_energy ("))
+        entry = head[k + 3].split(":")[0]
+        return head[0], head[k].rsplit("/", 1)[-1], head[k + 1], head[k + 2], entry
+
+    assert header(src) == header(emitted["main_text"])
+    assert "#     reverse (adjoint) mode: weighted_energy_vjp(x, k, out_bar, x_bar) -> (value, " \
+           "x_bar, k_bar)" in src
+    assert not src.startswith('"""')  # one format: comments, as Tapenade writes its header
+
+
 def test_provenance_comments_and_module_level_arrays(emitted):
     text = emitted["main_text"]
     # derivative statements carry the user's source lines, and where they are

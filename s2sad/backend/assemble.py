@@ -146,11 +146,11 @@ def _function_texts(build, jit, boundscheck):
     """The runtime helpers and the generated functions, printed (folded first), each with its
     Numba decorator when ``jit``."""
     out = []
-    helpers = build.helpers | _helpers_called(f for f, _ in build.functions)
+    called = _names_called(build.functions)
+    helpers = build.helpers | (called & HELPERS.keys())
     if helpers:
         out.append(helper_source(helpers, jit_decorator(True, boundscheck) + "\n" if jit else "")
                    .strip("\n"))
-    called = _names_called(build.functions)
     for fn, callee_names in build.functions:
         deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
         fn = fold_function(copy.deepcopy(fn))
@@ -159,7 +159,7 @@ def _function_texts(build, jit, boundscheck):
 
 
 def _names_called(functions):
-    """Names of the generated functions that other generated functions call."""
+    """Names of the generated functions and runtime helpers that generated functions call."""
     out = set()
     for fn, callee_names in functions:
         for s in ir.walk_stmts(fn.body):
@@ -169,17 +169,6 @@ def _names_called(functions):
                         out.add(e.func)
                     elif isinstance(e, ir.CallUser):
                         out.add(callee_names.get(e.func, e.func))
-    return out
-
-
-def _helpers_called(functions):
-    """Runtime helpers (``_digamma``, ``_unbroadcast2``, ...) that generated code calls."""
-    out = set()
-    for fn in functions:
-        for s in ir.walk_stmts(fn.body):
-            roots = [x for x in (getattr(s, "value", None), getattr(s, "test", None)) if isinstance(x, ir.Expr)]
-            for root in roots:
-                out.update(e.func for e in ir.walk_expr(root) if isinstance(e, ir.Call) and e.func in HELPERS)
     return out
 
 
@@ -263,7 +252,7 @@ _SHIMS = {
 }
 
 
-def undefined_names(text):
+def _undefined_names(text):
     """Names generated code reads but the module does not define (as pyflakes' F821)."""
     tree = ast.parse(text)
     defined = set(dir(builtins))
@@ -291,7 +280,7 @@ def undefined_names(text):
 
 
 def _add_shims(text):
-    missing = [n for n in undefined_names(text) if n not in ("np", "math", "numba")]
+    missing = [n for n in _undefined_names(text) if n not in ("np", "math", "numba")]
     shims = []
     for name in missing:
         if name not in _SHIMS:

@@ -14,7 +14,15 @@ from ..analysis.types import Array, Scalar, Tuple
 from ..arguments import copy_args
 from ..errors import S2SADError
 from .module import module_builder
-from .targets import EmitError, article, assign_items, check_names_known, parse_call_text, set_types, targets_from_args
+from .targets import (
+    EmitError,
+    article,
+    assign_items,
+    check_names_known,
+    parse_call_text,
+    set_types,
+    targets_from_args,
+)
 
 EXIT_MISMATCH = 1
 
