@@ -146,8 +146,8 @@ def _function_texts(build, jit, boundscheck):
     """The runtime helpers and the generated functions, printed (folded first), each with its
     Numba decorator when ``jit``."""
     out = []
-    called = _names_called(build.functions)
-    helpers = build.helpers | (called & HELPERS.keys())
+    called, helpers = _names_called(build.functions)
+    helpers |= build.helpers
     if helpers:
         out.append(helper_source(helpers, jit_decorator(True, boundscheck) + "\n" if jit else "")
                    .strip("\n"))
@@ -159,17 +159,21 @@ def _function_texts(build, jit, boundscheck):
 
 
 def _names_called(functions):
-    """Names of the generated functions and runtime helpers that generated functions call."""
-    out = set()
+    """Names of the functions that generated functions call, and of the runtime helpers
+    among them (``_digamma``, ``_unbroadcast2``, ...; a user function of the same name, as
+    in a module that differentiates generated code again, is no helper)."""
+    out, helpers = set(), set()
     for fn, callee_names in functions:
         for s in ir.walk_stmts(fn.body):
             for root in ir.stmt_roots(s):
                 for e in ir.walk_expr(root):
                     if isinstance(e, ir.Call):
                         out.add(e.func)
+                        if e.func in HELPERS:
+                            helpers.add(e.func)
                     elif isinstance(e, ir.CallUser):
                         out.add(callee_names.get(e.func, e.func))
-    return out
+    return out, helpers
 
 
 def _isort_key(name):
@@ -203,9 +207,9 @@ def _code_names(text):
             if line.startswith("@"):
                 deco = k if deco is None else deco
                 current = None
-            elif m:
+            elif m:  # (a name defined twice: both definitions live or die together)
                 current = m.group(1)
-                out[current] = [list(range(deco, k)) if deco is not None else [], set()]
+                out.setdefault(current, [[], set()])[0].extend(range(deco, k) if deco is not None else [])
                 deco = None
             else:
                 current = None
