@@ -320,21 +320,19 @@ def _s2sad_forward(name, args, wrt):
 # ================================================================= source generation
 
 
-_HEADER = '"""Benchmark: timing the generation of this module."""'
-
-
 def _gen_source(fn, args, wrt, mode):
     from s2sad.ir.types import typeof_value
+    from s2sad.backend.assemble import Header, assemble
     from s2sad.compiler import Build
 
     types = tuple(typeof_value(a) for a in args)
     mask = [k in wrt for k in range(len(args))]
     b = Build(fn)
     if mode == "reverse":
-        b.vjp(b.root, types, mask)
+        name = b.vjp(b.root, types, mask)
     else:
-        b.jvp(b.root, types, mask)
-    return b.module_source(_HEADER, jit=True)
+        name = b.jvp(b.root, types, mask)
+    return assemble(b, Header([]), [name], jit=True)
 
 
 def measure_source_generation(name, args, wrt, repeats, clock):

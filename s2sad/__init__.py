@@ -4,8 +4,7 @@ Differentiates ordinary Python functions over floats, ints and numpy arrays (loo
 in-place writes, helper calls, math and numpy) into new, readable Python source.
 """
 
-__version__ = "0.1.0"
-
+from .version import __version__
 from .errors import (S2SADError, UnsupportedSyntaxError, NonDifferentiableError,  # noqa: E402
                      TypeInferenceError, DerivativeMismatch, InternalError)
 from .api import grad, value_and_grad, jvp, vjp, source, stop_gradient, checkpointed  # noqa: E402

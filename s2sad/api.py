@@ -7,9 +7,11 @@ import inspect
 
 import numpy as np
 
-from . import __version__
 from .ir.types import Scalar, typeof_value
+from .arguments import as_result, copy_args, copy_args_dict, ieee, is_number_like, match_cotangent
+from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.loader import load_module
+from .backend.wrappers import GradWrapper, grad_wrapper
 from .compiler import Build
 from .errors import NonDifferentiableError, S2SADError
 from .frontend.lower import get_user_function
@@ -157,15 +159,32 @@ class Transform:
         reads = list(b.program.value_reads)
         if self.inner is not None:
             reads += self.inner.compiled_types(types, self.inner.argnums, "reverse").value_reads
-        header = _header(fn, mode, [self.params[k] for k in sorted(nums)], self.jit,
-                         _globals_note(getattr(self, "header_note", None), b.module_globals()),
-                         self.inner)
-        src = b.module_source(header, jit=self.jit, boundscheck=self.boundscheck)
+        wrt = [self.params[k] for k in sorted(nums)]
+        if mode == "reverse":
+            entry = Entry("reverse", name, "(value, " + ", ".join(p + "_bar" for p in wrt) + ")")
+        else:
+            entry = Entry("forward", name, "(value, tangent)")
+        header = self._header(types, spec.ret_type, wrt, [entry], b)
+        src = assemble(b, header, [name], jit=self.jit, boundscheck=self.boundscheck)
         mod, path = load_module(src, fn.__name__ + ("_jit" if self.jit else ""), b.module_globals())
         func = getattr(mod, name)
         if self.jit:
             func = _jit_guard(func, path, src, fn)
         return Compiled(mod, path, src, func, spec, b, sorted(nums), inout, reads)
+
+    def _header(self, types, out_type, wrt, entries, build):
+        """What the module's header says: this transform's function, its types, the
+        derivative's entries, and the module-level arrays built in."""
+        fn = self.pyfun
+        try:
+            path = inspect.getsourcefile(fn)
+            line = inspect.getsourcelines(fn)[1]
+        except (OSError, TypeError):
+            path, line = "<unknown>", 0
+        what = fn.__name__ if self.inner is None else f"{self.inner.kind}({fn.__name__})"
+        item = Differentiated(what, path, line, self.params, list(types), out_type, wrt, entries)
+        return Header([item], _header_notes(getattr(self, "header_note", None),
+                                            build.module_globals()))
 
     def _check_output(self, spec, mode):
         pass
@@ -219,17 +238,18 @@ def _jit_error(e, path, src, fn):
         for k in range(min(line, len(lines)) - 1, -1, -1):
             t = lines[k].strip()
             if t.startswith("#") and not t.startswith("# --"):
-                origin = f"; it comes from your line `{t[1:].strip()}`"
+                parts = [t[1:].strip()]
+                while t.startswith("#     ") and k > 0 and lines[k - 1].strip().startswith("#"):
+                    k -= 1  # a provenance comment continued on this line (the layout's wrap)
+                    t = lines[k].strip()
+                    parts.insert(0, t[1:].strip())
+                origin = f"; it comes from your line `{' '.join(parts)}`"
                 break
     first = next((ln for ln in msg.splitlines() if ln.strip() and "Failed in" not in ln), msg)
     return JitError(f"Numba could not compile the derivative of {fn.__name__} "
                     f"(generated file {path}, line {line}){origin}: {first.strip()}", _def_loc(fn),
                     "run with jit=False to get the pure-Python derivative, or keep to the "
                     "Numba-supported subset of numpy")
-
-
-def _root_key(mode, b, types, mask):
-    return ("vjp" if mode == "reverse" else "jvp", b.root, tuple(types), tuple(mask))
 
 
 def _root_spec(b, types, mask, mode):
@@ -253,36 +273,18 @@ def _def_loc(fn, param=None):
     return src.loc(node)
 
 
-def _globals_note(note, module_globals):
+def _header_notes(note, module_globals):
     """The header names the contents of the module-level arrays built in, so that a change of
     them gives another module file (and Numba, which compiles them in as constants, another
     cache entry)."""
     from .frontend.resolve import content_digest
 
+    notes = [note] if note else []
     arrays = sorted((k, v) for k, v in module_globals.items() if isinstance(v, np.ndarray))
-    if not arrays:
-        return note
-    line = "Module-level arrays built in: " + ", ".join(
-        f"{k} {v.dtype}{list(v.shape)} #{content_digest(v)}" for k, v in arrays) + "."
-    return f"{note.rstrip()}\n{line}" if note else line
-
-
-def _header(fn, mode, wrt, jit, note=None, inner=None):
-    try:
-        path = inspect.getsourcefile(fn)
-        line = inspect.getsourcelines(fn)[1]
-    except (OSError, TypeError):
-        path, line = "<unknown>", 0
-    mode_txt = "reverse mode (adjoint)" if mode == "reverse" else "forward mode (tangent)"
-    what = fn.__name__ if inner is None else f"{inner.kind}({fn.__name__})"
-    text = (f'"""Derivative of {what} ({path}:{line}), generated by s2sad {__version__}.\n\n'
-            f"Mode: {mode_txt}. Differentiated with respect to: {', '.join(wrt)}.\n"
-            f"Output: the return value of {what}.\n")
-    if note:
-        text += note.rstrip() + "\n"
-    return text + '"""'
-
-
+    if arrays:
+        notes.append("Module-level arrays built in: " + ", ".join(
+            f"{k} {v.dtype}{list(v.shape)} #{content_digest(v)}" for k, v in arrays) + ".")
+    return notes
 
 
 def _scalar_output_check(spec, fn, what):
@@ -296,30 +298,6 @@ def _scalar_output_check(spec, fn, what):
         raise NonDifferentiableError(
             f"{what} needs {fn.__name__} to return a float scalar, but it returns a {rt}", loc,
             "use s2sad.vjp or s2sad.jacrev for vector outputs")
-
-
-def _as_result(x, like):
-    """A gradient in the form of its argument: a float for a float, np.float32 for np.float32,
-    an array of the argument's shape and dtype for an array."""
-    if isinstance(like, np.ndarray):
-        return np.asarray(x, dtype=like.dtype).reshape(like.shape)
-    if isinstance(like, np.float32):
-        return np.float32(x)
-    return float(x)
-
-
-def _ieee(args):
-    """Python floats as numpy float64 scalars: generated code then divides by zero as NumPy
-    does (inf, nan), not as Python does (ZeroDivisionError)."""
-    return tuple(np.float64(a) if type(a) is float else a for a in args)
-
-
-def _copy_args_dict(d):
-    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in d.items()}
-
-
-def _copy_args(args):
-    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
 
 class Grad(Transform):
@@ -340,9 +318,9 @@ class Grad(Transform):
 
     def _reverse(self, c, args):
         inout = [np.zeros_like(args[k]) for k in c.inout]
-        res = c.func(*_ieee(args), np.float64(1.0), *inout)
+        res = c.func(*ieee(args), np.float64(1.0), *inout)
         by_param = dict(zip(c.wrt, res[1:]))
-        grads = [_as_result(by_param[k], args[k]) for k in self.argnums]
+        grads = [as_result(by_param[k], args[k]) for k in self.argnums]
         return float(res[0]), grads
 
     def _forward(self, c, args):
@@ -355,22 +333,21 @@ class Grad(Transform):
             if isinstance(a, np.ndarray):
                 g = np.zeros(a.shape, dtype=a.dtype)
                 for idx in np.ndindex(a.shape):
-                    tang = _copy_args_dict(zeros)  # the derivative may write into its tangents
+                    tang = copy_args_dict(zeros)  # the derivative may write into its tangents
                     e = np.zeros_like(a)
                     e[idx] = 1.0
                     tang[k] = e
-                    value, d = c.func(*_ieee(_copy_args(args)), *[tang[j] for j in c.wrt])
+                    value, d = c.func(*ieee(copy_args(args)), *[tang[j] for j in c.wrt])
                     g[idx] = d
                 grads.append(g)
             else:
-                tang = _copy_args_dict(zeros)
+                tang = copy_args_dict(zeros)
                 tang[k] = np.float64(1.0)
-                value, d = c.func(*_ieee(_copy_args(args)), *[tang[j] for j in c.wrt])
-                grads.append(_as_result(d, a))
+                value, d = c.func(*ieee(copy_args(args)), *[tang[j] for j in c.wrt])
+                grads.append(as_result(d, a))
         if value is None:
-            value = self.pyfun(*_copy_args(args))
+            value = self.pyfun(*copy_args(args))
         return float(value), grads
-
 
     def as_function(self, types):
         """This gradient as a plain Python function in a generated module (the reverse-mode
@@ -380,30 +357,22 @@ class Grad(Transform):
         key = ("as_function", types, id(c))
         if key in self._cache:
             return self._cache[key]
-        name = c.func.__name__ if not hasattr(c.func, "dispatcher") else c.func.dispatcher.__name__
         params = list(self.params)
         fname = self.pyfun.__name__ + ("_value_and_grad" if self.with_value else "_grad")
-        inout = ", ".join(f"np.zeros_like({params[k]})" for k in c.inout)
-        call = f"{name}({', '.join(params)}, 1.0{', ' + inout if inout else ''})"
-        pos = {k: j + 1 for j, k in enumerate(c.wrt)}
-        picks = [f"_r[{pos[k]}]" for k in self.argnums]
-        result = picks[0] if self.single else "(" + ", ".join(picks) + ("," if len(picks) == 1 else "") + ")"
-        if self.with_value:
-            result = f"(_r[0], {result})"
-        src = _strip_jit(c.source) + (
-            f"\n\ndef {fname}({', '.join(params)}):\n"
-            f'    """The gradient of {self.pyfun.__name__}, as returned by s2sad.grad."""\n'
-            f"    _r = {call}\n"
-            f"    return {result}\n")
+        w = GradWrapper(fname, self.pyfun.__name__, params, list(types), list(self.argnums),
+                        self.single, generated_name(c), c.inout, self.with_value)
+        entry = Entry("reverse", fname, w.result_text(), params)
+        header = self._header(types, c.spec.ret_type, [params[k] for k in c.wrt], [entry], c.build)
+        src = assemble(c.build, header, [fname], wrappers=[grad_wrapper(w)])
         mod, _ = load_module(src, fname, c.build.module_globals())
         fn = getattr(mod, fname)
         self._cache[key] = fn
         return fn
 
 
-def _strip_jit(src):
-    return "\n".join(ln for ln in src.split("\n")
-                     if not ln.startswith("@numba.njit") and ln != "import numba")
+def generated_name(c):
+    """The name of the generated function a compiled derivative calls."""
+    return getattr(c.func, "dispatcher", c.func).__name__
 
 
 class ValueAndGrad(Grad):
@@ -436,10 +405,6 @@ value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, *, mode="reverse", ji
 _transforms = {}
 
 
-def _all_nums(fun, args):
-    return tuple(range(len(args)))
-
-
 class _JVP(Transform):
     kind = "jvp"
 
@@ -458,7 +423,7 @@ def jvp(fun, primals, tangents, *, jit=False):
         d = tangents[k]
         p = primals[k]
         if isinstance(p, np.ndarray):
-            if not _is_number_like(d):
+            if not is_number_like(d):
                 raise TypeError(f"jvp: the tangent of `{t.params[k]}` must be a float array, not "
                                 f"{type(d).__name__}")
             d = np.array(d, dtype=p.dtype)  # a copy: the derivative may write into it
@@ -466,12 +431,12 @@ def jvp(fun, primals, tangents, *, jit=False):
                 raise ValueError(f"jvp: the tangent of `{t.params[k]}` has shape {d.shape}, "
                                  f"its primal {p.shape}")
         else:
-            if not _is_number_like(d) or np.ndim(d) != 0:
+            if not is_number_like(d) or np.ndim(d) != 0:
                 raise TypeError(f"jvp: the tangent of `{t.params[k]}` must be a float like its "
                                 f"primal, not {type(d).__name__} {np.shape(d) if np.ndim(d) else ''}")
             d = np.float64(d)
         tans.append(d)
-    out, dout = c.func(*_ieee(_copy_args(primals)), *tans)
+    out, dout = c.func(*ieee(copy_args(primals)), *tans)
     return out, dout
 
 
@@ -486,44 +451,20 @@ def vjp(fun, *primals, jit=False):
     types = t._argtypes(primals)
     nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
     c = t.compiled(primals, nums=nums, mode="reverse")
-    primals = _copy_args(primals)
-    out = fun(*_copy_args(primals)) if not hasattr(fun, "py_func") else fun(*_copy_args(primals))
+    primals = copy_args(primals)
+    out = fun(*copy_args(primals)) if not hasattr(fun, "py_func") else fun(*copy_args(primals))
 
     def vjp_fun(ct):
         inout = [np.zeros_like(primals[k]) for k in c.inout]
-        ct = _match_cotangent(ct, out)
-        res = c.func(*_ieee(_copy_args(primals)), ct, *inout)
+        ct = match_cotangent(ct, out)
+        res = c.func(*ieee(copy_args(primals)), ct, *inout)
         by_param = dict(zip(c.wrt, res[1:]))
-        return tuple(_as_result(by_param[k], primals[k]) if k in by_param else None
+        return tuple(as_result(by_param[k], primals[k]) if k in by_param else None
                      for k in range(len(primals)))
 
     vjp_fun.compiled = c
     _transforms[id(vjp_fun)] = t
     return out, vjp_fun
-
-
-def _match_cotangent(ct, out):
-    if isinstance(out, tuple):
-        if not isinstance(ct, tuple) or len(ct) != len(out):
-            raise ValueError(f"vjp: the cotangent must be a tuple of {len(out)} items, like the output")
-        return tuple(_match_cotangent(c, o) for c, o in zip(ct, out))
-    if isinstance(ct, (str, bytes)) or not _is_number_like(ct):
-        raise TypeError(f"vjp: the cotangent must be a float or a float array, not {type(ct).__name__}")
-    if isinstance(out, np.ndarray):
-        ct = np.asarray(ct, dtype=np.float64)
-        if ct.shape != out.shape:
-            raise ValueError(f"vjp: the cotangent has shape {ct.shape}, the output {out.shape}")
-        return ct
-    if np.ndim(ct) != 0:
-        raise ValueError(f"vjp: the output is a scalar, so the cotangent must be a scalar, not an "
-                         f"array of shape {np.shape(ct)}")
-    return np.float64(ct)
-
-
-def _is_number_like(v):
-    if isinstance(v, (int, float, np.number)):
-        return True
-    return isinstance(v, (np.ndarray, list, tuple)) and np.asarray(v).dtype.kind in "biuf"
 
 
 def _transform(cls, fun, jit):

@@ -1,4 +1,5 @@
-"""The driver: from a Python function and an argument signature to a generated module.
+"""The driver: from a Python function and an argument signature to the functions of a
+generated module (``backend.assemble`` prints them into one).
 
 One ``Build`` makes one module: the requested derivative, the derivatives of the user
 functions it calls (one per callee and activity pattern, so a helper called twice gets one
@@ -17,27 +18,9 @@ from .ad.reverse import CalleeInfo, Reverse
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
 from .ir.types import Array
-from .backend import pysource
-from .backend.fold import fold_function
-from .backend.runtime import helper_source
 from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
 from .primitives import RULES
-
-
-# error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception
-JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
-# what generated code calls (tape and runtime helpers, helpers' derivatives) is inlined at
-# Numba's IR level: no call overhead, no reference counting of array arguments (GMM's gradient
-# 11.4 -> 9.3 ms); the functions users call are not, so they are not inlined into callers
-JIT_INLINED_DECORATOR = '@numba.njit(cache=True, error_model="numpy", inline="always")'
-
-
-def jit_decorator(inlined=False, boundscheck=False):
-    """The decorator line of a generated function compiled by Numba. ``boundscheck``: every
-    index is checked, an index out of range raises IndexError as in Python."""
-    deco = JIT_INLINED_DECORATOR if inlined else JIT_DECORATOR
-    return deco[:-1] + ", boundscheck=True)" if boundscheck else deco
 
 
 class Spec:
@@ -319,25 +302,6 @@ class Build:
 
     # ------------------------------------------------------------ module
 
-    def module_source(self, header, jit=False, boundscheck=False):
-        with reporting_internal_errors(self.program.funcs[self.root].loc, "printing the derivative of this function"):
-            return self._module_source(header, jit, boundscheck)
-
-    def _module_source(self, header, jit, boundscheck):
-        imports = "import math\n\nimport numpy as np\n"
-        if jit:
-            imports = "import math\n\nimport numba\nimport numpy as np\n"
-        parts = [header.rstrip() + "\n", imports]
-        self.helpers |= _helpers_called(f for f, _ in self.functions)
-        if self.helpers:
-            parts.append("\n" + helper_source(self.helpers, jit_decorator(True, boundscheck) + "\n" if jit else ""))
-        called = _names_called(self.functions)
-        for fn, callee_names in self.functions:
-            deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
-            fn = fold_function(copy.deepcopy(fn))
-            parts.append("\n" + deco + pysource.function_source(fn, callee_names) + "\n")
-        return "\n".join(p.rstrip("\n") + "\n" for p in parts)
-
     def module_globals(self):
         out = {}
         for key, fn in self.program.funcs.items():
@@ -409,31 +373,6 @@ def _replace_value(s, value):
     return new
 
 
-def _names_called(functions):
-    """Names of the generated functions that other generated functions call."""
-    out = set()
-    for fn, callee_names in functions:
-        for s in ir.walk_stmts(fn.body):
-            for root in ir.stmt_roots(s):
-                for e in ir.walk_expr(root):
-                    if isinstance(e, ir.Call):
-                        out.add(e.func)
-                    elif isinstance(e, ir.CallUser):
-                        out.add(callee_names.get(e.func, e.func))
-    return out
-
-
-def _helpers_called(functions):
-    """Runtime helpers (``_digamma``, ``_unbroadcast2``, ...) that generated code calls."""
-    from .backend.runtime import HELPERS
-
-    out = set()
-    for fn in functions:
-        for s in ir.walk_stmts(fn.body):
-            roots = [x for x in (getattr(s, "value", None), getattr(s, "test", None)) if isinstance(x, ir.Expr)]
-            for root in roots:
-                out.update(e.func for e in ir.walk_expr(root) if isinstance(e, ir.Call) and e.func in HELPERS)
-    return out
 
 
 def _custom_calls(s):

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .api import Grad, Transform, _copy_args, _ieee, _match_cotangent
+from .api import Grad, Transform, generated_name
+from .arguments import copy_args, ieee, match_cotangent
+from .backend.assemble import Entry, assemble
+from .backend.loader import load_module
+from .backend.wrappers import jacrev_function
 from .errors import NonDifferentiableError
 
 
@@ -55,7 +59,7 @@ def _shape_jac(J, out, arg):
     return J.reshape(shape)
 
 
-def _assemble(cols_by_arg, out, args, nums, single):
+def _jacobian_from_columns(cols_by_arg, out, args, nums, single):
     jacs = [_shape_jac(cols_by_arg[k], out, args[k]) for k in nums]
     if single:
         return jacs[0]
@@ -97,13 +101,13 @@ class JacFwd(Transform):
                 t.reshape(nb, -1)[off:off + sizes[k]] = np.eye(sizes[k])
                 off += sizes[k]
             seeds[k] = t
-        out, dout = c.func(*_ieee(_copy_args(args)), *[seeds[j] for j in c.wrt])
+        out, dout = c.func(*ieee(copy_args(args)), *[seeds[j] for j in c.wrt])
         flat = _flat_batched(dout, nb)
         cols, off = {}, 0
         for k in self.argnums:
             cols[k] = flat[off:off + sizes[k]].T
             off += sizes[k]
-        return _assemble(cols, out, args, self.argnums, self.single)
+        return _jacobian_from_columns(cols, out, args, self.argnums, self.single)
 
     def _per_direction(self, args):
         c = self.compiled(args, mode="forward")
@@ -121,10 +125,10 @@ class JacFwd(Transform):
                     e = np.zeros_like(a)
                     e[idx] = 1.0
                     tang[k] = e
-                out, dout = c.func(*_ieee(_copy_args(args)), *[tang[j] for j in c.wrt])
+                out, dout = c.func(*ieee(copy_args(args)), *[tang[j] for j in c.wrt])
                 columns.append(_flat_out(dout))
             cols[k] = np.stack(columns, axis=1) if columns else np.zeros((0, 0))
-        return _assemble(cols, out, args, self.argnums, self.single)
+        return _jacobian_from_columns(cols, out, args, self.argnums, self.single)
 
 
 class JacRev(Transform):
@@ -137,29 +141,24 @@ class JacRev(Transform):
 
     def __call__(self, *args):
         c = self.compiled(args, mode="reverse")
-        out = self.fun(*_copy_args(args))
+        out = self.fun(*copy_args(args))
         m = _flat_out(out).size
         rows = {k: [] for k in self.argnums}
         for i in range(m):
             e = np.zeros(m)
             e[i] = 1.0
-            ct = _match_cotangent(_unflat_out(e, out), out)
+            ct = match_cotangent(_unflat_out(e, out), out)
             inout = [np.zeros_like(args[k]) for k in c.inout]
-            res = c.func(*_ieee(_copy_args(args)), ct, *inout)
+            res = c.func(*ieee(copy_args(args)), ct, *inout)
             by_param = dict(zip(c.wrt, res[1:]))
             for k in self.argnums:
                 rows[k].append(np.ravel(np.asarray(by_param[k], dtype=np.float64)))
         cols = {k: np.stack(rows[k], axis=0) for k in self.argnums}
-        return _assemble(cols, out, args, self.argnums, self.single)
-
+        return _jacobian_from_columns(cols, out, args, self.argnums, self.single)
 
     def as_function(self, types):
         """This Jacobian as a plain generated Python function (a loop of reverse sweeps, one
         per output entry), so that jacfwd(jacrev(f)) can differentiate it again."""
-        from .ir.types import Array
-        from .backend.loader import load_module
-        from .api import _strip_jit
-
         if not self.single:
             raise NonDifferentiableError("differentiating a jacrev taken with several argnums is "
                                          "not supported; take one argument at a time")
@@ -172,31 +171,12 @@ class JacRev(Transform):
         out_t = b.spec(b.root, types, [False] * len(types), "fwd").ret_type
         k = self.argnums[0]
         params = list(self.params)
-        arg = params[k]
-        vjp = c.func.__name__ if not hasattr(c.func, "dispatcher") else c.func.dispatcher.__name__
-        inout = "".join(f", np.zeros_like({params[j]})" for j in c.inout)
-        pos = c.wrt.index(k) + 1
         fname = self.pyfun.__name__ + "_jacrev"
-        sig = ", ".join(params)
-        arg_shape = f"{arg}.shape" if isinstance(types[k], Array) else "()"
-        if isinstance(out_t, Array):
-            body = (f"    _y = {primal}({sig})\n"
-                    f"    _m = _y.size\n"
-                    f"    _J = np.zeros((_m,) + {arg_shape})\n"
-                    f"    for _i in range(_m):\n"
-                    f"        _e = np.zeros(_m)\n"
-                    f"        _e[_i] = 1.0\n"
-                    f"        _r = {vjp}({sig}, _e.reshape(_y.shape){inout})\n"
-                    f"        _J[_i] = _r[{pos}]\n"
-                    f"    return _J.reshape(_y.shape + {arg_shape})\n")
-        else:
-            body = (f"    _r = {vjp}({sig}, 1.0{inout})\n"
-                    f"    return _r[{pos}]\n")
-        src = _strip_jit(b.module_source(f'"""Jacobian of {self.pyfun.__name__} by reverse mode, as '
-                                         f'a function. Generated by s2sad."""'))
-        src += (f"\n\ndef {fname}({sig}):\n"
-                f'    """The Jacobian of {self.pyfun.__name__} w.r.t. {arg}, one reverse sweep per '
-                f'output entry."""\n' + body)
+        wrapper = jacrev_function(fname, self.pyfun.__name__, params, types, out_t, k, primal,
+                                  generated_name(c), c.inout, c.wrt.index(k) + 1)
+        entry = Entry("reverse", fname, f"the Jacobian d{self.pyfun.__name__}/d{params[k]}", params)
+        header = self._header(types, out_t, [params[k]], [entry], b)
+        src = assemble(b, header, [fname], wrappers=[wrapper])
         mod, _ = load_module(src, fname, b.module_globals())
         fn = getattr(mod, fname)
         self._cache[key] = fn
@@ -221,7 +201,7 @@ class Jacobian(Transform):
     def __call__(self, *args):
         n_in = sum(_size(args[k]) for k in self.argnums)
         if self.requested == "auto":
-            n_out = _flat_out(self.fun(*_copy_args(args))).size
+            n_out = _flat_out(self.fun(*copy_args(args))).size
             mode = "forward" if n_in < n_out else "reverse"
             why = f"{n_in} input(s) {'<' if mode == 'forward' else '>='} {n_out} output(s)"
         else:

@@ -3,7 +3,8 @@ too) goes down the layers below, never up, and no two modules import each other 
 
 The layers, lowest first (ARCHITECTURE.md says what each owns):
 
-    errors, ir          the vocabulary: errors, IR nodes, types
+    errors, ir, version, arguments
+                        the vocabulary: errors, IR nodes, types; argument values (copies, IEEE)
     primitives          the one primitive table (types, JVPs plain and batched, VJPs)
     frontend            Python source -> IR
     analysis            types, activity, rebinding, tape sizes, what to record
@@ -26,7 +27,7 @@ import s2sad
 ROOT = Path(s2sad.__file__).parent
 
 LAYERS = [
-    {"s2sad.errors", "s2sad.ir"},
+    {"s2sad.errors", "s2sad.ir", "s2sad.version", "s2sad.arguments"},
     {"s2sad.primitives"},
     {"s2sad.frontend"},
     {"s2sad.analysis"},
@@ -36,7 +37,7 @@ LAYERS = [
     {"s2sad.api"},
     {"s2sad.transforms"},
     {"s2sad.check"},
-    {"s2sad.cli", "s2sad.emit", "s2sad", "s2sad.__main__"},
+    {"s2sad.cli", "s2sad", "s2sad.__main__"},
 ]
 
 
@@ -83,9 +84,8 @@ def _layer(mod):
     raise AssertionError(f"{mod} is in no layer: add it to LAYERS (and to ARCHITECTURE.md)")
 
 
-# being moved (issue 14): the printer's use of the Python printer, the header's version string
-KNOWN_UP = {"s2sad.ir.printer -> s2sad.backend.pysource", "s2sad.api -> s2sad"}
-KNOWN_LONG = {"emit.py", "ad/reverse.py"}
+KNOWN_UP = set()
+KNOWN_LONG = {"ad/reverse.py"}  # being split (issue 14): the to-be-recorded analysis moves to analysis/
 
 
 def test_every_import_goes_down_the_layers():

@@ -249,10 +249,6 @@ def _restore_comments(text):
     return "\n".join(out)
 
 
-def _docstring_fix(text):
-    return text
-
-
 def function_source(fn, callee_names=None):
     node = ToAst(callee_names).function(fn)
     mod = ast.Module([node], [])
@@ -264,3 +260,15 @@ def function_source(fn, callee_names=None):
 def expr_source(e):
     node = ToAst().expr(e)
     return ast.unparse(ast.fix_missing_locations(node))
+
+
+def format_function(fn, types=None):
+    """A readable dump of an IR function: its source form, headed by the inferred types."""
+    lines = []
+    types = types if types is not None else getattr(fn, "types", {})
+    if types:
+        lines.append(f"# IR of {fn.name}; inferred types:")
+        for name in sorted(types):
+            lines.append(f"#   {name}: {types[name]}")
+    lines.append(function_source(fn))
+    return "\n".join(lines)

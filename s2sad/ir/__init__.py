@@ -2,9 +2,9 @@
 
 Primal code produced by the frontend is in three-address form (one primitive per assignment,
 operands are variables or constants). Derivative code produced by ``ad`` may nest expressions,
-so the printed source reads like hand-written derivative code.
+so the printed source reads like hand-written derivative code. The printer (IR -> Python
+source) is ``backend.pysource``: the IR imports nothing above it.
 """
 
 from .nodes import *  # noqa: F401,F403
-from .printer import format_function  # noqa: F401
 from .verify import verify  # noqa: F401
