@@ -8,13 +8,15 @@ import inspect
 import numpy as np
 
 from .ir.types import Scalar, typeof_value
-from .arguments import as_result, copy_args, copy_args_dict, ieee, is_number_like, match_cotangent
+from .arguments import as_result, copy_args, ieee, is_number_like, match_cotangent
 from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
 from .compiler import Build
 from .errors import NonDifferentiableError, S2SADError
 from .frontend.lower import get_user_function
+from .frontend.program import Program
+from .sweeps import columns
 
 
 def _normalize_argnums(argnums, nparams, fname):
@@ -70,10 +72,10 @@ class Transform:
                 from .custom import entry_function
                 fun = entry_function(fun.__s2sad_rule__)
             self.pyfun = get_user_function(fun)
-            # lower now: unsupported Python is refused when the derivative is made
-            from .frontend.program import Program
-            prog = Program()
-            prog.check_recursion(prog.add(self.pyfun))
+            # lowered now, once: unsupported Python is refused when the derivative is made, and
+            # every signature's Build starts from this program
+            self._program = Program()
+            self._program.check_recursion(self._program.add(self.pyfun))
             self.params = list(inspect.signature(self.pyfun).parameters)
         self.single, self.argnums = _normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
         self.mode = mode
@@ -130,6 +132,7 @@ class Transform:
         c = self._cache.get(key)
         if c is not None and c.value_reads and c.stale():
             self._cache.clear()
+            self._program = None  # a module-level value changed: lower the function again
             c = None
         if c is None:
             c = self._build(types, nums, mode)
@@ -146,15 +149,16 @@ class Transform:
 
     def _build(self, types, nums, mode):
         mask = self._mask(types, nums)
-        b = Build(self.source_function(types))
-        if mode == "reverse":
-            name = b.vjp(b.root, types, mask)
-            inout = b.inouts[("vjp", b.root, tuple(types), tuple(mask))]
+        if self.inner is not None:
+            b = Build(self.source_function(types))
         else:
-            name = b.jvp(b.root, types, mask, batched=(mode == "forward-batched"))
-            inout = []
-        spec = _root_spec(b, types, mask, mode)
+            if getattr(self, "_program", None) is None:
+                self._program = Program()
+            b = Build(self.pyfun, self._program)
+        spec = b.spec(b.root, types, mask, "reverse" if mode == "reverse" else "forward")
         self._check_output(spec, mode)
+        d = b.derive(b.root, types, mask, mode)
+        name, inout = d.name, d.inout
         fn = self.pyfun
         reads = list(b.program.value_reads)
         if self.inner is not None:
@@ -252,10 +256,6 @@ def _jit_error(e, path, src, fn):
                     "Numba-supported subset of numpy")
 
 
-def _root_spec(b, types, mask, mode):
-    return b.spec(b.root, types, mask, "rev" if mode == "reverse" else "fwd")
-
-
 def _def_loc(fn, param=None):
     """Where ``fn`` is defined (at ``param`` when given) in the user's file."""
     import ast
@@ -317,37 +317,22 @@ class Grad(Transform):
         return (value, out) if self.with_value else out
 
     def _reverse(self, c, args):
-        inout = [np.zeros_like(args[k]) for k in c.inout]
-        res = c.func(*ieee(args), np.float64(1.0), *inout)
-        by_param = dict(zip(c.wrt, res[1:]))
-        grads = [as_result(by_param[k], args[k]) for k in self.argnums]
-        return float(res[0]), grads
+        value, by_param = reverse_sweep(c, args, np.float64(1.0), copy=False)
+        return float(value), [as_result(by_param[k], args[k]) for k in self.argnums]
 
     def _forward(self, c, args):
-        grads = []
-        value = None
-        zeros = {k: (np.zeros_like(args[k], dtype=args[k].dtype) if isinstance(args[k], np.ndarray)
-                     else np.float64(0.0)) for k in c.wrt}
-        for k in self.argnums:
-            a = args[k]
-            if isinstance(a, np.ndarray):
-                g = np.zeros(a.shape, dtype=a.dtype)
-                for idx in np.ndindex(a.shape):
-                    tang = copy_args_dict(zeros)  # the derivative may write into its tangents
-                    e = np.zeros_like(a)
-                    e[idx] = 1.0
-                    tang[k] = e
-                    value, d = c.func(*ieee(copy_args(args)), *[tang[j] for j in c.wrt])
-                    g[idx] = d
-                grads.append(g)
-            else:
-                tang = copy_args_dict(zeros)
-                tang[k] = np.float64(1.0)
-                value, d = c.func(*ieee(copy_args(args)), *[tang[j] for j in c.wrt])
-                grads.append(as_result(d, a))
-        if value is None:
-            value = self.pyfun(*copy_args(args))
-        return float(value), grads
+        """One forward sweep per entry of each differentiated argument (a gradient is a row
+        of the Jacobian: its columns are numbers)."""
+        value = []
+
+        def sweep(k, e):
+            v, d = forward_sweep(c, args, k, e)
+            value[:] = [v]
+            return d
+
+        grads = [as_result(columns(lambda e, k=k: sweep(k, e), args[k]).reshape(np.shape(args[k])), args[k])
+                 for k in self.argnums]
+        return float(value[0] if value else self.pyfun(*copy_args(args))), grads
 
     def as_function(self, types):
         """This gradient as a plain Python function in a generated module (the reverse-mode
@@ -368,6 +353,22 @@ class Grad(Transform):
         fn = getattr(mod, fname)
         self._cache[key] = fn
         return fn
+
+
+def forward_sweep(c, args, k, tangent):
+    """Run the compiled JVP ``c`` with ``tangent`` for argument ``k`` and zero tangents for the
+    other differentiated arguments: (value, output tangent)."""
+    tangents = [tangent if j == k else (np.zeros_like(args[j]) if isinstance(args[j], np.ndarray)
+                                        else np.float64(0.0)) for j in c.wrt]
+    return c.func(*ieee(copy_args(args)), *tangents)
+
+
+def reverse_sweep(c, args, cotangent, copy=True):
+    """Run the compiled VJP ``c`` for an output cotangent: (value, {argument position: its
+    cotangent}). The arguments are copied unless the caller's may be written into."""
+    inout = [np.zeros_like(args[k]) for k in c.inout]
+    res = c.func(*ieee(copy_args(args) if copy else args), cotangent, *inout)
+    return res[0], dict(zip(c.wrt, res[1:]))
 
 
 def generated_name(c):
@@ -455,15 +456,11 @@ def vjp(fun, *primals, jit=False):
     out = fun(*copy_args(primals)) if not hasattr(fun, "py_func") else fun(*copy_args(primals))
 
     def vjp_fun(ct):
-        inout = [np.zeros_like(primals[k]) for k in c.inout]
-        ct = match_cotangent(ct, out)
-        res = c.func(*ieee(copy_args(primals)), ct, *inout)
-        by_param = dict(zip(c.wrt, res[1:]))
+        _, by_param = reverse_sweep(c, primals, match_cotangent(ct, out))
         return tuple(as_result(by_param[k], primals[k]) if k in by_param else None
                      for k in range(len(primals)))
 
     vjp_fun.compiled = c
-    _transforms[id(vjp_fun)] = t
     return out, vjp_fun
 
 

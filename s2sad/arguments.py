@@ -11,10 +11,6 @@ def copy_args(args):
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
 
-def copy_args_dict(d):
-    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in d.items()}
-
-
 def ieee(args):
     """Python floats as numpy float64 scalars: generated code then divides by zero as NumPy
     does (inf, nan), not as Python does (ZeroDivisionError)."""

@@ -9,6 +9,7 @@ derivative helper), the primal versions of callees, and the tape helpers used.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 from . import ir
 from .ad.forward import BatchedForward, Forward
@@ -35,6 +36,17 @@ class Spec:
         self.mutates = mutates  # mutates(call, k): the call writes into the array it passes at k
 
 
+@dataclass
+class Derivative:
+    """What a derivative's caller needs of it: the generated function's name, the spec it was
+    made from (types, activity, the function as differentiated), and for a VJP the positions of
+    the array parameters whose adjoints it accumulates into arrays the caller passes."""
+
+    name: str
+    spec: Spec
+    inout: list
+
+
 class Build:
     def __init__(self, pyfn, program=None):
         self.program = program or Program()
@@ -48,7 +60,8 @@ class Build:
         self.helpers = set()
         self.used_names = set()
         self._mutated = {}
-        self.inouts = {}
+        self.derivatives = {}  # generated name -> Derivative
+        self._specs = {}
         self._variants = {}
         self.shared_tapes = {}  # VJP name -> kinds of the caller's tapes it takes
 
@@ -139,7 +152,7 @@ class Build:
 
     def fn_for(self, key, mode):
         fn = self.program.funcs[key]
-        if mode != "rev":
+        if mode != "reverse":
             return fn
         if key not in self.normalized:
             new = copy.copy(fn)
@@ -149,12 +162,17 @@ class Build:
         return self.normalized[key]
 
     def spec(self, key, argtypes, mask, mode):
-        with reporting_internal_errors(self.program.funcs[key].loc, "analysing this function"):
-            return self._spec(key, argtypes, mask, mode)
+        """``key`` specialised for argument types, activity mask and mode ("forward" or
+        "reverse", whose function has its jumps removed); made once per Build."""
+        k = (key, tuple(argtypes), tuple(mask), mode)
+        if k not in self._specs:
+            with reporting_internal_errors(self.program.funcs[key].loc, "analysing this function"):
+                self._specs[k] = self._spec(key, argtypes, mask, mode)
+        return self._specs[k]
 
     def _spec(self, key, argtypes, mask, mode):
         fn = self.fn_for(key, mode)
-        k2 = key + "#rev" if mode == "rev" else key
+        k2 = key + "#rev" if mode == "reverse" else key
         tres = self.ti.infer(k2, argtypes)
         fn = self._merge_aliased_arguments(fn, tres.types, tres.calls)
         fn = _inplace_as_stores(fn, tres.types)
@@ -224,7 +242,7 @@ class Build:
         fn = self.program.funcs[key]
         name = self.unique(fn.name + ("_jvp_batched" if batched else "_jvp"))
         self.names[k] = name
-        spec = self.spec(key, argtypes, mask, "fwd")
+        spec = self.spec(key, argtypes, mask, "forward")
         wrt = [p for p, m in zip(fn.params, mask) if m and spec.types[p].differentiable]
         callee_names = {}
 
@@ -243,7 +261,7 @@ class Build:
         with reporting_internal_errors(fn.loc, "differentiating this function in forward mode"):
             out = fw.run(name, wrt)
         self.functions.append((out, callee_names))
-        self.last_spec = spec
+        self.derivatives[name] = Derivative(name, spec, [])
         return name
 
     # ------------------------------------------------------------ reverse
@@ -257,7 +275,7 @@ class Build:
         fn = self.program.funcs[key]
         name = self.unique(fn.name + "_vjp")
         self.names[k] = name
-        spec = self.spec(key, argtypes, mask, "rev")
+        spec = self.spec(key, argtypes, mask, "reverse")
         wrt = [p for p, m in zip(fn.params, mask) if m and spec.types[p].differentiable]
         # array adjoints are accumulated in place in the caller's arrays (no allocation per
         # call), unless the function rebinds the parameter, which resets its adjoint
@@ -279,7 +297,7 @@ class Build:
                 info = CalleeInfo(None, [], [], list(cmut), ret)
             else:
                 vname = self.vjp(call.func, cargs, cmask, shared_tapes=True)
-                cinout = self.inout_of(call.func, cargs, cmask)
+                cinout = self.derivatives[vname].inout
                 info = CalleeInfo(vname, [i for i, m in enumerate(cmask) if m], cinout, list(cmut), ret,
                                   self.shared_tapes[vname])
             infos[call] = info
@@ -293,12 +311,14 @@ class Build:
         self.shared_tapes[name] = rev.shared
         self.helpers |= rev.helpers
         self.functions.append((out, callee_names))
-        self.inouts[k[:4]] = [fn.params.index(p) for p in inout]
-        self.last_spec = spec
+        self.derivatives[name] = Derivative(name, spec, [fn.params.index(p) for p in inout])
         return name
 
-    def inout_of(self, key, argtypes, mask):
-        return self.inouts.get(("vjp", key, tuple(argtypes), tuple(mask)), [])
+    def derive(self, key, argtypes, mask, mode):
+        """The derivative of ``key`` in ``mode`` ("reverse", "forward" or "forward-batched")."""
+        if mode == "reverse":
+            return self.derivatives[self.vjp(key, argtypes, mask)]
+        return self.derivatives[self.jvp(key, argtypes, mask, batched=(mode == "forward-batched"))]
 
     # ------------------------------------------------------------ module
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .api import Grad, Transform, generated_name
+from .api import Grad, Transform, forward_sweep, generated_name, reverse_sweep
 from .arguments import copy_args, ieee, match_cotangent
+from .sweeps import columns, flat, rows
 from .backend.assemble import Entry, assemble
 from .backend.loader import load_module
 from .backend.wrappers import jacrev_function
@@ -16,31 +17,11 @@ def _size(v):
     return int(np.size(v))
 
 
-def _flat_out(out):
-    """The output as one flat float64 vector (tuples concatenated)."""
-    if isinstance(out, tuple):
-        return np.concatenate([_flat_out(o) for o in out]) if out else np.zeros(0)
-    return np.atleast_1d(np.asarray(out, dtype=np.float64)).ravel()
-
-
 def _flat_batched(d, nb):
     """A batched tangent (leading axis of nb directions) as an (nb, m) matrix."""
     if isinstance(d, tuple):
         return np.concatenate([_flat_batched(x, nb) for x in d], axis=1)
     return np.asarray(d, dtype=np.float64).reshape(nb, -1)
-
-
-def _unflat_out(v, like):
-    if isinstance(like, tuple):
-        items, k = [], 0
-        for o in like:
-            n = _size(o)
-            items.append(_unflat_out(v[k:k + n], o))
-            k += n
-        return tuple(items)
-    if isinstance(like, np.ndarray):
-        return v.reshape(like.shape)
-    return np.float64(v[0])
 
 
 def _shape_jac(J, out, arg):
@@ -111,23 +92,8 @@ class JacFwd(Transform):
 
     def _per_direction(self, args):
         c = self.compiled(args, mode="forward")
-        zeros = {k: (np.zeros_like(args[k]) if isinstance(args[k], np.ndarray) else np.float64(0.0))
-                 for k in c.wrt}
-        cols, out = {}, None
-        for k in self.argnums:
-            a = args[k]
-            columns = []
-            for idx in (np.ndindex(a.shape) if isinstance(a, np.ndarray) else [None]):
-                tang = {j: z.copy() if isinstance(z, np.ndarray) else z for j, z in zeros.items()}
-                if idx is None:
-                    tang[k] = np.float64(1.0)
-                else:
-                    e = np.zeros_like(a)
-                    e[idx] = 1.0
-                    tang[k] = e
-                out, dout = c.func(*ieee(copy_args(args)), *[tang[j] for j in c.wrt])
-                columns.append(_flat_out(dout))
-            cols[k] = np.stack(columns, axis=1) if columns else np.zeros((0, 0))
+        cols = {k: columns(lambda e, k=k: forward_sweep(c, args, k, e)[1], args[k]) for k in self.argnums}
+        out = self.fun(*copy_args(args))
         return _jacobian_from_columns(cols, out, args, self.argnums, self.single)
 
 
@@ -142,18 +108,8 @@ class JacRev(Transform):
     def __call__(self, *args):
         c = self.compiled(args, mode="reverse")
         out = self.fun(*copy_args(args))
-        m = _flat_out(out).size
-        rows = {k: [] for k in self.argnums}
-        for i in range(m):
-            e = np.zeros(m)
-            e[i] = 1.0
-            ct = match_cotangent(_unflat_out(e, out), out)
-            inout = [np.zeros_like(args[k]) for k in c.inout]
-            res = c.func(*ieee(copy_args(args)), ct, *inout)
-            by_param = dict(zip(c.wrt, res[1:]))
-            for k in self.argnums:
-                rows[k].append(np.ravel(np.asarray(by_param[k], dtype=np.float64)))
-        cols = {k: np.stack(rows[k], axis=0) for k in self.argnums}
+        swept = rows(lambda ct: reverse_sweep(c, args, match_cotangent(ct, out))[1], out)
+        cols = {k: np.stack([flat(r[k]) for r in swept], axis=0) for k in self.argnums}
         return _jacobian_from_columns(cols, out, args, self.argnums, self.single)
 
     def as_function(self, types):
@@ -168,7 +124,7 @@ class JacRev(Transform):
         c = self.compiled_types(types, self.argnums, "reverse")
         b = c.build
         primal = b.primal(b.root)
-        out_t = b.spec(b.root, types, [False] * len(types), "fwd").ret_type
+        out_t = b.spec(b.root, types, [False] * len(types), "forward").ret_type
         k = self.argnums[0]
         params = list(self.params)
         fname = self.pyfun.__name__ + "_jacrev"
@@ -201,7 +157,7 @@ class Jacobian(Transform):
     def __call__(self, *args):
         n_in = sum(_size(args[k]) for k in self.argnums)
         if self.requested == "auto":
-            n_out = _flat_out(self.fun(*copy_args(args))).size
+            n_out = flat(self.fun(*copy_args(args))).size
             mode = "forward" if n_in < n_out else "reverse"
             why = f"{n_in} input(s) {'<' if mode == 'forward' else '>='} {n_out} output(s)"
         else:

@@ -4,7 +4,8 @@ too) goes down the layers below, never up, and no two modules import each other 
 The layers, lowest first (ARCHITECTURE.md says what each owns):
 
     errors, ir, version, arguments
-                        the vocabulary: errors, IR nodes, types; argument values (copies, IEEE)
+                        the vocabulary: errors, IR nodes, types; argument values (copies, IEEE);
+                        Jacobians from sweeps (unit tangents and cotangents)
     primitives          the one primitive table (types, JVPs plain and batched, VJPs)
     frontend            Python source -> IR
     analysis            types, activity, rebinding, tape sizes, what to record
@@ -27,7 +28,7 @@ import s2sad
 ROOT = Path(s2sad.__file__).parent
 
 LAYERS = [
-    {"s2sad.errors", "s2sad.ir", "s2sad.version", "s2sad.arguments"},
+    {"s2sad.errors", "s2sad.ir", "s2sad.version", "s2sad.arguments", "s2sad.sweeps"},
     {"s2sad.primitives"},
     {"s2sad.frontend"},
     {"s2sad.analysis"},

@@ -13,6 +13,7 @@ import numpy as np
 from ..ir.types import Array, Scalar, Tuple
 from ..arguments import copy_args
 from ..errors import S2SADError
+from ..sweeps import columns, flat, rows
 from .module import module_builder
 from .targets import (
     EmitError,
@@ -221,13 +222,6 @@ def _sympy_checker():
     return sympy_grad
 
 
-def _flat(out):
-    if isinstance(out, (tuple, list)):
-        parts = [_flat(o) for o in out]
-        return np.concatenate(parts) if parts else np.zeros(0)
-    return np.asarray(out, dtype=np.float64).ravel()
-
-
 def _shape(v):
     return np.shape(v)
 
@@ -237,7 +231,7 @@ def _fd_jacobians(t, args, wrt):
     # float32 inputs in float64: the reference is then accurate (float32 differences are not)
     args = tuple(a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype == np.float32
                  else float(a) if isinstance(a, np.float32) else a for a in args)
-    n_out = _flat(t.obj(*copy_args(args))).size
+    n_out = flat(t.obj(*copy_args(args))).size
     jac = numerical_jacobian(t.obj, copy_args(args), argnums=tuple(wrt))
     return [np.asarray(j, dtype=np.float64).reshape((n_out,) + _shape(args[k]))
             for j, k in zip(jac, wrt)]
@@ -245,26 +239,14 @@ def _fd_jacobians(t, args, wrt):
 
 def _forward_jacobians(r, mod, args):
     fn = getattr(mod, r.name)
-    wrt_sorted = r.wrt_sorted
-    zeros = {k: (np.zeros_like(args[k]) if isinstance(args[k], np.ndarray) else 0.0)
-             for k in wrt_sorted}
-    out = []
-    for k in r.wrt:
-        a = args[k]
-        cols = []
-        for idx in np.ndindex(_shape(a)):
-            tang = dict(zeros)
-            if isinstance(a, np.ndarray):
-                e = np.zeros_like(a)
-                e[idx] = 1.0
-                tang[k] = e
-            else:
-                tang[k] = 1.0
-            _, d = fn(*copy_args(args), *copy_args([tang[j] for j in wrt_sorted]))
-            cols.append(_flat(d))
-        jac = np.stack(cols, axis=-1) if cols else np.zeros((0, 0))
-        out.append(jac.reshape((jac.shape[0],) + _shape(a)))
-    return out
+
+    def jvp(k, e):
+        tangents = [e if j == k else (np.zeros_like(args[j]) if isinstance(args[j], np.ndarray) else 0.0)
+                    for j in r.wrt_sorted]
+        return fn(*copy_args(args), *tangents)[1]
+
+    jacs = [columns(lambda e, k=k: jvp(k, e), args[k]) for k in r.wrt]
+    return [jac.reshape((jac.shape[0],) + _shape(args[k])) for jac, k in zip(jacs, r.wrt)]
 
 
 def _reverse_jacobians(r, mod, args):
@@ -278,17 +260,14 @@ def _reverse_jacobians(r, mod, args):
     if not isinstance(r.out_type, Array):
         return None  # tuple outputs: no cotangent layout to test with
     vjp = getattr(mod, r.core)
-    ref = r.target.obj(*copy_args(args))
-    rows = {k: [] for k in r.wrt}
-    for idx in np.ndindex(ref.shape):
-        ct = np.zeros(ref.shape, dtype=np.float64)
-        ct[idx] = 1.0
+
+    def sweep(ct):
         inout = [np.zeros_like(args[k]) for k in r.inout]
-        res = vjp(*copy_args(args), ct, *inout)
-        by_param = dict(zip(r.wrt_sorted, res[1:]))
-        for k in r.wrt:
-            rows[k].append(np.asarray(by_param[k], dtype=np.float64).reshape(_shape(args[k])))
-    return [np.stack(rows[k]) if rows[k] else np.zeros((0,) + _shape(args[k])) for k in r.wrt]
+        return dict(zip(r.wrt_sorted, vjp(*copy_args(args), ct, *inout)[1:]))
+
+    swept = rows(sweep, r.target.obj(*copy_args(args)))
+    return [np.stack([np.asarray(b[k], dtype=np.float64).reshape(_shape(args[k])) for b in swept])
+            if swept else np.zeros((0,) + _shape(args[k])) for k in r.wrt]
 
 
 def _max_error(jacs, ref):

@@ -175,13 +175,13 @@ class ModuleBuilder:
         b = self.build
         t = r.target
         mask = r.mask
-        spec = b.spec(r.key, tuple(t.types), mask, "fwd")
+        spec = b.spec(r.key, tuple(t.types), mask, "forward")
         r.out_type = spec.ret_type
         if r.mode == "reverse":
             rt = spec.ret_type
             if self.vector_reverse and isinstance(rt, (Array, Tuple)):
-                r.core = b.vjp(r.key, tuple(t.types), mask)
-                r.inout = list(b.inouts[("vjp", r.key, tuple(t.types), tuple(mask))])
+                d = b.derive(r.key, tuple(t.types), mask, "reverse")
+                r.core, r.inout = d.name, list(d.inout)
                 r.name = r.core
                 return
             if not (isinstance(rt, Scalar) and rt.differentiable):
@@ -189,8 +189,8 @@ class ModuleBuilder:
                     f"reverse mode ({r.name}) needs {t.func_name} to return a float scalar, but "
                     f"it returns {article(rt)} {rt}", _return_loc(spec.fn) or t.def_loc,
                     "use --mode forward for vector outputs")
-            r.core = b.vjp(r.key, tuple(t.types), mask)
-            r.inout = list(b.inouts[("vjp", r.key, tuple(t.types), tuple(mask))])
+            d = b.derive(r.key, tuple(t.types), mask, "reverse")
+            r.core, r.inout = d.name, list(d.inout)
         else:
             # the generated jvp already has the public signature: let it take the public name
             b.used_names.discard(r.name)
