@@ -8,7 +8,7 @@ import inspect
 import numpy as np
 
 from .ir.types import Scalar, typeof_value
-from .arguments import as_result, copy_args, ieee, is_number_like, match_cotangent
+from .arguments import normalize_argnums, as_result, copy_args, ieee, is_number_like, match_cotangent
 from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
@@ -17,19 +17,6 @@ from .errors import NonDifferentiableError, S2SADError
 from .frontend.lower import get_user_function
 from .frontend.program import Program
 from .sweeps import columns
-
-
-def _normalize_argnums(argnums, nparams, fname):
-    single = isinstance(argnums, int) and not isinstance(argnums, bool)
-    if not single and not (isinstance(argnums, (tuple, list)) and argnums
-                           and all(isinstance(a, int) and not isinstance(a, bool) for a in argnums)):
-        raise TypeError(f"argnums must be an int or a non-empty tuple of ints, not {argnums!r}")
-    nums = (argnums,) if single else tuple(argnums)
-    for a in nums:
-        if not isinstance(a, int) or not -nparams <= a < nparams:
-            raise ValueError(f"argnums={argnums!r} is out of range for {fname}, which takes "
-                             f"{nparams} argument(s)")
-    return single, tuple(a % nparams for a in nums)
 
 
 class Compiled:
@@ -77,7 +64,7 @@ class Transform:
             self._program = Program()
             self._program.check_recursion(self._program.add(self.pyfun))
             self.params = list(inspect.signature(self.pyfun).parameters)
-        self.single, self.argnums = _normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
+        self.single, self.argnums = normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
         self.mode = mode
         # a function that is already @numba.njit gets an @njit derivative
         self.jit_arg = jit
@@ -453,7 +440,7 @@ def vjp(fun, *primals, jit=False):
     nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
     c = t.compiled(primals, nums=nums, mode="reverse")
     primals = copy_args(primals)
-    out = fun(*copy_args(primals)) if not hasattr(fun, "py_func") else fun(*copy_args(primals))
+    out = fun(*copy_args(primals))
 
     def vjp_fun(ct):
         _, by_param = reverse_sweep(c, primals, match_cotangent(ct, out))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -50,3 +52,19 @@ def match_cotangent(ct, out):
         raise ValueError(f"vjp: the output is a scalar, so the cotangent must be a scalar, not an "
                          f"array of shape {np.shape(ct)}")
     return np.float64(ct)
+
+
+def normalize_argnums(argnums, nargs, fname=None):
+    """(single, positions): ``argnums`` an int or a non-empty tuple of ints, each within the
+    ``nargs`` arguments (negative ones counted from the end), as JAX takes them."""
+    def is_int(a):
+        return isinstance(a, numbers.Integral) and not isinstance(a, (bool, np.bool_))
+    single = is_int(argnums)
+    if not single and not (isinstance(argnums, (tuple, list)) and argnums and all(map(is_int, argnums))):
+        raise TypeError(f"argnums must be an int or a non-empty tuple of ints, not {argnums!r}")
+    nums = (argnums,) if single else tuple(argnums)
+    for a in nums:
+        if not -nargs <= a < nargs:
+            where = f"{fname}, which takes" if fname else "a function of"
+            raise ValueError(f"argnums={argnums!r} is out of range for {where} {nargs} argument(s)")
+    return single, tuple(int(a) % nargs for a in nums)

@@ -18,6 +18,7 @@ from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
+from .ir.names import fresh_name
 from .ir.types import Array
 from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
@@ -189,13 +190,7 @@ class Build:
         return Spec(fn, tres, act, mutates)
 
     def unique(self, base):
-        name = base
-        n = 1
-        while name in self.used_names:
-            n += 1
-            name = f"{base}_{n}"
-        self.used_names.add(name)
-        return name
+        return fresh_name(base, self.used_names, sep="_")
 
     # ------------------------------------------------------------ primal
 

@@ -5,6 +5,7 @@ so a user's variable called ``x_bar`` is never clobbered."""
 from __future__ import annotations
 
 from .. import ir
+from ..ir.names import fresh_name
 
 
 class Namer:
@@ -23,15 +24,8 @@ class Namer:
         key = (name, suffix)
         if key in self.derived:
             return self.derived[key]
-        base = f"{name}_{suffix}"
-        cand = base
-        k = 1
-        while cand in self.used:
-            k += 1
-            cand = f"{base}{k}"
-        self.used.add(cand)
-        self.derived[key] = cand
-        return cand
+        self.derived[key] = fresh_name(f"{name}_{suffix}", self.used)
+        return self.derived[key]
 
     def fresh(self, base):
         k = self.counter.get(base, 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..ir.names import fresh_name
 from ..ir.types import Array, Scalar
 
 
@@ -48,8 +49,8 @@ def grad_wrapper(w, standalone=False, jit_decorator=None):
     arguments; otherwise the plain form that s2sad can differentiate again."""
     taken = set(w.params) | {w.name, w.core}
     wrt_sorted = sorted(set(w.wrt))
-    bars = {k: _fresh(w.params[k] + "_bar", taken) for k in wrt_sorted}
-    value = _fresh("value", taken) if w.with_value else "_"
+    bars = {k: fresh_name(w.params[k] + "_bar", taken) for k in wrt_sorted}
+    value = fresh_name("value", taken) if w.with_value else "_"
     floats = [k for k, ty in enumerate(w.types) if ty == Scalar("float64")] if standalone else []
     call = [f"np.float64({p})" if k in floats else p for k, p in enumerate(w.params)]
     call.append("np.float64(1.0)" if standalone else "1.0")
@@ -128,15 +129,6 @@ def jacrev_function(name, func_name, params, types, out_type, k, primal, core, i
 def _function(name, sig, body, jit_decorator=None):
     lines = "".join(f"    {ln}\n" if ln else "\n" for b in body for ln in b.split("\n"))
     return f"{decorator_line(jit_decorator)}def {name}({sig}):\n{lines}"
-
-
-def _fresh(name, taken):
-    n, k = name, 1
-    while n in taken:
-        k += 1
-        n = f"{name}{k}"
-    taken.add(n)
-    return n
 
 
 def _signature_with_defaults(params, defaults):

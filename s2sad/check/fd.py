@@ -42,6 +42,8 @@ import numbers
 
 import numpy as np
 
+from ..arguments import normalize_argnums
+
 __all__ = ["STENCILS", "default_eps", "numerical_grad", "numerical_jacobian", "rel_error"]
 
 # order -> (offsets k > 0, weights c_k, denominator d):
@@ -98,15 +100,6 @@ def _as_point(value, argnum):
         f"argument {argnum} has type {type(value).__name__}; only numbers and numpy arrays "
         "can be differentiated"
     )
-
-
-def _normalize_argnums(argnums, nargs):
-    single = isinstance(argnums, numbers.Integral)
-    nums = (argnums,) if single else tuple(argnums)
-    for k in nums:
-        if not isinstance(k, numbers.Integral) or not -nargs <= k < nargs:
-            raise ValueError(f"argnum {k!r} out of range for {nargs} arguments")
-    return single, tuple(int(k) % nargs for k in nums)
 
 
 def _steps(x, eps):
@@ -190,7 +183,7 @@ def numerical_grad(fun, args, argnums=0, order=4, eps=None):
     _check_order(order)
     eps = default_eps(order) if eps is None else float(eps)
     args = tuple(args)
-    single, nums = _normalize_argnums(argnums, len(args))
+    single, nums = normalize_argnums(argnums, len(args))
     results = []
     for k in nums:
         x, is_scalar, cols = _difference(fun, args, k, order, eps, _scalar_output)
@@ -211,7 +204,7 @@ def numerical_jacobian(fun, args, argnums=0, order=4, eps=None):
     _check_order(order)
     eps = default_eps(order) if eps is None else float(eps)
     args = tuple(args)
-    single, nums = _normalize_argnums(argnums, len(args))
+    single, nums = normalize_argnums(argnums, len(args))
     _, out_shape = _flat_output(fun(*[_fresh(a) for a in args]))
     n_out = int(np.prod(out_shape, dtype=np.int64))
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import normalize_argnums
+
 from ..api import grad
 from ..errors import DerivativeMismatch
 from ..transforms import jacfwd, jacrev
@@ -105,17 +107,6 @@ class CheckReport:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _nums(argnums, nargs):
-    single = isinstance(argnums, numbers.Integral)
-    nums = (argnums,) if single else tuple(argnums)
-    out = []
-    for k in nums:
-        if not isinstance(k, numbers.Integral) or not -nargs <= k < nargs:
-            raise ValueError(f"argnums={argnums!r} is out of range for {nargs} argument(s)")
-        out.append(int(k) % nargs)
-    return single, tuple(out)
 
 
 def _fresh_args(args):
@@ -215,7 +206,7 @@ def check_grads(fun, args, argnums=0, modes=MODES, jit=False, rtol=1e-6):
     """
     args = tuple(args)
     modes = _check_modes(modes)
-    _, nums = _nums(argnums, len(args))
+    _, nums = normalize_argnums(argnums, len(args))
     out = fun(*_fresh_args(args))
     scalar = is_scalar_output(out)
     if scalar:

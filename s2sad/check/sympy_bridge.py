@@ -41,13 +41,13 @@ import numpy as np
 import sympy as sp
 
 from .. import ir
+from ..arguments import normalize_argnums
 from ..errors import UnsupportedSyntaxError
 from .grads import (
     CheckReport,
     _check_modes,
     _fresh_args,
     _name,
-    _nums,
     compare,
     is_scalar_output,
     s2sad_derivative,
@@ -1425,7 +1425,7 @@ def to_sympy(fun, args, argnums=0, max_steps=200_000, max_size=20_000):
     from ..frontend.program import Program
 
     args = tuple(args)
-    _, nums = _nums(argnums, len(args))
+    _, nums = normalize_argnums(argnums, len(args))
     pyfn = get_user_function(fun)
     program = Program()
     key = program.add(pyfn)
@@ -1469,7 +1469,7 @@ def sympy_grad(fun, args, argnums=0, **kw):
     """The derivative of ``fun`` at ``args`` by SymPy (see :func:`to_sympy`): a gradient for a
     scalar output, a Jacobian (``out_shape + arg_shape``) otherwise; a tuple when ``argnums`` is
     a tuple."""
-    single, _ = _nums(argnums, len(tuple(args)))
+    single, _ = normalize_argnums(argnums, len(tuple(args)))
     res = to_sympy(fun, args, argnums, **kw).derivative()
     return res[0] if single else tuple(res)
 
@@ -1491,7 +1491,7 @@ def check_sympy(fun, args, argnums=0, modes=("forward", "reverse"), jit=False, r
     """
     args = tuple(args)
     modes = _check_modes(modes)
-    _, nums = _nums(argnums, len(args))
+    _, nums = normalize_argnums(argnums, len(args))
     tr = to_sympy(fun, args, nums, max_steps=max_steps, max_size=max_size)
     want = tr.derivative()
     out = fun(*_fresh_args(args))
