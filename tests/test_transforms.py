@@ -132,3 +132,19 @@ def test_stop_gradient_blocks_the_derivative(mode):
     v = np.array([0.1, 0.5, -0.3])
     assert rel_error(s2sad.grad(T.detached_array, mode=mode)(v), np.exp(v)) < 1e-12
     assert T.detached(0.7, 1.3) == 0.7 * 1.3 + (0.7 * 0.7) * 1.3  # plain Python: the identity
+
+
+def test_nested_transforms_keep_the_users_provenance():
+    """A derivative of a derivative reads generated code; its comments still name the user's
+    file and lines (taken from the provenance comments of the code it reads), not the
+    generated module's."""
+    import re
+
+    h = s2sad.hessian(T.rosen)
+    h(np.array([0.3, 0.5, 0.9]))
+    src = s2sad.source(h)
+    places = re.findall(r"# (\S+\.py):\d+: ", src)
+    body = [p for p in places if p != "transform_cases.py"]
+    assert "transform_cases.py" in places
+    # only the grad wrapper (generated, with no user line of its own) may name a generated file
+    assert len(body) <= 1, places
