@@ -132,22 +132,7 @@ class Evaluator:
         return self._eval(e)
 
     def _eval(self, e):
-        memo = self.memo
-        if e in memo:
-            return memo[e]
-        stack = [e]
-        while stack:
-            node = stack[-1]
-            if node in memo:
-                stack.pop()
-                continue
-            pending = [a for a in node.args if a not in memo]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            memo[node] = self._apply(node, [memo[a] for a in node.args])
-        return memo[e]
+        return _bottom_up(e, self.memo, lambda node, vals: self._apply(node, vals))
 
     def _apply(self, node, vals):
         if node.is_Symbol:
@@ -191,6 +176,28 @@ def tree_size(e, limit=None, memo=None):
     stops early with a number above ``limit`` once it is exceeded. ``memo`` may be kept across
     calls (sizes of subexpressions)."""
     memo = {} if memo is None else memo
+
+    def size(node, vals):
+        n = 1 + sum(vals)
+        if limit is not None and n > limit:
+            raise _TooBig(n)
+        return n
+
+    try:
+        return _bottom_up(e, memo, size)
+    except _TooBig as big:
+        return big.args[0]
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _bottom_up(e, memo, combine):
+    """``combine(node, values of its args)`` for every node of ``e`` below up, without
+    recursion (SymPy trees of unrolled loops are deep), memoised in ``memo``."""
+    if e in memo:
+        return memo[e]
     stack = [e]
     while stack:
         node = stack[-1]
@@ -202,9 +209,7 @@ def tree_size(e, limit=None, memo=None):
             stack.extend(pending)
             continue
         stack.pop()
-        memo[node] = 1 + sum(memo[a] for a in node.args)
-        if limit is not None and memo[node] > limit:
-            return memo[node]
+        memo[node] = combine(node, [memo[a] for a in node.args])
     return memo[e]
 
 
@@ -437,27 +442,13 @@ class Interpreter:
             start, stop, step = (self.as_int(self.expr(b, env)) for b in (s.start, s.stop, s.step))
             for i in range(start, stop, step):
                 env[s.var.name] = i
-                try:
-                    self.block(s.body, env)
-                except _Break:
-                    break
-                except _Continue:
-                    pass
-                if s.exit_flag is not None and self.truth(env.get(s.exit_flag, False)):
+                if not self.iteration(s, env):
                     break
         elif isinstance(s, ir.While):
             while True:
                 self.tick()
                 self.block(s.cond, env)
-                if not self.truth(self.expr(s.test, env)):
-                    break
-                try:
-                    self.block(s.body, env)
-                except _Break:
-                    break
-                except _Continue:
-                    pass
-                if s.exit_flag is not None and self.truth(env.get(s.exit_flag, False)):
+                if not self.truth(self.expr(s.test, env)) or not self.iteration(s, env):
                     break
         elif isinstance(s, ir.Return):
             raise _Return(None if s.value is None else self.expr(s.value, env))
@@ -469,6 +460,17 @@ class Interpreter:
             pass
         else:
             self.fail(f"statement {type(s).__name__} is not supported")
+
+    def iteration(self, loop, env):
+        """Run one iteration of a loop's body; False when the loop ends there (break, or its
+        exit flag set)."""
+        try:
+            self.block(loop.body, env)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return not (loop.exit_flag is not None and self.truth(env.get(loop.exit_flag, False)))
 
     def check_size(self, v):
         """Stop as soon as a value's expression outgrows ``max_size`` (loops that double it)."""

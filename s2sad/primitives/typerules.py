@@ -132,22 +132,24 @@ def t_outer(ts, call):
     return Array(promote_dtype(ts[0].dtype, ts[1].dtype), 2)
 
 
-def t_concat(ts, call):
+def _sequence(ts):
+    """(the items' promoted dtype, the first item's rank) of a sequence argument."""
     seq = ts[0]
     items = seq.items if isinstance(seq, Tuple) else (seq,)
     dt = items[0].dtype
     for t in items[1:]:
         dt = promote_dtype(dt, t.dtype)
-    return Array(dt, items[0].ndim)
+    return dt, items[0].ndim
+
+
+def t_concat(ts, call):
+    dt, ndim = _sequence(ts)
+    return Array(dt, ndim)
 
 
 def t_stack(ts, call):
-    seq = ts[0]
-    items = seq.items if isinstance(seq, Tuple) else (seq,)
-    dt = items[0].dtype
-    for t in items[1:]:
-        dt = promote_dtype(dt, t.dtype)
-    return Array(dt, items[0].ndim + 1)
+    dt, ndim = _sequence(ts)
+    return Array(dt, ndim + 1)
 
 
 def t_array(ts, call):
