@@ -385,6 +385,17 @@ case(
     Case("np.prod", "A", "np.sum(np.prod(A, axis=1, keepdims=True) * A)", id="keepdims"),
     Case("np.reshape", "A", "np.sum(A.reshape(-1) * W6)", id="minus-one"),
     Case("np.transpose", "A", "np.sum(np.transpose(A, (1, 0)) * W32)", id="axes"),
+    # contractions
+    Case("np.einsum", "A, b", "np.sum(np.einsum('ij,j->i', A, b) * W2)"),
+    Case("np.einsum", "A, B", "np.sum(np.einsum('ij,jk->ik', A, B) * W23)", id="matmul"),
+    Case("np.einsum", "a, B, b", "np.einsum('i,ij,j->', a, B, b)", id="three-operands"),
+    Case("np.einsum", "A, D", "np.sum(np.einsum('ij,jk', A, D) * W2 * W2[:, None])", id="implicit"),
+    Case("np.einsum", "A", "np.sum(np.einsum('ij->i', A) * W2)", id="summed-index"),
+    Case("np.einsum", "a, q", "np.sum(np.einsum('i,j->ij', a, q) * W32)", id="outer"),
+    Case("np.einsum", "A, D", "np.einsum('ij,ji->', A, D)", id="trace-of-product"),
+    Case("np.tensordot", "A, B", "np.sum(np.tensordot(A, B, axes=1) * W23)"),
+    Case("np.tensordot", "A", "np.tensordot(A, A * W23)", id="axes-2"),
+    Case("np.tensordot", "A, D", "np.sum(np.tensordot(A, D, axes=((1,), (0,))) * W2 * W2[:, None])", id="axes-pairs"),
     # variance and standard deviation: over everything, along an axis, ddof, keepdims, methods
     Case("np.var", "a", "np.var(a)"),
     Case("np.var", "A", "np.sum(np.var(A, axis=0) * W)", id="axis0"),

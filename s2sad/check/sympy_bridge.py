@@ -995,6 +995,16 @@ def _mean(it, x, *args, **kwargs):
     return s / n
 
 
+@_prim("np.einsum")
+def _einsum(it, subscripts, *operands, **kwargs):
+    return _norm(np.einsum(subscripts, *[np.asarray(o, dtype=object) for o in operands]))
+
+
+@_prim("np.tensordot")
+def _tensordot(it, a, b, axes=2):
+    return _norm(np.tensordot(np.asarray(a, dtype=object), np.asarray(b, dtype=object), axes))
+
+
 @_prim("np.var")
 def _var(it, x, *args, ddof=0, **kwargs):
     ax = _axis_kw(args, kwargs)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import ir
 from ..ir.types import DType
+from ..primitives import RULES
 from ..errors import UnsupportedSyntaxError, NonDifferentiableError
 from .resolve import (MATH_CONSTS, NP_CONSTS, NP_DTYPES, Scope, ValueRead, known_name, user_function_of)
 
@@ -798,7 +799,9 @@ class Lowering:
                        cls=NonDifferentiableError)
         if callee == "s2sad.stop_gradient":
             pass
-        args = tuple(self.call_arg(a, out) for a in node.args)
+        strings = RULES[callee].strings if isinstance(callee, str) and callee in RULES else ()
+        args = tuple(ir.Const(a.value) if k in strings and isinstance(a, ast.Constant) and isinstance(a.value, str)
+                     else self.call_arg(a, out) for k, a in enumerate(node.args))
         kwargs = tuple((k.arg, self.call_arg(k.value, out)) for k in node.keywords)
         if isinstance(callee, str):
             return ir.Call(callee, args, kwargs)

@@ -23,7 +23,7 @@ from .table import axis_of, bilinear, custom, dtype_kw, keepdims, linear, zero
 from .typerules import (t_alloc, t_alloc_like, t_arange, t_binary, t_binary_float, t_bool, t_concat,
                         t_const, t_diag, t_diff, t_float, t_full, t_int, t_linspace, t_matmul,
                         t_minmax_builtin, t_outer, t_reduce, t_reshape_fn, t_same, t_stack, t_trace,
-                        t_transpose, t_astype, t_unary_float, t_vstack, t_where, t_array, broadcast)
+                        t_transpose, t_astype, t_einsum, t_tensordot, t_unary_float, t_vstack, t_where, t_array, broadcast)
 
 
 def elementwise(name, args, partials, type_fn=None):
@@ -520,6 +520,120 @@ def _item_slices(kind, axis, items, item_types, g):
         out.append((item, ir.Load(g, idx), t))
         offset = hi
     return out
+
+
+# ---------------------------------------------------------------- contractions: einsum, tensordot
+#
+# Both are multilinear: the JVP in one operand is the same contraction of its tangent, and the
+# VJP of an einsum is an einsum (the output's subscripts and the other operands' contracted to
+# the operand's own); tensordot is written as the einsum it is.
+
+_OPERANDS = ("x0", "x1", "x2", "x3", "x4", "x5")
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def einsum_subscripts(c):
+    """(input subscripts, output subscripts, operands) of an np.einsum or np.tensordot call."""
+    if c.call.func == "np.tensordot":
+        return _tensordot_as_einsum(c)
+    spec = c.call.args[0]
+    if not (isinstance(spec, ir.Const) and isinstance(spec.value, str)):
+        raise NonDifferentiableError("np.einsum needs its subscripts written as a string constant")
+    text = spec.value.replace(" ", "")
+    if "." in text:
+        raise NonDifferentiableError("np.einsum with `...` is not differentiated: write the axes out")
+    ins, _, out = text.partition("->")
+    ins = ins.split(",")
+    if "->" not in text:  # implicit output: the letters that appear once, in order
+        letters = "".join(ins)
+        out = "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1))
+    return ins, out, list(c.call.args[1:])
+
+
+def _tensordot_as_einsum(c):
+    a, b = c.call.args[0], c.call.args[1]
+    ra, rb = (t.ndim if isinstance(t, Array) else 0 for t in c.argtypes[:2])
+    axes = c.call.args[2] if len(c.call.args) > 2 else c.kw("axes", ir.Const(2))
+    value = _const_value(axes)
+    if isinstance(value, int):
+        pairs = list(zip(range(ra - value, ra), range(value)))
+    elif isinstance(value, tuple) and len(value) == 2:
+        xs, ys = ((v,) if isinstance(v, int) else tuple(v) for v in value)
+        pairs = [(x % ra, y % rb) for x, y in zip(xs, ys)]
+    else:
+        raise NonDifferentiableError("np.tensordot needs its axes written as constants")
+    la = list(_LETTERS[:ra])
+    lb = list(_LETTERS[ra:ra + rb])
+    for x, y in pairs:
+        lb[y] = la[x]
+    contracted = {la[x] for x, _ in pairs}
+    out = "".join(ch for ch in la if ch not in contracted) + "".join(ch for ch in lb if ch not in contracted)
+    return ["".join(la), "".join(lb)], out, [a, b]
+
+
+def _const_value(e):
+    if isinstance(e, ir.Const):
+        return e.value
+    if isinstance(e, ir.TupleMake) and all(isinstance(x, (ir.Const, ir.TupleMake)) for x in e.items):
+        return tuple(_const_value(x) for x in e.items)
+    return None
+
+
+def _einsum(ins, out, operands):
+    return ir.Call("np.einsum", (ir.Const(",".join(ins) + "->" + out),) + tuple(operands))
+
+
+def _operand_index(c, k):
+    """The position among the contraction's operands of call argument ``k``."""
+    return k if c.call.func == "np.tensordot" else k - 1
+
+
+def _einsum_jvp(c, k):
+    ins, out, ops = einsum_subscripts(c)
+    ops[_operand_index(c, k)] = c.env["d"]
+    return _einsum(ins, out, ops)
+
+
+def _einsum_vjp(c, k):
+    ins, out, ops = einsum_subscripts(c)
+    i = _operand_index(c, k)
+    mine = ins[i]
+    if len(set(mine)) != len(mine):
+        raise NonDifferentiableError(f"np.einsum with a repeated index in one operand ({mine!r}, "
+                                     "a diagonal) is not differentiated")
+    others = [(s_, o) for j, (s_, o) in enumerate(zip(ins, ops)) if j != i]
+    seen = set(out) | {ch for s_, _ in others for ch in s_}
+    # an index only this operand has is summed in the primal: its adjoint is broadcast along it
+    ones = [(ch, ir.Call("np.ones", (ir.Load(ir.Attr(ops[i], "shape"), (ir.Const(ax),)),)))
+            for ax, ch in enumerate(mine) if ch not in seen]
+    return _einsum([out] + [s_ for s_, _ in others] + [ch for ch, _ in ones], mine,
+                   [c.env["g"]] + [o for _, o in others] + [o for _, o in ones])
+
+
+def _einsum_batched(c, ds):
+    ins, out, ops = einsum_subscripts(c)
+    z = next(ch for ch in reversed(_LETTERS) if ch not in "".join(ins) + out)
+    total = None
+    first = 0 if c.call.func == "np.tensordot" else 1
+    for k, d in enumerate(ds):
+        if d is None:
+            continue
+        i = k - first
+        sub = list(ins)
+        sub[i] = z + sub[i]
+        args = list(ops)
+        args[i] = d
+        total = T.add(total, _einsum(sub, z + out, args))
+    return total
+
+
+custom("np.einsum", ("subscripts",) + _OPERANDS, t_einsum, diff=tuple(range(1, 7)),
+       vjp={k: (lambda c, k=k: _einsum_vjp(c, k)) for k in range(1, 7)},
+       jvp={k: (lambda c, k=k: _einsum_jvp(c, k)) for k in range(1, 7)}, batched=_einsum_batched,
+       strings=(0,))
+custom("np.tensordot", ("a", "b", "axes"), t_tensordot, diff=(0, 1),
+       vjp={k: (lambda c, k=k: _einsum_vjp(c, k)) for k in range(2)},
+       jvp={k: (lambda c, k=k: _einsum_jvp(c, k)) for k in range(2)}, batched=_einsum_batched)
 
 
 # ---------------------------------------------------------------- operators and methods

@@ -47,6 +47,7 @@ class Rule:
     not_batchable: Optional[str] = None
     jvp_func: Optional[Callable] = None  # bilinear: ctx -> the primitive the product rule applies
     items: bool = False
+    strings: tuple = ()  # positions of arguments written as string constants (einsum's subscripts)
 
 
 class Ctx:
@@ -172,9 +173,9 @@ def bilinear(name, args, vjp, type_fn, batched=None, jvp_func=None):
                      jvp_func=jvp_func))
 
 
-def custom(name, args, type_fn, vjp, jvp, diff, batched=None, not_batchable=None):
+def custom(name, args, type_fn, vjp, jvp, diff, batched=None, not_batchable=None, strings=()):
     return _reg(Rule(name, tuple(args), type_fn, "custom", vjp=vjp, jvp=jvp, diff=diff,
-                     batched=batched, not_batchable=not_batchable))
+                     batched=batched, not_batchable=not_batchable, strings=strings))
 
 
 def zero(name, type_fn, args=("x",)):

@@ -226,3 +226,38 @@ def t_vstack(ts, call):
     seq = ts[0]
     items = seq.items if isinstance(seq, Tuple) else (seq,)
     return t_stack(ts, call) if items[0].ndim == 1 else t_concat(ts, call)
+
+
+def t_einsum(ts, call):
+    spec = call.args[0]
+    if not (isinstance(spec, ir.Const) and isinstance(spec.value, str)):
+        raise TypeInferenceError("np.einsum needs its subscripts written as a string constant")
+    text = spec.value.replace(" ", "")
+    ins, arrow, out = text.partition("->")
+    if not arrow:
+        letters = ins.replace(",", "")
+        out = "".join(ch for ch in set(letters) if letters.count(ch) == 1)
+    dt = "bool"
+    for t in ts[1:]:
+        dt = promote_dtype(dt, t.dtype)
+    return Array(dt, len(out)) if out else Scalar(dt)
+
+
+def t_tensordot(ts, call):
+    a, b = ts[0], ts[1]
+    axes = call.args[2] if len(call.args) > 2 else call.kw("axes")
+    if axes is None:
+        n = 2
+    elif isinstance(axes, ir.Const) and isinstance(axes.value, int):
+        n = axes.value
+    elif isinstance(axes, ir.TupleMake) and len(axes.items) == 2:
+        first = axes.items[0]
+        n = len(first.items) if isinstance(first, ir.TupleMake) else 1
+    elif isinstance(axes, ir.Const) and isinstance(axes.value, tuple):
+        first = axes.value[0]
+        n = 1 if isinstance(first, int) else len(first)
+    else:
+        raise TypeInferenceError("np.tensordot needs its axes written as constants")
+    rank = a.ndim + b.ndim - 2 * n
+    dt = promote_dtype(a.dtype, b.dtype)
+    return Array(dt, rank) if rank else Scalar(dt)
