@@ -396,6 +396,13 @@ case(
     Case("np.tensordot", "A, B", "np.sum(np.tensordot(A, B, axes=1) * W23)"),
     Case("np.tensordot", "A", "np.tensordot(A, A * W23)", id="axes-2"),
     Case("np.tensordot", "A, D", "np.sum(np.tensordot(A, D, axes=((1,), (0,))) * W2 * W2[:, None])", id="axes-pairs"),
+    # np.linalg
+    Case("np.linalg.norm", "a", "np.linalg.norm(a)"),
+    Case("np.linalg.norm", "A", "np.linalg.norm(A)", id="frobenius"),
+    Case("np.linalg.inv", "B", "np.sum(np.linalg.inv(B) * W33)"),
+    Case("np.linalg.det", "B", "np.linalg.det(B)"),
+    Case("np.linalg.solve", "B, b", "np.sum(np.linalg.solve(B, b) * W)"),
+    Case("np.linalg.solve", "B, D", "np.sum(np.linalg.solve(B, D) * W32)", id="matrix-rhs"),
     # variance and standard deviation: over everything, along an axis, ddof, keepdims, methods
     Case("np.var", "a", "np.var(a)"),
     Case("np.var", "A", "np.sum(np.var(A, axis=0) * W)", id="axis0"),

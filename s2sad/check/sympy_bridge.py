@@ -995,6 +995,41 @@ def _mean(it, x, *args, **kwargs):
     return s / n
 
 
+def _matrix(A):
+    return sp.Matrix(np.asarray(A, dtype=object).tolist())
+
+
+def _from_matrix(M, shape):
+    return _norm(np.array(M.tolist(), dtype=object).reshape(shape))
+
+
+@_prim("np.linalg.norm")
+def _linalg_norm(it, x):
+    x = np.asarray(x, dtype=object)
+    return _PRIMS["np.sqrt"](it, np.sum(x * x))
+
+
+@_prim("np.linalg.inv")
+def _linalg_inv(it, A):
+    if not _has_sym(A):
+        return np.linalg.inv(np.asarray(A, dtype=np.float64))
+    return _from_matrix(_matrix(A).inv(), np.shape(A))
+
+
+@_prim("np.linalg.det")
+def _linalg_det(it, A):
+    if not _has_sym(A):
+        return float(np.linalg.det(np.asarray(A, dtype=np.float64)))
+    return _matrix(A).det()
+
+
+@_prim("np.linalg.solve")
+def _linalg_solve(it, A, b):
+    if not (_has_sym(A) or _has_sym(b)):
+        return np.linalg.solve(np.asarray(A, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return _from_matrix(_matrix(A).LUsolve(_matrix(b)), np.shape(b))
+
+
 @_prim("np.einsum")
 def _einsum(it, subscripts, *operands, **kwargs):
     return _norm(np.einsum(subscripts, *[np.asarray(o, dtype=object) for o in operands]))

@@ -25,7 +25,7 @@ NP_ALIASES = {
     "mod": "remainder",
 }
 
-_MODULES = {"np": np, "math": math, "": builtins}
+_MODULES = {"np": np, "np.linalg": np.linalg, "math": math, "": builtins}
 for _name in RULES:
     _mod, _, _attr = _name.rpartition(".")
     _obj = getattr(_MODULES[_mod], _attr, None) if _mod in _MODULES else None

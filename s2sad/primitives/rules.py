@@ -636,6 +636,90 @@ custom("np.tensordot", ("a", "b", "axes"), t_tensordot, diff=(0, 1),
        jvp={k: (lambda c, k=k: _einsum_jvp(c, k)) for k in range(2)}, batched=_einsum_batched)
 
 
+# ---------------------------------------------------------------- np.linalg
+#
+# The matrix-calculus identities (Giles, "An extended collection of matrix derivative results
+# for forward and reverse mode AD", 2008): with C = inv(A), dC = -C dA C and Ā = -Cᵀ C̄ Cᵀ;
+# d det(A) = det(A) tr(C dA) and Ā = det(A) ḡ Cᵀ; x = solve(A, b): dx = solve(A, db - dA x),
+# b̄ = solve(Aᵀ, x̄), Ā = -b̄ xᵀ.
+
+
+def _dot(*xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = ir.Call("np.dot", (out, x))
+    return out
+
+
+def _T(x):
+    return ir.Attr(x, "T")
+
+
+def _norm_check(ts, c):
+    if c.kwargs or len(c.args) > 1:
+        raise NonDifferentiableError("s2sad differentiates np.linalg.norm(x): the 2-norm of a vector or "
+                                     "the Frobenius norm of a matrix, with no ord or axis")
+    return Scalar(ts[0].dtype if ts[0].dtype in ("float32", "float64") else "float64")
+
+
+def _square_check(name, result):
+    def tf(ts, c):
+        if not (isinstance(ts[0], Array) and ts[0].ndim == 2) or c.kwargs:
+            raise NonDifferentiableError(f"s2sad differentiates {name} of a square matrix, not of a {ts[0]}")
+        return result(ts, c)
+    return tf
+
+
+def _solve_x(c):
+    return c.ans
+
+
+def _solve_b_bar(c):
+    return ir.Call("np.linalg.solve", (_T(c.env["A"]), c.env["g"]))
+
+
+def _solve_vjp_A(c):
+    bb = _solve_b_bar(c)
+    x = c.ans
+    if c.argtypes[1].ndim == 1:
+        return ir.UnaryOp("-", ir.Call("np.outer", (bb, x)))
+    return ir.UnaryOp("-", ir.Call("np.dot", (bb, _T(x))))
+
+
+def _solve_batched(c, ds):
+    A, x = c.call.args[0], c.ans
+    vec = c.argtypes[1].ndim == 1
+    rhs = None
+    if ds[1] is not None:
+        rhs = ds[1]
+    if ds[0] is not None:
+        ax = ir.Call("np.matmul", (ds[0], x))  # (nb, n) or (nb, n, m)
+        rhs = ir.UnaryOp("-", ax) if rhs is None else ir.BinOp("-", rhs, ax)
+    if vec:  # each direction a column: solve(A, rhs.T).T
+        return _T(ir.Call("np.linalg.solve", (A, _T(rhs))))
+    return ir.Call("np.linalg.solve", (A, rhs))
+
+
+custom("np.linalg.norm", ("x",), _norm_check, diff=(0,),
+       vjp={0: lambda c: ir.BinOp("/", ir.BinOp("*", c.env["g"], c.env["x"]), c.ans)},
+       jvp={0: lambda c: ir.BinOp("/", ir.Call("np.sum", (ir.BinOp("*", c.env["x"], c.env["d"]),)), c.ans)},
+       batched=lambda c, ds: ir.BinOp("/", B.sum_rest(ir.BinOp("*", ds[0], c.call.args[0]), c.argtypes[0]), c.ans))
+custom("np.linalg.inv", ("A",), _square_check("np.linalg.inv", lambda ts, c: Array("float64", 2)), diff=(0,),
+       vjp={0: lambda c: ir.UnaryOp("-", _dot(_T(c.ans), c.env["g"], _T(c.ans)))},
+       jvp={0: lambda c: ir.UnaryOp("-", _dot(c.ans, c.env["d"], c.ans))},
+       batched=lambda c, ds: ir.UnaryOp("-", ir.Call("np.matmul", (ir.Call("np.matmul", (c.ans, ds[0])), c.ans))))
+custom("np.linalg.det", ("A",), _square_check("np.linalg.det", lambda ts, c: F64), diff=(0,),
+       vjp={0: lambda c: ir.BinOp("*", ir.BinOp("*", c.env["g"], c.ans), _T(ir.Call("np.linalg.inv", (c.env["A"],))))},
+       jvp={0: lambda c: ir.BinOp("*", c.ans, ir.Call("np.sum", (ir.BinOp("*", _T(ir.Call("np.linalg.inv", (c.env["A"],))), c.env["d"]),)))},
+       batched=lambda c, ds: ir.BinOp("*", c.ans, B.sum_rest(
+           ir.BinOp("*", ds[0], _T(ir.Call("np.linalg.inv", (c.call.args[0],)))), c.argtypes[0])))
+custom("np.linalg.solve", ("A", "b"), _square_check("np.linalg.solve", lambda ts, c: Array("float64", ts[1].ndim)),
+       diff=(0, 1), vjp={0: _solve_vjp_A, 1: _solve_b_bar},
+       jvp={0: lambda c: ir.UnaryOp("-", ir.Call("np.linalg.solve", (c.env["A"], ir.Call("np.dot", (c.env["d"], c.ans))))),
+            1: lambda c: ir.Call("np.linalg.solve", (c.env["A"], c.env["d"]))},
+       batched=_solve_batched)
+
+
 # ---------------------------------------------------------------- operators and methods
 
 
