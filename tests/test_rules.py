@@ -75,6 +75,7 @@ W43 = np.array([[0.7, -1.3, 0.4], [0.2, 0.9, -0.5], [-0.8, 0.6, 1.5], [0.3, 0.1,
 W423 = np.sin(np.arange(24.0) * 1.7).reshape(4, 2, 3)
 W324 = np.sin(np.arange(24.0) * 1.3).reshape(3, 2, 4)
 W432 = np.sin(np.arange(24.0) * 0.9).reshape(4, 3, 2)
+W342 = np.sin(np.arange(24.0) * 1.1).reshape(3, 4, 2)
 '''
 
 
@@ -396,6 +397,13 @@ case(
     Case("np.tensordot", "A, B", "np.sum(np.tensordot(A, B, axes=1) * W23)"),
     Case("np.tensordot", "A", "np.tensordot(A, A * W23)", id="axes-2"),
     Case("np.tensordot", "A, D", "np.sum(np.tensordot(A, D, axes=((1,), (0,))) * W2 * W2[:, None])", id="axes-pairs"),
+    # axes moved, Kronecker products
+    Case("np.swapaxes", "E", "np.sum(np.swapaxes(E, 0, 2) * W432)"),
+    Case("np.swapaxes", "A", "np.sum(np.swapaxes(A, -1, 0) * W32)", id="negative"),
+    Case("np.moveaxis", "E", "np.sum(np.moveaxis(E, 0, -1) * W342)"),
+    Case("np.moveaxis", "E", "np.sum(np.moveaxis(E, (0, 1), (2, 0)) * W342)", id="several"),
+    Case("np.kron", "a, q", "np.sum(np.kron(a, q) * W6)"),
+    Case("np.kron", "A, D", "np.sum(np.kron(A, D) * np.sin(np.arange(36.0)).reshape(6, 6))", id="matrices"),
     # np.linalg
     Case("np.linalg.norm", "a", "np.linalg.norm(a)"),
     Case("np.linalg.norm", "A", "np.linalg.norm(A)", id="frobenius"),

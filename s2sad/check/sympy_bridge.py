@@ -1030,6 +1030,17 @@ def _linalg_solve(it, A, b):
     return _from_matrix(_matrix(A).LUsolve(_matrix(b)), np.shape(b))
 
 
+def _on_objects(f):
+    """A NumPy function that only moves or multiplies entries, applied to object arrays."""
+    return lambda it, *args, **kwargs: _norm(f(*[np.asarray(a, dtype=object) if isinstance(a, np.ndarray)
+                                                 else a for a in args], **kwargs))
+
+
+_PRIMS["np.swapaxes"] = _on_objects(np.swapaxes)
+_PRIMS["np.moveaxis"] = _on_objects(np.moveaxis)
+_PRIMS["np.kron"] = _on_objects(np.kron)
+
+
 @_prim("np.einsum")
 def _einsum(it, subscripts, *operands, **kwargs):
     return _norm(np.einsum(subscripts, *[np.asarray(o, dtype=object) for o in operands]))

@@ -522,6 +522,84 @@ def _item_slices(kind, axis, items, item_types, g):
     return out
 
 
+# ---------------------------------------------------------------- axes moved: swapaxes, moveaxis
+# Each is a transpose by a permutation known from the rank: the adjoint applies its inverse.
+
+
+def _moved_axes(c):
+    n = c.argtypes[0].ndim
+    vals = [_const_value(x) for x in c.call.args[1:3]]
+    if any(not isinstance(v, (int, tuple)) for v in vals):
+        raise NonDifferentiableError(f"{c.call.func} needs its axes written as constants")
+    if c.call.func == "np.swapaxes":
+        a, b = (v % n for v in vals)
+        perm = list(range(n))
+        perm[a], perm[b] = perm[b], perm[a]
+        return tuple(perm)
+    src, dst = ((v,) if isinstance(v, int) else v for v in vals)
+    src, dst = [v % n for v in src], [v % n for v in dst]
+    rest = [k for k in range(n) if k not in src]
+    perm = [None] * n
+    for s_, d_ in zip(src, dst):
+        perm[d_] = s_
+    it = iter(rest)
+    return tuple(p if p is not None else next(it) for p in perm)
+
+
+def _inverse(perm):
+    return tuple(sorted(range(len(perm)), key=lambda k: perm[k]))
+
+
+for _name in ("np.swapaxes", "np.moveaxis"):
+    linear(_name, ("x", "a", "b"), {0: lambda c: ir.Call("np.transpose", (c.env["g"], ir.Const(_inverse(_moved_axes(c)))))},
+           lambda ts, c: ts[0],
+           jvp={0: lambda c: ir.Call("np.transpose", (c.env["d"], ir.Const(_moved_axes(c))))},
+           batched=lambda c, ds: B.transpose(c, ds, _moved_axes(c)))
+
+
+# ---------------------------------------------------------------- np.kron
+
+
+def _kron_vjp(c, k):
+    a, b = c.env["a"], c.env["b"]
+    ta = c.argtypes[0]
+    g = c.env["g"]
+    shape = lambda x, i: ir.Load(ir.Attr(x, "shape"), (ir.Const(i),))  # noqa: E731
+    if ta.ndim == 1:
+        G = ir.Method(g, "reshape", (ir.TupleMake((shape(a, 0), shape(b, 0))),))
+        return ir.Call("np.dot", (G, b)) if k == 0 else ir.Call("np.dot", (a, G))
+    G = ir.Method(g, "reshape", (ir.TupleMake((shape(a, 0), shape(b, 0), shape(a, 1), shape(b, 1))),))
+    if k == 0:
+        return ir.Call("np.einsum", (ir.Const("ikjl,kl->ij"), G, b))
+    return ir.Call("np.einsum", (ir.Const("ikjl,ij->kl"), G, a))
+
+
+def _kron_batched(c, ds):
+    a, b = c.call.args
+    ta = c.argtypes[0]
+    out = None
+    one = ta.ndim == 1
+    spec = ("zi,j->zij", "i,zj->zij") if one else ("zij,kl->zikjl", "ij,zkl->zikjl")
+    for k, d in enumerate(ds):
+        if d is None:
+            continue
+        ops = (d, b) if k == 0 else (a, d)
+        term = ir.Call("np.einsum", (ir.Const(spec[k]),) + ops)
+        out = T.add(out, ir.Call("np.reshape", (term, ir.BinOp("+", ir.TupleMake((B.NB,)), ir.Attr(c.ans, "shape")))))
+    return out
+
+
+def _kron_type(ts, c):
+    a, b = ts[0], ts[1]
+    if not (isinstance(a, Array) and isinstance(b, Array) and a.ndim == b.ndim and a.ndim in (1, 2)):
+        raise NonDifferentiableError("s2sad differentiates np.kron of two vectors or two matrices")
+    return Array("float64", a.ndim)
+
+
+bilinear("np.kron", ("a", "b"), {0: lambda c: _kron_vjp(c, 0), 1: lambda c: _kron_vjp(c, 1)}, _kron_type,
+         batched=_kron_batched)
+
+
 # ---------------------------------------------------------------- contractions: einsum, tensordot
 #
 # Both are multilinear: the JVP in one operand is the same contraction of its tangent, and the
