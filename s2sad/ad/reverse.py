@@ -269,7 +269,8 @@ class Reverse:
         # a trip count inside another loop is recorded after its loop runs and popped
         # just before the reversed loop needs it
         self.recorded_trips = {self.trip[id(s)] for s in ir.walk_stmts(fn.body)
-                               if isinstance(s, (ir.For, ir.While)) and self.loops_of[id(s)]}
+                               if isinstance(s, (ir.For, ir.While)) and self.loops_of[id(s)]
+                               and not self._trip_recomputable(s)}
         # phase 2: emit
         self.phase = 2
         self.last_line = None
@@ -1059,10 +1060,27 @@ class Reverse:
             out.insert(0, ir.Comment(text=s.loc.provenance() if s.loc else "return", loc=s.loc))
             self.last_line = s.loc.lineno if s.loc else None
 
+    def _trip_recomputable(self, s):
+        """A nested ``for`` loop's trip count the reverse sweep can compute again instead of
+        recording it: its bounds read only enclosing loops' variables (which the reversed loops
+        set again) and values assigned once, outside any loop (``range(j)`` under a loop over
+        ``j``, ``range(K)`` with ``K`` fixed)."""
+        if not isinstance(s, ir.For) or id(s) in self.counter or s.checkpoint is not None:
+            return False
+        enclosing = {id(x) for x in self.loops_of[id(s)] if isinstance(x, ir.For)}
+        for v in ir.expr_vars(ir.TupleMake((s.start, s.stop, s.step))):
+            sites = self.sites.get(v, [])
+            loop_var = len(sites) == 1 and id(sites[0][0]) in enclosing
+            if not loop_var and self.overwritten(v):
+                return False
+        return True
+
     def rev_for(self, s, out):
         n = self.trip[id(s)]
         if self.phase == 2 and n in self.recorded_trips:
             out.extend(self.pop_stmts(n, s.loc))
+        elif self.phase == 2 and self.loops_of[id(s)] and s.checkpoint is None:
+            out.append(ir.Assign(ir.Var(n), trip_count(s), loc=s.loc))  # computed again
         if s.checkpoint is not None:
             self.need(s.start)
             self.need(s.step)
