@@ -19,7 +19,7 @@ from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
 from .analysis.types import Array
 from .backend import pysource
-from .backend.fold import fold_function
+from .backend.tidy import tidy
 from .backend.runtime import helper_source
 from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
@@ -160,7 +160,9 @@ class Build:
             return fn
         if key not in self.normalized:
             new = copy.copy(fn)
-            new.body = remove_jumps(fn, Namer(fn).fresh)
+            namer = Namer(fn)
+            new.body = remove_jumps(fn, namer.fresh, namer.temp)
+            namer.mark(new, fn)
             self.normalized[key] = new
             self.program.funcs[key + "#rev"] = new
         return self.normalized[key]
@@ -337,7 +339,7 @@ class Build:
         called = _names_called(self.functions)
         for fn, callee_names in self.functions:
             deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
-            fn = fold_function(copy.deepcopy(fn))
+            fn = tidy(copy.deepcopy(fn))
             parts.append("\n" + deco + pysource.function_source(fn, callee_names) + "\n")
         return "\n".join(p.rstrip("\n") + "\n" for p in parts)
 
@@ -368,10 +370,15 @@ def _inplace_as_stores(fn, types):
         t = types[s.target.name]
         tmp = ir.Var(f"_t{next(fresh)}")
         types[tmp.name] = t
+        temps.add(tmp.name)
         return [ir.Assign(tmp, s.value, loc=s.loc, comment=s.comment),
                 ir.Store(s.target, (ir.Slice(None, None, None),) * t.ndim, tmp, loc=s.loc)]
 
-    return _copy_with(fn, convert)
+    temps = set()
+    new = _copy_with(fn, convert)
+    if temps:
+        new.temps, new.made = fn.temps | temps, fn.made | temps
+    return new
 
 
 def _copy_with(fn, replace):

@@ -857,25 +857,9 @@ def _dead_generated_names(src):
     return out
 
 
-_DEAD = {
-    ("brk", "reverse"): "the jump-removal flag `_returned` is set and never read",
-    ("cont", "reverse"): "the jump-removal flag `_returned` is set and never read",
-    ("early_ret", "reverse"): "the jump-removal flag `_skip` is set and never read",
-    ("nested_ret", "reverse"): "the jump-removal flag `_skip` is set and never read",
-    ("while_brk", "reverse"): "the jump-removal flag `_returned` is set and never read",
-    ("act", "forward"): "`junk_dot` is computed though `junk` never reaches the output (not useful)",
-    ("fold_me", "forward"): "`unused_dot` is computed though `unused` is not useful",
-}
-
-
 def _dead_params():
-    out = []
-    for name, args in FOLDED:
-        for mode in ("reverse", "forward"):
-            why = _DEAD.get((name, mode))
-            marks = [pytest.mark.xfail(strict=True, reason="generated code quality: " + why)] if why else []
-            out.append(pytest.param(name, args, mode, id=f"{name}-{mode}", marks=marks))
-    return out
+    return [pytest.param(name, args, mode, id=f"{name}-{mode}")
+            for name, args in FOLDED for mode in ("reverse", "forward")]
 
 
 @pytest.mark.parametrize("name, args, mode", _dead_params())
@@ -898,7 +882,10 @@ def test_derivative_of_straight_line_code_has_no_temporaries(mode):
 
 
 def _hand(body, params=("x", "y")):
-    return ir.Function("hand", list(params), body, loc=LOC)
+    """A hand-built function whose temporaries are the names spelled ``_t<n>`` (the IR says
+    which names are temporaries: ``Function.temps``)."""
+    temps = {n for n in ir.assigned_names(body) if re.fullmatch(r"_t\d+", n)}
+    return ir.Function("hand", list(params), body, loc=LOC, temps=temps, made=set(temps))
 
 
 def A(target, value):
