@@ -115,7 +115,7 @@ class Tapes:
 
         def flush():
             if run:
-                out.extend(self._reserve(count, run[0].loc))
+                out.extend(self._reserve(count, next((x.loc for x in run if x.loc), None)))
                 out.extend(self._unchecked(run))
                 run.clear()
 

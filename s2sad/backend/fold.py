@@ -183,8 +183,34 @@ def _fold_block(stmts, reads, defs, temps):
             if isinstance(s.value, (ir.Var, ir.Const)) and _propagate_copy(stmts, i, name, s.value, n):
                 changed = True
                 continue
+        elif isinstance(s, ir.Assign) and s.target.name in temps and defs.get(s.target.name) == 1 \
+                and reads.get(s.target.name) == 1 and _take_item_of_call(stmts, i):
+            changed = True
+            continue
         i += 1
     return changed
+
+
+def _take_item_of_call(stmts, i):
+    """``_r = f(...)`` (a call with effects) followed at once by the one read of ``_r``,
+    ``v = _r[k]`` or ``v += _r[k]``: the call moves into that read, ``v = f(...)[k]``. Nothing
+    runs in between, and ``v`` is assigned only after the call returns."""
+    s = stmts[i]
+    if not isinstance(s.value, (ir.Call, ir.CallUser)):
+        return False
+    j = i + 1
+    while j < len(stmts) and isinstance(stmts[j], ir.Comment):
+        j += 1
+    u = stmts[j] if j < len(stmts) else None
+    if not (isinstance(u, (ir.Assign, ir.AugAssign)) and isinstance(u.target, ir.Var)
+            and u.value == ir.TupleGet(s.target, getattr(u.value, "index", None))
+            and u.target != s.target):
+        return False
+    u.value = ir.TupleGet(s.value, u.value.index)
+    if u.comment is None and s.comment:
+        u.comment = s.comment
+    del stmts[i]
+    return True
 
 
 def _fold_into_next_use(stmts, i, name, value):

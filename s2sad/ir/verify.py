@@ -116,7 +116,7 @@ def _block(stmts, fn, loop_depth, three_address):
             if not isinstance(s.var, ir.Var):
                 raise IRError(f"loop variable must be a Var: {s!r}")
             for b in (s.start, s.stop, s.step):
-                if not isinstance(b, _OPERANDS):
+                if not isinstance(b, _OPERANDS if three_address else ir.Expr):
                     raise IRError(f"range bounds must be operands: {s!r}")
             _block(s.body, fn, loop_depth + 1, three_address)
         elif isinstance(s, ir.While):
