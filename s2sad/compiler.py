@@ -146,6 +146,8 @@ class Build:
         new.types = {}
         new.params = [p for p in callee.params if p not in mapping]
         new.body = ir.rename_vars(copy.deepcopy(callee.body), mapping)
+        new.temps = {mapping.get(n, n) for n in callee.temps}
+        new.made = {mapping.get(n, n) for n in callee.made}
         new_key = f"{key}__alias" + "_".join("".join(map(str, g)) for g in merge)
         self.program.funcs[new_key] = new
         self._mutated.pop(new_key, None)

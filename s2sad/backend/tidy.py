@@ -13,8 +13,9 @@ run in turn until none changes anything:
   else (the user's own variables are kept as written);
 - ``fold.fold_function``: temporaries substituted into their one use.
 
-Each keeps every value the function returns or writes into an array, bit for bit (``0.0 + e``
-is ``e`` for a float ``e``; see ``_float64_only`` for why float32 code is left alone).
+None changes a value the function returns or writes into an array (``0.0 + e`` is ``e`` for a
+float64 ``e``, but for the sign of a zero; see ``_float64_only`` for why float32 code is left
+alone).
 """
 
 from __future__ import annotations
@@ -74,13 +75,21 @@ class _DeadStores:
         if any(n in live or n not in self.fn.made for n in names):
             return False
         if isinstance(s, ir.Assign):
-            return not s.inplace and pure(s.value)
+            return not s.inplace and pure(s.value) and not self.rebinds_array(s)
         if isinstance(s, ir.TupleAssign):
             return pure(s.value)
         if isinstance(s, ir.AugAssign):  # `x += e` writes into x when x is an array
             return isinstance(s.target, ir.Var) and isinstance(self.fn.types.get(s.target.name), Scalar) \
                 and pure(s.value)
         return False
+
+    def rebinds_array(self, s):
+        """``a_bar = _swap3``, for all the analysis knows of an array: kept, with the rest of its
+        swap, so that generated code differentiated again still shows whole permutations of
+        array names (``analysis/rebind.py``) and no partial aliasing."""
+        if not isinstance(s.value, ir.Var):
+            return False
+        return not any(isinstance(self.fn.types.get(n), Scalar) for n in (s.target.name, s.value.name))
 
     def unread_call(self, s, names, live):
         """Whether ``s`` keeps in compiler-made names, that nothing reads, the result of a call
