@@ -999,6 +999,14 @@ def test_accumulation_into_a_known_zero_is_an_assignment():
     assert "g_bar += x[i]" in src, src
 
 
+def test_a_helpers_value_and_tangent_are_unpacked():
+    g = s2sad.grad(P.calls, (0, 1), mode="forward")
+    g(0.7, 1.3)
+    src = s2sad.source(g)
+    assert "p, p_dot = helper_jvp(x, y, x_dot, y_dot)" in src, src
+    assert not re.search(r"\b_r\d*\[", src), src
+
+
 def test_tuple_targets_print_as_unpacking():
     fn = _hand([ir.TupleAssign((ir.Var("a"), ir.Var("b")), ir.Var("x"), loc=LOC),
                 ir.Return(ir.BinOp("+", ir.Var("a"), ir.Var("b")), loc=LOC)], params=("x",))
