@@ -1007,6 +1007,16 @@ def test_a_helpers_value_and_tangent_are_unpacked():
     assert not re.search(r"\b_r\d*\[", src), src
 
 
+def test_a_helpers_adjoints_are_unpacked_in_reverse_mode():
+    """A helper's VJP returns what its caller reads (no value, no adjoint accumulated in place),
+    and the caller unpacks it."""
+    g = s2sad.grad(P.calls, (0, 1))
+    assert g(0.7, 1.3) == pytest.approx(s2sad.grad(P.calls, (0, 1), mode="forward")(0.7, 1.3))
+    src = s2sad.source(g)
+    assert "p_bar, x_bar = tuple_helper_vjp(p, x, (s_bar, d_bar))" in src, src
+    assert "    return (x_bar, y_bar)\n" in src and "_out" not in src.split("def calls_vjp")[0], src
+
+
 def test_tuple_targets_print_as_unpacking():
     fn = _hand([ir.TupleAssign((ir.Var("a"), ir.Var("b")), ir.Var("x"), loc=LOC),
                 ir.Return(ir.BinOp("+", ir.Var("a"), ir.Var("b")), loc=LOC)], params=("x",))

@@ -39,7 +39,7 @@ def pure(e):
     return True
 
 
-def _reads_all(stmts):
+def reads_all(stmts):
     counts = {}
     for s in ir.walk_stmts(stmts):
         for v in ir.stmt_reads(s):
@@ -144,11 +144,11 @@ def fold_function(fn):
     split = fn.region_start("reverse")
     for _ in range(200):
         if split is None:
-            changed = _fold_block(fn.body, _reads_all(fn.body), _defs_all(fn.body), temps)
+            changed = _fold_block(fn.body, reads_all(fn.body), _defs_all(fn.body), temps)
         else:
             fwd, rev = fn.body[:split], fn.body[split:]
-            changed = _fold_block(rev, _reads_all(rev), _defs_all(rev), temps)
-            changed |= _fold_block(fwd, _reads_all(fn.body), _defs_all(fwd), temps)
+            changed = _fold_block(rev, reads_all(rev), _defs_all(rev), temps)
+            changed |= _fold_block(fwd, reads_all(fn.body), _defs_all(fwd), temps)
             fn.body = fwd + rev
             split = len(fwd)
         if not changed:

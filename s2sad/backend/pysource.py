@@ -120,10 +120,16 @@ class ToAst:
     def block(self, stmts):
         out = []
         for k, s in enumerate(stmts):
-            if isinstance(s, ir.Comment) and id(s) not in self.headers and _orphan(stmts, k):
+            if isinstance(s, ir.Comment) and (self._empty_region(stmts, k) if id(s) in self.headers
+                                              else _orphan(stmts, k)):
                 continue
             out.extend(self.stmt(s))
         return out or [ast.Pass()]
+
+    def _empty_region(self, stmts, k):
+        """A region's header with no statement of the region under it."""
+        nxt = next((x for x in stmts[k + 1:] if not (isinstance(x, ir.Comment) and id(x) not in self.headers)), None)
+        return nxt is None or id(nxt) in self.headers
 
     def stmt(self, s):
         pre = []

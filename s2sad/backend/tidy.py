@@ -11,6 +11,8 @@ run in turn until none changes anything:
 - ``remove_dead_stores``: an assignment to a name the compiler made (``fn.made``) that no
   path reads before it is assigned again is dropped, when evaluating its value does nothing
   else (the user's own variables are kept as written);
+- ``unpack_results``: ``_r = f(...)`` whose items are each read once, at once, becomes
+  ``a, b = f(...)``;
 - ``fold.fold_function``: temporaries substituted into their one use.
 
 None changes a value the function returns or writes into an array (``0.0 + e`` is ``e`` for a
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..analysis.types import Array, Scalar, Tuple
-from .fold import fold_function, pure
+from .fold import fold_function, pure, reads_all
 
 
 def tidy(fn):
@@ -31,6 +33,7 @@ def tidy(fn):
         before = _size(fn)
         changed = accumulate_into_zero(fn)
         changed |= remove_dead_stores(fn)
+        changed |= unpack_results(fn)
         fold_function(fn)
         if not changed and _size(fn) == before:
             break
@@ -236,3 +239,44 @@ class _Zeros:
             return head, self.block(s.body, head - {s.var.name}, rewrite)
         after_cond = self.block(s.cond, head, rewrite)
         return after_cond, self.block(s.body, after_cond, rewrite)
+
+
+# ---------------------------------------------------------------- unpacking results
+
+
+def unpack_results(fn):
+    """``_r = f(...)`` (a temporary holding a tuple of ``n`` items) followed at once by the ``n``
+    reads of it, ``a = _r[0]``, ``b = _r[1]``, ..., becomes ``a, b = f(...)``. Returns whether
+    anything changed."""
+    reads = reads_all(fn.body)
+    changed = False
+    for blk in [fn.body] + [b for s in ir.walk_stmts(fn.body) for b in ir.child_blocks(s)]:
+        i = 0
+        while i < len(blk):
+            n = _unpackable(fn, blk, i, reads)
+            if n:
+                s, items = blk[i], blk[i + 1:i + 1 + n]
+                targets = tuple(u.target for u in sorted(items, key=lambda u: u.value.index))
+                blk[i:i + 1 + n] = [ir.TupleAssign(targets, s.value, loc=s.loc, comment=s.comment)]
+                changed = True
+            i += 1
+    return changed
+
+
+def _unpackable(fn, blk, i, reads):
+    """The number of items of the tuple ``blk[i]`` assigns, when the statements after it read
+    each once into distinct variables and nothing else reads it; else 0."""
+    s = blk[i]
+    if not (isinstance(s, ir.Assign) and s.target.name in fn.temps and isinstance(s.value, (ir.Call, ir.CallUser))):
+        return 0
+    t = fn.types.get(s.target.name)
+    n = len(t.items) if isinstance(t, Tuple) else 0
+    items = blk[i + 1:i + 1 + n]
+    if n < 2 or len(items) < n or reads.get(s.target.name) != n:
+        return 0
+    if not all(isinstance(u, ir.Assign) and isinstance(u.value, ir.TupleGet) and u.value.tuple == s.target
+               and not u.inplace for u in items):
+        return 0
+    if {u.value.index for u in items} != set(range(n)) or len({u.target.name for u in items} | {s.target.name}) != n + 1:
+        return 0
+    return n
