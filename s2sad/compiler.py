@@ -143,6 +143,8 @@ class Build:
         new.types = {}
         new.params = [p for p in callee.params if p not in mapping]
         new.body = ir.rename_vars(copy.deepcopy(callee.body), mapping)
+        new.temps = {mapping.get(n, n) for n in callee.temps}
+        new.made = {mapping.get(n, n) for n in callee.made}
         new_key = f"{key}__alias" + "_".join("".join(map(str, g)) for g in merge)
         self.program.funcs[new_key] = new
         self._mutated.pop(new_key, None)
@@ -157,7 +159,9 @@ class Build:
             return fn
         if key not in self.normalized:
             new = copy.copy(fn)
-            new.body = remove_jumps(fn, Namer(fn).fresh)
+            namer = Namer(fn)
+            new.body = remove_jumps(fn, namer.fresh, namer.temp)
+            namer.mark(new, fn)
             self.normalized[key] = new
             self.program.funcs[key + "#rev"] = new
         return self.normalized[key]
@@ -344,10 +348,15 @@ def _inplace_as_stores(fn, types):
         t = types[s.target.name]
         tmp = ir.Var(f"_t{next(fresh)}")
         types[tmp.name] = t
+        temps.add(tmp.name)
         return [ir.Assign(tmp, s.value, loc=s.loc, comment=s.comment),
                 ir.Store(s.target, (ir.Slice(None, None, None),) * t.ndim, tmp, loc=s.loc)]
 
-    return _copy_with(fn, convert)
+    temps = set()
+    new = _copy_with(fn, convert)
+    if temps:
+        new.temps, new.made = fn.temps | temps, fn.made | temps
+    return new
 
 
 def _copy_with(fn, replace):

@@ -35,9 +35,10 @@ class _Loop:
 
 
 class RemoveJumps:
-    def __init__(self, fn, fresh):
+    def __init__(self, fn, fresh, temp=None):
         self.fn = fn
         self.fresh = fresh
+        self.temp = temp or fresh  # for the `_live` guards, read once: temporaries
         self.ret_var = None
         self.ret_flag = None
 
@@ -64,7 +65,7 @@ class RemoveJumps:
             rest = stmts[k + 1:]
             if may_jump and rest:
                 flag = self.guard_flag(loops)
-                live = ir.Var(self.fresh("_live"))
+                live = ir.Var(self.temp("_live"))
                 out.append(ir.Assign(live, ir.UnaryOp("not", ir.Var(flag)), loc=s.loc))
                 out.append(ir.If(live, self.block(rest, loops), [], loc=rest[0].loc))
                 return out
@@ -127,5 +128,7 @@ def _contains_jump(stmts):
     return any(isinstance(x, (ir.Break, ir.Continue, ir.Return)) for x in ir.walk_stmts(stmts))
 
 
-def remove_jumps(fn, fresh):
-    return RemoveJumps(fn, fresh).run()
+def remove_jumps(fn, fresh, temp=None):
+    """The body of ``fn`` without jumps; new names come from ``fresh`` (``temp`` for the
+    temporaries among them)."""
+    return RemoveJumps(fn, fresh, temp).run()

@@ -33,6 +33,7 @@ class Tapes:
         self.names = {k: (fresh(t), fresh(top)) for k, (t, top, *_rest) in KINDS.items()}
         self.dtype_const = dtype_const
         self.used = set()
+        self.header = None  # the comment opening the allocations, once made
 
     # ------------------------------------------------------------ pushes and pops
 
@@ -44,8 +45,8 @@ class Tapes:
         tape, top = self.names[kind]
         self.used.add(kind)
         if kind in ("f", "i"):
-            return [ir.Assign(ir.Var(f"{tape}, {top}"),
-                              ir.Call(KINDS[kind][3], (ir.Var(tape), ir.Var(top), value)), loc=loc)]
+            return [ir.TupleAssign((ir.Var(tape), ir.Var(top)),
+                                   ir.Call(KINDS[kind][3], (ir.Var(tape), ir.Var(top), value)), loc=loc)]
         n = ir.Attr(value, "size")
         end = ir.BinOp("+", ir.Var(top), n)
         return [ir.Assign(ir.Var(tape), ir.Call(KINDS[kind][4], (ir.Var(tape), end)), loc=loc),
@@ -80,16 +81,17 @@ class Tapes:
                                                        (("dtype", ir.Const(dtype)),)), loc=loc))
             out.append(ir.Assign(ir.Var(top), ir.Const(0), loc=loc))
         if out:
-            out.insert(0, ir.Comment(text="-- tapes: values the reverse sweep reads after they are overwritten --"))
+            self.header = ir.Comment(text="-- tapes: values the reverse sweep reads after they are overwritten --")
+            out.insert(0, self.header)
         return out
 
     # ------------------------------------------------------------ making room
 
     def push_kind(self, s):
         """Which counted tape (f or i) a statement pushes one entry on."""
-        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Call):
+        if isinstance(s, ir.TupleAssign) and isinstance(s.value, ir.Call):
             kind = _BY_HELPER.get(s.value.func)
-            if kind in ("f", "i") and s.target.name == ", ".join(self.names[kind]):
+            if kind in ("f", "i") and tuple(t.name for t in s.targets) == self.names[kind]:
                 return kind
         return None
 
@@ -113,7 +115,7 @@ class Tapes:
 
         def flush():
             if run:
-                out.extend(self._reserve(count, run[0].loc))
+                out.extend(self._reserve(count, next((x.loc for x in run if x.loc), None)))
                 out.extend(self._unchecked(run))
                 run.clear()
 

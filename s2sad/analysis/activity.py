@@ -214,7 +214,7 @@ def check_aliasing(fn, types, mutates=None):
                     if isinstance(a, ir.Var) and mutates(e, k):
                         writes.append((a.name, s))
     def desc(v):
-        return f"`{v}`" if not _is_temp(v) else "a view"
+        return f"`{v}`" if v not in fn.temps else "a view"
 
     uses = {}
     for s in ir.walk_stmts(fn.body):
@@ -289,10 +289,6 @@ def value_reads(s):
     for v in shape_only:
         out.remove(v)
     return out
-
-
-def _is_temp(name):
-    return name.startswith("_t") and name[2:].isdigit()
 
 
 def check_foreign_calls(fn, types, activity):

@@ -21,7 +21,7 @@ from .. import ir
 from ..errors import S2SADError, reporting_internal_errors
 from ..version import __version__
 from . import pysource
-from .fold import fold_function
+from .tidy import tidy
 from .layout import LINE_LENGTH, blank_lines, command_comment, layout, wrap_comment
 from .literals import globals_text
 from .runtime import HELPERS, helper_source
@@ -153,7 +153,7 @@ def _function_texts(build, jit, boundscheck):
                    .strip("\n"))
     for fn, callee_names in build.functions:
         deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
-        fn = fold_function(copy.deepcopy(fn))
+        fn = tidy(copy.deepcopy(fn))
         out.append(deco + pysource.function_source(fn, callee_names))
     return out
 

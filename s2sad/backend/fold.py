@@ -1,9 +1,10 @@
 """Folding compiler temporaries back into expressions, for readable generated code.
 
-Three-address form gives every intermediate a name (``_t7 = _t6 ** 2``). A temporary that is
-assigned once and read once, later in the same block, with nothing in between writing what
-its expression reads, is substituted into its use; temporaries never read are dropped. User
-variables are never touched, and neither is anything the tape or the reverse sweep reads twice.
+Three-address form gives every intermediate a name (``_t7 = _t6 ** 2``). A temporary (a name
+in ``fn.temps``) that is assigned once and read once, later in the same block, with nothing in
+between writing what its expression reads, is substituted into its use; temporaries never read
+are dropped. User variables are never touched, and neither is anything the tape or the reverse
+sweep reads twice.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import re
 from .. import ir
 from ..primitives import RULES
 
-_TEMP = re.compile(r"^_(t\d+(_bar\d*|_dot\d*)?|g\d*|r\d*|new\d*)$")
-_IMPURE_CALL = ("foreign:", "custom:")
+_TEMP = re.compile(r"^_(t\d+(_bar\d*|_dot\d*)?|g\d*|r\d*|new\d*|live\d*)$")
 
 
 def is_temp(name):
+    """Whether a name in printed code is spelled like a temporary: for tests and readers of
+    generated code only; the passes go by ``Function.temps``."""
     return bool(_TEMP.match(name))
 
 
-def _pure(e):
+def pure(e):
     """Whether evaluating ``e`` has no effect but its value: primitives only (a call of a user
     function or of a generated derivative may write into arrays)."""
     stack = [e]
@@ -36,27 +38,18 @@ def _pure(e):
     return True
 
 
-def _reads_all(stmts):
+def reads_all(stmts):
     counts = {}
     for s in ir.walk_stmts(stmts):
         for v in ir.stmt_reads(s):
             counts[v] = counts.get(v, 0) + 1
-        if isinstance(s, ir.While):
-            pass
     return counts
 
 
 def _defs_all(stmts):
     counts = {}
     for s in ir.walk_stmts(stmts):
-        names = []
-        if isinstance(s, ir.Assign):
-            names = [n.strip() for n in s.target.name.split(",")]
-        elif isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Var):
-            names = [s.target.name]
-        elif isinstance(s, ir.For):
-            names = [s.var.name]
-        for n in names:
+        for n in ir.stmt_defs(s):
             counts[n] = counts.get(n, 0) + 1
     return counts
 
@@ -65,19 +58,13 @@ def _writes(s):
     """Names a statement (with its nested blocks) may change; '*' for any array."""
     out = set()
     for x in ir.walk_stmts([s]):
-        if isinstance(x, ir.Assign):
-            out.update(n.strip() for n in x.target.name.split(","))
-            if not _pure(x.value):
-                out.add("*")
-        elif isinstance(x, ir.AugAssign):
-            if isinstance(x.target, ir.Var):
-                out.add(x.target.name)
-            else:
-                out.add(x.target.array.name)
+        out.update(ir.stmt_defs(x))
+        if isinstance(x, (ir.Assign, ir.TupleAssign)) and not pure(x.value):
+            out.add("*")
+        elif isinstance(x, ir.AugAssign) and isinstance(x.target, ir.Load):
+            out.add(x.target.array.name)
         elif isinstance(x, (ir.Store, ir.AugStore)):
             out.add(x.array.name)
-        elif isinstance(x, ir.For):
-            out.add(x.var.name)
         elif isinstance(x, ir.ExprStmt):
             out.add("*")
     return out
@@ -123,7 +110,7 @@ def _substitute(e, name, value):
 def _substitute_in_stmt(s, name, value):
     """Replace ``name`` in the expressions ``s`` itself evaluates (not nested blocks, except an
     If's test and a For's bounds). Returns False when the use is somewhere else."""
-    if isinstance(s, ir.Assign):
+    if isinstance(s, (ir.Assign, ir.TupleAssign)):
         s.value = _substitute(s.value, name, value)
     elif isinstance(s, ir.AugAssign):
         s.value = _substitute(s.value, name, value)
@@ -147,22 +134,20 @@ def _direct_reads(s):
     return ir.stmt_reads(s)
 
 
-REVERSE_MARK = "-- reverse sweep --"
-
-
 def fold_function(fn):
     """Fold in place. A reverse-mode function is two regions, the forward sweep and the reverse
-    sweep: the reverse sweep recomputes some temporaries, and there a temporary's definition
-    and uses are counted within the reverse sweep alone (it runs after the forward sweep)."""
-    split = next((k for k, s in enumerate(fn.body)
-                  if isinstance(s, ir.Comment) and s.text == REVERSE_MARK), None)
+    sweep (``fn.regions``): the reverse sweep recomputes some temporaries, and there a
+    temporary's definition and uses are counted within the reverse sweep alone (it runs after
+    the forward sweep)."""
+    temps = fn.temps - set(fn.params)
+    split = fn.region_start("reverse")
     for _ in range(200):
         if split is None:
-            changed = _fold_block(fn.body, _reads_all(fn.body), _defs_all(fn.body), fn.params)
+            changed = _fold_block(fn.body, reads_all(fn.body), _defs_all(fn.body), temps)
         else:
             fwd, rev = fn.body[:split], fn.body[split:]
-            changed = _fold_block(rev, _reads_all(rev), _defs_all(rev), fn.params)
-            changed |= _fold_block(fwd, _reads_all(fn.body), _defs_all(fwd), fn.params)
+            changed = _fold_block(rev, reads_all(rev), _defs_all(rev), temps)
+            changed |= _fold_block(fwd, reads_all(fn.body), _defs_all(fwd), temps)
             fn.body = fwd + rev
             split = len(fwd)
         if not changed:
@@ -170,18 +155,18 @@ def fold_function(fn):
     return fn
 
 
-def _fold_block(stmts, reads, defs, params):
+def _fold_block(stmts, reads, defs, temps):
     changed = False
     i = 0
     while i < len(stmts):
         s = stmts[i]
         if isinstance(s, ir.If):
-            changed |= _fold_block(s.body, reads, defs, params)
-            changed |= _fold_block(s.orelse, reads, defs, params)
+            changed |= _fold_block(s.body, reads, defs, temps)
+            changed |= _fold_block(s.orelse, reads, defs, temps)
         elif isinstance(s, (ir.For, ir.While)):
-            changed |= _fold_block(s.body, reads, defs, params)
-        if isinstance(s, ir.Assign) and is_temp(s.target.name) and s.target.name not in params \
-                and defs.get(s.target.name) == 1 and _pure(s.value):
+            changed |= _fold_block(s.body, reads, defs, temps)
+        if isinstance(s, ir.Assign) and s.target.name in temps \
+                and defs.get(s.target.name) == 1 and pure(s.value):
             name = s.target.name
             n = reads.get(name, 0)
             if n == 0:
@@ -197,8 +182,34 @@ def _fold_block(stmts, reads, defs, params):
             if isinstance(s.value, (ir.Var, ir.Const)) and _propagate_copy(stmts, i, name, s.value, n):
                 changed = True
                 continue
+        elif isinstance(s, ir.Assign) and s.target.name in temps and defs.get(s.target.name) == 1 \
+                and reads.get(s.target.name) == 1 and _take_item_of_call(stmts, i):
+            changed = True
+            continue
         i += 1
     return changed
+
+
+def _take_item_of_call(stmts, i):
+    """``_r = f(...)`` (a call with effects) followed at once by the one read of ``_r``,
+    ``v = _r[k]`` or ``v += _r[k]``: the call moves into that read, ``v = f(...)[k]``. Nothing
+    runs in between, and ``v`` is assigned only after the call returns."""
+    s = stmts[i]
+    if not isinstance(s.value, (ir.Call, ir.CallUser)):
+        return False
+    j = i + 1
+    while j < len(stmts) and isinstance(stmts[j], ir.Comment):
+        j += 1
+    u = stmts[j] if j < len(stmts) else None
+    if not (isinstance(u, (ir.Assign, ir.AugAssign)) and isinstance(u.target, ir.Var)
+            and u.value == ir.TupleGet(s.target, getattr(u.value, "index", None))
+            and u.target != s.target):
+        return False
+    u.value = ir.TupleGet(s.value, u.value.index)
+    if u.comment is None and s.comment:
+        u.comment = s.comment
+    del stmts[i]
+    return True
 
 
 def _fold_into_next_use(stmts, i, name, value):

@@ -30,6 +30,7 @@ def _dotted(name):
 class ToAst:
     def __init__(self, callee_names=None):
         self.callee_names = callee_names or {}
+        self.headers = set()  # ids of the comments that open a function's regions
 
     # ------------------------------------------------------------ expressions
 
@@ -119,10 +120,16 @@ class ToAst:
     def block(self, stmts):
         out = []
         for k, s in enumerate(stmts):
-            if isinstance(s, ir.Comment) and _orphan(stmts, k):
+            if isinstance(s, ir.Comment) and (self._empty_region(stmts, k) if id(s) in self.headers
+                                              else _orphan(stmts, k)):
                 continue
             out.extend(self.stmt(s))
         return out or [ast.Pass()]
+
+    def _empty_region(self, stmts, k):
+        """A region's header with no statement of the region under it."""
+        nxt = next((x for x in stmts[k + 1:] if not (isinstance(x, ir.Comment) and id(x) not in self.headers)), None)
+        return nxt is None or id(nxt) in self.headers
 
     def stmt(self, s):
         pre = []
@@ -142,6 +149,9 @@ class ToAst:
                 # `x op= e`: in place for an array, as the user wrote it
                 return ast.AugAssign(ast.Name(s.target.name, ast.Store()), _BIN[v.op](), self.expr(v.right))
             return ast.Assign([ast.Name(s.target.name, ast.Store())], self.expr(s.value), lineno=0)
+        if isinstance(s, ir.TupleAssign):
+            targets = ast.Tuple([ast.Name(t.name, ast.Store()) for t in s.targets], ast.Store())
+            return ast.Assign([targets], self.expr(s.value), lineno=0)
         if isinstance(s, ir.AugAssign):
             return ast.AugAssign(self.target(s.target), _BIN[s.op](), self.expr(s.value))
         if isinstance(s, ir.Store):
@@ -196,6 +206,7 @@ class ToAst:
     # ------------------------------------------------------------ functions
 
     def function(self, fn):
+        self.headers = {id(s) for s in fn.regions.values()}
         params = [ast.arg(p) for p in fn.params]
         defaults = []
         # defaults only for a trailing run of parameters
@@ -219,15 +230,13 @@ class ToAst:
         return ast.FunctionDef(fn.name, args, body, [], None, lineno=0)
 
 
-_SECTIONS = ("-- forward sweep", "-- reverse sweep", "-- tapes")
-
-
 def _orphan(stmts, k):
-    """A comment with nothing under it (what it headed was folded away)."""
-    if stmts[k].text.startswith(_SECTIONS):
-        return False
+    """A comment with nothing under it (what it headed was folded away): the end of its block,
+    another comment, or the return of another line next."""
     nxt = stmts[k + 1] if k + 1 < len(stmts) else None
-    return nxt is None or isinstance(nxt, ir.Comment)
+    return nxt is None or isinstance(nxt, ir.Comment) or (
+        isinstance(nxt, ir.Return) and None not in (stmts[k].loc, nxt.loc)
+        and nxt.loc.lineno != stmts[k].loc.lineno)
 
 
 _COMMENT_RE = re.compile(r"^(\s*)'" + _MARK + r"(.*)'$")

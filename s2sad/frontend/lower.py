@@ -162,6 +162,7 @@ class Lowering:
             elif isinstance(node, ast.arg):
                 self.names.add(node.arg)
         self.counter = 0
+        self.temps, self.made = set(), set()  # the names fresh() makes (see ir.Function)
         self.globals = {}  # name in generated code -> object
         self.locals = set()
         self.stmt_loc = None
@@ -174,11 +175,17 @@ class Lowering:
         raise cls(msg, self.src.loc(node), hint)
 
     def fresh(self, base="_t"):
+        """A new name: ``_t<n>`` a temporary (``fn.temps``), ``_i<n>`` a loop index the lowering
+        adds, ``_g_<name><n>`` a module-level object's second name."""
         while True:
             self.counter += 1
             name = f"{base}{self.counter}"
             if name not in self.names:
                 self.names.add(name)
+                if base == "_t":
+                    self.temps.add(name)
+                if not base.startswith("_g_"):
+                    self.made.add(name)
                 return name
 
     def emit(self, out, stmt):
@@ -228,7 +235,8 @@ class Lowering:
             body = body[1:]
         out = self.block(body)
         self.separate_tests(out)
-        fn = ir.Function(name=f.name, params=params, body=out, loc=self.src.loc(f))
+        fn = ir.Function(name=f.name, params=params, body=out, loc=self.src.loc(f),
+                         temps=self.temps, made=self.made)
         fn.globals = self.globals
         fn.source_info = self.src
         fn.pyfunc = self.fn

@@ -180,6 +180,16 @@ class Assign(Stmt):
 
 
 @dataclass(eq=False)
+class TupleAssign(Stmt):
+    """``a, b = value``: a tuple unpacked into variables. Only in derivative code (a callee's
+    JVP returns the value and its tangent, a tape push returns the tape and its top); the
+    frontend lowers the user's tuple assignments to ``TupleGet`` reads."""
+
+    targets: tuple  # of Var
+    value: Expr
+
+
+@dataclass(eq=False)
 class AugAssign(Stmt):
     """``target op= value``; in derivative code only (adjoint accumulation)."""
 
@@ -272,13 +282,33 @@ class Comment(Stmt):
 
 @dataclass(eq=False)
 class Function:
+    """A function. What passes need to know about its names and its layout is said here, never
+    left to be recovered from spellings or comments:
+
+    - ``temps``: the compiler's temporaries (``_t3``, its adjoint ``_t3_bar``, a call's result
+      ``_r``): names with no meaning to a reader, which folding substitutes into their one use;
+    - ``made``: every name the compiler made (temporaries, adjoints, tangents, jump-removal
+      flags, tape tops): a store to one of them that nothing reads is dropped, where the
+      user's own variables are kept as written;
+    - ``regions``: in a derivative, the top-level statements that open its regions (``tapes``,
+      ``forward`` and ``reverse`` sweep), each the header comment printed for readers.
+    """
+
     name: str
     params: list  # list[str]
     body: list
     loc: Optional[Loc] = None
     docstring: Optional[str] = None
     defaults: dict = field(default_factory=dict)  # param -> Expr (derivative signatures)
-    types: dict = field(default_factory=dict)  # var name -> Type, filled by analysis
+    types: dict = field(default_factory=dict)  # var name -> Type, where known
+    temps: set = field(default_factory=set)
+    made: set = field(default_factory=set)
+    regions: dict = field(default_factory=dict)  # "forward"/"reverse"/"tapes" -> Stmt
+
+    def region_start(self, name):
+        """The index in ``body`` where region ``name`` starts, or None."""
+        head = self.regions.get(name)
+        return next((k for k, s in enumerate(self.body) if s is head), None) if head is not None else None
 
 
 # ---------------------------------------------------------------- helpers
@@ -340,7 +370,7 @@ def walk_expr(e):
 def stmt_exprs(s):
     """Every expression a statement evaluates itself (not those of its nested blocks)."""
     value = getattr(s, "value", None)
-    if isinstance(s, (Assign, ExprStmt, Return)) and value is not None:
+    if isinstance(s, (Assign, TupleAssign, ExprStmt, Return)) and value is not None:
         yield from walk_expr(value)
 
 
@@ -370,7 +400,7 @@ def child_blocks(s):
 
 def stmt_roots(s):
     """The expressions a statement evaluates itself (not those of its nested blocks)."""
-    if isinstance(s, (Assign, ExprStmt, Return)):
+    if isinstance(s, (Assign, TupleAssign, ExprStmt, Return)):
         return [s.value] if s.value is not None else []
     if isinstance(s, AugAssign):
         return [s.value, s.target]
@@ -391,17 +421,25 @@ def stmt_reads(s):
     return r
 
 
+def stmt_defs(s):
+    """Names a statement itself assigns (not those of its nested blocks; a loop its variable)."""
+    if isinstance(s, Assign):
+        return [s.target.name]
+    if isinstance(s, TupleAssign):
+        return [t.name for t in s.targets]
+    if isinstance(s, AugAssign) and isinstance(s.target, Var):
+        return [s.target.name]
+    if isinstance(s, For):
+        return [s.var.name]
+    return []
+
+
 def assigned_names(stmts):
     """Names assigned anywhere in ``stmts`` (loop variables included); arrays written in place
     are not included (see ``stored_arrays``)."""
     out = set()
     for s in walk_stmts(stmts):
-        if isinstance(s, Assign):
-            out.add(s.target.name)
-        elif isinstance(s, AugAssign) and isinstance(s.target, Var):
-            out.add(s.target.name)
-        elif isinstance(s, For):
-            out.add(s.var.name)
+        out.update(stmt_defs(s))
     return out
 
 

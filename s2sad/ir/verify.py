@@ -25,9 +25,37 @@ def _operand_ok(e):
 def verify(fn, three_address=True):
     """Check ``fn``: every statement has a known type and a location, operands of primal
     statements are variables or constants, loops and branches hold lists of statements,
-    ``break``/``continue`` sit inside loops. Raises IRError."""
+    ``break``/``continue`` sit inside loops; the record of names and regions holds (a
+    temporary is a name the compiler made, not a parameter; a region opens at a top-level
+    statement, tapes before the forward sweep before the reverse sweep). Raises IRError."""
     _block(fn.body, fn, loop_depth=0, three_address=three_address)
+    _names(fn)
+    _regions(fn)
     return True
+
+
+def _names(fn):
+    if not fn.temps <= fn.made:
+        raise IRError(f"temporaries not recorded as made by the compiler: {sorted(fn.temps - fn.made)}")
+    if fn.temps & set(fn.params):
+        raise IRError(f"parameters marked as temporaries: {sorted(fn.temps & set(fn.params))}")
+
+
+_REGION_ORDER = ("tapes", "forward", "reverse")
+
+
+def _regions(fn):
+    starts = []
+    for name in fn.regions:
+        if name not in _REGION_ORDER:
+            raise IRError(f"unknown region {name!r}")
+        k = fn.region_start(name)
+        if k is None:
+            raise IRError(f"the statement opening the {name} region is not in the function's body")
+        starts.append((_REGION_ORDER.index(name), k, name))
+    for (_, a, first), (_, b, second) in zip(sorted(starts), sorted(starts)[1:]):
+        if a >= b:
+            raise IRError(f"the {second} region does not start after the {first} region")
 
 
 def _check_expr(e, s, three_address):
@@ -63,6 +91,13 @@ def _block(stmts, fn, loop_depth, three_address):
             if not isinstance(s.target, ir.Var):
                 raise IRError(f"assignment target must be a Var: {s!r}")
             _check_expr(s.value, s, three_address)
+        elif isinstance(s, ir.TupleAssign):
+            if not (isinstance(s.targets, tuple) and len(s.targets) > 1
+                    and all(isinstance(t, ir.Var) for t in s.targets)):
+                raise IRError(f"tuple assignment targets must be a tuple of Vars: {s!r}")
+            if len({t.name for t in s.targets}) != len(s.targets):
+                raise IRError(f"a name assigned twice by one tuple assignment: {s!r}")
+            _check_expr(s.value, s, three_address)
         elif isinstance(s, (ir.Store, ir.AugStore)):
             if not isinstance(s.array, ir.Var):
                 raise IRError(f"store into a non-variable: {s!r}")
@@ -81,7 +116,7 @@ def _block(stmts, fn, loop_depth, three_address):
             if not isinstance(s.var, ir.Var):
                 raise IRError(f"loop variable must be a Var: {s!r}")
             for b in (s.start, s.stop, s.step):
-                if not isinstance(b, _OPERANDS):
+                if not isinstance(b, _OPERANDS if three_address else ir.Expr):
                     raise IRError(f"range bounds must be operands: {s!r}")
             _block(s.body, fn, loop_depth + 1, three_address)
         elif isinstance(s, ir.While):

@@ -99,6 +99,16 @@ def axis_of(call):
     return "dynamic"
 
 
+def const_value(e):
+    """The Python value of a constant argument (a number, or a tuple of them written out),
+    else None."""
+    if isinstance(e, ir.Const):
+        return e.value
+    if isinstance(e, ir.TupleMake) and all(isinstance(x, (ir.Const, ir.TupleMake)) for x in e.items):
+        return tuple(const_value(x) for x in e.items)
+    return None
+
+
 def keepdims(call):
     k = call.kw("keepdims") if call is not None else None
     return isinstance(k, ir.Const) and bool(k.value)

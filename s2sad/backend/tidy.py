@@ -1,0 +1,282 @@
+"""Tidying generated code: dead stores, accumulations into a known zero, folding.
+
+Derivative code is written one statement at a time, without looking ahead: an adjoint starts
+at zero and is accumulated into, and is set back to zero where its variable is overwritten,
+whether or not anything reads it afterwards; jump removal sets flags that only some paths
+read. Correct, and noisy (``_t5_bar = s_bar; _g2 = _t5_bar; _t5_bar = 0.0``). Three passes,
+run in turn until none changes anything:
+
+- ``accumulate_into_zero``: ``x_bar += e`` where ``x_bar`` surely holds the ``0.0`` it was
+  set to becomes ``x_bar = e``, which leaves that ``0.0`` unread;
+- ``remove_dead_stores``: an assignment to a name the compiler made (``fn.made``) that no
+  path reads before it is assigned again is dropped, when evaluating its value does nothing
+  else (the user's own variables are kept as written);
+- ``unpack_results``: ``_r = f(...)`` whose items are each read once, at once, becomes
+  ``a, b = f(...)``;
+- ``fold.fold_function``: temporaries substituted into their one use.
+
+None changes a value the function returns or writes into an array (``0.0 + e`` is ``e`` for a
+float64 ``e``, but for the sign of a zero; see ``_float64_only`` for why float32 code is left
+alone).
+"""
+
+from __future__ import annotations
+
+from .. import ir
+from ..ir.types import Array, Scalar, Tuple
+from .fold import fold_function, pure, reads_all
+
+
+def tidy(fn):
+    """Tidy ``fn`` in place; returns it."""
+    for _ in range(50):
+        before = _size(fn)
+        changed = accumulate_into_zero(fn)
+        changed |= remove_dead_stores(fn)
+        changed |= unpack_results(fn)
+        fold_function(fn)
+        if not changed and _size(fn) == before:
+            break
+    return fn
+
+
+def _size(fn):
+    return sum(1 for _ in ir.walk_stmts(fn.body))
+
+
+def _scalar_f64(fn, name):
+    t = fn.types.get(name)
+    return isinstance(t, Scalar) and t.dtype == "float64"
+
+
+# ---------------------------------------------------------------- dead stores
+
+
+class _Loop:
+    def __init__(self, after):
+        self.after = after  # live after the loop: where a break goes
+        self.head = set()  # live at the top of an iteration: where a continue goes
+
+
+def remove_dead_stores(fn):
+    """Drop, in place, the assignments to compiler-made names that nothing reads: a backward
+    liveness analysis over the structured statements (to a fixed point around loops).
+    Returns whether anything was dropped."""
+    dse = _DeadStores(fn)
+    dse.block(fn.body, set(), [], delete=True)
+    return dse.changed
+
+
+class _DeadStores:
+    def __init__(self, fn):
+        self.fn = fn
+        self.changed = False
+
+    def removable(self, s, names, live):
+        """Whether ``s``, which assigns ``names``, may go: none is read later, the compiler
+        made them all, and its value has no effect (an array updated in place is an effect)."""
+        if any(n in live or n not in self.fn.made for n in names):
+            return False
+        if isinstance(s, ir.Assign):
+            return not s.inplace and pure(s.value) and not self.rebinds_array(s)
+        if isinstance(s, ir.TupleAssign):
+            return pure(s.value)
+        if isinstance(s, ir.AugAssign):  # `x += e` writes into x when x is an array
+            return isinstance(s.target, ir.Var) and isinstance(self.fn.types.get(s.target.name), Scalar) \
+                and pure(s.value)
+        return False
+
+    def rebinds_array(self, s):
+        """``a_bar = _swap3``, for all the analysis knows of an array: kept, with the rest of its
+        swap, so that generated code differentiated again still shows whole permutations of
+        array names (``analysis/rebind.py``) and no partial aliasing."""
+        if not isinstance(s.value, ir.Var):
+            return False
+        return not any(isinstance(self.fn.types.get(n), Scalar) for n in (s.target.name, s.value.name))
+
+    def unread_call(self, s, names, live):
+        """Whether ``s`` keeps in compiler-made names, that nothing reads, the result of a call
+        that has effects (a helper's VJP that accumulates into arrays)."""
+        return isinstance(s, (ir.Assign, ir.TupleAssign)) and isinstance(s.value, (ir.Call, ir.CallUser)) \
+            and not (isinstance(s, ir.Assign) and s.inplace) \
+            and all(n not in live and n in self.fn.made for n in names)
+
+    def block(self, stmts, live, loops, delete):
+        """Live names before ``stmts``, given those live after; drops dead stores when asked."""
+        for k in range(len(stmts) - 1, -1, -1):
+            s = stmts[k]
+            names = ir.stmt_defs(s) if isinstance(s, (ir.Assign, ir.TupleAssign, ir.AugAssign)) else []
+            if names and delete and self.removable(s, names, live):
+                if s.comment and k + 1 < len(stmts) and not stmts[k + 1].comment:
+                    stmts[k + 1].comment = s.comment
+                del stmts[k]
+                self.changed = True
+                continue
+            if names and delete and self.unread_call(s, names, live):
+                stmts[k] = s = ir.ExprStmt(s.value, loc=s.loc, comment=s.comment)  # the call stays
+                self.changed = True
+            live = self.stmt(s, live, loops, delete)
+        return live
+
+    def stmt(self, s, live, loops, delete):
+        reads = set(ir.stmt_reads(s))
+        if isinstance(s, (ir.Assign, ir.TupleAssign)):
+            return (live - set(ir.stmt_defs(s))) | reads
+        if isinstance(s, ir.Return):
+            return reads
+        if isinstance(s, ir.Break):
+            return set(loops[-1].after)
+        if isinstance(s, ir.Continue):
+            return set(loops[-1].head)
+        if isinstance(s, ir.If):
+            return self.block(s.body, live, loops, delete) | self.block(s.orelse, live, loops, delete) | reads
+        if isinstance(s, (ir.For, ir.While)):
+            return self.loop(s, live, loops, delete) | reads
+        return live | reads  # AugAssign (reads its target), stores, calls, comments
+
+    def loop(self, s, after, loops, delete):
+        """Live before the loop: the least fixed point of what an iteration reads before it
+        assigns, given what is live at the top of the next iteration and after the loop."""
+        ctx = _Loop(after)
+        while True:
+            top = self.iteration(s, ctx, loops, False)
+            if top <= ctx.head:
+                break
+            ctx.head |= top
+        if delete:
+            self.iteration(s, ctx, loops, True)
+        return ctx.head
+
+    def iteration(self, s, ctx, loops, delete):
+        """Live at the top of an iteration, given ``ctx``."""
+        end = ctx.head | (ctx.after | {s.exit_flag} if s.exit_flag else set())
+        body_in = self.block(s.body, end, loops + [ctx], delete)
+        if isinstance(s, ir.For):  # the top either leaves the loop or sets its variable
+            return ctx.after | (body_in - {s.var.name})
+        test = ctx.after | body_in | set(ir.expr_vars(s.test))
+        return self.block(s.cond, test, loops + [ctx], delete)
+
+
+# ---------------------------------------------------------------- accumulation into zero
+
+
+def accumulate_into_zero(fn):
+    """``x += e`` (or ``-=``) where ``x`` surely holds ``0.0`` becomes ``x = e``: a forward
+    analysis of the float64 scalar variables the compiler made that hold zero. Returns whether
+    anything changed."""
+    if not _float64_only(fn):
+        return False
+    z = _Zeros(fn)
+    z.block(fn.body, frozenset(), rewrite=True)
+    return z.changed
+
+
+def _float64_only(fn):
+    """Whether no value of ``fn`` is float32: ``0.0 + e`` is float64 where ``e`` may be
+    float32, so there ``x = e`` would change a type, and with it the rounding downstream."""
+    def f32(t):
+        if isinstance(t, Tuple):
+            return any(f32(x) for x in t.items)
+        return isinstance(t, (Scalar, Array)) and t.dtype == "float32"
+
+    if any(f32(t) for t in fn.types.values()):
+        return False
+    for s in ir.walk_stmts(fn.body):
+        for e in ir.stmt_exprs(s):
+            if isinstance(e, ir.Call) and e.func == "np.float32" or isinstance(e, ir.Method) and e.name == "astype":
+                return False
+    return True
+
+
+class _Zeros:
+    def __init__(self, fn):
+        self.fn = fn
+        self.changed = False
+
+    def block(self, stmts, zero, rewrite):
+        """The names surely zero after ``stmts``, given those before."""
+        for k, s in enumerate(stmts):
+            if isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Var) and s.op in "+-" \
+                    and s.target.name in zero and rewrite:
+                value = s.value if s.op == "+" else ir.UnaryOp("-", s.value)
+                stmts[k] = s = ir.Assign(s.target, value, loc=s.loc, comment=s.comment)
+                self.changed = True
+            zero = self.stmt(s, zero, rewrite)
+        return zero
+
+    def stmt(self, s, zero, rewrite):
+        if isinstance(s, ir.Assign):
+            name = s.target.name
+            is_zero = isinstance(s.value, ir.Const) and type(s.value.value) is float and s.value.value == 0.0
+            if is_zero and name in self.fn.made and _scalar_f64(self.fn, name):
+                return zero | {name}
+            return zero - {name}
+        if isinstance(s, (ir.TupleAssign, ir.AugAssign)):
+            return zero - set(ir.stmt_defs(s))
+        if isinstance(s, ir.If):
+            return self.block(s.body, zero, rewrite) & self.block(s.orelse, zero, rewrite)
+        if isinstance(s, (ir.For, ir.While)):
+            return self.loop(s, zero, rewrite)
+        return zero
+
+    def loop(self, s, before, rewrite):
+        changed = set(ir.assigned_names([s]))
+        if any(isinstance(x, (ir.Break, ir.Continue, ir.Return)) for x in ir.walk_stmts(s.body)):
+            head = before - changed  # jumps: what the loop assigns is not known to be zero
+        else:
+            head = before
+            while True:
+                end = self.iteration(s, head, False)[1]
+                if head <= end:
+                    break
+                head = head & end
+        after_test, _ = self.iteration(s, head, rewrite)
+        return after_test - ({s.var.name} if isinstance(s, ir.For) else set())
+
+    def iteration(self, s, head, rewrite):
+        """(zero where the loop may exit, zero at the end of the body) for ``head`` at the top."""
+        if isinstance(s, ir.For):
+            return head, self.block(s.body, head - {s.var.name}, rewrite)
+        after_cond = self.block(s.cond, head, rewrite)
+        return after_cond, self.block(s.body, after_cond, rewrite)
+
+
+# ---------------------------------------------------------------- unpacking results
+
+
+def unpack_results(fn):
+    """``_r = f(...)`` (a temporary holding a tuple of ``n`` items) followed at once by the ``n``
+    reads of it, ``a = _r[0]``, ``b = _r[1]``, ..., becomes ``a, b = f(...)``. Returns whether
+    anything changed."""
+    reads = reads_all(fn.body)
+    changed = False
+    for blk in [fn.body] + [b for s in ir.walk_stmts(fn.body) for b in ir.child_blocks(s)]:
+        i = 0
+        while i < len(blk):
+            n = _unpackable(fn, blk, i, reads)
+            if n:
+                s, items = blk[i], blk[i + 1:i + 1 + n]
+                targets = tuple(u.target for u in sorted(items, key=lambda u: u.value.index))
+                blk[i:i + 1 + n] = [ir.TupleAssign(targets, s.value, loc=s.loc, comment=s.comment)]
+                changed = True
+            i += 1
+    return changed
+
+
+def _unpackable(fn, blk, i, reads):
+    """The number of items of the tuple ``blk[i]`` assigns, when the statements after it read
+    each once into distinct variables and nothing else reads it; else 0."""
+    s = blk[i]
+    if not (isinstance(s, ir.Assign) and s.target.name in fn.temps and isinstance(s.value, (ir.Call, ir.CallUser))):
+        return 0
+    t = fn.types.get(s.target.name)
+    n = len(t.items) if isinstance(t, Tuple) else 0
+    items = blk[i + 1:i + 1 + n]
+    if n < 2 or len(items) < n or reads.get(s.target.name) != n:
+        return 0
+    if not all(isinstance(u, ir.Assign) and isinstance(u.value, ir.TupleGet) and u.value.tuple == s.target
+               and not u.inplace for u in items):
+        return 0
+    if {u.value.index for u in items} != set(range(n)) or len({u.target.name for u in items} | {s.target.name}) != n + 1:
+        return 0
+    return n

@@ -1,0 +1,282 @@
+"""The primitive table's linear-algebra entries: axes moved (np.swapaxes, np.moveaxis),
+np.kron, contractions (np.einsum, np.tensordot) and np.linalg (norm, inv, det, solve). Like
+``rules.py``, each entry gives its type rule, JVP, batched JVP and VJP."""
+
+from __future__ import annotations
+
+from .. import ir
+from ..errors import NonDifferentiableError
+from ..ir.types import Array, Scalar, F64
+from . import batched as B
+from . import table as T
+from .table import bilinear, const_value, custom, linear
+from .typerules import t_einsum, t_tensordot
+
+# ---------------------------------------------------------------- axes moved: swapaxes, moveaxis
+# Each is a transpose by a permutation known from the rank: the adjoint applies its inverse.
+
+
+def _moved_axes(c):
+    n = c.argtypes[0].ndim
+    vals = [const_value(x) for x in c.call.args[1:3]]
+    if any(not isinstance(v, (int, tuple)) for v in vals):
+        raise NonDifferentiableError(f"{c.call.func} needs its axes written as constants")
+    if c.call.func == "np.swapaxes":
+        a, b = (v % n for v in vals)
+        perm = list(range(n))
+        perm[a], perm[b] = perm[b], perm[a]
+        return tuple(perm)
+    src, dst = ((v,) if isinstance(v, int) else v for v in vals)
+    src, dst = [v % n for v in src], [v % n for v in dst]
+    rest = [k for k in range(n) if k not in src]
+    perm = [None] * n
+    for s_, d_ in zip(src, dst):
+        perm[d_] = s_
+    it = iter(rest)
+    return tuple(p if p is not None else next(it) for p in perm)
+
+
+def _inverse(perm):
+    return tuple(sorted(range(len(perm)), key=lambda k: perm[k]))
+
+
+for _name in ("np.swapaxes", "np.moveaxis"):
+    linear(_name, ("x", "a", "b"), {0: lambda c: ir.Call("np.transpose", (c.env["g"], ir.Const(_inverse(_moved_axes(c)))))},
+           lambda ts, c: ts[0],
+           jvp={0: lambda c: ir.Call("np.transpose", (c.env["d"], ir.Const(_moved_axes(c))))},
+           batched=lambda c, ds: B.transpose(c, ds, _moved_axes(c)))
+
+
+# ---------------------------------------------------------------- np.kron
+
+
+def _kron_vjp(c, k):
+    a, b = c.env["a"], c.env["b"]
+    ta = c.argtypes[0]
+    g = c.env["g"]
+    shape = lambda x, i: ir.Load(ir.Attr(x, "shape"), (ir.Const(i),))  # noqa: E731
+    if ta.ndim == 1:
+        G = ir.Method(g, "reshape", (ir.TupleMake((shape(a, 0), shape(b, 0))),))
+        return ir.Call("np.dot", (G, b)) if k == 0 else ir.Call("np.dot", (a, G))
+    G = ir.Method(g, "reshape", (ir.TupleMake((shape(a, 0), shape(b, 0), shape(a, 1), shape(b, 1))),))
+    if k == 0:
+        return ir.Call("np.einsum", (ir.Const("ikjl,kl->ij"), G, b))
+    return ir.Call("np.einsum", (ir.Const("ikjl,ij->kl"), G, a))
+
+
+def _kron_batched(c, ds):
+    a, b = c.call.args
+    ta = c.argtypes[0]
+    out = None
+    one = ta.ndim == 1
+    spec = ("zi,j->zij", "i,zj->zij") if one else ("zij,kl->zikjl", "ij,zkl->zikjl")
+    for k, d in enumerate(ds):
+        if d is None:
+            continue
+        ops = (d, b) if k == 0 else (a, d)
+        term = ir.Call("np.einsum", (ir.Const(spec[k]),) + ops)
+        out = T.add(out, ir.Call("np.reshape", (term, ir.BinOp("+", ir.TupleMake((B.NB,)), ir.Attr(c.ans, "shape")))))
+    return out
+
+
+def _kron_type(ts, c):
+    a, b = ts[0], ts[1]
+    if not (isinstance(a, Array) and isinstance(b, Array) and a.ndim == b.ndim and a.ndim in (1, 2)):
+        raise NonDifferentiableError("s2sad differentiates np.kron of two vectors or two matrices")
+    return Array("float64", a.ndim)
+
+
+bilinear("np.kron", ("a", "b"), {0: lambda c: _kron_vjp(c, 0), 1: lambda c: _kron_vjp(c, 1)}, _kron_type,
+         batched=_kron_batched)
+
+
+# ---------------------------------------------------------------- contractions: einsum, tensordot
+#
+# Both are multilinear: the JVP in one operand is the same contraction of its tangent, and the
+# VJP of an einsum is an einsum (the output's subscripts and the other operands' contracted to
+# the operand's own); tensordot is written as the einsum it is.
+
+_OPERANDS = ("x0", "x1", "x2", "x3", "x4", "x5")
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def einsum_subscripts(c):
+    """(input subscripts, output subscripts, operands) of an np.einsum or np.tensordot call."""
+    if c.call.func == "np.tensordot":
+        return _tensordot_as_einsum(c)
+    spec = c.call.args[0]
+    if not (isinstance(spec, ir.Const) and isinstance(spec.value, str)):
+        raise NonDifferentiableError("np.einsum needs its subscripts written as a string constant")
+    text = spec.value.replace(" ", "")
+    if "." in text:
+        raise NonDifferentiableError("np.einsum with `...` is not differentiated: write the axes out")
+    ins, _, out = text.partition("->")
+    ins = ins.split(",")
+    if "->" not in text:  # implicit output: the letters that appear once, in order
+        letters = "".join(ins)
+        out = "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1))
+    return ins, out, list(c.call.args[1:])
+
+
+def _tensordot_as_einsum(c):
+    a, b = c.call.args[0], c.call.args[1]
+    ra, rb = (t.ndim if isinstance(t, Array) else 0 for t in c.argtypes[:2])
+    axes = c.call.args[2] if len(c.call.args) > 2 else c.kw("axes", ir.Const(2))
+    value = const_value(axes)
+    if isinstance(value, int):
+        pairs = list(zip(range(ra - value, ra), range(value)))
+    elif isinstance(value, tuple) and len(value) == 2:
+        xs, ys = ((v,) if isinstance(v, int) else tuple(v) for v in value)
+        pairs = [(x % ra, y % rb) for x, y in zip(xs, ys)]
+    else:
+        raise NonDifferentiableError("np.tensordot needs its axes written as constants")
+    la = list(_LETTERS[:ra])
+    lb = list(_LETTERS[ra:ra + rb])
+    for x, y in pairs:
+        lb[y] = la[x]
+    contracted = {la[x] for x, _ in pairs}
+    out = "".join(ch for ch in la if ch not in contracted) + "".join(ch for ch in lb if ch not in contracted)
+    return ["".join(la), "".join(lb)], out, [a, b]
+
+
+
+
+def _einsum(ins, out, operands):
+    return ir.Call("np.einsum", (ir.Const(",".join(ins) + "->" + out),) + tuple(operands))
+
+
+def _operand_index(c, k):
+    """The position among the contraction's operands of call argument ``k``."""
+    return k if c.call.func == "np.tensordot" else k - 1
+
+
+def _einsum_jvp(c, k):
+    ins, out, ops = einsum_subscripts(c)
+    ops[_operand_index(c, k)] = c.env["d"]
+    return _einsum(ins, out, ops)
+
+
+def _einsum_vjp(c, k):
+    ins, out, ops = einsum_subscripts(c)
+    i = _operand_index(c, k)
+    mine = ins[i]
+    if len(set(mine)) != len(mine):
+        raise NonDifferentiableError(f"np.einsum with a repeated index in one operand ({mine!r}, "
+                                     "a diagonal) is not differentiated")
+    others = [(s_, o) for j, (s_, o) in enumerate(zip(ins, ops)) if j != i]
+    seen = set(out) | {ch for s_, _ in others for ch in s_}
+    # an index only this operand has is summed in the primal: its adjoint is broadcast along it
+    ones = [(ch, ir.Call("np.ones", (ir.Load(ir.Attr(ops[i], "shape"), (ir.Const(ax),)),)))
+            for ax, ch in enumerate(mine) if ch not in seen]
+    return _einsum([out] + [s_ for s_, _ in others] + [ch for ch, _ in ones], mine,
+                   [c.env["g"]] + [o for _, o in others] + [o for _, o in ones])
+
+
+def _einsum_batched(c, ds):
+    ins, out, ops = einsum_subscripts(c)
+    z = next(ch for ch in reversed(_LETTERS) if ch not in "".join(ins) + out)
+    total = None
+    first = 0 if c.call.func == "np.tensordot" else 1
+    for k, d in enumerate(ds):
+        if d is None:
+            continue
+        i = k - first
+        sub = list(ins)
+        sub[i] = z + sub[i]
+        args = list(ops)
+        args[i] = d
+        total = T.add(total, _einsum(sub, z + out, args))
+    return total
+
+
+custom("np.einsum", ("subscripts",) + _OPERANDS, t_einsum, diff=tuple(range(1, 7)),
+       vjp={k: (lambda c, k=k: _einsum_vjp(c, k)) for k in range(1, 7)},
+       jvp={k: (lambda c, k=k: _einsum_jvp(c, k)) for k in range(1, 7)}, batched=_einsum_batched,
+       strings=(0,))
+custom("np.tensordot", ("a", "b", "axes"), t_tensordot, diff=(0, 1),
+       vjp={k: (lambda c, k=k: _einsum_vjp(c, k)) for k in range(2)},
+       jvp={k: (lambda c, k=k: _einsum_jvp(c, k)) for k in range(2)}, batched=_einsum_batched)
+
+
+# ---------------------------------------------------------------- np.linalg
+#
+# The matrix-calculus identities (Giles, "An extended collection of matrix derivative results
+# for forward and reverse mode AD", 2008): with C = inv(A), dC = -C dA C and Ā = -Cᵀ C̄ Cᵀ;
+# d det(A) = det(A) tr(C dA) and Ā = det(A) ḡ Cᵀ; x = solve(A, b): dx = solve(A, db - dA x),
+# b̄ = solve(Aᵀ, x̄), Ā = -b̄ xᵀ.
+
+
+def _dot(*xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = ir.Call("np.dot", (out, x))
+    return out
+
+
+def _T(x):
+    return ir.Attr(x, "T")
+
+
+def _norm_check(ts, c):
+    if c.kwargs or len(c.args) > 1:
+        raise NonDifferentiableError("s2sad differentiates np.linalg.norm(x): the 2-norm of a vector or "
+                                     "the Frobenius norm of a matrix, with no ord or axis")
+    return Scalar(ts[0].dtype if ts[0].dtype in ("float32", "float64") else "float64")
+
+
+def _square_check(name, result):
+    def tf(ts, c):
+        if not (isinstance(ts[0], Array) and ts[0].ndim == 2) or c.kwargs:
+            raise NonDifferentiableError(f"s2sad differentiates {name} of a square matrix, not of a {ts[0]}")
+        return result(ts, c)
+    return tf
+
+
+def _solve_x(c):
+    return c.ans
+
+
+def _solve_b_bar(c):
+    return ir.Call("np.linalg.solve", (_T(c.env["A"]), c.env["g"]))
+
+
+def _solve_vjp_A(c):
+    bb = _solve_b_bar(c)
+    x = c.ans
+    if c.argtypes[1].ndim == 1:
+        return ir.UnaryOp("-", ir.Call("np.outer", (bb, x)))
+    return ir.UnaryOp("-", ir.Call("np.dot", (bb, _T(x))))
+
+
+def _solve_batched(c, ds):
+    A, x = c.call.args[0], c.ans
+    vec = c.argtypes[1].ndim == 1
+    rhs = None
+    if ds[1] is not None:
+        rhs = ds[1]
+    if ds[0] is not None:
+        ax = ir.Call("np.matmul", (ds[0], x))  # (nb, n) or (nb, n, m)
+        rhs = ir.UnaryOp("-", ax) if rhs is None else ir.BinOp("-", rhs, ax)
+    if vec:  # each direction a column: solve(A, rhs.T).T
+        return _T(ir.Call("np.linalg.solve", (A, _T(rhs))))
+    return ir.Call("np.linalg.solve", (A, rhs))
+
+
+custom("np.linalg.norm", ("x",), _norm_check, diff=(0,),
+       vjp={0: lambda c: ir.BinOp("/", ir.BinOp("*", c.env["g"], c.env["x"]), c.ans)},
+       jvp={0: lambda c: ir.BinOp("/", ir.Call("np.sum", (ir.BinOp("*", c.env["x"], c.env["d"]),)), c.ans)},
+       batched=lambda c, ds: ir.BinOp("/", B.sum_rest(ir.BinOp("*", ds[0], c.call.args[0]), c.argtypes[0]), c.ans))
+custom("np.linalg.inv", ("A",), _square_check("np.linalg.inv", lambda ts, c: Array("float64", 2)), diff=(0,),
+       vjp={0: lambda c: ir.UnaryOp("-", _dot(_T(c.ans), c.env["g"], _T(c.ans)))},
+       jvp={0: lambda c: ir.UnaryOp("-", _dot(c.ans, c.env["d"], c.ans))},
+       batched=lambda c, ds: ir.UnaryOp("-", ir.Call("np.matmul", (ir.Call("np.matmul", (c.ans, ds[0])), c.ans))))
+custom("np.linalg.det", ("A",), _square_check("np.linalg.det", lambda ts, c: F64), diff=(0,),
+       vjp={0: lambda c: ir.BinOp("*", ir.BinOp("*", c.env["g"], c.ans), _T(ir.Call("np.linalg.inv", (c.env["A"],))))},
+       jvp={0: lambda c: ir.BinOp("*", c.ans, ir.Call("np.sum", (ir.BinOp("*", _T(ir.Call("np.linalg.inv", (c.env["A"],))), c.env["d"]),)))},
+       batched=lambda c, ds: ir.BinOp("*", c.ans, B.sum_rest(
+           ir.BinOp("*", ds[0], _T(ir.Call("np.linalg.inv", (c.call.args[0],)))), c.argtypes[0])))
+custom("np.linalg.solve", ("A", "b"), _square_check("np.linalg.solve", lambda ts, c: Array("float64", ts[1].ndim)),
+       diff=(0, 1), vjp={0: _solve_vjp_A, 1: _solve_b_bar},
+       jvp={0: lambda c: ir.UnaryOp("-", ir.Call("np.linalg.solve", (c.env["A"], ir.Call("np.dot", (c.env["d"], c.ans))))),
+            1: lambda c: ir.Call("np.linalg.solve", (c.env["A"], c.env["d"]))},
+       batched=_solve_batched)
