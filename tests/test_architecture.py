@@ -86,7 +86,7 @@ def _layer(mod):
 
 
 KNOWN_UP = set()
-KNOWN_LONG = {"ad/reverse.py"}  # being split (issue 14): the to-be-recorded analysis moves to analysis/
+KNOWN_LONG = set()
 
 
 def test_every_import_goes_down_the_layers():

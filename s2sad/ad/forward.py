@@ -4,6 +4,7 @@ of its tangent ``x_dot``; loops, branches and jumps stay as the user wrote them.
 from __future__ import annotations
 
 from .. import ir
+from ..analysis.typeinfer import operand_type
 from ..ir.types import Array, Tuple
 from ..errors import reporting_internal_errors
 from .derive import Deriver, zero_like
@@ -25,17 +26,7 @@ class Forward:
         self.last_line = None
 
     def typeof(self, e):
-        if isinstance(e, ir.Var):
-            return self.types.get(e.name)
-        if isinstance(e, ir.Const):
-            from ..analysis.typeinfer import const_type
-            return const_type(e.value)
-        if isinstance(e, ir.Global):
-            from ..ir.types import typeof_value
-            return typeof_value(self.fn.globals[e.name])
-        if isinstance(e, ir.TupleMake):
-            return Tuple(tuple(self.typeof(x) for x in e.items))
-        return None
+        return operand_type(e, self.types, self.fn.globals)
 
     def active(self, name):
         """Varied and useful: a value that never reaches the output gets no tangent."""

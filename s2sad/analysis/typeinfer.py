@@ -283,6 +283,20 @@ class TypeInference:
         return self.apply_rule(rule, call, [t] + [self.typeof(a, s) for a in call.args[1:]], s)
 
 
+def operand_type(e, types, module_globals):
+    """The type of an operand of a derivative expression: a variable (by ``types``), a
+    constant, a module-level value, or a tuple of these; None for anything else."""
+    if isinstance(e, ir.Var):
+        return types.get(e.name)
+    if isinstance(e, ir.Const):
+        return const_type(e.value)
+    if isinstance(e, ir.Global):
+        return typeof_value(module_globals[e.name])
+    if isinstance(e, ir.TupleMake):
+        return Tuple(tuple(operand_type(x, types, module_globals) for x in e.items))
+    return None
+
+
 def const_type(v):
 
     if isinstance(v, bool):
