@@ -193,7 +193,7 @@ class Forward:
             # x = f(x) whose tangent needs the new value: compute it aside first
             tmp = ir.Var(self.namer.temp("_new"))
             self.emit(out, ir.Assign(tmp, e), s.loc)
-            tan2 = _rename_ans(self.deriver.tangent(e, tmp, tt, s.loc))
+            tan2 = self.deriver.tangent(e, tmp, tt, s.loc)
             self.emit(out, ir.Assign(ir.Var(d), tan2), s.loc)
             self.emit(out, ir.Assign(s.target, tmp), s.loc)
 
@@ -244,10 +244,6 @@ class Forward:
                 term = ir.Call("np.sum", (term,))
             tan = term if tan is None else ir.BinOp("+", tan, term)
         return tan
-
-
-def _rename_ans(e):
-    return e
 
 
 class BatchedForward(Forward):

@@ -73,38 +73,7 @@ def _writes(s):
 def _substitute(e, name, value):
     if isinstance(e, ir.Var):
         return value if e.name == name else e
-    if e is None or isinstance(e, (ir.Const, ir.Global, ir.NewAxis)):
-        return e
-    if isinstance(e, ir.BinOp):
-        return ir.BinOp(e.op, _substitute(e.left, name, value), _substitute(e.right, name, value))
-    if isinstance(e, ir.UnaryOp):
-        return ir.UnaryOp(e.op, _substitute(e.operand, name, value))
-    if isinstance(e, ir.Compare):
-        return ir.Compare(e.op, _substitute(e.left, name, value), _substitute(e.right, name, value))
-    if isinstance(e, ir.BoolOp):
-        return ir.BoolOp(e.op, tuple(_substitute(v, name, value) for v in e.values))
-    if isinstance(e, ir.IfExp):
-        return ir.IfExp(*(_substitute(x, name, value) for x in (e.test, e.body, e.orelse)))
-    if isinstance(e, ir.Call):
-        return ir.Call(e.func, tuple(_substitute(a, name, value) for a in e.args),
-                       tuple((k, _substitute(v, name, value)) for k, v in e.kwargs))
-    if isinstance(e, ir.Method):
-        return ir.Method(_substitute(e.obj, name, value), e.name,
-                         tuple(_substitute(a, name, value) for a in e.args),
-                         tuple((k, _substitute(v, name, value)) for k, v in e.kwargs))
-    if isinstance(e, ir.CallUser):
-        return ir.CallUser(e.func, tuple(_substitute(a, name, value) for a in e.args))
-    if isinstance(e, ir.Slice):
-        return ir.Slice(*(_substitute(p, name, value) for p in (e.lower, e.upper, e.step)))
-    if isinstance(e, ir.Load):
-        return ir.Load(_substitute(e.array, name, value), tuple(_substitute(i, name, value) for i in e.index))
-    if isinstance(e, ir.Attr):
-        return ir.Attr(_substitute(e.value, name, value), e.name)
-    if isinstance(e, ir.TupleMake):
-        return ir.TupleMake(tuple(_substitute(x, name, value) for x in e.items))
-    if isinstance(e, ir.TupleGet):
-        return ir.TupleGet(_substitute(e.tuple, name, value), e.index)
-    return e
+    return ir.map_expr(e, lambda c: _substitute(c, name, value))
 
 
 def _substitute_in_stmt(s, name, value):

@@ -381,7 +381,6 @@ class Lowering:
 
     def assign(self, target, value, out):
         if isinstance(target, ast.Name):
-            self.check_target_name(target)
             self.expr_into(value, target.id, out)
             return
         if isinstance(target, (ast.Tuple, ast.List)):
@@ -403,10 +402,6 @@ class Lowering:
             return
         val = self.operand(value, out)
         self.assign_to(target, val, out, target)
-
-    def check_target_name(self, node):
-        if node.id.startswith("_t") and node.id[2:].isdigit():
-            pass
 
     def assign_to(self, target, val, out, node):
         """Assign the already-lowered operand ``val`` to an assignment target."""

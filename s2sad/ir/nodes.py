@@ -357,6 +357,23 @@ def sub_exprs(e):
     return ()
 
 
+def map_expr(e, f):
+    """``e`` with each direct child expression ``c`` replaced by ``f(c)`` (a new node; leaves
+    and None as they are)."""
+    import dataclasses
+
+    def conv(v):
+        if isinstance(v, Expr):
+            return f(v)
+        if isinstance(v, tuple):
+            return tuple(conv(x) for x in v)
+        return v
+
+    if not isinstance(e, Expr) or not dataclasses.is_dataclass(e):
+        return e
+    return dataclasses.replace(e, **{fl.name: conv(getattr(e, fl.name)) for fl in dataclasses.fields(e)})
+
+
 def walk_expr(e):
     """``e`` and every expression inside it."""
     stack = [e]

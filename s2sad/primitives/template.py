@@ -88,51 +88,29 @@ def substitute(e, env, array_mode):
     """Replace template names by the expressions in ``env``; resolve ``M.f``."""
     if isinstance(e, ir.Var):
         return env.get(e.name, e)
-    if isinstance(e, ir.Const) or e is None or isinstance(e, ir.NewAxis):
-        return e
+
+    def sub(x):
+        return substitute(x, env, array_mode)
+
     if isinstance(e, ir.BinOp):
-        return simplify(ir.BinOp(e.op, substitute(e.left, env, array_mode),
-                                 substitute(e.right, env, array_mode)))
+        return simplify(ir.BinOp(e.op, sub(e.left), sub(e.right)))
     if isinstance(e, ir.UnaryOp):
-        inner = substitute(e.operand, env, array_mode)
+        inner = sub(e.operand)
         if e.op == "-" and isinstance(inner, ir.UnaryOp) and inner.op == "-":
             return inner.operand
         return ir.UnaryOp(e.op, inner)
-    if isinstance(e, ir.Compare):
-        return ir.Compare(e.op, substitute(e.left, env, array_mode), substitute(e.right, env, array_mode))
-    if isinstance(e, ir.BoolOp):
-        return ir.BoolOp(e.op, tuple(substitute(v, env, array_mode) for v in e.values))
-    if isinstance(e, ir.IfExp):
-        return ir.IfExp(*(substitute(x, env, array_mode) for x in (e.test, e.body, e.orelse)))
     if isinstance(e, ir.Call):
         func = e.func
         if func in PSEUDO:
-            args = tuple(substitute(a, env, array_mode) for a in e.args)
-            return PSEUDO[func](array_mode, *args)
+            return PSEUDO[func](array_mode, *(sub(a) for a in e.args))
         if func.startswith("M."):
             base = func[2:]
             if array_mode or base in MATH_ONLY_TO_NP:
                 func = "np." + NP_NAME.get(base, base)
             else:
                 func = "math." + base
-        return ir.Call(func, tuple(substitute(a, env, array_mode) for a in e.args),
-                       tuple((k, substitute(v, env, array_mode)) for k, v in e.kwargs))
-    if isinstance(e, ir.Method):
-        return ir.Method(substitute(e.obj, env, array_mode), e.name,
-                         tuple(substitute(a, env, array_mode) for a in e.args),
-                         tuple((k, substitute(v, env, array_mode)) for k, v in e.kwargs))
-    if isinstance(e, ir.Attr):
-        return ir.Attr(substitute(e.value, env, array_mode), e.name)
-    if isinstance(e, ir.Load):
-        return ir.Load(substitute(e.array, env, array_mode),
-                       tuple(substitute(i, env, array_mode) for i in e.index))
-    if isinstance(e, ir.Slice):
-        return ir.Slice(*(substitute(p, env, array_mode) for p in (e.lower, e.upper, e.step)))
-    if isinstance(e, ir.TupleMake):
-        return ir.TupleMake(tuple(substitute(x, env, array_mode) for x in e.items))
-    if isinstance(e, ir.TupleGet):
-        return ir.TupleGet(substitute(e.tuple, env, array_mode), e.index)
-    return e
+        return ir.Call(func, tuple(sub(a) for a in e.args), tuple((k, sub(v)) for k, v in e.kwargs))
+    return ir.map_expr(e, sub)
 
 
 def _indicator(array_mode, test):
