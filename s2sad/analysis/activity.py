@@ -36,26 +36,14 @@ def diff_operands(e, types, rules):
         return diff_operands(e.array, types, rules)
     if isinstance(e, ir.Attr):
         return diff_operands(e.value, types, rules) if e.name in ("T", "real") else []
-    if isinstance(e, ir.TupleMake):
-        out = []
-        for x in e.items:
-            out += diff_operands(x, types, rules)
-        return out
+    if isinstance(e, (ir.TupleMake, ir.CallUser)):
+        return [v for x in (e.items if isinstance(e, ir.TupleMake) else e.args)
+                for v in diff_operands(x, types, rules)]
     if isinstance(e, ir.TupleGet):
         return diff_operands(e.tuple, types, rules)
     if isinstance(e, ir.Method):
-        if e.name in ("astype",):
-            return diff_operands(e.obj, types, rules)
-        if e.name == "dot":
-            return diff_operands(e.obj, types, rules) + diff_operands(e.args[0], types, rules)
-        if e.name in ("item",):
-            return diff_operands(e.obj, types, rules)
-        return diff_operands(e.obj, types, rules)
-    if isinstance(e, ir.CallUser):
-        out = []
-        for a in e.args:
-            out += diff_operands(a, types, rules)
-        return out
+        extra = diff_operands(e.args[0], types, rules) if e.name == "dot" else []
+        return diff_operands(e.obj, types, rules) + extra
     if isinstance(e, ir.Call):
         if e.func == "stop_gradient" or e.func.startswith("foreign:"):
             return [] if e.func == "stop_gradient" else _all_vars(e)

@@ -39,17 +39,18 @@ def pure(e):
 
 
 def reads_all(stmts):
-    counts = {}
-    for s in ir.walk_stmts(stmts):
-        for v in ir.stmt_reads(s):
-            counts[v] = counts.get(v, 0) + 1
-    return counts
+    """How many times each name is read in ``stmts`` (nested blocks included)."""
+    return _count(stmts, ir.stmt_reads)
 
 
 def _defs_all(stmts):
+    return _count(stmts, ir.stmt_defs)
+
+
+def _count(stmts, names_of):
     counts = {}
     for s in ir.walk_stmts(stmts):
-        for n in ir.stmt_defs(s):
+        for n in names_of(s):
             counts[n] = counts.get(n, 0) + 1
     return counts
 
