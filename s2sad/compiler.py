@@ -339,14 +339,14 @@ def _inplace_as_stores(fn, types):
     change): for these argument types, a copy of ``fn`` with each such assignment a store into
     the whole array, ``_t = a + e; a[:] = _t`` (three-address form; ``types`` gets the new
     temporaries)."""
-    taken = [int(v[2:]) for v in types if v.startswith("_t") and v[2:].isdigit()]
-    fresh = iter(range(max(taken, default=0) + 1, 10 ** 9))
+    namer = Namer(fn)
+    namer.used |= set(types)
 
     def convert(s):
         if not (isinstance(s, ir.Assign) and s.inplace and isinstance(types.get(s.target.name), Array)):
             return None
         t = types[s.target.name]
-        tmp = ir.Var(f"_t{next(fresh)}")
+        tmp = ir.Var(namer.temp("_t"))
         types[tmp.name] = t
         temps.add(tmp.name)
         return [ir.Assign(tmp, s.value, loc=s.loc, comment=s.comment),

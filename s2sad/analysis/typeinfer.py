@@ -59,7 +59,7 @@ class TypeInference:
             return
         cur = self.res.types.get(name)
         new = unify(cur, t)
-        if new is None and name.startswith("_ret"):
+        if new is None and name == _joined_return(self.res.fn):
             raise TypeInferenceError(f"this return gives a {t}, another return gives a {cur}", s.loc,
                                      "return values of one type")
         if new is None:
@@ -281,6 +281,15 @@ class TypeInference:
                                      "supported: .copy() .reshape() .ravel() .flatten() .sum() .mean() "
                                      ".max() .min() .prod() .dot() .astype() .transpose() .item()")
         return self.apply_rule(rule, call, [t] + [self.typeof(a, s) for a in call.args[1:]], s)
+
+
+def _joined_return(fn):
+    """The variable that jump removal made to carry every ``return``'s value to the one return
+    at the end (None when there is none)."""
+    last = fn.body[-1] if fn.body else None
+    if isinstance(last, ir.Return) and isinstance(last.value, ir.Var) and last.value.name in fn.made:
+        return last.value.name
+    return None
 
 
 def operand_type(e, types, module_globals):
