@@ -19,7 +19,7 @@ from .ad.reverse import CalleeInfo, Reverse
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
 from .ir.names import fresh_name
-from .ir.types import Array
+from .ir.types import Array, Tuple
 from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
 from .primitives import RULES
@@ -166,16 +166,16 @@ class Build:
             self.program.funcs[key + "#rev"] = new
         return self.normalized[key]
 
-    def spec(self, key, argtypes, mask, mode):
+    def spec(self, key, argtypes, mask, mode, returned=None):
         """``key`` specialised for argument types, activity mask and mode ("forward" or
         "reverse", whose function has its jumps removed); made once per Build."""
-        k = (key, tuple(argtypes), tuple(mask), mode)
+        k = (key, tuple(argtypes), tuple(mask), mode, returned)
         if k not in self._specs:
             with reporting_internal_errors(self.program.funcs[key].loc, "analysing this function"):
-                self._specs[k] = self._spec(key, argtypes, mask, mode)
+                self._specs[k] = self._spec(key, argtypes, mask, mode, returned)
         return self._specs[k]
 
-    def _spec(self, key, argtypes, mask, mode):
+    def _spec(self, key, argtypes, mask, mode, returned=None):
         fn = self.fn_for(key, mode)
         k2 = key + "#rev" if mode == "reverse" else key
         tres = self.ti.infer(k2, argtypes)
@@ -189,7 +189,7 @@ class Build:
         check_aliasing(fn, tres.types, mutates)
         active = [p for p, m in zip(fn.params, mask) if m]
         written = [fn.params[k] for k in self.mutated_params(key) if isinstance(tres.types.get(fn.params[k]), Array)]
-        act = Activity(fn, tres.types, active, RULES, mutates, outputs=written)
+        act = Activity(fn, tres.types, active, RULES, mutates, outputs=written, returned=returned)
         check_foreign_calls(fn, tres.types, act)
         return Spec(fn, tres, act, mutates)
 
@@ -234,14 +234,16 @@ class Build:
 
     # ------------------------------------------------------------ forward
 
-    def jvp(self, key, argtypes, mask, batched=False):
-        k = ("jvp", key, tuple(argtypes), tuple(mask), batched)
+    def jvp(self, key, argtypes, mask, batched=False, returned=None):
+        """The JVP of ``key``; ``returned``: for a helper returning a tuple, which items its
+        caller uses (the tangents of the others are not computed)."""
+        k = ("jvp", key, tuple(argtypes), tuple(mask), batched, returned)
         if k in self.names:
             return self.names[k]
         fn = self.program.funcs[key]
         name = self.unique(fn.name + ("_jvp_batched" if batched else "_jvp"))
         self.names[k] = name
-        spec = self.spec(key, argtypes, mask, "forward")
+        spec = self.spec(key, argtypes, mask, "forward", returned)
         wrt = [p for p, m in zip(fn.params, mask) if m and spec.types[p].differentiable]
         callee_names = {}
 
@@ -252,7 +254,8 @@ class Build:
             if not any(cmask):
                 callee_names[call.func] = self.primal(call.func)
                 return None, []
-            return self.jvp(call.func, cargs, cmask, batched), [i for i, m in enumerate(cmask) if m]
+            used = _items_used(spec, call)
+            return self.jvp(call.func, cargs, cmask, batched, used), [i for i, m in enumerate(cmask) if m]
 
         callee_names.update(self._callee_names(fn))
         fw = (BatchedForward if batched else Forward)(spec, Namer(spec.fn), callee_name)
@@ -357,6 +360,29 @@ def _inplace_as_stores(fn, types):
     if temps:
         new.temps, new.made = fn.temps | temps, fn.made | temps
     return new
+
+
+def _items_used(spec, call):
+    """For a call whose result is a tuple taken apart item by item (``r = f(...)``, then
+    ``a = r[0]``, ...), which items the caller's derivative needs: those assigned to useful
+    variables. None when the result is used otherwise (or is no tuple)."""
+    target = None
+    for s in ir.walk_stmts(spec.fn.body):
+        if isinstance(s, ir.Assign) and s.value is call:
+            target = s.target.name
+    if target is None or not isinstance(spec.types.get(target), Tuple):
+        return None
+    used = [False] * len(spec.types[target].items)
+    for s in ir.walk_stmts(spec.fn.body):
+        reads = ir.stmt_reads(s)
+        if target not in reads:
+            continue
+        if not (isinstance(s, ir.Assign) and isinstance(s.value, ir.TupleGet) and isinstance(s.value.tuple, ir.Var)
+                and s.value.tuple.name == target and reads.count(target) == 1):
+            return None
+        if s.target.name in spec.activity.useful:
+            used[s.value.index] = True
+    return tuple(used)
 
 
 def _copy_with(fn, replace):

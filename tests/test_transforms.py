@@ -148,3 +148,15 @@ def test_nested_transforms_keep_the_users_provenance():
     assert "transform_cases.py" in places
     # only the grad wrapper (generated, with no user line of its own) may name a generated file
     assert len(body) <= 1, places
+
+
+def test_hessian_module_computes_no_discarded_tangent():
+    """The gradient wrapper that a Hessian differentiates throws the value away (``_, x_bar =
+    f_vjp(...)``): the forward-mode helper it calls gives that item no tangent."""
+    h = s2sad.hessian(T.rosen)
+    x = np.array([0.3, -0.2, 0.5])
+    got = h(x)
+    src = s2sad.source(h)
+    assert "_out_dot" not in src, src
+    want = numerical_jacobian(s2sad.grad(T.rosen), (x,), 0)
+    assert rel_error(got, want) < 1e-6

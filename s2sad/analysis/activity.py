@@ -69,9 +69,11 @@ def _all_vars(e):
 
 class Activity:
     """``outputs``: what the caller sees besides the return value (the array parameters the
-    function writes into): useful from the start."""
+    function writes into): useful from the start. ``returned``: for a function returning a
+    tuple, which of its items the caller uses (None: all); the others need no derivative."""
 
-    def __init__(self, fn, types, active_params, rules, mutates=None, outputs=()):
+    def __init__(self, fn, types, active_params, rules, mutates=None, outputs=(), returned=None):
+        self.returned = returned
         self.fn = fn
         self.types = types
         self.rules = rules
@@ -87,12 +89,27 @@ class Activity:
     def is_active(self, name):
         return name in self.varied and name in self.useful and self._diff(name)
 
+    def _used_items(self, v):
+        """A returned tuple with only the items the caller uses (all when it says nothing)."""
+        if self.returned is not None and isinstance(v, ir.TupleMake) and len(v.items) == len(self.returned):
+            return ir.TupleMake(tuple(x for x, used in zip(v.items, self.returned) if used))
+        return v
+
     def _edges(self):
         """(target, sources) pairs: target depends differentiably on sources."""
         edges = []
+        # a variable holding the returned tuple, read by nothing but the returns: its items
+        # count only where the caller uses them
+        returned_vars = set()
+        if self.returned:
+            returns = [x.value.name for x in ir.walk_stmts(self.fn.body)
+                       if isinstance(x, ir.Return) and isinstance(x.value, ir.Var)]
+            reads = [v for x in ir.walk_stmts(self.fn.body) for v in ir.stmt_reads(x)]
+            returned_vars = {v for v in set(returns) if reads.count(v) == returns.count(v)}
         for s in ir.walk_stmts(self.fn.body):
             if isinstance(s, ir.Assign):
-                edges.append((s.target.name, diff_operands(s.value, self.types, self.rules), s))
+                v = self._used_items(s.value) if s.target.name in returned_vars else s.value
+                edges.append((s.target.name, diff_operands(v, self.types, self.rules), s))
                 self._call_mutations(s.value, edges, s)
             elif isinstance(s, (ir.Store, ir.AugStore)):
                 srcs = diff_operands(s.value, self.types, self.rules)
@@ -100,7 +117,7 @@ class Activity:
             elif isinstance(s, ir.ExprStmt):
                 self._call_mutations(s.value, edges, s)
             elif isinstance(s, ir.Return) and s.value is not None:
-                edges.append(("<return>", diff_operands(s.value, self.types, self.rules), s))
+                edges.append(("<return>", diff_operands(self._used_items(s.value), self.types, self.rules), s))
         return edges
 
     def _call_mutations(self, e, edges, s):
