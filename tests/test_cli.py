@@ -766,9 +766,9 @@ def _readme_cli_lines():
     """The model.py of the README's "Thirty seconds" and the command lines of its "The command
     line" section, exactly as printed."""
     text = (REPO / "README.md").read_text()
-    model = re.search(r"## Thirty seconds\n\n```python\n(.*?)```", text, re.S).group(1)
+    model = re.search(r"## Thirty seconds\n\n```python\n(.*?)```", text, re.DOTALL).group(1)
     section = text.split("## The command line", 1)[1]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
     lines = [ln.split("  #")[0].strip() for ln in block.splitlines() if ln.strip()]
     return model, lines
 
