@@ -7,12 +7,12 @@ import inspect
 
 import numpy as np
 
-from .ir.types import Scalar, typeof_value
+from .ir.types import a_, Scalar, typeof_value
 from .arguments import normalize_argnums, as_result, copy_args, ieee, is_number_like, match_cotangent
 from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
-from .compiler import Build
+from .compiler import Build, check_returns_a_value
 from .errors import NonDifferentiableError, S2SADError
 from .frontend.lower import get_user_function
 from .frontend.program import Program
@@ -89,7 +89,7 @@ class Transform:
                 if isinstance(a, np.ndarray):
                     what = f"numpy array of dtype {a.dtype}"
                 hint = " (pass a numpy array)" if isinstance(a, list) else ""
-                raise TypeError(f"{name}(): argument `{p}` is a {what}{hint}; s2sad takes floats, "
+                raise TypeError(f"{name}(): argument `{p}` is {a_(what)}{hint}; s2sad takes floats, "
                                 "ints, bools, numpy arrays of float64/float32/int/bool, and tuples "
                                 "of these")
             types.append(t)
@@ -103,7 +103,7 @@ class Transform:
                 fn = self.pyfun
                 raise NonDifferentiableError(
                     f"cannot differentiate {fn.__name__} with respect to `{self.params[k]}`, which "
-                    f"is a {t}: only float scalars and float arrays have derivatives",
+                    f"is {a_(t)}: only float scalars and float arrays have derivatives",
                     _def_loc(fn, self.params[k]),
                     "pass a float (e.g. 2.0, not 2), or leave it out of argnums")
             mask[k] = True
@@ -142,6 +142,8 @@ class Transform:
             if getattr(self, "_program", None) is None:
                 self._program = Program()
             b = Build(self.pyfun, self._program)
+        if self.inner is None:
+            check_returns_a_value(b.program.funcs[b.root], self.kind)
         spec = b.spec(b.root, types, mask, "reverse" if mode == "reverse" else "forward")
         self._check_output(spec, mode)
         d = b.derive(b.root, types, mask, mode)
@@ -283,7 +285,7 @@ def _scalar_output_check(spec, fn, what):
             if isinstance(s, ir.Return):
                 loc = s.loc
         raise NonDifferentiableError(
-            f"{what} needs {fn.__name__} to return a float scalar, but it returns a {rt}", loc,
+            f"{what} needs {fn.__name__} to return a float scalar, but it returns {a_(rt)}", loc,
             "use s2sad.vjp or s2sad.jacrev for vector outputs")
 
 

@@ -25,7 +25,7 @@ from ..backend.dot import DotGraph
 from ..backend.literals import library_path
 from ..backend.pysource import format_function
 from ..backend.wrappers import GradWrapper, forward_wrapper, grad_wrapper
-from ..compiler import Build
+from ..compiler import Build, check_returns_a_value
 from ..errors import NonDifferentiableError, TypeInferenceError
 from .targets import EmitError, Target, article, parse_wrt
 
@@ -176,6 +176,7 @@ class ModuleBuilder:
         b = self.build
         t = r.target
         mask = r.mask
+        check_returns_a_value(b.program.funcs[r.key], r.name)
         spec = b.spec(r.key, tuple(t.types), mask, "forward")
         r.out_type = spec.ret_type
         if r.mode == "reverse":

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ir
-from ..ir.types import BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
+from ..ir.types import a_, BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
 from ..errors import NonDifferentiableError, S2SADError
 from ..api import Transform
 from ..frontend.lower import get_user_function
@@ -191,7 +191,7 @@ def resolve_target(spec):
     try:
         pyfunc = get_user_function(obj)
     except NonDifferentiableError:
-        raise EmitError(f"{path}: `{fname}` is a {type(obj).__name__}, not a function defined "
+        raise EmitError(f"{path}: `{fname}` is {a_(type(obj).__name__)}, not a function defined "
                         "with `def`") from None
     try:
         lines, line0 = inspect.getsourcelines(pyfunc)
