@@ -17,6 +17,8 @@ from .errors import NonDifferentiableError, S2SADError
 from .frontend.lower import get_user_function
 from .frontend.program import Program
 from .sweeps import columns
+from .travel import (function_for_pickle, global_name_for_pickle, rebuild, restore_source,
+                     source_for_pickle)
 
 
 class Compiled:
@@ -184,6 +186,23 @@ class Transform:
 
     def __repr__(self):
         return f"<s2sad.{self.kind} of {self.pyfun.__qualname__}>"
+
+    # ------------------------------------------------------------ pickling (s2sad/travel.py)
+
+    __s2sad_wraps__ = True  # what it wraps is `self.fun`
+
+    def __reduce__(self):
+        name = global_name_for_pickle(self)  # `@s2sad.grad def loss`: by the module's name
+        if name is not None:
+            return name
+        return (rebuild, (type(self), self._init_args(), source_for_pickle(self.pyfun)))
+
+    def _init_args(self):
+        """What ``type(self)(...)`` takes to make this object again (never its generated code)."""
+        return (function_for_pickle(self.fun), self._argnums_arg(), self.mode, self.jit_arg)
+
+    def _argnums_arg(self):
+        return self.argnums[0] if self.single else tuple(self.argnums)
 
 
 def _jit_options(jit):
@@ -443,14 +462,31 @@ def vjp(fun, *primals, jit=False):
     c = t.compiled(primals, nums=nums, mode="reverse")
     primals = copy_args(primals)
     out = fun(*copy_args(primals))
+    return out, VJPFunction(t, c, primals, out)
 
-    def vjp_fun(ct):
-        _, by_param = reverse_sweep(c, primals, match_cotangent(ct, out))
+
+class VJPFunction:
+    """``vjp_fun`` of ``vjp(fun, *primals)``: ``vjp_fun(cotangent)`` gives one cotangent per
+    primal. Pickled as ``fun``, the primals and ``jit``, made again by ``vjp`` when unpickled."""
+
+    def __init__(self, transform, compiled, primals, out):
+        self.transform, self.compiled, self.primals, self.out = transform, compiled, primals, out
+
+    def __call__(self, ct):
+        primals = self.primals
+        _, by_param = reverse_sweep(self.compiled, primals, match_cotangent(ct, self.out))
         return tuple(as_result(by_param[k], primals[k]) if k in by_param else None
                      for k in range(len(primals)))
 
-    vjp_fun.compiled = c
-    return out, vjp_fun
+    def __reduce__(self):
+        t = self.transform
+        return (_vjp_function, (function_for_pickle(t.fun), self.primals, t.jit_arg,
+                                source_for_pickle(t.pyfun)))
+
+
+def _vjp_function(fun, primals, jit, source=None):
+    restore_source(source, fun)
+    return vjp(fun, *primals, jit=jit)[1]
 
 
 def _transform(cls, fun, jit):
