@@ -10,6 +10,7 @@ import numpy as np
 from .ir.types import a_, Scalar, typeof_value
 from .arguments import normalize_argnums, as_result, copy_args, ieee, is_number_like, match_cotangent
 from .backend.assemble import Differentiated, Entry, Header, assemble
+from .backend.display import source_html, source_markdown
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
 from .compiler import Build, check_returns_a_value
@@ -186,6 +187,15 @@ class Transform:
 
     def __repr__(self):
         return f"<s2sad.{self.kind} of {self.pyfun.__qualname__}>"
+
+    # ------------------------------------------------------------ notebooks
+
+    def _repr_html_(self):
+        """Jupyter shows the generated source, highlighted, once a call has specialised it."""
+        return None if self._last is None else source_html(repr(self), self._last.source)
+
+    def _repr_markdown_(self):
+        return None if self._last is None else source_markdown(repr(self), self._last.source)
 
     # ------------------------------------------------------------ pickling (s2sad/travel.py)
 
