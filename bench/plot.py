@@ -9,6 +9,7 @@ Needs matplotlib (``pip install matplotlib``); without it, says so and draws not
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 ORDER = ("s2sad_reverse", "s2sad_reverse_raw", "s2sad_reverse_api", "s2sad_forward",
@@ -46,7 +47,7 @@ def plot(results, path):
             ax.axvline(1.0, color="black", linewidth=0.8)
             ax.set_title(f"{name}: time / time of {ref}", fontsize=9)
             for y, v in enumerate(vals):
-                if v == v:  # not NaN
+                if not math.isnan(v):
                     ax.text(v, y, f" {v:.2f}x", va="center", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -59,7 +60,8 @@ def main(argv=None):
     if len(argv) != 2:
         print(__doc__)
         return 2
-    data = json.loads(open(argv[0], encoding="utf-8").read())
+    with open(argv[0], encoding="utf-8") as fh:
+        data = json.load(fh)
     return 0 if plot(data["problems"], argv[1]) else 1
 
 

@@ -17,6 +17,7 @@ Needs ``pip install 's2sad[dask]'``.
 """
 
 import argparse
+import itertools
 import math
 import time
 
@@ -50,7 +51,7 @@ def make_data(rows, features, seed=0):
 def scatter_partitions(client, X, y, parts):
     """The partitions, sent to the workers once (futures): each step ships only w."""
     bounds = np.linspace(0, X.shape[0], parts + 1).astype(int)
-    return [client.scatter((X[a:b], y[a:b])) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [client.scatter((X[a:b], y[a:b])) for a, b in itertools.pairwise(bounds)]
 
 
 def _grad_of(part, w):

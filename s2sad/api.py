@@ -7,6 +7,7 @@ import inspect
 
 import numpy as np
 
+from .ir.parse import parse
 from .ir.types import a_, Scalar, typeof_value
 from .arguments import normalize_argnums, as_result, copy_args, ieee, is_number_like, match_cotangent
 from .backend.assemble import Differentiated, Entry, Header, assemble
@@ -280,7 +281,7 @@ def _def_loc(fn, param=None):
     from .frontend.lower import SourceInfo
     try:
         src = SourceInfo(fn)
-        tree = ast.parse(src.text)
+        tree = parse(src.text)
     except (S2SADError, SyntaxError):
         return None
     node = tree.body[0]

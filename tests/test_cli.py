@@ -811,6 +811,7 @@ def test_types_from_use():
         "rows_times": ["float64[:, :]", "int64", "float64"],
         "shaped": ["float64[:, :, :]", "float64[:]"],
         "calls_helper": ["float64[:, :]", "int64"],
+        "aliased": ["float64[:]", "float64"],
     }
     for name, types in expect.items():
         t = resolve_target(f"{REPO / FIX}/untyped.py:{name}")

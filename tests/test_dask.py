@@ -13,16 +13,15 @@ from s2sad.check.fd import numerical_grad
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
-import dask_scale_out as D  # noqa: E402
-import fit_lorenz as L  # noqa: E402
+import dask_scale_out as D
+import fit_lorenz as L
 
 
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as c:
-            yield c
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        yield c
 
 
 @pytest.mark.slow

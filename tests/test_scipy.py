@@ -12,7 +12,7 @@ from s2sad.check.fd import numerical_grad, numerical_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
-import fit_lorenz as L  # noqa: E402
+import fit_lorenz as L
 
 STEPS = 60
 

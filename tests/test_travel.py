@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import travel_cases as T  # noqa: E402
+import travel_cases as T
 
 X = np.array([0.3, -0.4, 1.2])
 K = 0.7

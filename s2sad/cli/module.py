@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ir
-from ..ir.types import Array, Scalar, Tuple, typeof_value
+from ..ir.types import F64, Array, Scalar, Tuple, typeof_value
 from ..backend.assemble import (
     JIT_DECORATOR,
     Differentiated,
@@ -315,12 +315,13 @@ class ModuleBuilder:
 def _with_type_hint(e, t):
     """A type error, with a hint naming the parameters whose types were only assumed, and the
     caret on the first use of one of them on the line (the expression that needs its type)."""
-    assumed = [p for p, o in zip(t.params, t.type_origin) if o == "assumed"]
+    assumed = [p for p, o, ty in zip(t.params, t.type_origin, t.types)
+               if o == "assumed" or (o == "use" and ty == F64)]
     if not assumed:
         return e
     names = ", ".join(f"`{p}`" for p in assumed)
-    hint = (f"{t.func_name}'s {names} have no annotation and their uses do not say their "
-            f"types, so they were taken as float64 scalars: annotate them "
+    hint = (f"{t.func_name}'s {names} have no annotation and their uses do not tell an array, "
+            f"so they were taken as float64 scalars: annotate them "
             f"(`{assumed[0]}: np.ndarray`) or give --types '{assumed[0]}=float64[:]'")
     loc = e.loc
     if loc is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..ir.parse import parse
 from .. import ir
 from ..ir.types import a_, BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
 from ..errors import NonDifferentiableError, S2SADError
@@ -201,7 +202,7 @@ def resolve_target(spec):
     indent = len(first) - len(first.lstrip())
     text = textwrap.dedent("".join(lines))
     try:
-        tree = ast.parse(text)
+        tree = parse(text)
     except SyntaxError as e:  # e.g. a lambda bound to a name
         raise EmitError(f"{path}: cannot parse the source of `{fname}`: {e.msg}") from None
     fdefs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -239,7 +240,7 @@ def type_from_node(node):
     """The s2sad type written as ``node`` (an annotation, or a ``--types`` value)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         try:
-            inner = ast.parse(node.value.strip(), mode="eval").body
+            inner = parse(node.value.strip(), mode="eval").body
         except SyntaxError:
             raise _BadType(node, repr(node.value)) from None
         try:
@@ -277,7 +278,7 @@ def parse_call_text(text, option):
     list of (name, expression node), name None for a positional item."""
     src = "_(" + text + "\n)"
     try:
-        call = ast.parse(src, mode="eval").body
+        call = parse(src, mode="eval").body
     except SyntaxError as e:
         col = max((e.offset or 3) - 3, 0)
         raise EmitError(f"{option}: {e.msg} at column {col + 1} of `{text}`") from None

@@ -13,6 +13,7 @@ import ast
 import inspect
 import textwrap
 
+from ..ir.parse import parse
 from ..ir.types import F64, I64, Array
 
 ARRAY, INT, NUMBER = "array", "int", "number"
@@ -84,7 +85,7 @@ def _aliases(fdef, params, parents):
                         break
                     extra += len(items)
                     source = source.value
-                if extra == 0:
+                if extra == 0 and not isinstance(source, ast.Name):
                     continue
             else:
                 continue
@@ -151,9 +152,23 @@ def _use(node, off, parents, globals_, depth):
         return [(ARRAY, off + 1, node)]
     if off == 0 and _in_int_context(node, parents):
         return [(INT, 0, node)]
-    if off == 0:
+    if off == 0 and _as_number(node, parent):
         return [(NUMBER, 0, node)]
     return []
+
+
+def _as_number(node, parent):
+    """Used in arithmetic, a comparison, or as an argument of math.* or a number builtin."""
+    if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+        return True
+    if isinstance(parent, ast.AugAssign) and parent.value is node:
+        return True
+    if isinstance(parent, ast.Call) and node in parent.args:
+        f = parent.func
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "math":
+            return True
+        return isinstance(f, ast.Name) and f.id in ("float", "abs", "min", "max", "pow", "round")
+    return False
 
 
 def _in_int_context(node, parents):
@@ -181,7 +196,7 @@ def _callee(call, globals_, depth):
     if not inspect.isfunction(fn):
         return None
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        tree = parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
         return None
     fdef = next((n for n in tree.body if isinstance(n, ast.FunctionDef)), None)

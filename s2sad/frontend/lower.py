@@ -21,6 +21,7 @@ import types
 
 import numpy as np
 
+from ..ir.parse import parse
 from .. import ir
 from ..ir.types import DType
 from ..errors import UnsupportedSyntaxError, NonDifferentiableError
@@ -135,7 +136,7 @@ class Lowering:
         self.src = SourceInfo(fn)
         self.scope = Scope(fn)
         try:
-            tree = ast.parse(self.src.text)
+            tree = parse(self.src.text)
         except SyntaxError:
             if fn.__name__ == "<lambda>":
                 raise UnsupportedSyntaxError("lambdas are not supported",

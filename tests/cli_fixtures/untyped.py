@@ -33,3 +33,8 @@ def conflict(n, w):
     for i in range(n):
         s += w
     return s * n[0]
+
+
+def aliased(a, k):  # a: float64[:] through its other name b; k: float (arithmetic)
+    b = a
+    return b[0] * k + b[1]
