@@ -890,6 +890,9 @@ def parse(argv):
                         "shared machine) or wall-clock time; both are kept in the JSON")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="leave glibc malloc's mmap/trim thresholds at their defaults")
+    p.add_argument("--plot", metavar="OUT.png",
+                   help="draw the time ratios (against the function, the hand-written adjoint, "
+                        "each peer) into OUT.png with matplotlib (bench/plot.py)")
     p.add_argument("--child-first-call", metavar="PROBLEM", help=argparse.SUPPRESS)
     opts = p.parse_args(argv)
     opts.problems = [s.strip() for s in opts.problems.split(",") if s.strip()]
@@ -948,6 +951,10 @@ def main(argv=None):
     Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.json).write_text(json.dumps(out, indent=1, default=str))
     print(f"\nJSON: {opts.json}  ({time.perf_counter() - t_start:.0f} s in all)")
+    if opts.plot:
+        from bench.plot import plot
+        if plot(results, opts.plot):
+            print(f"picture: {opts.plot}")
     return 0
 
 

@@ -7,16 +7,20 @@ import inspect
 
 import numpy as np
 
-from .ir.types import Scalar, typeof_value
+from .ir.parse import parse
+from .ir.types import a_, Scalar, typeof_value
 from .arguments import normalize_argnums, as_result, copy_args, ieee, is_number_like, match_cotangent
 from .backend.assemble import Differentiated, Entry, Header, assemble
+from .backend.display import source_html, source_markdown
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
-from .compiler import Build
+from .compiler import Build, check_returns_a_value
 from .errors import NonDifferentiableError, S2SADError
 from .frontend.lower import get_user_function
 from .frontend.program import Program
 from .sweeps import columns
+from .travel import (function_for_pickle, global_name_for_pickle, rebuild, restore_source,
+                     source_for_pickle)
 
 
 class Compiled:
@@ -89,7 +93,7 @@ class Transform:
                 if isinstance(a, np.ndarray):
                     what = f"numpy array of dtype {a.dtype}"
                 hint = " (pass a numpy array)" if isinstance(a, list) else ""
-                raise TypeError(f"{name}(): argument `{p}` is a {what}{hint}; s2sad takes floats, "
+                raise TypeError(f"{name}(): argument `{p}` is {a_(what)}{hint}; s2sad takes floats, "
                                 "ints, bools, numpy arrays of float64/float32/int/bool, and tuples "
                                 "of these")
             types.append(t)
@@ -103,7 +107,7 @@ class Transform:
                 fn = self.pyfun
                 raise NonDifferentiableError(
                     f"cannot differentiate {fn.__name__} with respect to `{self.params[k]}`, which "
-                    f"is a {t}: only float scalars and float arrays have derivatives",
+                    f"is {a_(t)}: only float scalars and float arrays have derivatives",
                     _def_loc(fn, self.params[k]),
                     "pass a float (e.g. 2.0, not 2), or leave it out of argnums")
             mask[k] = True
@@ -142,6 +146,8 @@ class Transform:
             if getattr(self, "_program", None) is None:
                 self._program = Program()
             b = Build(self.pyfun, self._program)
+        if self.inner is None:
+            check_returns_a_value(b.program.funcs[b.root], self.kind)
         spec = b.spec(b.root, types, mask, "reverse" if mode == "reverse" else "forward")
         self._check_output(spec, mode)
         d = b.derive(b.root, types, mask, mode)
@@ -182,6 +188,32 @@ class Transform:
 
     def __repr__(self):
         return f"<s2sad.{self.kind} of {self.pyfun.__qualname__}>"
+
+    # ------------------------------------------------------------ notebooks
+
+    def _repr_html_(self):
+        """Jupyter shows the generated source, highlighted, once a call has specialised it."""
+        return None if self._last is None else source_html(repr(self), self._last.source)
+
+    def _repr_markdown_(self):
+        return None if self._last is None else source_markdown(repr(self), self._last.source)
+
+    # ------------------------------------------------------------ pickling (s2sad/travel.py)
+
+    __s2sad_wraps__ = True  # what it wraps is `self.fun`
+
+    def __reduce__(self):
+        name = global_name_for_pickle(self)  # `@s2sad.grad def loss`: by the module's name
+        if name is not None:
+            return name
+        return (rebuild, (type(self), self._init_args(), source_for_pickle(self.pyfun)))
+
+    def _init_args(self):
+        """What ``type(self)(...)`` takes to make this object again (never its generated code)."""
+        return (function_for_pickle(self.fun), self._argnums_arg(), self.mode, self.jit_arg)
+
+    def _argnums_arg(self):
+        return self.argnums[0] if self.single else tuple(self.argnums)
 
 
 def _jit_options(jit):
@@ -249,7 +281,7 @@ def _def_loc(fn, param=None):
     from .frontend.lower import SourceInfo
     try:
         src = SourceInfo(fn)
-        tree = ast.parse(src.text)
+        tree = parse(src.text)
     except (S2SADError, SyntaxError):
         return None
     node = tree.body[0]
@@ -283,7 +315,7 @@ def _scalar_output_check(spec, fn, what):
             if isinstance(s, ir.Return):
                 loc = s.loc
         raise NonDifferentiableError(
-            f"{what} needs {fn.__name__} to return a float scalar, but it returns a {rt}", loc,
+            f"{what} needs {fn.__name__} to return a float scalar, but it returns {a_(rt)}", loc,
             "use s2sad.vjp or s2sad.jacrev for vector outputs")
 
 
@@ -441,14 +473,31 @@ def vjp(fun, *primals, jit=False):
     c = t.compiled(primals, nums=nums, mode="reverse")
     primals = copy_args(primals)
     out = fun(*copy_args(primals))
+    return out, VJPFunction(t, c, primals, out)
 
-    def vjp_fun(ct):
-        _, by_param = reverse_sweep(c, primals, match_cotangent(ct, out))
+
+class VJPFunction:
+    """``vjp_fun`` of ``vjp(fun, *primals)``: ``vjp_fun(cotangent)`` gives one cotangent per
+    primal. Pickled as ``fun``, the primals and ``jit``, made again by ``vjp`` when unpickled."""
+
+    def __init__(self, transform, compiled, primals, out):
+        self.transform, self.compiled, self.primals, self.out = transform, compiled, primals, out
+
+    def __call__(self, ct):
+        primals = self.primals
+        _, by_param = reverse_sweep(self.compiled, primals, match_cotangent(ct, self.out))
         return tuple(as_result(by_param[k], primals[k]) if k in by_param else None
                      for k in range(len(primals)))
 
-    vjp_fun.compiled = c
-    return out, vjp_fun
+    def __reduce__(self):
+        t = self.transform
+        return (_vjp_function, (function_for_pickle(t.fun), self.primals, t.jit_arg,
+                                source_for_pickle(t.pyfun)))
+
+
+def _vjp_function(fun, primals, jit, source=None):
+    restore_source(source, fun)
+    return vjp(fun, *primals, jit=jit)[1]
 
 
 def _transform(cls, fun, jit):

@@ -431,3 +431,17 @@ def _custom_calls(s):
 
 def _call_exprs(s):
     return [e for e in ir.stmt_exprs(s) if isinstance(e, ir.CallUser)]
+
+
+def check_returns_a_value(fn, what):
+    """A function with no ``return`` returns None: nothing to differentiate, said at its def
+    (the type error about a None output that would follow says less)."""
+    if any(isinstance(s, ir.Return) and not (isinstance(s.value, ir.Const) and s.value.value is None)
+           for s in ir.walk_stmts(fn.body)):
+        return
+    from .errors import NonDifferentiableError
+    raise NonDifferentiableError(
+        f"{fn.name} has no `return` statement, so it returns None: {what} needs it to return "
+        "the value to differentiate", fn.loc,
+        f"end {fn.name} with `return` and the value (a float for grad, floats or arrays for "
+        "jvp, vjp and the Jacobians)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 from .errors import NonDifferentiableError
+from .travel import function_for_pickle, global_name_for_pickle
 
 
 class CustomRule:
@@ -27,6 +28,20 @@ class CustomRule:
 
     def ready(self):
         raise NotImplementedError
+
+    # pickled as pickle sends a function: by the module's name for it when it has one (the
+    # decorated function), else by its function and rules (s2sad/travel.py)
+    __s2sad_wraps__ = True
+
+    def __reduce__(self):
+        name = global_name_for_pickle(self)
+        if name is not None:
+            return name
+        return (_rule_again, (type(self), function_for_pickle(self.fun)), self._rules())
+
+
+def _rule_again(cls, fun):
+    return cls(fun)
 
 
 class custom_vjp(CustomRule):
@@ -44,6 +59,9 @@ class custom_vjp(CustomRule):
     def defvjp(self, fwd, bwd):
         self.fwd, self.bwd = fwd, bwd
         return self
+
+    def _rules(self):
+        return {"fwd": self.fwd, "bwd": self.bwd}
 
     def ready(self):
         if self.fwd is None:
@@ -65,6 +83,9 @@ class custom_jvp(CustomRule):
     def defjvp(self, rule):
         self.jvp = rule
         return rule
+
+    def _rules(self):
+        return {"jvp": self.jvp}
 
     def ready(self):
         if self.jvp is None:

@@ -58,6 +58,9 @@ class JacFwd(Transform):
     def __init__(self, fun, argnums=0, jit=False):
         super().__init__(fun, argnums, mode="forward", jit=jit)
 
+    def _init_args(self):
+        return _init_args_without_mode(self)
+
     def __call__(self, *args):
         from .primitives.batched import NotBatchable
 
@@ -104,6 +107,9 @@ class JacRev(Transform):
 
     def __init__(self, fun, argnums=0, jit=False):
         super().__init__(fun, argnums, mode="reverse", jit=jit)
+
+    def _init_args(self):
+        return _init_args_without_mode(self)
 
     def __call__(self, *args):
         c = self.compiled(args, mode="reverse")
@@ -154,6 +160,10 @@ class Jacobian(Transform):
         self._fwd = JacFwd(fun, argnums, jit)
         self._rev = JacRev(fun, argnums, jit)
 
+    def _init_args(self):
+        fun, argnums, _, jit = super()._init_args()
+        return (fun, argnums, self.requested, jit)
+
     def __call__(self, *args):
         n_in = sum(_size(args[k]) for k in self.argnums)
         if self.requested == "auto":
@@ -181,10 +191,19 @@ class Hessian(Transform):
         self._grad = Grad(fun, argnums, mode="reverse", jit=False)
         self._jac = JacFwd(self._grad, argnums, jit)
 
+    def _init_args(self):
+        return _init_args_without_mode(self)
+
     def __call__(self, *args):
         result = self._jac(*args)
         self._last = self._jac._last
         return result
+
+
+def _init_args_without_mode(t):
+    """What the constructors that take no mode take: (fun, argnums, jit)."""
+    fun, argnums, _, jit = Transform._init_args(t)
+    return (fun, argnums, jit)
 
 
 def jacfwd(fun, argnums=0, *, jit=False):

@@ -425,7 +425,7 @@ def unsupported_sort_method(a):
 
 
 def foreign_operator_mul(x):
-    y = operator.mul(x, 3.0)  # ERR
+    y = operator.mul(x, 3.0)  # ERR col=operator.mul
     return y * x
 
 
@@ -608,3 +608,32 @@ def square(x):
 
 def pair(x):
     return x * 2.0, x * 3.0
+
+
+# ---------------------------------------------------------------- Python as written (issue 13)
+
+
+def factorial_series(x, n):
+    s = 0.0
+    for i in range(n):
+        s += x ** i / math.factorial(i)  # evaluated: i carries no derivative
+    return s
+
+
+def prints_a_label(x):
+    y = x * x
+    print("y =", y)
+    return y
+
+
+def sorted_constant(a):
+    b = np.sort(np.arange(4.0))  # evaluated: no differentiated value reaches it
+    return a * b[2]
+
+
+def no_rule_on_active(x):
+    return 2.0 * math.nextafter(x, 3.0)  # ERR col=math.nextafter
+
+
+def no_return(x):  # ERR
+    y = x * 2.0

@@ -18,7 +18,7 @@ def test_quick_run_writes_json(tmp_path):
     env_cache = tmp_path / "cache"
     p = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--no-peers", "--no-subprocess",
-         "--problems", "lorenz", "--json", str(out)],
+         "--problems", "lorenz", "--json", str(out), "--plot", str(tmp_path / "bench.png")],
         check=False, capture_output=True, text=True, timeout=300, cwd=str(REPO),
         env={**os.environ, "S2SAD_CACHE_DIR": str(env_cache)})
     assert p.returncode == 0, p.stderr[-3000:]
@@ -48,3 +48,5 @@ def test_quick_run_writes_json(tmp_path):
     names = {t["target"] for t in data["targets"]}
     assert any("3x function" in n for n in names) and any("tape" in n for n in names)
     assert all(t["met"] in (True, False, None) for t in data["targets"])
+    png = (tmp_path / "bench.png").read_bytes()  # --plot: drawn with matplotlib
+    assert png.startswith(b"\x89PNG") and len(png) > 5000

@@ -161,6 +161,10 @@ CATALOGUE = [
     *case("foreign_numpy_sort", NDE, args=(vec(),)),
     *case("builtin_sum", NDE, args=(vec(),)),
     *case("foreign_linalg_pinv", NDE, args=(np.eye(2) + 0.1,)),
+    *case("no_rule_on_active", NDE, match=r"`math\.nextafter` is not supported by s2sad yet \(it "
+                                          r"has no derivative rule\), and it is called with the "
+                                          r"differentiated value `x`"),
+    *case("no_return", NDE, match=r"no_return has no `return` statement, so it returns None"),
     *case("recursion_direct", REC, args=(1.5, 3)),
     *case("recursion_mutual_a", REC, args=(1.5, 3), at="recursion_mutual_b"),
     # types
@@ -255,6 +259,35 @@ def test_print_of_a_differentiated_value(capsys):
         assert "3.0" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_calls_with_no_differentiated_value_are_evaluated(mode, capsys):
+    """Python as written: math.factorial of the int loop index is evaluated (the rule table
+    is consulted only for calls that receive differentiated values), np.sort of a constant
+    array too, print with string constants prints. References by hand."""
+    x, n = 0.7, 8
+    g = s2sad.grad(E.factorial_series, mode=mode)(x, n)
+    assert g == pytest.approx(sum(i * x ** (i - 1) / math.factorial(i) for i in range(1, n)),
+                              rel=1e-12)
+    assert s2sad.grad(E.sorted_constant, mode=mode)(3.0) == 2.0
+    assert s2sad.grad(E.prints_a_label, mode=mode)(3.0) == 6.0
+    assert "y = 9.0" in capsys.readouterr().out
+
+
+def test_a_call_numba_cannot_compile_is_refused_clearly():
+    """Under jit, math.factorial (which Numba does not compile) is a JitError naming the
+    user's line, not a Numba traceback."""
+    from s2sad.errors import JitError
+    with pytest.raises(JitError, match=r"math\.factorial\(i\)") as info:
+        s2sad.grad(E.factorial_series, jit=True)(0.7, 8)
+    assert info.value.hint
+
+
+@pytest.mark.slow
+def test_print_with_strings_under_jit(capfd):
+    assert s2sad.grad(E.prints_a_label, jit=True)(3.0) == 6.0
+    assert "y = 9.0" in capfd.readouterr().out
+
+
 # ---------------------------------------------------------------- what cannot be differentiated at all
 
 
@@ -323,7 +356,7 @@ def test_gradient_wrt_an_int_array_after_a_float_one(mode, dtype, shown):
     g = s2sad.grad(E.dot2, mode=mode)
     np.testing.assert_allclose(g(vec(), vec()), vec())
     with pytest.raises(NonDifferentiableError,
-                       match=rf"with respect to `a`, which is a {shown}\[:\]") as info:
+                       match=rf"with respect to `a`, which is an? {shown}\[:\]") as info:
         g(np.array([1, 2, 3], dtype=dtype), vec())
     assert info.value.hint
 
@@ -344,7 +377,7 @@ def test_int_array_not_differentiated_recompiles(mode):
 def test_int_scalar_after_a_float_one(mode):
     g = s2sad.grad(E.square, mode=mode)
     assert g(3.0) == 6.0
-    with pytest.raises(NonDifferentiableError, match=r"`x`, which is a int64"):
+    with pytest.raises(NonDifferentiableError, match=r"`x`, which is an int64"):
         g(3)
 
 

@@ -122,3 +122,19 @@ def test_vectorised_softmax_xent(fn, mode):
     assert rel_error(g, fd) < TOL
     # the same loss as the example's loop over rows
     assert abs(fn(*args) - softmax_xent.softmax_cross_entropy(*args)) < 1e-12
+
+
+# the README's example commands, as printed but smaller (fewer steps, fewer rows)
+@pytest.mark.slow
+@pytest.mark.parametrize("argv,expect", [
+    (["examples/fit_lorenz.py", "--steps", "40"], ["BFGS, s2sad gradient (jac=True)",
+                                                   "Newton-CG, s2sad hessp="]),
+    (["examples/dask_scale_out.py", "--rows", "20000", "--steps", "2"],
+     ["speed-up, 2 workers vs 1:", "(b) value_and_grad at 16 Lorenz parameter vectors"]),
+])
+def test_readme_example_commands(argv, expect):
+    proc = subprocess.run([sys.executable, *argv], check=False, cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for text in expect:
+        assert text in proc.stdout, proc.stdout

@@ -311,9 +311,22 @@ def check_foreign_calls(fn, types, activity):
                           and types.get(v) is not None and types[v].differentiable]
                 if active:
                     name = e.func.split(":", 1)[1]
+                    calls = getattr(fn, "foreign_calls", {}).get(name, [])
+                    call = next((c for c in calls if s.loc is not None and c.loc is not None
+                                 and c.loc.lineno == s.loc.lineno), calls[0] if calls else None)
+                    if call is not None and call.no_rule:
+                        raise NonDifferentiableError(
+                            f"`{call.text}` is not supported by s2sad yet (it has no derivative "
+                            f"rule), and it is called with the differentiated value "
+                            f"`{active[0]}`", call.loc,
+                            "see the README for the supported math and numpy functions, give it "
+                            "a rule with s2sad.custom_vjp, or wrap the argument in "
+                            "s2sad.stop_gradient(...) (with no differentiated value it is simply "
+                            "evaluated)")
                     raise NonDifferentiableError(
-                        f"`{name}` is called with the differentiated value `{active[0]}`, but "
-                        "s2sad has neither its source nor a derivative rule for it", s.loc,
+                        f"`{call.text if call else name}` is called with the differentiated value "
+                        f"`{active[0]}`, but s2sad has neither its source nor a derivative rule "
+                        "for it", call.loc if call else s.loc,
                         "write it in Python in a .py file, give it a rule with s2sad.custom_vjp, "
                         "or wrap the argument in s2sad.stop_gradient(...)")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..errors import TypeInferenceError, NonDifferentiableError
-from ..ir.types import (DType, Array, Scalar, Tuple, Opaque, F64, I64, BOOL, NONE, promote_dtype, unify,
+from ..ir.types import (a_, DType, Array, Scalar, Tuple, Opaque, F64, I64, BOOL, NONE, promote_dtype, unify,
                     typeof_value)
 from ..primitives import RULES, canonical_call
 from ..primitives.typerules import t_matmul
@@ -60,11 +60,11 @@ class TypeInference:
         cur = self.res.types.get(name)
         new = unify(cur, t)
         if new is None and name == _joined_return(self.res.fn):
-            raise TypeInferenceError(f"this return gives a {t}, another return gives a {cur}", s.loc,
+            raise TypeInferenceError(f"this return gives {a_(t)}, another return gives {a_(cur)}", s.loc,
                                      "return values of one type")
         if new is None:
             raise TypeInferenceError(
-                f"`{name}` is a {t} here but was a {cur} elsewhere; s2sad (like Numba) needs one "
+                f"`{name}` is {a_(t)} here but was {a_(cur)} elsewhere; s2sad (like Numba) needs one "
                 "type per variable", s.loc, "use a different name for the other value")
         if new != cur:
             self.res.types[name] = new
@@ -92,7 +92,7 @@ class TypeInference:
             at = self.typeof(s.array, s)
             self.typeof(s.value, s)
             if at is not None and not isinstance(at, Array):
-                raise TypeInferenceError(f"`{s.array.name}` is a {at}, not an array: it cannot be "
+                raise TypeInferenceError(f"`{s.array.name}` is {a_(at)}, not an array: it cannot be "
                                          "written by index", s.loc,
                                          "only numpy arrays can be written by index")
             for i in s.index:
@@ -110,7 +110,7 @@ class TypeInference:
             for b in (s.start, s.stop, s.step):
                 t = self.typeof(b, s)
                 if t is not None and not (isinstance(t, Scalar) and t.dtype in ("int64", "bool")):
-                    raise TypeInferenceError(f"range() needs integers, got a {t}", s.loc,
+                    raise TypeInferenceError(f"range() needs integers, got {a_(t)}", s.loc,
                                              "convert with int(...)")
             self.set(s.var.name, I64, s)
             self.block(s.body)
@@ -126,7 +126,7 @@ class TypeInference:
                 new = unify(self.res.ret, t)
                 if new is None:
                     raise TypeInferenceError(
-                        f"this return gives a {t}, another return gives a {self.res.ret}", s.loc,
+                        f"this return gives {a_(t)}, another return gives {a_(self.res.ret)}", s.loc,
                         "return values of one type")
                 self.res.ret = new
 
@@ -176,7 +176,7 @@ class TypeInference:
             if t is None:
                 return None
             if not isinstance(t, Tuple):
-                raise TypeInferenceError(f"cannot unpack a {t}", s.loc,
+                raise TypeInferenceError(f"cannot unpack {a_(t)}", s.loc,
                                          "only tuples can be unpacked (a, b = t)")
             if e.index >= len(t.items):
                 raise TypeInferenceError(f"cannot unpack {len(t.items)} values into more names", s.loc,
@@ -273,7 +273,7 @@ class TypeInference:
         if t is None or any(x is None for x in ts):
             return None
         if not isinstance(t, Array):
-            raise TypeInferenceError(f"`.{e.name}()` is called on a {t}, not an array", s.loc)
+            raise TypeInferenceError(f"`.{e.name}()` is called on {a_(t)}, not an array", s.loc)
         call = canonical_call(e)
         rule = RULES.get(call.func) if call is not None else None
         if rule is None:
@@ -329,7 +329,7 @@ def binop_type(op, a, b, s):
             return Tuple(a.items + b.items)
         raise TypeInferenceError(f"operator {op} on tuples is not supported", s.loc)
     if isinstance(a, Opaque) or isinstance(b, Opaque):
-        raise TypeInferenceError(f"operator {op} cannot take a {a} and a {b}", s.loc)
+        raise TypeInferenceError(f"operator {op} cannot take {a_(a)} and {a_(b)}", s.loc)
     if op == "@":
         return t_matmul([a, b], None)
     arrays = [t for t in (a, b) if isinstance(t, Array)]
@@ -357,7 +357,7 @@ def attr_type(t, name, s):
     if name == "shape":
         if isinstance(t, Array):
             return Tuple((I64,) * t.ndim)
-        raise TypeInferenceError(f"`.shape` of a {t}", s.loc)
+        raise TypeInferenceError(f"`.shape` of {a_(t)}", s.loc)
     if name == "T":
         return t
     if name in ("size", "ndim"):
@@ -386,7 +386,7 @@ def load_type(t, e, idx, s):
             return t.items[0]
         raise TypeInferenceError("indexing a tuple of mixed types needs a constant index", s.loc)
     if not isinstance(t, Array):
-        raise TypeInferenceError(f"a {t} cannot be indexed", s.loc,
+        raise TypeInferenceError(f"{a_(t)} cannot be indexed", s.loc,
                                  "only numpy arrays and tuples can be indexed")
     nd = t.ndim
     used = 0
@@ -403,7 +403,7 @@ def load_type(t, e, idx, s):
             raise TypeInferenceError("indexing with an array (fancy indexing) is not supported", s.loc,
                                      "index with ints and slices, or loop over the indices")
         else:
-            raise TypeInferenceError(f"an index must be an int or a slice, got a {it}", s.loc,
+            raise TypeInferenceError(f"an index must be an int or a slice, got {a_(it)}", s.loc,
                                      "convert with int(...)")
     if used > t.ndim:
         raise TypeInferenceError(f"too many indices ({used}) for a {t.ndim}-d array", s.loc,
@@ -415,9 +415,38 @@ def load_type(t, e, idx, s):
 
 def foreign_type(obj, ts, e, s):
     """A call of a function s2sad has no source or rule for: it is evaluated as is (it must not
-    get differentiated values; activity analysis checks that), its result typed by calling it
-    on representative values is not possible at build time, so ints are assumed for int inputs
-    and floats otherwise."""
+    get differentiated values; activity analysis checks that). A math or numpy function is pure,
+    so its result type is that of a call on representative values (ones of the argument types);
+    for any other function, whose calls may have effects, ints are assumed for int inputs and
+    floats otherwise."""
+    if _pure(obj) and all(isinstance(v, ir.Const) for _, v in e.kwargs):
+        try:
+            import numpy as np
+            with np.errstate(all="ignore"):
+                res = obj(*(_representative(t) for t in ts),
+                          **{k: v.value for k, v in e.kwargs})
+            t = typeof_value(res)
+        except Exception:  # noqa: BLE001 -- any failure: fall back to the guess below
+            t = None
+        if t is not None:
+            return t
     if all(isinstance(t, Scalar) and t.dtype in ("int64", "bool") for t in ts):
         return I64
     return F64
+
+
+def _pure(obj):
+    import numpy as np
+    mod = getattr(obj, "__module__", None) or ""
+    return isinstance(obj, np.ufunc) or mod == "math" or mod == "numpy" or mod.startswith("numpy.")
+
+
+def _representative(t):
+    import numpy as np
+    if isinstance(t, Scalar):
+        return {"float64": 1.0, "float32": np.float32(1.0), "int64": 1, "bool": True}[t.dtype]
+    if isinstance(t, Array):
+        return np.ones((2,) * t.ndim, dtype=t.dtype)
+    if isinstance(t, Tuple):
+        return tuple(_representative(x) for x in t.items)
+    raise TypeError(t)

@@ -17,6 +17,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 
+from ..ir.parse import parse
 from .. import ir
 from ..errors import S2SADError, reporting_internal_errors
 from ..version import __version__
@@ -258,7 +259,7 @@ _SHIMS = {
 
 def _undefined_names(text):
     """Names generated code reads but the module does not define (as pyflakes' F821)."""
-    tree = ast.parse(text)
+    tree = parse(text)
     defined = set(dir(builtins))
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):

@@ -13,6 +13,8 @@ import shlex
 import textwrap
 import tokenize
 
+from ..ir.parse import parse
+
 LINE_LENGTH = 100
 
 
@@ -64,7 +66,7 @@ def _same_code(line, lines):
     def shape(text):
         text = textwrap.dedent(text)
         try:
-            return ast.dump(ast.parse(text + " pass" if text.rstrip().endswith(":") else text))
+            return ast.dump(parse(text + " pass" if text.rstrip().endswith(":") else text))
         except SyntaxError:
             return None
 
@@ -111,7 +113,7 @@ def command_comment(command, limit):
 def _fix_docstrings(text, limit):
     """Function docstrings indented with their function, wrapped, closing quotes alone on the
     last line of a multi-line docstring (PEP 257)."""
-    tree = ast.parse(text)
+    tree = parse(text)
     lines = text.split("\n")
     edits = []
     for node in tree.body:  # generated functions are all at module level

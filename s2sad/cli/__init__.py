@@ -36,7 +36,9 @@ s2sad.grad(FUNC, argnums) returns out) and FUNC_jvp in forward mode (the primals
 tangents of the differentiated arguments in; (value, tangent) out).
 
 Argument types come from --types, else from FUNC's annotations (float, int, np.ndarray,
-"float64[:, :]"), else from default values, else float64 scalars."""
+"float64[:, :]"), else from default values, else from how FUNC uses them (indexed
+with k indices, .shape[k], len(), `for row in`: a float64 array of that rank; a range()
+bound or an index: an int64; only a number: a float64)."""
 
 SHOW_EXAMPLES = """examples:
   s2sad show model.py:loss                  the generated source (what emit writes)

@@ -127,7 +127,7 @@ def _coerce(target, name, v, t):
 
 def _origin_text(origin):
     return {"--types": "--types", "annotation": "its annotation", "--at": "the first --at",
-            "default value": "its default value", "assumed": "the default, float64"}.get(origin,
+            "default value": "its default value", "use": "its uses", "assumed": "the default, float64"}.get(origin,
                                                                                      origin)
 
 

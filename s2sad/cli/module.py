@@ -4,13 +4,14 @@ generated names never clash), printed by the module assembler, or shown as IR or
 
 from __future__ import annotations
 
+import ast
 import shlex
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import ir
-from ..ir.types import Array, Scalar, Tuple, typeof_value
+from ..ir.types import F64, Array, Scalar, Tuple, typeof_value
 from ..backend.assemble import (
     JIT_DECORATOR,
     Differentiated,
@@ -24,7 +25,7 @@ from ..backend.dot import DotGraph
 from ..backend.literals import library_path
 from ..backend.pysource import format_function
 from ..backend.wrappers import GradWrapper, forward_wrapper, grad_wrapper
-from ..compiler import Build
+from ..compiler import Build, check_returns_a_value
 from ..errors import NonDifferentiableError, TypeInferenceError
 from .targets import EmitError, Target, article, parse_wrt
 
@@ -175,6 +176,7 @@ class ModuleBuilder:
         b = self.build
         t = r.target
         mask = r.mask
+        check_returns_a_value(b.program.funcs[r.key], r.name)
         spec = b.spec(r.key, tuple(t.types), mask, "forward")
         r.out_type = spec.ret_type
         if r.mode == "reverse":
@@ -311,15 +313,26 @@ class ModuleBuilder:
 
 
 def _with_type_hint(e, t):
-    """A type error, with a hint naming the parameters whose types were only assumed."""
-    assumed = [p for p, o in zip(t.params, t.type_origin) if o == "assumed"]
+    """A type error, with a hint naming the parameters whose types were only assumed, and the
+    caret on the first use of one of them on the line (the expression that needs its type)."""
+    assumed = [p for p, o, ty in zip(t.params, t.type_origin, t.types)
+               if o == "assumed" or (o == "use" and ty == F64)]
     if not assumed:
         return e
     names = ", ".join(f"`{p}`" for p in assumed)
-    hint = (f"{t.func_name}'s {names} have no annotation, so they were taken as float64 "
-            f"scalars: annotate them (`{assumed[0]}: np.ndarray`) or give --types "
-            f"'{assumed[0]}=float64[:]'")
-    return EmitError(e.bare_message, e.loc, hint)
+    hint = (f"{t.func_name}'s {names} have no annotation and their uses do not tell an array, "
+            f"so they were taken as float64 scalars: annotate them "
+            f"(`{assumed[0]}: np.ndarray`) or give --types '{assumed[0]}=float64[:]'")
+    loc = e.loc
+    if loc is not None:
+        uses = sorted((n.lineno, n.col_offset, n) for n in ast.walk(t.fdef)
+                      if isinstance(n, ast.Name) and n.id in assumed)
+        for _, _, n in uses:
+            at = t.node_loc(n)
+            if at.lineno == loc.lineno and at.filename == loc.filename:
+                loc = ir.Loc(loc.filename, loc.lineno, at.col, loc.source_line)
+                break
+    return EmitError(e.bare_message, loc, hint)
 
 
 def _return_loc(fn):

@@ -5,6 +5,7 @@ values, defaults) and the differentiated arguments (``--wrt``, ``--argnums``).""
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import os
 import re
@@ -16,10 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..ir.parse import parse
 from .. import ir
-from ..ir.types import BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
+from ..ir.types import a_, BOOL, F32, F64, I64, Array, Scalar, Tuple, typeof_value
 from ..errors import NonDifferentiableError, S2SADError
+from ..api import Transform
 from ..frontend.lower import get_user_function
+from .uses import Conflict, types_from_use
 
 
 class EmitError(S2SADError):
@@ -72,7 +76,9 @@ def load_user_module(path):
     sys.path.insert(0, folder)
     sys.modules[name] = mod
     try:
-        exec(code, mod.__dict__)  # noqa: S102 -- importing the user's file, as Python would
+        # what the file prints when imported goes to stderr: stdout is the command's output
+        with contextlib.redirect_stdout(sys.stderr):
+            exec(code, mod.__dict__)  # noqa: S102 -- importing the user's file, as Python would
     except BaseException as e:  # the user's own top-level code failed
         sys.modules.pop(name, None)
         if isinstance(e, (KeyboardInterrupt, S2SADError)):
@@ -181,10 +187,12 @@ def resolve_target(spec):
                          and v.__module__ == mod.__name__)
         listing = f" (it defines: {', '.join(defined)})" if defined else ""
         raise EmitError(f"{path}: no function named `{fname}`{listing}")
+    if isinstance(obj, Transform) and obj.inner is None:
+        obj = obj.fun  # `@s2sad.grad def loss(...)`: loss itself is differentiated
     try:
         pyfunc = get_user_function(obj)
     except NonDifferentiableError:
-        raise EmitError(f"{path}: `{fname}` is a {type(obj).__name__}, not a function defined "
+        raise EmitError(f"{path}: `{fname}` is {a_(type(obj).__name__)}, not a function defined "
                         "with `def`") from None
     try:
         lines, line0 = inspect.getsourcelines(pyfunc)
@@ -194,7 +202,7 @@ def resolve_target(spec):
     indent = len(first) - len(first.lstrip())
     text = textwrap.dedent("".join(lines))
     try:
-        tree = ast.parse(text)
+        tree = parse(text)
     except SyntaxError as e:  # e.g. a lambda bound to a name
         raise EmitError(f"{path}: cannot parse the source of `{fname}`: {e.msg}") from None
     fdefs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -232,7 +240,7 @@ def type_from_node(node):
     """The s2sad type written as ``node`` (an annotation, or a ``--types`` value)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         try:
-            inner = ast.parse(node.value.strip(), mode="eval").body
+            inner = parse(node.value.strip(), mode="eval").body
         except SyntaxError:
             raise _BadType(node, repr(node.value)) from None
         try:
@@ -270,7 +278,7 @@ def parse_call_text(text, option):
     list of (name, expression node), name None for a positional item."""
     src = "_(" + text + "\n)"
     try:
-        call = ast.parse(src, mode="eval").body
+        call = parse(src, mode="eval").body
     except SyntaxError as e:
         col = max((e.offset or 3) - 3, 0)
         raise EmitError(f"{option}: {e.msg} at column {col + 1} of `{text}`") from None
@@ -371,9 +379,10 @@ def _type_of_annotation_object(obj):
 
 def set_types(target, types_text=None, values=None, strict=True):
     """Each parameter's type, in order of priority: ``--types``, the annotation, the value
-    given with ``--at``, the default value, float64."""
+    given with ``--at``, the default value, the function's uses of it, float64."""
     given = parse_types_option(target, types_text, strict) if types_text else {}
     values = values or {}
+    used = _types_from_use(target)
     types, origin = [], []
     for p in target.params:
         if p in given:
@@ -385,6 +394,8 @@ def set_types(target, types_text=None, values=None, strict=True):
                 t, o = typeof_value(values[p]), "--at"
             if t is None and p in target.defaults:
                 t, o = typeof_value(target.defaults[p]), "default value"
+            if t is None and p in used:
+                t, o = used[p], "use"
             if t is None:
                 t, o = F64, "assumed"
         types.append(t)
@@ -392,6 +403,24 @@ def set_types(target, types_text=None, values=None, strict=True):
     target.types = types
     target.type_origin = origin
     return types
+
+
+def _types_from_use(target):
+    try:
+        found = types_from_use(target.fdef, target.params, target.pyfunc.__globals__)
+    except Conflict as c:
+        other = target.node_loc(c.other)
+        if c.indexed:
+            what = (f"`{c.param}` is indexed here, but used as an integer (a range() bound or "
+                    f"an index) on line {other.lineno}")
+        else:
+            what = (f"`{c.param}` is used as an integer (a range() bound or an index) here, but "
+                    f"indexed on line {other.lineno}")
+        raise EmitError(f"{what}: s2sad cannot tell its type from its uses",
+                        target.node_loc(c.node),
+                        f"annotate it (`{c.param}: np.ndarray` or `{c.param}: int`) or give "
+                        f"--types '{c.param}=float64[:]'") from None
+    return {p: t for p, (t, _) in found.items()}
 
 
 def differentiable_params(target):

@@ -21,6 +21,7 @@ import types
 
 import numpy as np
 
+from ..ir.parse import parse
 from .. import ir
 from ..ir.types import DType
 from ..primitives import RULES
@@ -136,7 +137,7 @@ class Lowering:
         self.src = SourceInfo(fn)
         self.scope = Scope(fn)
         try:
-            tree = ast.parse(self.src.text)
+            tree = parse(self.src.text)
         except SyntaxError:
             if fn.__name__ == "<lambda>":
                 raise UnsupportedSyntaxError("lambdas are not supported",
@@ -164,6 +165,7 @@ class Lowering:
         self.counter = 0
         self.temps, self.made = set(), set()  # the names fresh() makes (see ir.Function)
         self.globals = {}  # name in generated code -> object
+        self.foreign_calls = {}  # global name -> [ForeignCall]: where each is called
         self.locals = set()
         self.stmt_loc = None
         # pure subexpressions already computed in the current statement (x[i] read twice)
@@ -238,6 +240,7 @@ class Lowering:
         fn = ir.Function(name=f.name, params=params, body=out, loc=self.src.loc(f),
                          temps=self.temps, made=self.made)
         fn.globals = self.globals
+        fn.foreign_calls = self.foreign_calls
         fn.source_info = self.src
         fn.pyfunc = self.fn
         return fn
@@ -795,14 +798,9 @@ class Lowering:
             what, hint = REFUSED_BUILTINS[callee]
             cls = NonDifferentiableError if callee is sum else UnsupportedSyntaxError
             self.error(node, f"`{callee.__name__}(...)` {what}", hint, cls=cls)
-        if _is_numpy_or_math(callee) and not hasattr(callee, "__s2sad_rule__"):
-            self.error(node, f"`{ast.unparse(func)}` is not supported by s2sad yet (it has no "
-                       "derivative rule)", "see the README for the supported math and numpy "
-                       "functions, or give it a rule with s2sad.custom_vjp",
-                       cls=NonDifferentiableError)
-        if callee == "s2sad.stop_gradient":
-            pass
         strings = RULES[callee].strings if isinstance(callee, str) and callee in RULES else ()
+        if callee is print:  # string constants allowed: print("y =", y)
+            strings = range(len(node.args))
         args = tuple(ir.Const(a.value) if k in strings and isinstance(a, ast.Constant) and isinstance(a.value, str)
                      else self.call_arg(a, out) for k, a in enumerate(node.args))
         kwargs = tuple((k.arg, self.call_arg(k.value, out)) for k in node.keywords)
@@ -827,9 +825,13 @@ class Lowering:
                            "pass the arguments by position")
             key = self.program.add(ufn)
             return ir.CallUser(key, args)
-        # some other callable: evaluated as is, on values that carry no derivative
+        # some other callable (math and numpy functions with no rule too): evaluated as is, on
+        # values that carry no derivative; where a differentiated value reaches it, activity
+        # analysis refuses it at this call
         name = getattr(callee, "__name__", "foreign")
         gname = self.global_name(name if name.isidentifier() else "foreign", callee)
+        self.foreign_calls.setdefault(gname, []).append(
+            ForeignCall(self.src.loc(node), ast.unparse(func), _is_numpy_or_math(callee)))
         return ir.Call("foreign:" + gname, args, kwargs)
 
     def call_arg(self, node, out):
@@ -870,6 +872,13 @@ REFUSED_BUILTINS = {
     enumerate: ("is not supported", "loop over range(len(x)) and index the arrays"),
     zip: ("is not supported", "loop over range(len(x)) and index the arrays"),
 }
+
+
+class ForeignCall:
+    """Where a function s2sad has no source or rule for is called, as the user wrote it."""
+
+    def __init__(self, loc, text, no_rule):
+        self.loc, self.text, self.no_rule = loc, text, no_rule
 
 
 def _is_numpy_or_math(obj):

@@ -168,3 +168,9 @@ def zero_value(t):
     if t.dtype == "int64":
         return 0
     return 0.0
+
+
+def a_(t):
+    """``t`` with its indefinite article, as messages say it: "a float64", "an int64"."""
+    text = str(t)
+    return f"{'an' if text[:1].lower() in 'aeiou' else 'a'} {text}"

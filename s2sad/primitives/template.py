@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 
+from ..ir.parse import parse as parse_python
 from .. import ir
 
 _BIN = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
@@ -81,7 +82,7 @@ def _conv(node):
 
 @functools.lru_cache(maxsize=None)
 def parse(src):
-    return _conv(ast.parse(src, mode="eval"))
+    return _conv(parse_python(src, mode="eval"))
 
 
 def substitute(e, env, array_mode):
