@@ -8,7 +8,7 @@ import inspect
 import numpy as np
 
 from .ir.types import Scalar, typeof_value
-from .arguments import as_result, copy_args, copy_args_dict, ieee, is_number_like, match_cotangent
+from .arguments import as_result, bind_arguments, copy_args, copy_args_dict, ieee, is_number_like, match_cotangent
 from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
@@ -86,6 +86,10 @@ class Transform:
         functools.update_wrapper(self, fun, updated=())
 
     # ------------------------------------------------------------ arguments
+
+    def bind(self, args, kwargs):
+        """A call's arguments as one positional tuple, bound as Python binds them."""
+        return bind_arguments(self.pyfun, len(self.params), args, kwargs)
 
     def _argtypes(self, args):
         name = self.pyfun.__name__
@@ -307,7 +311,8 @@ class Grad(Transform):
     def _check_output(self, spec, mode):
         _scalar_output_check(spec, self.pyfun, "grad")
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         c = self.compiled(args)
         if self.mode == "reverse":
             value, grads = self._reverse(c, args)

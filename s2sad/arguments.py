@@ -54,3 +54,21 @@ def match_cotangent(ct, out):
         raise ValueError(f"vjp: the output is a scalar, so the cotangent must be a scalar, not an "
                          f"array of shape {np.shape(ct)}")
     return np.float64(ct)
+
+
+def bind_arguments(fn, nparams, args, kwargs):
+    """``args`` and ``kwargs`` of a call of a derivative of ``fn``, bound to ``fn``'s parameters
+    as Python binds them (keywords by name, defaults for the ones left out): the positional
+    tuple, one value per parameter. The common call, every parameter given by position, costs
+    one comparison."""
+    if not kwargs and len(args) == nparams:
+        return args
+    import inspect
+
+    sig = inspect.signature(fn)
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{fn.__name__}(): {e} (its parameters: {', '.join(sig.parameters)})") from None
+    bound.apply_defaults()
+    return tuple(bound.arguments[p] for p in sig.parameters)

@@ -77,7 +77,8 @@ class JacFwd(Transform):
     def __init__(self, fun, argnums=0, jit=False):
         super().__init__(fun, argnums, mode="forward", jit=jit)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         from .primitives.batched import NotBatchable
 
         if not getattr(self, "_unbatchable", False):
@@ -139,7 +140,8 @@ class JacRev(Transform):
     def __init__(self, fun, argnums=0, jit=False):
         super().__init__(fun, argnums, mode="reverse", jit=jit)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         c = self.compiled(args, mode="reverse")
         out = self.fun(*copy_args(args))
         m = _flat_out(out).size
@@ -198,7 +200,8 @@ class Jacobian(Transform):
         self._fwd = JacFwd(fun, argnums, jit)
         self._rev = JacRev(fun, argnums, jit)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         n_in = sum(_size(args[k]) for k in self.argnums)
         if self.requested == "auto":
             n_out = _flat_out(self.fun(*copy_args(args))).size
@@ -225,7 +228,8 @@ class Hessian(Transform):
         self._grad = Grad(fun, argnums, mode="reverse", jit=False)
         self._jac = JacFwd(self._grad, argnums, jit)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         result = self._jac(*args)
         self._last = self._jac._last
         return result
