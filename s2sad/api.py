@@ -9,6 +9,8 @@ import numpy as np
 
 from .ir.types import Scalar, typeof_value
 from .arguments import as_result, bind_arguments, copy_args, copy_args_dict, ieee, is_number_like, match_cotangent
+from .backend import entry as _entry
+from .backend.entry import MISSES as _ENTRY_MISSES
 from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
@@ -311,15 +313,42 @@ class Grad(Transform):
     def _check_output(self, spec, mode):
         _scalar_output_check(spec, self.pyfun, "grad")
 
+    _entries = None  # jit=True, reverse mode: the compiled entries (backend/entry.py)
+
     def __call__(self, *args, **kwargs):
-        args = self.bind(args, kwargs)
+        if kwargs:
+            args = self.bind(args, kwargs)
+        e = self._entries
+        if e is not None:  # after the first call: one lookup, then compiled code
+            try:
+                entry, c = e.table[e.fingerprint(args)]
+                out = entry(*args)
+            except _ENTRY_MISSES:
+                pass
+            else:
+                self._last = c
+                return out
+        return self._call(self.bind(args, {}))
+
+    def _call(self, args):
         c = self.compiled(args)
         if self.mode == "reverse":
             value, grads = self._reverse(c, args)
         else:
             value, grads = self._forward(c, args)
         out = grads[0] if self.single else tuple(grads)
+        if self.jit and self.mode == "reverse" and not c.value_reads:
+            if self._entries is None:
+                self._entries = _entry.Entries()
+            self._entries.learn(args, c, lambda: self._make_entry(c, args))
         return (value, out) if self.with_value else out
+
+    def _make_entry(self, c, args):
+        return _entry.grad_entry(
+            stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+            params=self.params, types=self._argtypes(args), argnums=self.argnums, single=self.single,
+            with_value=self.with_value, core=c.func.dispatcher, core_name=generated_name(c),
+            core_path=c.path, inout=c.inout, boundscheck=self.boundscheck)
 
     def _reverse(self, c, args):
         inout = [np.zeros_like(args[k]) for k in c.inout]
