@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 
 import numpy as np
 
@@ -83,6 +84,8 @@ class Transform:
         self.jit_arg = jit
         self.boundscheck = _jit_options(jit)
         self.jit = bool(jit) or hasattr(fun, "py_func")
+        if self.jit:
+            _native_register()
         self._cache = {}
         self._last = None
         functools.update_wrapper(self, fun, updated=())
@@ -340,15 +343,20 @@ class Grad(Transform):
         if self.jit and self.mode == "reverse" and not c.value_reads:
             if self._entries is None:
                 self._entries = _entry.Entries()
-            self._entries.learn(args, c, lambda: self._make_entry(c, args))
+            self._entries.learn(args, c, lambda: self._make_entry(c, self._argtypes(args), True))
         return (value, out) if self.with_value else out
 
-    def _make_entry(self, c, args):
+    def _make_entry(self, c, types, python):
         return _entry.grad_entry(
             stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
-            params=self.params, types=self._argtypes(args), argnums=self.argnums, single=self.single,
+            params=self.params, types=types, argnums=self.argnums, single=self.single,
             with_value=self.with_value, core=c.func.dispatcher, core_name=generated_name(c),
-            core_path=c.path, inout=c.inout, boundscheck=self.boundscheck)
+            core_path=c.path, inout=c.inout, boundscheck=self.boundscheck, python=python)
+
+    def native_entry(self, types):
+        """The @njit function a call inside @njit code with arguments of these types calls."""
+        c = self.compiled_types(types, self.argnums, "reverse")
+        return self._make_entry(c, types, False)
 
     def _reverse(self, c, args):
         inout = [np.zeros_like(args[k]) for k in c.inout]
@@ -441,6 +449,15 @@ _transforms = {}
 
 class _JVP(Transform):
     kind = "jvp"
+
+    def native_entry(self, types):
+        """The @njit function that s2sad.jvp inside @njit code calls, for primals of these types."""
+        nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
+        c = self.compiled_types(types, nums, "forward")
+        return _entry.jvp_entry(stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+                                types=types, wrt=c.wrt, core=c.func.dispatcher,
+                                core_name=generated_name(c), core_path=c.path,
+                                boundscheck=self.boundscheck)
 
 
 def jvp(fun, primals, tangents, *, jit=False):
@@ -548,3 +565,13 @@ def checkpointed(iterable, snapshots):
 
 
 checkpointed.__s2sad_primitive__ = "checkpointed"
+
+
+def _native_register():
+    """Derivative objects, and s2sad.jvp, callable inside @njit code (backend/native.py)."""
+    from .backend.native import register
+    register(Transform, jvp, lambda fun: _transform(_JVP, fun, True))
+
+
+if "numba" in sys.modules:  # else when the first jitted derivative is made
+    _native_register()

@@ -85,3 +85,115 @@ def test_source_follows_the_last_signature():
     G_SCALAR(0.3, 2.0)
     G_SCALAR(0.3, 2.0)
     assert "scalar_f" in s2sad.source(G_SCALAR)
+
+
+# ------------------------------------------------------------------ inside @njit code
+
+numba = pytest.importorskip("numba")
+
+
+def quad_loss(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += (i + 1.0) * (x[i] - 1.0) ** 2 + 0.1 * x[i] ** 4
+    return s
+
+
+def quad_grad(x):  # by hand
+    return 2.0 * np.arange(1.0, x.shape[0] + 1.0) * (x - 1.0) + 0.4 * x ** 3
+
+
+@numba.njit
+def cube_njit(x, k):
+    return k * np.sum(x ** 3)
+
+
+G_QUAD = s2sad.grad(quad_loss, jit=True)
+VG_QUAD = s2sad.value_and_grad(quad_loss, jit=True)
+G_CUBE = s2sad.grad(cube_njit, argnums=(0, 1))  # the derivative of an @njit function
+
+
+@numba.njit
+def descend(x, lr, steps):
+    for _ in range(steps):
+        x = x - lr * G_QUAD(x)
+    return x
+
+
+@numba.njit
+def value_and_grad_inside(x):
+    return VG_QUAD(x)
+
+
+@numba.njit
+def grad_of_njit_inside(x, k):
+    return G_CUBE(x, k)
+
+
+@numba.njit
+def jvp_inside(x, k, v):
+    return s2sad.jvp(cube_njit, (x, k), (v, 0.5))
+
+
+@numba.njit
+def hvp_inside(x, v):  # forward over reverse: a Hessian-vector product
+    return s2sad.jvp(G_QUAD, (x,), (v,))
+
+
+@numba.njit
+def passed_in(g, x):
+    return g(x)
+
+
+X4 = np.array([0.5, -1.0, 2.0, 1.5])
+
+
+def test_grad_in_a_loop_inside_njit():
+    x = X4.copy()
+    want = X4.copy()
+    for _ in range(20):
+        want = want - 0.01 * quad_grad(want)
+    np.testing.assert_allclose(descend(x, 0.01, 20), want, rtol=1e-13)
+    np.testing.assert_array_equal(x, X4)  # not written into
+    np.testing.assert_allclose(passed_in(G_QUAD, X4), quad_grad(X4), rtol=1e-14)
+
+
+def test_value_and_grad_inside_njit_equals_python():
+    v, g = value_and_grad_inside(X4)
+    pv, pg = VG_QUAD(X4)
+    assert v == pv and type(v) is float
+    np.testing.assert_array_equal(g, pg)
+    np.testing.assert_allclose(g, quad_grad(X4), rtol=1e-14)
+
+
+def test_derivative_of_an_njit_function_inside_njit():
+    gx, gk = grad_of_njit_inside(X4, 2.0)
+    px, pk = G_CUBE(X4, 2.0)
+    np.testing.assert_array_equal(gx, px)
+    assert gk == pk
+    np.testing.assert_allclose(gx, 6.0 * X4 ** 2, rtol=1e-14)
+    assert gk == pytest.approx(np.sum(X4 ** 3), rel=1e-14)
+
+
+def test_jvp_inside_njit():
+    v = np.array([1.0, 0.0, -1.0, 2.0])
+    out, dout = jvp_inside(X4, 2.0, v)
+    pout, pdout = s2sad.jvp(cube_njit, (X4, 2.0), (v, 0.5))
+    assert (out, dout) == (pout, pdout)
+    assert dout == pytest.approx(6.0 * np.sum(X4 ** 2 * v) + 0.5 * np.sum(X4 ** 3), rel=1e-14)
+
+
+def test_hessian_vector_product_inside_njit():
+    v = np.array([1.0, 0.0, -1.0, 2.0])
+    g, hv = hvp_inside(X4, v)
+    np.testing.assert_allclose(g, quad_grad(X4), rtol=1e-14)
+    H = np.diag(2.0 * np.arange(1.0, 5.0) + 1.2 * X4 ** 2)  # by hand
+    np.testing.assert_allclose(hv, H @ v, rtol=1e-14)
+
+
+def test_refusal_inside_njit_is_a_typing_error():
+    @numba.njit
+    def bad(n):
+        return G_QUAD(n)
+    with pytest.raises(numba.core.errors.TypingError, match="quad_loss"):
+        bad(3)
