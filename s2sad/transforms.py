@@ -8,8 +8,10 @@ from .api import Grad, Transform, generated_name
 from .arguments import copy_args, ieee, match_cotangent
 from .backend.assemble import Entry, assemble
 from .backend.loader import load_module
+from .backend.entry import jacfwd_entry
 from .backend.wrappers import jacrev_function
 from .errors import NonDifferentiableError
+from .ir.types import Array, Scalar
 
 
 def _size(v):
@@ -109,6 +111,25 @@ class JacFwd(Transform):
             cols[k] = flat[off:off + sizes[k]].T
             off += sizes[k]
         return _jacobian_from_columns(cols, out, args, self.argnums, self.single)
+
+    def native_entry(self, types):
+        """The @njit function a call inside @njit code with arguments of these types calls."""
+        if not self.single:
+            raise NonDifferentiableError(f"inside @njit code, {self.kind} takes one argnums (an int)")
+        from .primitives.batched import NotBatchable
+        try:
+            c = self.compiled_types(types, self.argnums, "forward-batched")
+        except NotBatchable as e:
+            raise NonDifferentiableError(f"inside @njit code, {self.kind} needs the vector "
+                                         f"forward mode, which this function has not ({e})") from None
+        out_type = c.spec.ret_type
+        if not isinstance(out_type, (Scalar, Array)):
+            raise NonDifferentiableError(f"inside @njit code, {self.kind} needs a function that "
+                                         f"returns a float or an array, not a {out_type}")
+        return jacfwd_entry(stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+                            types=types, k=self.argnums[0], wrt=c.wrt, out_type=out_type,
+                            core=c.func.dispatcher, core_name=generated_name(c),
+                            core_path=c.path, boundscheck=self.boundscheck)
 
     def _per_direction(self, args):
         c = self.compiled(args, mode="forward")
@@ -233,6 +254,9 @@ class Hessian(Transform):
         result = self._jac(*args)
         self._last = self._jac._last
         return result
+
+    def native_entry(self, types):
+        return self._jac.native_entry(types)
 
 
 def jacfwd(fun, argnums=0, *, jit=False):

@@ -197,3 +197,31 @@ def test_refusal_inside_njit_is_a_typing_error():
         return G_QUAD(n)
     with pytest.raises(numba.core.errors.TypingError, match="quad_loss"):
         bad(3)
+
+
+def field(x, k):
+    return k * np.sin(x)
+
+
+def cubic(x):
+    return x ** 3
+
+
+H_QUAD = s2sad.hessian(quad_loss, jit=True)
+H_CUBIC = s2sad.hessian(cubic, jit=True)
+J_FIELD = s2sad.jacfwd(field, jit=True)
+
+
+@numba.njit
+def jacobians_inside(x, k, s):
+    return H_QUAD(x), J_FIELD(x, k), H_CUBIC(s)
+
+
+def test_hessian_and_jacfwd_inside_njit():
+    h, j, hs = jacobians_inside(X4, 2.0, 1.5)
+    np.testing.assert_allclose(h, np.diag(2.0 * np.arange(1.0, 5.0) + 1.2 * X4 ** 2), rtol=1e-14)
+    np.testing.assert_allclose(j, np.diag(2.0 * np.cos(X4)), rtol=1e-14)
+    assert hs == pytest.approx(9.0, rel=1e-14) and type(hs) is float
+    np.testing.assert_array_equal(h, H_QUAD(X4))
+    np.testing.assert_array_equal(j, J_FIELD(X4, 2.0))
+    assert hs == H_CUBIC(1.5)
