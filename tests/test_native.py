@@ -2,10 +2,16 @@
 from Python is one lookup and one call of a generated @njit entry, which returns exactly what
 the Python path returns (checked against hand-derived derivatives, types and dtypes included)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import s2sad
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def scalar_f(x, k):
@@ -225,3 +231,42 @@ def test_hessian_and_jacfwd_inside_njit():
     np.testing.assert_array_equal(h, H_QUAD(X4))
     np.testing.assert_array_equal(j, J_FIELD(X4, 2.0))
     assert hs == H_CUBIC(1.5)
+
+
+CACHED_CALLER = """
+import numba, numpy as np, s2sad
+
+
+def loss(x):
+    return np.sum(np.sin(x) * x)
+
+
+g = s2sad.grad(loss, jit=True)
+
+
+@numba.njit(cache=True)
+def use(x):
+    return 2.0 * g(x)
+"""
+
+
+@pytest.mark.slow
+def test_cached_njit_caller_loads_in_a_new_process(tmp_path):
+    """Numba's cache of a user's @njit(cache=True) function that calls a derivative names the
+    generated modules it links; a new process (even with another s2sad cache) loads it."""
+    (tmp_path / "user_mod.py").write_text(CACHED_CALLER)
+    code = ("import numpy as np, user_mod\n"
+            "x = np.array([0.5, 1.0, 2.0])\n"
+            "print(','.join(map(repr, user_mod.use(x).tolist())), user_mod.use.stats.cache_hits.total())\n")
+    x = np.array([0.5, 1.0, 2.0])
+    want = 2.0 * (np.cos(x) * x + np.sin(x))  # by hand
+    hits = []
+    for cache in ("a", "a", "b"):
+        env = {**os.environ, "S2SAD_CACHE_DIR": str(tmp_path / cache),
+               "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr[-2000:]
+        values, hit = p.stdout.split()
+        np.testing.assert_allclose([float(v) for v in values.split(",")], want, rtol=1e-14)
+        hits.append(hit)
+    assert hits == ["0", "1", "1"]  # compiled, then loaded from Numba's cache

@@ -82,13 +82,23 @@ class DerivativeType(nt.Callable, nt.Dummy):
     def get_impl_key(self, sig):
         return self.entries[sig.args].get_overload(sig.args)
 
+    def __reduce__(self):
+        # Numba pickles the types of a caller it caches (cache=True); the derivative object and
+        # its modules stay behind: the cached code has the derivative compiled in
+        return (_from_cache, (self.name,))
+
+
+def _from_cache(name):
+    """The type of a derivative in a caller loaded from Numba's cache: its name only."""
+    return nt.Opaque(f"{name} (in a cached caller)")
+
 
 register_model(DerivativeType)(models.OpaqueModel)
 
 
 @lower_constant(DerivativeType)
 def _constant(context, builder, ty, pyval):
-    return context.get_dummy_value()
+    return context.get_dummy_value()  # never read: a call is resolved from the type
 
 
 @unbox(DerivativeType)
