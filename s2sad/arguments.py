@@ -69,6 +69,10 @@ def bind_arguments(fn, nparams, args, kwargs):
     try:
         bound = sig.bind(*args, **kwargs)
     except TypeError as e:
-        raise TypeError(f"{fn.__name__}(): {e} (its parameters: {', '.join(sig.parameters)})") from None
+        names = ", ".join(sig.parameters)
+        if not kwargs:
+            raise TypeError(f"{fn.__name__}() takes {nparams} argument(s) ({names}), {len(args)} "
+                            f"given ({e})") from None
+        raise TypeError(f"{fn.__name__}(): {e} (its parameters: {names})") from None
     bound.apply_defaults()
     return tuple(bound.arguments[p] for p in sig.parameters)
