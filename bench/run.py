@@ -871,11 +871,11 @@ def evaluate_targets(results, overhead=None):
                    _fc(fc, "first_call", rec.get("clock", "cpu")), 0.5, "s")
         cold = rec.get("first_call", {}).get("cold", {})
         if cold:
-            target("cold first call <= 2 s (issue 12)", name,
+            target("cold first call <= 2 s", name,
                    _fc(cold, "first_call", rec.get("clock", "cpu")), 2.0, "s")
         after = rec.get("first_call", {}).get("warm_after_init", {})
         if after:
-            target("warm first call after Numba's start-up <= 50 ms (issue 12)", name,
+            target("warm 1st call after Numba's start-up <= 50 ms", name,
                    _fc(after, "first_call", rec.get("clock", "cpu")), 0.05, "s")
     tp = results.get("lorenz", {}).get("tape")
     if tp and "floats_per_iter" in tp:
