@@ -379,8 +379,9 @@ def measure_call_overhead(opts):
         ref = np.asarray(hand(*args), dtype=np.float64)
         got = {"api": g(*args), "api2": g(*args), "wrapper": g._call(args)}
         errs = {k: _rel_err((v,), (ref,)) for k, v in got.items()}
-        stats = timer.run_all({"hand": lambda: hand(*args), "api": lambda: g(*args),
-                               "wrapper": lambda: g._call(args)})
+        stats = timer.run_all({"hand": lambda hand=hand, args=args: hand(*args),
+                               "api": lambda g=g, args=args: g(*args),
+                               "wrapper": lambda g=g, args=args: g._call(args)})
         out[name] = {"max_rel_err_vs_hand": max(errs.values()), **stats}
     return out
 

@@ -8,16 +8,17 @@ import sys
 
 import numpy as np
 
-from .ir.types import Scalar, typeof_value
-from .arguments import as_result, bind_arguments, copy_args, copy_args_dict, ieee, is_number_like, match_cotangent
+from .arguments import (as_result, bind_arguments, copy_args, copy_args_dict, ieee, is_number_like,
+                        match_cotangent)
 from .backend import entry as _entry
-from .backend.entry import MISSES as _ENTRY_MISSES
 from .backend.assemble import Differentiated, Entry, Header, assemble
+from .backend.entry import MISSES as _ENTRY_MISSES
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
 from .compiler import Build
 from .errors import NonDifferentiableError, S2SADError
 from .frontend.lower import get_user_function
+from .ir.types import Scalar, typeof_value
 
 
 def _normalize_argnums(argnums, nparams, fname):

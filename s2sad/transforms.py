@@ -7,8 +7,8 @@ import numpy as np
 from .api import Grad, Transform, generated_name
 from .arguments import copy_args, ieee, match_cotangent
 from .backend.assemble import Entry, assemble
-from .backend.loader import load_module
 from .backend.entry import jacfwd_entry
+from .backend.loader import load_module
 from .backend.wrappers import jacrev_function
 from .errors import NonDifferentiableError
 from .ir.types import Array, Scalar

@@ -85,11 +85,12 @@ def test_path_under_a_file_falls_back_with_one_warning(tmp_path):
     f.write_text("not a directory")
     loader.set_cache_dir(f / "cache")
     try:
-        with pytest.warns(loader.CacheWarning, match="cannot be used.*private temporary") as w:
+        with pytest.warns(loader.CacheWarning, match="cannot be used.*private temporary"):
             d = loader.cache_dir()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", loader.CacheWarning)  # one warning, not one a call
             g = s2sad.grad(loss)(X, 2.0)
             s2sad.grad(loss, argnums=1)(X, 2.0)
-        assert len(w) == 1
         assert d.is_dir() and _mode(d) == 0o700 and f not in d.parents
         np.testing.assert_allclose(g, loss_grad_by_hand(X, 2.0), rtol=1e-14)
         assert list(d.glob("loss_*.py"))
@@ -107,10 +108,11 @@ def test_read_only_directory_falls_back_with_one_warning(tmp_path, monkeypatch):
         monkeypatch.setattr(loader, "_probe_write", refused)
     loader.set_cache_dir(d)
     try:
-        with pytest.warns(loader.CacheWarning, match="PermissionError") as w:
+        with pytest.warns(loader.CacheWarning, match="PermissionError"):
             g = s2sad.grad(loss)(X, 2.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", loader.CacheWarning)
             s2sad.grad(loss, argnums=1)(X, 2.0)
-        assert len(w) == 1
         np.testing.assert_allclose(g, loss_grad_by_hand(X, 2.0), rtol=1e-14)
         assert loader.cache_dir() != d and _mode(loader.cache_dir()) == 0o700
         assert not [f for f in d.iterdir() if f.suffix == ".py"]
@@ -254,5 +256,5 @@ def test_concurrent_processes_fill_one_cache(tmp_path):
         assert p.returncode == 0 and out.strip() == "ok", err
     # a later process finds every entry good
     p = subprocess.run([sys.executable, "-c", CONCURRENT_SCRIPT.format(here=HERE), "4.0"],
-                       env=env, capture_output=True, text=True)
+                       env=env, capture_output=True, text=True, check=False)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr

@@ -138,7 +138,7 @@ def jacfwd_entry(*, stem, func_name, types, k, wrt, out_type, core, core_name, c
     name = f"{func_name}_jacfwd_entry"
     params = [f"p{j}" for j in range(len(types))]
     arr = {j: isinstance(types[j], Array) for j in range(len(types))}
-    body = [f"_n = {'p%d.size' % k if arr[k] else '1'}"]
+    body = [f"_n = p{k}.size" if arr[k] else "_n = 1"]
     for j in wrt:
         body.append(f"_s{j} = np.zeros((_n,) + p{j}.shape)" if arr[j] else f"_s{j} = np.zeros(_n)")
     body += [f"_e = _s{k}.reshape(_n, _n)" if arr[k] else f"_e = _s{k}.reshape(_n, 1)",

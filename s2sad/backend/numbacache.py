@@ -61,7 +61,7 @@ class SafeIndexDataCacheFile(IndexDataCacheFile):
             return super()._load_data(name)
         except OSError:
             raise
-        except Exception as e:  # noqa: BLE001 - a truncated or corrupt entry: compile again
+        except Exception as e:  # a truncated or corrupt entry: compile again
             discard(path)
             raise FileNotFoundError(path) from e
 
@@ -78,7 +78,7 @@ class SafeFunctionCache(FunctionCache):
     def save_overload(self, sig, data):
         try:
             super().save_overload(sig, data)
-        except Exception:  # noqa: BLE001 - uncached, but compiled and correct
+        except Exception:  # noqa: BLE001, S110 - uncached, but compiled and correct
             pass
 
 
