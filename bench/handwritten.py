@@ -180,3 +180,19 @@ HAND = {
     "gmm": njit(gmm_grad),
     "mlp": njit(mlp_grad),
 }
+
+
+@njit(cache=False)
+def tiny_scalar_grad(x):
+    return 6.0 * x + math.cos(x)
+
+
+@njit(cache=False)
+def tiny_vec2_grad(x):
+    g = np.empty(2)
+    g[0] = 2.0 * x[0] * x[1]
+    g[1] = x[0] * x[0] + math.cos(x[1])
+    return g
+
+
+TINY_HAND = {"scalar": tiny_scalar_grad, "vec2": tiny_vec2_grad}

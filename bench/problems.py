@@ -200,3 +200,18 @@ def _mlp_inputs(rng, batch, n_in, hidden, n_out):
     b2 = 0.1 * rng.standard_normal(n_out)
     y = rng.standard_normal((batch, n_out))
     return x, W1, b1, W2, b2, y
+
+
+# ---- tiny functions: the per-call overhead of a derivative called from Python (issue 12)
+
+
+def tiny_scalar(x):
+    return x * x * 3.0 + math.sin(x)
+
+
+def tiny_vec2(x):
+    return x[0] * x[0] * x[1] + math.sin(x[1])
+
+
+TINY = {"scalar": (tiny_scalar, lambda: (0.7,)),
+        "vec2": (tiny_vec2, lambda: (np.array([0.3, 1.2]),))}

@@ -358,6 +358,49 @@ def measure_source_generation(name, args, wrt, repeats, clock):
     return out
 
 
+# ================================================================= per-call overhead
+
+
+def measure_call_overhead(opts):
+    """A tiny function's gradient called from Python: the hand-written @njit gradient, s2sad's
+    grad(f, jit=True) (after its first call: a lookup and the generated @njit entry), and the
+    path every call took before issue 12 (signature lookup, adjoints allocated and results
+    converted in Python; still the first call's path)."""
+    import s2sad
+    from bench.handwritten import TINY_HAND
+    from bench.problems import TINY
+
+    timer = Timer(opts.samples, opts.min_sample_s, min(opts.budget_s, 5.0), opts.clock)
+    out = {}
+    for name, (fn, make) in TINY.items():
+        args = make()
+        hand = TINY_HAND[name]
+        g = s2sad.grad(fn, jit=True)
+        ref = np.asarray(hand(*args), dtype=np.float64)
+        got = {"api": g(*args), "api2": g(*args), "wrapper": g._call(args)}
+        errs = {k: _rel_err((v,), (ref,)) for k, v in got.items()}
+        stats = timer.run_all({"hand": lambda hand=hand, args=args: hand(*args),
+                               "api": lambda g=g, args=args: g(*args),
+                               "wrapper": lambda g=g, args=args: g._call(args)})
+        out[name] = {"max_rel_err_vs_hand": max(errs.values()), **stats}
+    return out
+
+
+def print_call_overhead(rec):
+    print()
+    print("== per-call overhead from Python (tiny functions, after the first call) ==")
+    print(f"{'function':<10}{'hand @njit grad':>17}{'grad(jit) call':>16}{'x hand':>8}"
+          f"{'wrapper path':>14}{'x hand':>8}  notes")
+    for name, r in rec.items():
+        h, a, w = (r.get(k, {}).get("median_s") for k in ("hand", "api", "wrapper"))
+        note = f"MISMATCH vs hand: rel err {r['max_rel_err_vs_hand']:.1e}" \
+            if r["max_rel_err_vs_hand"] > 1e-12 else ""
+        print(f"{name:<10}{_fmt_time(h):>17}{_fmt_time(a):>16}{_fmt_ratio(a / h if a and h else None):>8}"
+              f"{_fmt_time(w):>14}{_fmt_ratio(w / h if w and h else None):>8}  {note}")
+    print("(wrapper path: the Python-side conversion every call paid before issue 12, now only "
+          "the first call of a signature)")
+
+
 # ================================================================= first call, in fresh processes
 
 
@@ -606,7 +649,7 @@ def run_problem(name, opts, peers_wanted):
         add("s2sad_reverse_raw", "  same, f_vjp called from Python", rcalls["raw"], rgrads["raw"],
             note="adjoint arrays zeroed by numpy in Python, Numba dispatch")
         add("s2sad_reverse_api", "  same, through grad()", rcalls["api"], rgrads["api"],
-            note="adds the Python wrapper (signature lookup, result conversion)")
+            note="the public call: a lookup, then the generated @njit entry")
         rec["generated_source"] = comp.source
         rec["generated_file"] = str(comp.path)
     except Exception as e:  # noqa: BLE001
@@ -785,7 +828,7 @@ def print_problem(name, rec):
             print(line)
 
 
-def evaluate_targets(results):
+def evaluate_targets(results, overhead=None):
     out = []
 
     def target(what, problem, value, limit, unit=""):
@@ -808,6 +851,18 @@ def evaluate_targets(results):
         else:
             target("s2sad reverse faster than JAX jit(grad) (best form)", name, None, 1.0, "x JAX")
     for name, rec in results.items():
+        if not isinstance(rec, dict) or "variants" not in rec:
+            continue
+        V = rec["variants"]
+        api, comp = V.get("s2sad_reverse_api", {}), V.get("s2sad_reverse", {})
+        if "median_s" in api and "median_s" in comp:
+            target("through grad() within 10% of called from Numba", name,
+                   api["median_s"] / comp["median_s"], 1.10, "x")
+    for name, rec in (overhead or {}).items():
+        h, a = rec.get("hand", {}).get("median_s"), rec.get("api", {}).get("median_s")
+        target("tiny grad(jit) call <= 3x hand-written @njit call", name,
+               a / h if a and h else None, 3.0, "x")
+    for name, rec in results.items():
         sg = rec.get("source_generation", {}).get("reverse", {})
         if sg:
             target("derivative source generation < 100 ms", name, sg.get("median_s"), 0.1, "s")
@@ -815,6 +870,14 @@ def evaluate_targets(results):
         if fc:
             target("second-process first call < 0.5 s (warm cache)", name,
                    _fc(fc, "first_call", rec.get("clock", "cpu")), 0.5, "s")
+        cold = rec.get("first_call", {}).get("cold", {})
+        if cold:
+            target("cold first call <= 2 s", name,
+                   _fc(cold, "first_call", rec.get("clock", "cpu")), 2.0, "s")
+        after = rec.get("first_call", {}).get("warm_after_init", {})
+        if after:
+            target("warm 1st call after Numba's start-up <= 50 ms", name,
+                   _fc(after, "first_call", rec.get("clock", "cpu")), 0.05, "s")
     tp = results.get("lorenz", {}).get("tape")
     if tp and "floats_per_iter" in tp:
         target("Lorenz tape <= 3 floats per step", "lorenz",
@@ -824,7 +887,7 @@ def evaluate_targets(results):
 
 def print_targets(targets):
     print()
-    print("== targets (issue 4) ==")
+    print("== targets (issues 4 and 12) ==")
     for t in targets:
         v = t["value"]
         if v is None:
@@ -879,6 +942,8 @@ def parse(argv):
     p.add_argument("--no-subprocess", action="store_true",
                    help="skip the first-call measurements in fresh processes")
     p.add_argument("--no-tape", action="store_true", help="skip the tape high-water trace")
+    p.add_argument("--no-overhead", action="store_true",
+                   help="skip the per-call overhead of tiny functions' gradients")
     p.add_argument("--no-source-gen", action="store_true", help="skip timing source generation")
     p.add_argument("--samples", type=int, default=None, help="samples per variant (default 15)")
     p.add_argument("--forward-limit", type=int, default=3000,
@@ -905,6 +970,7 @@ def parse(argv):
     opts.gen_repeats = 3 if opts.quick else 7
     opts.subprocess = not opts.no_subprocess
     opts.tape = not opts.no_tape
+    opts.overhead = not opts.no_overhead
     opts.source_gen = not opts.no_source_gen
     return opts
 
@@ -925,7 +991,11 @@ def main(argv=None):
     for name in opts.problems:
         _progress(f"{name} ...")
         results[name] = run_problem(name, opts, peers_wanted)
-    targets = evaluate_targets(results)
+    overhead = None
+    if opts.overhead:
+        _progress("per-call overhead ...")
+        overhead = measure_call_overhead(opts)
+    targets = evaluate_targets(results, overhead)
 
     print(f"s2sad benchmark: {machine.get('cpu_model', machine['processor'])}, "
           f"{machine['cpu_count']} CPUs, single-threaded; Python {machine['python']}, "
@@ -942,11 +1012,13 @@ def main(argv=None):
               f"processes were running; see bench/README.md on measuring on a shared machine")
     for name, rec in results.items():
         print_problem(name, rec)
+    if overhead:
+        print_call_overhead(overhead)
     print_targets(targets)
 
     out = {"machine": machine, "options": {k: getattr(opts, k) for k in (
         "problems", "quick", "samples", "min_sample_s", "budget_s", "forward_limit", "clock")},
-        "peers": peers_wanted, "problems": results, "targets": targets,
+        "peers": peers_wanted, "problems": results, "call_overhead": overhead, "targets": targets,
         "elapsed_s": time.perf_counter() - t_start}
     Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.json).write_text(json.dumps(out, indent=1, default=str))

@@ -6,7 +6,7 @@ in-place writes, helper calls, math and numpy) into new, readable Python source.
 
 from .version import __version__
 from .errors import (S2SADError, UnsupportedSyntaxError, NonDifferentiableError,  # noqa: E402
-                     TypeInferenceError, DerivativeMismatch, InternalError)
+                     TypeInferenceError, DerivativeMismatch, InternalError, UnsafeCacheError)
 from .api import grad, value_and_grad, jvp, vjp, source, stop_gradient, checkpointed  # noqa: E402
 from .transforms import jacfwd, jacrev, jacobian, hessian  # noqa: E402
 from .custom import custom_jvp, custom_vjp, defvjp  # noqa: E402
@@ -17,4 +17,4 @@ __all__ = ["grad", "value_and_grad", "jvp", "vjp", "source", "stop_gradient", "c
            "jacobian", "hessian", "custom_jvp", "custom_vjp", "defvjp",
            "cache_dir", "clear_cache", "set_cache_dir", "S2SADError",
            "UnsupportedSyntaxError", "NonDifferentiableError", "TypeInferenceError",
-           "DerivativeMismatch", "InternalError", "check_grads", "check_sympy", "__version__"]
+           "DerivativeMismatch", "InternalError", "UnsafeCacheError", "check_grads", "check_sympy", "__version__"]

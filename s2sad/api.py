@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 
 import numpy as np
 
 from .ir.parse import parse
 from .ir.types import a_, Scalar, typeof_value
-from .arguments import normalize_argnums, as_result, copy_args, ieee, is_number_like, match_cotangent
+from .arguments import (normalize_argnums, as_result, bind_arguments, copy_args, ieee, is_number_like,
+                        match_cotangent)
+from .backend import entry as _entry
 from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.display import source_html, source_markdown
+from .backend.entry import MISSES as _ENTRY_MISSES
 from .backend.loader import load_module
 from .backend.wrappers import GradWrapper, grad_wrapper
 from .compiler import Build, check_returns_a_value
@@ -74,11 +78,17 @@ class Transform:
         self.jit_arg = jit
         self.boundscheck = _jit_options(jit)
         self.jit = bool(jit) or hasattr(fun, "py_func")
+        if self.jit:
+            _native_register()
         self._cache = {}
         self._last = None
         functools.update_wrapper(self, fun, updated=())
 
     # ------------------------------------------------------------ arguments
+
+    def bind(self, args, kwargs):
+        """A call's arguments as one positional tuple, bound as Python binds them."""
+        return bind_arguments(self.pyfun, len(self.params), args, kwargs)
 
     def _argtypes(self, args):
         name = self.pyfun.__name__
@@ -326,14 +336,47 @@ class Grad(Transform):
     def _check_output(self, spec, mode):
         _scalar_output_check(spec, self.pyfun, "grad")
 
-    def __call__(self, *args):
+    _entries = None  # jit=True, reverse mode: the compiled entries (backend/entry.py)
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            args = self.bind(args, kwargs)
+        e = self._entries
+        if e is not None:  # after the first call: one lookup, then compiled code
+            try:
+                entry, c = e.table[e.fingerprint(args)]
+                out = entry(*args)
+            except _ENTRY_MISSES:
+                pass
+            else:
+                self._last = c
+                return out
+        return self._call(self.bind(args, {}))
+
+    def _call(self, args):
         c = self.compiled(args)
         if self.mode == "reverse":
             value, grads = self._reverse(c, args)
         else:
             value, grads = self._forward(c, args)
         out = grads[0] if self.single else tuple(grads)
+        if self.jit and self.mode == "reverse" and not c.value_reads:
+            if self._entries is None:
+                self._entries = _entry.Entries()
+            self._entries.learn(args, c, lambda: self._make_entry(c, self._argtypes(args), True))
         return (value, out) if self.with_value else out
+
+    def _make_entry(self, c, types, python):
+        return _entry.grad_entry(
+            stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+            params=self.params, types=types, argnums=self.argnums, single=self.single,
+            with_value=self.with_value, core=c.func.dispatcher, core_name=generated_name(c),
+            core_path=c.path, inout=c.inout, boundscheck=self.boundscheck, python=python)
+
+    def native_entry(self, types):
+        """The @njit function a call inside @njit code with arguments of these types calls."""
+        c = self.compiled_types(types, self.argnums, "reverse")
+        return self._make_entry(c, types, False)
 
     def _reverse(self, c, args):
         value, by_param = reverse_sweep(c, args, np.float64(1.0), copy=False)
@@ -427,6 +470,15 @@ _transforms = {}
 
 class _JVP(Transform):
     kind = "jvp"
+
+    def native_entry(self, types):
+        """The @njit function that s2sad.jvp inside @njit code calls, for primals of these types."""
+        nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
+        c = self.compiled_types(types, nums, "forward")
+        return _entry.jvp_entry(stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+                                types=types, wrt=c.wrt, core=c.func.dispatcher,
+                                core_name=generated_name(c), core_path=c.path,
+                                boundscheck=self.boundscheck)
 
 
 def jvp(fun, primals, tangents, *, jit=False):
@@ -547,3 +599,13 @@ def checkpointed(iterable, snapshots):
 
 
 checkpointed.__s2sad_primitive__ = "checkpointed"
+
+
+def _native_register():
+    """Derivative objects, and s2sad.jvp, callable inside @njit code (backend/native.py)."""
+    from .backend.native import register
+    register(Transform, jvp, lambda fun: _transform(_JVP, fun, True))
+
+
+if "numba" in sys.modules:  # else when the first jitted derivative is made
+    _native_register()

@@ -68,3 +68,25 @@ def normalize_argnums(argnums, nargs, fname=None):
             where = f"{fname}, which takes" if fname else "a function of"
             raise ValueError(f"argnums={argnums!r} is out of range for {where} {nargs} argument(s)")
     return single, tuple(int(a) % nargs for a in nums)
+
+
+def bind_arguments(fn, nparams, args, kwargs):
+    """``args`` and ``kwargs`` of a call of a derivative of ``fn``, bound to ``fn``'s parameters
+    as Python binds them (keywords by name, defaults for the ones left out): the positional
+    tuple, one value per parameter. The common call, every parameter given by position, costs
+    one comparison."""
+    if not kwargs and len(args) == nparams:
+        return args
+    import inspect
+
+    sig = inspect.signature(fn)
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as e:
+        names = ", ".join(sig.parameters)
+        if not kwargs:
+            raise TypeError(f"{fn.__name__}() takes {nparams} argument(s) ({names}), {len(args)} "
+                            f"given ({e})") from None
+        raise TypeError(f"{fn.__name__}(): {e} (its parameters: {names})") from None
+    bound.apply_defaults()
+    return tuple(bound.arguments[p] for p in sig.parameters)

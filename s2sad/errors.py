@@ -61,6 +61,11 @@ class JitError(S2SADError):
     """Numba could not compile the generated derivative."""
 
 
+class UnsafeCacheError(S2SADError):
+    """The cache directory is one that other users can write to (or is not the user's own):
+    code loaded from it could be theirs, so it is refused, as ssh refuses a key file."""
+
+
 class CompilerSignal(Exception):
     """Raised by one part of the compiler for another to catch (a fallback), never for users."""
 

@@ -8,9 +8,11 @@ from .api import Grad, Transform, forward_sweep, generated_name, reverse_sweep
 from .arguments import copy_args, ieee, match_cotangent
 from .sweeps import columns, flat, rows
 from .backend.assemble import Entry, assemble
+from .backend.entry import jacfwd_entry
 from .backend.loader import load_module
 from .backend.wrappers import jacrev_function
 from .errors import NonDifferentiableError
+from .ir.types import Array, Scalar
 
 
 def _size(v):
@@ -61,7 +63,8 @@ class JacFwd(Transform):
     def _init_args(self):
         return _init_args_without_mode(self)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         from .primitives.batched import NotBatchable
 
         if not getattr(self, "_unbatchable", False):
@@ -93,6 +96,25 @@ class JacFwd(Transform):
             off += sizes[k]
         return _jacobian_from_columns(cols, out, args, self.argnums, self.single)
 
+    def native_entry(self, types):
+        """The @njit function a call inside @njit code with arguments of these types calls."""
+        if not self.single:
+            raise NonDifferentiableError(f"inside @njit code, {self.kind} takes one argnums (an int)")
+        from .primitives.batched import NotBatchable
+        try:
+            c = self.compiled_types(types, self.argnums, "forward-batched")
+        except NotBatchable as e:
+            raise NonDifferentiableError(f"inside @njit code, {self.kind} needs the vector "
+                                         f"forward mode, which this function has not ({e})") from None
+        out_type = c.spec.ret_type
+        if not isinstance(out_type, (Scalar, Array)):
+            raise NonDifferentiableError(f"inside @njit code, {self.kind} needs a function that "
+                                         f"returns a float or an array, not a {out_type}")
+        return jacfwd_entry(stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+                            types=types, k=self.argnums[0], wrt=c.wrt, out_type=out_type,
+                            core=c.func.dispatcher, core_name=generated_name(c),
+                            core_path=c.path, boundscheck=self.boundscheck)
+
     def _per_direction(self, args):
         c = self.compiled(args, mode="forward")
         cols = {k: columns(lambda e, k=k: forward_sweep(c, args, k, e)[1], args[k]) for k in self.argnums}
@@ -111,7 +133,8 @@ class JacRev(Transform):
     def _init_args(self):
         return _init_args_without_mode(self)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         c = self.compiled(args, mode="reverse")
         out = self.fun(*copy_args(args))
         swept = rows(lambda ct: reverse_sweep(c, args, match_cotangent(ct, out))[1], out)
@@ -164,7 +187,8 @@ class Jacobian(Transform):
         fun, argnums, _, jit = super()._init_args()
         return (fun, argnums, self.requested, jit)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         n_in = sum(_size(args[k]) for k in self.argnums)
         if self.requested == "auto":
             n_out = flat(self.fun(*copy_args(args))).size
@@ -194,10 +218,14 @@ class Hessian(Transform):
     def _init_args(self):
         return _init_args_without_mode(self)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self.bind(args, kwargs)
         result = self._jac(*args)
         self._last = self._jac._last
         return result
+
+    def native_entry(self, types):
+        return self._jac.native_entry(types)
 
 
 def _init_args_without_mode(t):

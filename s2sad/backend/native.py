@@ -1,0 +1,141 @@
+"""Derivatives called inside ``@numba.njit`` code (issue 12).
+
+A derivative object (``s2sad.grad(f, jit=True)``, ...) gets a Numba type, ``DerivativeType``,
+like Numba's own dispatchers: a global or an argument of an ``@njit`` function. Typing a call
+of it converts the argument types Numba sees to s2sad's, builds the derivative for them (the
+same generated module as a call from Python) and its ``@njit`` entry (``entry.py``), and
+types the call as a call of that entry, which Numba compiles and links into the caller like
+any ``@njit`` function it calls. So a call inside ``@njit`` code returns what the call from
+Python returns, computed by the same generated code.
+
+Which entry a kind of derivative has is the derivative object's business: it answers
+``native_entry(types)`` with a Numba dispatcher (or raises an ``S2SADError`` saying why not).
+Module-level values the derivative reads are built in when the caller is compiled, as Numba
+builds in the globals of its own functions.
+"""
+
+from __future__ import annotations
+
+from numba.core import types as nt
+from numba.core.errors import TypingError
+from numba.core.imputils import lower_constant
+from numba.extending import NativeValue, models, overload, register_model, typeof_impl, unbox
+from numba.np.numpy_support import as_dtype
+
+from ..errors import S2SADError
+from ..ir.types import BOOL, F32, F64, I64, Array, Tuple, _np_dtype_name
+
+_registered = set()
+
+
+def s2sad_type(t):
+    """The s2sad type of a value Numba types as ``t``."""
+    t = nt.unliteral(t)
+    if isinstance(t, nt.Boolean):
+        return BOOL
+    if isinstance(t, nt.Integer):
+        return I64
+    if isinstance(t, nt.Float):
+        return F32 if t.bitwidth == 32 else F64
+    if isinstance(t, nt.Array):
+        name = _np_dtype_name(as_dtype(t.dtype))
+        if name is not None:
+            return Array(name, t.ndim)
+    if isinstance(t, nt.BaseTuple):
+        return Tuple(tuple(s2sad_type(x) for x in t.types))
+    raise TypingError(f"s2sad derivatives take floats, ints, bools, arrays of these and tuples, "
+                      f"not {t}")
+
+
+class DerivativeType(nt.Callable, nt.Dummy):
+    """The Numba type of one derivative object; a call is typed as a call of the ``@njit``
+    entry generated for the argument types."""
+
+    def __init__(self, obj):
+        self.obj = obj
+        self.entries = {}  # argument types -> the entry's dispatcher
+        fn = getattr(obj, "pyfun", None)
+        super().__init__(f"s2sad.{getattr(obj, 'kind', 'derivative')}"
+                         f"({getattr(fn, '__qualname__', '?')})#{id(obj):x}")
+
+    def get_call_type(self, context, args, kws):
+        if kws:
+            import inspect
+            try:
+                bound = inspect.signature(self.obj.pyfun).bind(*args, **kws)
+            except TypeError as e:
+                raise TypingError(f"{self.obj.pyfun.__name__}(): {e}") from None
+            args = tuple(bound.arguments.values())  # defaults need the call from Python
+            kws = {}
+        try:
+            entry = self.obj.native_entry(tuple(s2sad_type(a) for a in args))
+        except S2SADError as e:
+            raise TypingError(str(e)) from None
+        sig = nt.Dispatcher(entry).get_call_type(context, tuple(args), kws)
+        if sig is not None:
+            self.entries[sig.args] = entry
+        return sig
+
+    def get_call_signatures(self):
+        return [], True
+
+    def get_impl_key(self, sig):
+        return self.entries[sig.args].get_overload(sig.args)
+
+    def __reduce__(self):
+        # Numba pickles the types of a caller it caches (cache=True); the derivative object and
+        # its modules stay behind: the cached code has the derivative compiled in
+        return (_from_cache, (self.name,))
+
+
+def _from_cache(name):
+    """The type of a derivative in a caller loaded from Numba's cache: its name only."""
+    return nt.Opaque(f"{name} (in a cached caller)")
+
+
+register_model(DerivativeType)(models.OpaqueModel)
+
+
+@lower_constant(DerivativeType)
+def _constant(context, builder, ty, pyval):
+    return context.get_dummy_value()  # never read: a call is resolved from the type
+
+
+@unbox(DerivativeType)
+def _unbox(typ, obj, c):
+    return NativeValue(c.context.get_dummy_value())
+
+
+def register(cls, jvp, jvp_transform):
+    """Let Numba type instances of ``cls`` (and of its subclasses) as derivatives, and type
+    ``jvp(fun, primals, tangents)`` inside @njit code for an @njit ``fun`` or a derivative
+    (``jvp_transform(fun)``: its forward-mode transform, whose ``native_entry`` is called)."""
+    if cls in _registered:
+        return
+    _registered.add(cls)
+
+    @typeof_impl.register(cls)
+    def _typeof(val, c):
+        return DerivativeType(val)
+
+    @overload(jvp, prefer_literal=False)
+    def _jvp(fun, primals, tangents, jit=False):
+        if isinstance(fun, nt.Dispatcher):
+            obj = fun.dispatcher
+        elif isinstance(fun, DerivativeType):
+            obj = fun.obj
+        else:
+            raise TypingError(f"s2sad.jvp inside @njit code takes an @njit function or an s2sad "
+                              f"derivative, not {fun}")
+        if not isinstance(primals, nt.BaseTuple) or not isinstance(tangents, nt.BaseTuple):
+            raise TypingError("s2sad.jvp: primals and tangents must be tuples")
+        if len(primals) != len(tangents):
+            raise TypingError("s2sad.jvp: primals and tangents must have the same length")
+        try:
+            entry = jvp_transform(obj).native_entry(tuple(s2sad_type(p) for p in primals.types))
+        except S2SADError as e:
+            raise TypingError(str(e)) from None
+
+        def impl(fun, primals, tangents, jit=False):
+            return entry(primals, tangents)
+        return impl

@@ -1,0 +1,273 @@
+"""Jitted derivatives at Numba's speed (issue 12): after the first call of a signature, a call
+from Python is one lookup and one call of a generated @njit entry, which returns exactly what
+the Python path returns (checked against hand-derived derivatives, types and dtypes included)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import s2sad
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def scalar_f(x, k):
+    return k * x * x * x + np.sin(x)
+
+
+def scalar_df(x, k):  # by hand
+    return 3.0 * k * x * x + np.cos(x)
+
+
+def vec_f(x, w):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += w * x[i] * x[i] + np.exp(0.1 * x[i])
+    return s
+
+
+def vec_df(x, w):
+    return 2.0 * w * x + 0.1 * np.exp(0.1 * x)
+
+
+G_SCALAR = s2sad.grad(scalar_f, jit=True)
+G_VEC = s2sad.grad(vec_f, jit=True)
+VG_BOTH = s2sad.value_and_grad(vec_f, argnums=(0, 1), jit=True)
+
+
+def _compiled_entry(g, *args):
+    from s2sad.backend.entry import _FirstCall
+    e = g._entries.table[g._entries.key(args)][0]
+    return not isinstance(e, _FirstCall)
+
+
+@pytest.mark.parametrize("x", [0.3, np.float64(-1.2)])
+def test_scalar(x):
+    want = scalar_df(x, 2.0)
+    for _ in range(3):
+        got = G_SCALAR(x, 2.0)
+        assert type(got) is float and got == pytest.approx(want, rel=1e-14)
+    assert _compiled_entry(G_SCALAR, x, 2.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_array_shape_dtype(dtype):
+    x = np.linspace(-1.0, 1.0, 4).astype(dtype)
+    want = vec_df(x.astype(np.float64), 0.5)
+    for _ in range(3):
+        got = G_VEC(x, 0.5)
+        assert type(got) is np.ndarray and got.dtype == dtype and got.shape == x.shape
+        np.testing.assert_allclose(got, want, rtol=1e-14 if dtype == np.float64 else 1e-6)
+    assert _compiled_entry(G_VEC, x, 0.5)
+
+
+def test_value_and_grad_tuple_and_signature_switch():
+    x = np.array([0.5, -0.25, 2.0])
+    for w in (0.5, 1.5, 0.5):
+        v, (gx, gw) = VG_BOTH(x, w)
+        assert type(v) is float and v == pytest.approx(vec_f(x, w), rel=1e-14)
+        np.testing.assert_allclose(gx, vec_df(x, w), rtol=1e-14)
+        assert type(gw) is float and gw == pytest.approx(np.sum(x * x), rel=1e-14)
+    assert _compiled_entry(VG_BOTH, x, 0.5)
+    # another signature (a non-contiguous array): its own entry, the same answers
+    xs = np.array([0.5, 9.0, -0.25, 9.0, 2.0, 9.0])[::2]
+    for _ in range(2):
+        v, (gx, gw) = VG_BOTH(xs, 0.5)
+        np.testing.assert_allclose(gx, vec_df(x, 0.5), rtol=1e-14)
+    assert len(VG_BOTH._entries.table) == 2
+
+
+def test_keywords_use_the_entry():
+    x = np.array([0.5, -0.25])
+    G_VEC(x, 2.0)
+    np.testing.assert_allclose(G_VEC(w=2.0, x=x), vec_df(x, 2.0), rtol=1e-14)
+    assert _compiled_entry(G_VEC, x, 2.0)
+
+
+def test_source_follows_the_last_signature():
+    G_SCALAR(0.3, 2.0)
+    G_SCALAR(0.3, 2.0)
+    assert "scalar_f" in s2sad.source(G_SCALAR)
+
+
+# ------------------------------------------------------------------ inside @njit code
+
+numba = pytest.importorskip("numba")
+
+
+def quad_loss(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += (i + 1.0) * (x[i] - 1.0) ** 2 + 0.1 * x[i] ** 4
+    return s
+
+
+def quad_grad(x):  # by hand
+    return 2.0 * np.arange(1.0, x.shape[0] + 1.0) * (x - 1.0) + 0.4 * x ** 3
+
+
+@numba.njit
+def cube_njit(x, k):
+    return k * np.sum(x ** 3)
+
+
+G_QUAD = s2sad.grad(quad_loss, jit=True)
+VG_QUAD = s2sad.value_and_grad(quad_loss, jit=True)
+G_CUBE = s2sad.grad(cube_njit, argnums=(0, 1))  # the derivative of an @njit function
+
+
+@numba.njit
+def descend(x, lr, steps):
+    for _ in range(steps):
+        x = x - lr * G_QUAD(x)
+    return x
+
+
+@numba.njit
+def value_and_grad_inside(x):
+    return VG_QUAD(x)
+
+
+@numba.njit
+def grad_of_njit_inside(x, k):
+    return G_CUBE(x, k)
+
+
+@numba.njit
+def jvp_inside(x, k, v):
+    return s2sad.jvp(cube_njit, (x, k), (v, 0.5))
+
+
+@numba.njit
+def hvp_inside(x, v):  # forward over reverse: a Hessian-vector product
+    return s2sad.jvp(G_QUAD, (x,), (v,))
+
+
+@numba.njit
+def passed_in(g, x):
+    return g(x)
+
+
+X4 = np.array([0.5, -1.0, 2.0, 1.5])
+
+
+def test_grad_in_a_loop_inside_njit():
+    x = X4.copy()
+    want = X4.copy()
+    for _ in range(20):
+        want = want - 0.01 * quad_grad(want)
+    np.testing.assert_allclose(descend(x, 0.01, 20), want, rtol=1e-13)
+    np.testing.assert_array_equal(x, X4)  # not written into
+    np.testing.assert_allclose(passed_in(G_QUAD, X4), quad_grad(X4), rtol=1e-14)
+
+
+def test_value_and_grad_inside_njit_equals_python():
+    v, g = value_and_grad_inside(X4)
+    pv, pg = VG_QUAD(X4)
+    assert v == pv and type(v) is float
+    np.testing.assert_array_equal(g, pg)
+    np.testing.assert_allclose(g, quad_grad(X4), rtol=1e-14)
+
+
+def test_derivative_of_an_njit_function_inside_njit():
+    gx, gk = grad_of_njit_inside(X4, 2.0)
+    px, pk = G_CUBE(X4, 2.0)
+    np.testing.assert_array_equal(gx, px)
+    assert gk == pk
+    np.testing.assert_allclose(gx, 6.0 * X4 ** 2, rtol=1e-14)
+    assert gk == pytest.approx(np.sum(X4 ** 3), rel=1e-14)
+
+
+def test_jvp_inside_njit():
+    v = np.array([1.0, 0.0, -1.0, 2.0])
+    out, dout = jvp_inside(X4, 2.0, v)
+    pout, pdout = s2sad.jvp(cube_njit, (X4, 2.0), (v, 0.5))
+    assert (out, dout) == (pout, pdout)
+    assert dout == pytest.approx(6.0 * np.sum(X4 ** 2 * v) + 0.5 * np.sum(X4 ** 3), rel=1e-14)
+
+
+def test_hessian_vector_product_inside_njit():
+    v = np.array([1.0, 0.0, -1.0, 2.0])
+    g, hv = hvp_inside(X4, v)
+    np.testing.assert_allclose(g, quad_grad(X4), rtol=1e-14)
+    H = np.diag(2.0 * np.arange(1.0, 5.0) + 1.2 * X4 ** 2)  # by hand
+    np.testing.assert_allclose(hv, H @ v, rtol=1e-14)
+
+
+def test_refusal_inside_njit_is_a_typing_error():
+    @numba.njit
+    def bad(n):
+        return G_QUAD(n)
+    with pytest.raises(numba.core.errors.TypingError, match="quad_loss"):
+        bad(3)
+
+
+def field(x, k):
+    return k * np.sin(x)
+
+
+def cubic(x):
+    return x ** 3
+
+
+H_QUAD = s2sad.hessian(quad_loss, jit=True)
+H_CUBIC = s2sad.hessian(cubic, jit=True)
+J_FIELD = s2sad.jacfwd(field, jit=True)
+
+
+@numba.njit
+def jacobians_inside(x, k, s):
+    return H_QUAD(x), J_FIELD(x, k), H_CUBIC(s)
+
+
+def test_hessian_and_jacfwd_inside_njit():
+    h, j, hs = jacobians_inside(X4, 2.0, 1.5)
+    np.testing.assert_allclose(h, np.diag(2.0 * np.arange(1.0, 5.0) + 1.2 * X4 ** 2), rtol=1e-14)
+    np.testing.assert_allclose(j, np.diag(2.0 * np.cos(X4)), rtol=1e-14)
+    assert hs == pytest.approx(9.0, rel=1e-14) and type(hs) is float
+    np.testing.assert_array_equal(h, H_QUAD(X4))
+    np.testing.assert_array_equal(j, J_FIELD(X4, 2.0))
+    assert hs == H_CUBIC(1.5)
+
+
+CACHED_CALLER = """
+import numba, numpy as np, s2sad
+
+
+def loss(x):
+    return np.sum(np.sin(x) * x)
+
+
+g = s2sad.grad(loss, jit=True)
+
+
+@numba.njit(cache=True)
+def use(x):
+    return 2.0 * g(x)
+"""
+
+
+@pytest.mark.slow
+def test_cached_njit_caller_loads_in_a_new_process(tmp_path):
+    """Numba's cache of a user's @njit(cache=True) function that calls a derivative names the
+    generated modules it links; a new process (even with another s2sad cache) loads it."""
+    (tmp_path / "user_mod.py").write_text(CACHED_CALLER)
+    code = ("import numpy as np, user_mod\n"
+            "x = np.array([0.5, 1.0, 2.0])\n"
+            "print(','.join(map(repr, user_mod.use(x).tolist())), user_mod.use.stats.cache_hits.total())\n")
+    x = np.array([0.5, 1.0, 2.0])
+    want = 2.0 * (np.cos(x) * x + np.sin(x))  # by hand
+    hits = []
+    for cache in ("a", "a", "b"):
+        env = {**os.environ, "S2SAD_CACHE_DIR": str(tmp_path / cache),
+               "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           check=False)
+        assert p.returncode == 0, p.stderr[-2000:]
+        values, hit = p.stdout.split()
+        np.testing.assert_allclose([float(v) for v in values.split(",")], want, rtol=1e-14)
+        hits.append(hit)
+    assert hits == ["0", "1", "1"]  # compiled, then loaded from Numba's cache
