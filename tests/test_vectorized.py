@@ -22,7 +22,7 @@ IDS = [f.__name__ for f, _ in CASES]
 # an axis): their jitted derivatives are issue 15's loop kernels, not yet here
 NUMBA_CANNOT = {"layer_norm", "batch_norm", "log_softmax_xent", "attention", "matmul_stacks",
                 "matmul_stack_by_matrix", "matmul_matrix_by_stack", "matmul_broadcast_stack",
-                "multi_head_scores"}
+                "multi_head_scores", "broadcast_4d"}
 
 
 def _nums(args):

@@ -105,3 +105,14 @@ CASES.update({
     attention: (_R.normal(size=(3, 2)), _R.normal(size=(5, 2)), _R.normal(size=(5, 4))),
     multi_head_scores: (_R.normal(size=(4, 3)) * 0.5, _R.normal(size=(2, 3, 2)) * 0.5, _R.normal(size=(2, 3, 2)) * 0.5),
 })
+
+
+W2345 = np.sin(np.arange(120.0)).reshape(2, 3, 4, 5)
+
+
+def broadcast_4d(a, b):
+    # a (2, 1, 4, 1) stretched along two axes by b (2, 3, 4, 5): summed back in 4 axes
+    return np.sum(a * b * W2345)
+
+
+CASES[broadcast_4d] = (_R.normal(size=(2, 1, 4, 1)), _R.normal(size=(2, 3, 4, 5)))

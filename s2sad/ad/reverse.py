@@ -836,8 +836,8 @@ class Reverse(RecordingAnalysis):
         c = contrib
         if isinstance(ctype, MaybeStretched):
             ctype = ctype.t
-            if isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim == tt.ndim <= 3:
-                helper = f"_unbroadcast{tt.ndim}"
+            if isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim == tt.ndim:
+                helper = f"_unbroadcast{tt.ndim}" if tt.ndim <= 3 else "_unbroadcastn"
                 self.helpers.add(helper)
                 # summed to the shape of the adjoint it goes into (the primal value may not be
                 # restored there: only its adjoint is sure to have the shape)

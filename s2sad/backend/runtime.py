@@ -68,6 +68,15 @@ def _unbroadcast3(g, like):
                 out[min(i, like.shape[0] - 1), min(j, like.shape[1] - 1), min(k, like.shape[2] - 1)] += g[i, j, k]
     return out
 ''',
+    "_unbroadcastn": '''
+def _unbroadcastn(g, like):
+    """g summed back to the shape of `like` (any rank) over the size-1 axes broadcasting
+    stretched. Tuple axes: NumPy only (under Numba a clear compile error, never a wrong sum)."""
+    if g.shape == like.shape:
+        return g
+    axes = tuple(k for k in range(g.ndim) if like.shape[k] == 1 and g.shape[k] != 1)
+    return np.sum(g, axis=axes, keepdims=True)
+''',
     "_prod_others": '''
 def _prod_others(x, axis):
     """For each entry of x, the product of the other entries along `axis` (-1: all entries),
