@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import inspect
 import sys
 
@@ -263,7 +264,8 @@ def _jit_error(e, path, src, fn):
     from .errors import JitError
     msg = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
     line = None
-    for m in re.finditer(re.escape(str(path)) + r'", line (\d+)', msg):
+    # Numba writes the file relative to the working directory when it can ("../tmp.x/f.py")
+    for m in re.finditer(r'[/"]' + re.escape(os.path.basename(str(path))) + r'", line (\d+)', msg):
         line = int(m.group(1))
     origin = ""
     if line is not None:
