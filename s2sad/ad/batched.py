@@ -60,5 +60,5 @@ class BatchedDeriver(Deriver):
                 out = ir.BinOp("+", out, batched_zero(ans, ans_type))  # the result's shape
             return out
         if rule.batched is None:
-            raise NotBatchable(rule.not_batchable or call.func)
+            raise NotBatchable(call.func)
         return rule.batched(ctx, ds)

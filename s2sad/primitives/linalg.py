@@ -9,8 +9,8 @@ from ..errors import NonDifferentiableError
 from ..ir.types import Array, Scalar, F64
 from . import batched as B
 from . import table as T
-from .table import bilinear, const_value, custom, linear
-from .typerules import t_einsum, t_tensordot
+from .table import bilinear, const_value, custom, inverse_permutation, linear
+from .typerules import einsum_spec, t_einsum, t_tensordot
 
 # ---------------------------------------------------------------- axes moved: swapaxes, moveaxis
 # Each is a transpose by a permutation known from the rank: the adjoint applies its inverse.
@@ -36,12 +36,8 @@ def _moved_axes(c):
     return tuple(p if p is not None else next(it) for p in perm)
 
 
-def _inverse(perm):
-    return tuple(sorted(range(len(perm)), key=lambda k: perm[k]))
-
-
 for _name in ("np.swapaxes", "np.moveaxis"):
-    linear(_name, ("x", "a", "b"), {0: lambda c: ir.Call("np.transpose", (c.env["g"], ir.Const(_inverse(_moved_axes(c)))))},
+    linear(_name, ("x", "a", "b"), {0: lambda c: ir.Call("np.transpose", (c.env["g"], ir.Const(inverse_permutation(_moved_axes(c)))))},
            lambda ts, c: ts[0],
            jvp={0: lambda c: ir.Call("np.transpose", (c.env["d"], ir.Const(_moved_axes(c))))},
            batched=lambda c, ds: B.transpose(c, ds, _moved_axes(c)))
@@ -104,17 +100,9 @@ def einsum_subscripts(c):
     """(input subscripts, output subscripts, operands) of an np.einsum or np.tensordot call."""
     if c.call.func == "np.tensordot":
         return _tensordot_as_einsum(c)
-    spec = c.call.args[0]
-    if not (isinstance(spec, ir.Const) and isinstance(spec.value, str)):
-        raise NonDifferentiableError("np.einsum needs its subscripts written as a string constant")
-    text = spec.value.replace(" ", "")
-    if "." in text:
+    ins, out = einsum_spec(c.call)
+    if any("." in s for s in ins + [out]):
         raise NonDifferentiableError("np.einsum with `...` is not differentiated: write the axes out")
-    ins, _, out = text.partition("->")
-    ins = ins.split(",")
-    if "->" not in text:  # implicit output: the letters that appear once, in order
-        letters = "".join(ins)
-        out = "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1))
     return ins, out, list(c.call.args[1:])
 
 

@@ -19,7 +19,7 @@ from ..errors import NonDifferentiableError
 from ..ir.types import Array, Scalar, F64, I64, BOOL, Opaque
 from . import batched as B
 from . import table as T
-from .table import axis_of, bilinear, custom, dtype_kw, keepdims, linear, zero
+from .table import axis_of, const_value, inverse_permutation, bilinear, custom, dtype_kw, keepdims, linear, zero
 from .typerules import (t_alloc, t_alloc_like, t_arange, t_binary, t_binary_float, t_bool, t_concat,
                         t_const, t_diag, t_diff, t_float, t_full, t_int, t_linspace, t_matmul,
                         t_minmax_builtin, t_outer, t_reduce, t_reshape_fn, t_same, t_stack, t_trace,
@@ -399,13 +399,10 @@ def transpose_axes(c):
     """The permutation np.transpose(x, axes) applies, negative axes made positive; None for
     np.transpose(x) / x.T, which reverses the axes."""
     ax = c.call.args[1] if len(c.call.args) > 1 else c.kw("axes")
-    if ax is None or (isinstance(ax, ir.Const) and ax.value is None):
+    perm = None if ax is None else const_value(ax)
+    if ax is None or perm is None:
         return None
-    if isinstance(ax, ir.Const) and isinstance(ax.value, tuple):
-        perm = ax.value
-    elif isinstance(ax, ir.TupleMake) and all(isinstance(x, ir.Const) for x in ax.items):
-        perm = tuple(x.value for x in ax.items)
-    else:
+    if not (isinstance(perm, tuple) and all(isinstance(p, int) for p in perm)):
         raise NonDifferentiableError("np.transpose needs its axes written as constants to be "
                                      "differentiated, as in np.transpose(x, (2, 0, 1))")
     n = len(perm)
@@ -416,8 +413,7 @@ def _transpose_vjp(c):
     perm = transpose_axes(c)
     if perm is None:
         return ir.Call("np.transpose", (c.env["g"],))
-    inverse = tuple(sorted(range(len(perm)), key=lambda k: perm[k]))
-    return ir.Call("np.transpose", (c.env["g"], ir.Const(inverse)))
+    return ir.Call("np.transpose", (c.env["g"], ir.Const(inverse_permutation(perm))))
 
 
 def _first_equal(c, k):

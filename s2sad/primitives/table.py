@@ -11,7 +11,8 @@ A rule holds everything the compiler knows of one primitive:
 - ``jvp[k]`` / ``vjp[k]``: templates (strings, see ``template.py``) or functions of a ``Ctx``;
 - ``batched(ctx, ds)``: the JVP with a leading axis of directions on every tangent (vector
   forward mode). Elementwise rules need none (their partials broadcast); every other
-  differentiable rule has one, or ``not_batchable`` saying why not (the caller then runs one
+  differentiable rule has one (where an application has no batched form, the rule raises
+  ``NotBatchable`` and the caller runs one
   sweep per direction);
 - ``items``: the primitive's first argument is a tuple of operands (``np.concatenate((a, b))``)
   and ``vjp[0]`` gives one contribution per item, ``[(item, contribution, type)]``.
@@ -44,7 +45,6 @@ class Rule:
     jvp: dict = field(default_factory=dict)
     diff: tuple = ()
     batched: Optional[Callable] = None
-    not_batchable: Optional[str] = None
     jvp_func: Optional[Callable] = None  # bilinear: ctx -> the primitive the product rule applies
     items: bool = False
     strings: tuple = ()  # positions of arguments written as string constants (einsum's subscripts)
@@ -107,6 +107,11 @@ def const_value(e):
     if isinstance(e, ir.TupleMake) and all(isinstance(x, (ir.Const, ir.TupleMake)) for x in e.items):
         return tuple(const_value(x) for x in e.items)
     return None
+
+
+def inverse_permutation(perm):
+    """The permutation that undoes ``perm`` (what transposes an adjoint back)."""
+    return tuple(sorted(range(len(perm)), key=lambda k: perm[k]))
 
 
 def keepdims(call):
@@ -173,9 +178,9 @@ def elementwise(name, args, partials, type_fn):
                      partials={args.index(k): v for k, v in partials.items()}, diff=diff))
 
 
-def linear(name, args, vjp, type_fn, jvp=None, diff=(0,), batched=None, not_batchable=None, items=False):
+def linear(name, args, vjp, type_fn, jvp=None, diff=(0,), batched=None, items=False):
     return _reg(Rule(name, tuple(args), type_fn, "linear", vjp=vjp, jvp=jvp or {}, diff=diff,
-                     batched=batched, not_batchable=not_batchable, items=items))
+                     batched=batched, items=items))
 
 
 def bilinear(name, args, vjp, type_fn, batched=None, jvp_func=None):
@@ -183,9 +188,9 @@ def bilinear(name, args, vjp, type_fn, batched=None, jvp_func=None):
                      jvp_func=jvp_func))
 
 
-def custom(name, args, type_fn, vjp, jvp, diff, batched=None, not_batchable=None, strings=()):
+def custom(name, args, type_fn, vjp, jvp, diff, batched=None, strings=()):
     return _reg(Rule(name, tuple(args), type_fn, "custom", vjp=vjp, jvp=jvp, diff=diff,
-                     batched=batched, not_batchable=not_batchable, strings=strings))
+                     batched=batched, strings=strings))
 
 
 def zero(name, type_fn, args=("x",)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import ir
 from ..errors import TypeInferenceError
 from ..ir.types import Array, DType, Scalar, Tuple, F64, I64, BOOL, promote_dtype
-from .table import axis_of, dtype_kw, keepdims
+from .table import axis_of, const_value, dtype_kw, keepdims
 
 def _float_dtype(t):
     d = t.dtype if isinstance(t, (Scalar, Array)) else "float64"
@@ -228,15 +228,23 @@ def t_vstack(ts, call):
     return t_stack(ts, call) if items[0].ndim == 1 else t_concat(ts, call)
 
 
-def t_einsum(ts, call):
+def einsum_spec(call):
+    """(input subscripts, output subscripts) of an np.einsum call; an implicit output is the
+    letters that appear once, in alphabetical order (as NumPy takes it)."""
     spec = call.args[0]
     if not (isinstance(spec, ir.Const) and isinstance(spec.value, str)):
         raise TypeInferenceError("np.einsum needs its subscripts written as a string constant")
     text = spec.value.replace(" ", "")
     ins, arrow, out = text.partition("->")
+    ins = ins.split(",")
     if not arrow:
-        letters = ins.replace(",", "")
-        out = "".join(ch for ch in set(letters) if letters.count(ch) == 1)
+        letters = "".join(ins)
+        out = "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1))
+    return ins, out
+
+
+def t_einsum(ts, call):
+    _, out = einsum_spec(call)
     dt = "bool"
     for t in ts[1:]:
         dt = promote_dtype(dt, t.dtype)
@@ -246,16 +254,11 @@ def t_einsum(ts, call):
 def t_tensordot(ts, call):
     a, b = ts[0], ts[1]
     axes = call.args[2] if len(call.args) > 2 else call.kw("axes")
-    if axes is None:
-        n = 2
-    elif isinstance(axes, ir.Const) and isinstance(axes.value, int):
-        n = axes.value
-    elif isinstance(axes, ir.TupleMake) and len(axes.items) == 2:
-        first = axes.items[0]
-        n = len(first.items) if isinstance(first, ir.TupleMake) else 1
-    elif isinstance(axes, ir.Const) and isinstance(axes.value, tuple):
-        first = axes.value[0]
-        n = 1 if isinstance(first, int) else len(first)
+    value = 2 if axes is None else const_value(axes)
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, tuple) and len(value) == 2:
+        n = 1 if isinstance(value[0], int) else len(value[0])
     else:
         raise TypeInferenceError("np.tensordot needs its axes written as constants")
     rank = a.ndim + b.ndim - 2 * n
