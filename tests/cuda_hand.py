@@ -184,7 +184,7 @@ class _LorenzTaped(_Launcher):
         self.allocations = 0
 
     def _launch(self, griddim, blockdim, stream, args):
-        params, state0, nsteps, dt = args[:4]
+        state0, nsteps = args[1], args[2]
         shape = (3 * nsteps, state0.shape[1])
         if (self.tape is None or self.tape.dtype != state0.dtype or self.tape.shape[0] < shape[0]
                 or self.tape.shape[1] != shape[1]):
@@ -279,23 +279,21 @@ def accumulate_jvp(x, y, a, acc, out, x_dot, y_dot, a_dot, acc_dot, out_dot):
 @cuda.jit
 def partial_output_vjp(x, out, x_bar, out_bar):
     i = cuda.grid(1)
-    if i < x.shape[0]:
-        if x[i] > 0.0:
-            xi = x[i]
-            ob = out_bar[i]
-            out_bar[i] = 0.0  # consumed only where the primal wrote
-            x_bar[i] += ob * (0.5 / math.sqrt(xi) * math.sin(3.0 * xi) + 3.0 * math.sqrt(xi) * math.cos(3.0 * xi))
+    if i < x.shape[0] and x[i] > 0.0:
+        xi = x[i]
+        ob = out_bar[i]
+        out_bar[i] = 0.0  # consumed only where the primal wrote
+        x_bar[i] += ob * (0.5 / math.sqrt(xi) * math.sin(3.0 * xi) + 3.0 * math.sqrt(xi) * math.cos(3.0 * xi))
 
 
 @cuda.jit
 def partial_output_jvp(x, out, x_dot, out_dot):
     i = cuda.grid(1)
-    if i < x.shape[0]:
-        if x[i] > 0.0:
-            xi = x[i]
-            out[i] = math.sqrt(xi) * math.sin(3.0 * xi)
-            out_dot[i] = (0.5 / math.sqrt(xi) * math.sin(3.0 * xi)
-                          + 3.0 * math.sqrt(xi) * math.cos(3.0 * xi)) * x_dot[i]
+    if i < x.shape[0] and x[i] > 0.0:
+        xi = x[i]
+        out[i] = math.sqrt(xi) * math.sin(3.0 * xi)
+        out_dot[i] = (0.5 / math.sqrt(xi) * math.sin(3.0 * xi)
+                      + 3.0 * math.sqrt(xi) * math.cos(3.0 * xi)) * x_dot[i]
 
 
 HAND_VJP = {

@@ -50,3 +50,28 @@ def test_quick_run_writes_json(tmp_path):
     assert all(t["met"] in (True, False, None) for t in data["targets"])
     png = (tmp_path / "bench.png").read_bytes()  # --plot: drawn with matplotlib
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_cuda_bench_on_the_simulator(tmp_path):
+    """bench/cuda.py --sim (Numba's CUDA simulator, tiny sizes): every table and target row is
+    printed, the generated adjoints agree with the hand-written ones, the report file is written.
+    Speed is not asserted (the simulator's times mean nothing)."""
+    pytest.importorskip("s2sad.cuda")
+    out = tmp_path / "cuda_bench.txt"
+    p = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "cuda.py"), "--sim", "--n", "96", "--members", "40",
+         "--steps", "12", "--repeats", "2", "--out", str(out)],
+        check=False, capture_output=True, text=True, timeout=300, cwd=str(REPO),
+        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "S2SAD_CACHE_DIR": str(tmp_path / "cache"),
+             "PYTHONPATH": str(REPO)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    text = out.read_text()
+    assert text.strip() == p.stdout.strip()
+    for title in ("== elementwise", "== 3-point stencil", "== ensemble Lorenz", "== targets"):
+        assert title in text, title
+    rows = [line for line in text.splitlines() if line.startswith("generated adjoint")]
+    assert len(rows) == 4, rows  # elementwise, stencil, Lorenz taped and checkpointed
+    for row in rows:  # measured, and the same adjoint as the hand-written kernel
+        assert "max rel err vs hand" in row and "MISMATCH" not in row, row
+    targets = text.split("== targets")[1]
+    assert targets.count("MET") >= 5 and "NOT MEASURED" in targets  # JAX is skipped under --sim
