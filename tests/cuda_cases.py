@@ -307,6 +307,25 @@ def _accumulate_args(rng):
             "out": _normal(rng, n, np.float64)}
 
 
+@cuda.jit
+def computed_indices(x, y, idx, out):
+    """Indices computed from the thread's: a reversed write ``out[n-1-i] += ...`` (injective, but
+    not the plain ``i = cuda.grid(1)`` pattern) and a gather ``x[idx[i]]`` through an integer
+    array with repeats (its adjoint collides: atomics)."""
+    i = cuda.grid(1)
+    n = out.shape[0]
+    if i < n:
+        j = n - 1 - i
+        g = x[idx[i]]
+        out[j] += g * g * y[i] + math.sin(g) * y[j]
+
+
+def _computed_args(rng):
+    n = 44
+    return {"x": _normal(rng, 10, np.float64), "y": _normal(rng, n, np.float64),
+            "idx": rng.integers(0, 10, n).astype(np.int64), "out": _normal(rng, n, np.float64)}
+
+
 # ---------------------------------------------------------------- loops and branches
 
 
@@ -451,6 +470,8 @@ CASES = [
     Case("inplace", inplace, _inplace_args, ("x", "c"), ("x",), *_1D, own=("c",)),
     Case("accumulate", accumulate, _accumulate_args, ("x", "y", "a"), ("acc", "out"), *_1D,
          own=("x", "y"), colliding=("a",)),
+    Case("computed_indices", computed_indices, _computed_args, ("x", "y"), ("out",), *_1D,
+         colliding=("x",)),
     Case("while_break_continue", while_break_continue, _while_args, ("x", "c", "limit"), ("out",),
          *_1D, own=("x", "c"), taped=True),
     Case("branches", branches, _branch_args, ("x", "y"), ("out",), *_1D, own=("x", "y")),
