@@ -8,8 +8,8 @@ judged against central finite differences of the primal kernel itself (tests/tes
 kernels here need no hand-derived formula.
 
 Each refusal is a :class:`Refusal`: a kernel holding exactly one ``# ERR`` marker on the line the
-error must name (``# ERR col=<text>``: and the column of ``<text>``), its arguments, and its
-wrt/outputs. tests/test_cuda.py finds the markers through ``inspect``, so lines can move.
+error must name (``# ERR col=<text>``: and the column of ``<text>``; ``# ERR-OR`` marks another
+line the error may name instead), its arguments, and its wrt/outputs. tests/test_cuda.py finds the markers through ``inspect``, so lines can move.
 
 Kernels use only what Numba compiles for a real GPU, except the checkpointed one, whose primal
 calls ``s2sad.checkpointed`` (plain Python under the simulator): it names a plain twin
@@ -422,11 +422,12 @@ def _partial_args(rng):
 @cuda.jit
 def local_buffer(x, out):
     """A per-thread local array written with differentiated values. The issue allows refusing it
-    (then the error names the marked line); if the transform supports it, its derivatives must
-    pass the finite-difference tests like any other case."""
+    (then the error names the first write of a differentiated value, or the allocation); if the
+    transform supports it, its derivatives must pass the finite-difference tests like any other
+    case."""
     i = cuda.grid(1)
     if i < x.shape[0]:
-        buf = cuda.local.array(3, numba.float64)
+        buf = cuda.local.array(3, numba.float64)  # ERR-OR
         buf[0] = x[i] * 2.0  # ERR
         buf[1] = buf[0] * buf[0]
         buf[2] = math.sin(buf[1])
@@ -459,9 +460,10 @@ CASES = [
     Case("grid2d", grid2d, _grid2d_args, ("m", "v"), ("out",), (2, 2), (4, 4), own=("m",),
          colliding=("v",)),
     Case("lorenz_ensemble", lorenz_ensemble, _lorenz_args(np.float64), ("params", "state0"),
-         ("out",), *_1D, colliding=("params",), taped=True),
+         ("out",), *_1D, own=("state0",), colliding=("params",), taped=True),
     Case("lorenz_ensemble_f32", lorenz_ensemble, _lorenz_args(np.float32, nsteps=40),
-         ("params", "state0"), ("out",), *_1D, dtype=np.float32, colliding=("params",), taped=True),
+         ("params", "state0"), ("out",), *_1D, dtype=np.float32, own=("state0",), colliding=("params",),
+         taped=True),
     Case("lorenz_checkpointed", lorenz_checkpointed, _lorenz_args(np.float64), ("params", "state0"),
          ("out",), *_1D, reference=lorenz_ensemble, colliding=("params",)),
     Case("damped_oscillators", damped_oscillators, _oscillator_args, ("k", "c", "pos", "vel"),
@@ -529,7 +531,7 @@ def primal_race(x, out):
     i = cuda.grid(1)
     if i < x.shape[0] - 1:
         out[i] = math.sin(x[i])
-        out[i] = out[i] * out[i + 1]  # ERR col=out[i + 1]
+        out[i] = out[i] * out[i + 1]  # ERR
 
 
 @cuda.jit(device=True)
