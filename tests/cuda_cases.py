@@ -47,7 +47,8 @@ class Case:
     ``own``: shadow names whose adjoint accumulation is provably at the thread's own index
     (the generated adjoint must use a plain ``+=`` there, no atomic; arrays updated in place are
     left out: their adjoint is replaced, not accumulated into); ``colliding``: shadow names
-    that several threads update (``cuda.atomic.add`` required).
+    that several threads update (``cuda.atomic.add`` for every update: a plain ``+=`` at the
+    thread's own element would race with the neighbours' atomics on it).
     """
 
     def __init__(self, name, kernel, args, wrt, outputs, griddim, blockdim, dtype=np.float64,
@@ -311,7 +312,8 @@ def _accumulate_args(rng):
 def computed_indices(x, y, idx, out):
     """Indices computed from the thread's: a reversed write ``out[n-1-i] += ...`` (injective, but
     not the plain ``i = cuda.grid(1)`` pattern) and a gather ``x[idx[i]]`` through an integer
-    array with repeats (its adjoint collides: atomics)."""
+    array with repeats (its adjoint collides: atomics). y is read at i and at n-1-i: each index is
+    injective, but thread i's y[n-1-i] is thread n-1-i's y[i], so y_bar's updates collide too."""
     i = cuda.grid(1)
     n = out.shape[0]
     if i < n:
@@ -473,7 +475,7 @@ CASES = [
     Case("accumulate", accumulate, _accumulate_args, ("x", "y", "a"), ("acc", "out"), *_1D,
          own=("x", "y"), colliding=("a",)),
     Case("computed_indices", computed_indices, _computed_args, ("x", "y"), ("out",), *_1D,
-         colliding=("x",)),
+         colliding=("x", "y")),
     Case("while_break_continue", while_break_continue, _while_args, ("x", "c", "limit"), ("out",),
          *_1D, own=("x", "c"), taped=True),
     Case("branches", branches, _branch_args, ("x", "y"), ("out",), *_1D, own=("x", "y")),

@@ -408,6 +408,39 @@ def _lorenz_jvp_forgets_params(params, state0, nsteps, dt, out, params_dot, stat
         out_dot[t] = 2.0 * (x * xd + y * yd + z * zd)
 
 
+@cuda.jit
+def _stencil3_vjp_no_atomics(x, w, out, x_bar, out_bar):
+    """Scatters to the neighbours with plain +=: threads i-1, i, i+1 race on x_bar[i]."""
+    i = cuda.grid(1)
+    n = x.shape[0]
+    if i >= 1 and i < n - 1:
+        ob = out_bar[i]
+        out_bar[i] = 0.0
+        x_bar[i - 1] += ob * (w[0] * x[i + 1] - w[1])
+        x_bar[i] += ob * (math.cos(x[i]) + 2.0 * w[1])
+        x_bar[i + 1] += ob * (w[0] * x[i - 1] - w[1])
+
+
+@cuda.jit
+def _stencil3_vjp_own_plain(x, w, out, x_bar, out_bar):
+    """Atomics for the neighbours, but a plain += at the thread's own x_bar[i], which the
+    neighbours' atomics also update: an atomic is atomic only against other atomics."""
+    i = cuda.grid(1)
+    n = x.shape[0]
+    if i >= 1 and i < n - 1:
+        ob = out_bar[i]
+        out_bar[i] = 0.0
+        cuda.atomic.add(x_bar, i - 1, ob * (w[0] * x[i + 1] - w[1]))
+        x_bar[i] += ob * (math.cos(x[i]) + 2.0 * w[1])
+        cuda.atomic.add(x_bar, i + 1, ob * (w[0] * x[i - 1] - w[1]))
+
+
+# Right values (most of the time), wrong kernels: only tests/cuda_races.py sees them.
+RACY = {
+    "vjp scatters without atomics": ("stencil3_x", _stencil3_vjp_no_atomics),
+    "vjp mixes a plain += with atomics on one array": ("stencil3_x", _stencil3_vjp_own_plain),
+}
+
 WRONG = {
     "vjp keeps an overwritten output's adjoint": ("sin_exp", "vjp", _sin_exp_vjp_keeps_out_bar),
     "jvp drops a term": ("sin_exp", "jvp", _sin_exp_jvp_drops_a_term),

@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cuda_cases as C  # aliases np.row_stack before numba.cuda is imported
 import cuda_hand as H
+import cuda_races as R
 from numba import cuda
 
 from s2sad.errors import InternalError, S2SADError
@@ -237,6 +238,7 @@ def generated(scuda, case, mode):
 
 
 CASE_IDS = [c.name for c in C.CASES]
+HAND_NAMES = sorted(set(H.HAND_VJP) & set(H.HAND_JVP))
 
 
 @pytest.mark.parametrize("case", C.CASES, ids=CASE_IDS)
@@ -353,8 +355,9 @@ def test_source_shows_the_kernels(scuda, case):
     for n in case.own:  # the thread's own element: a plain +=, and no atomic on that array
         assert re.search(rf"\b{n}_bar\[[^\]\n]+\]\s*\+=", src), f"no plain `{n}_bar[...] +=`:\n{src}"
         assert not re.search(rf"cuda\.atomic\.add\(\s*{n}_bar\b", src), f"atomic on {n}_bar:\n{src}"
-    for n in case.colliding:
+    for n in case.colliding:  # every update atomic: a plain += would race with the atomics
         assert re.search(rf"cuda\.atomic\.add\(\s*{n}_bar\b", src), f"no atomic on {n}_bar:\n{src}"
+        assert not re.search(rf"\b{n}_bar\[[^\]\n]+\]\s*\+=", src), f"a plain += on {n}_bar:\n{src}"
     if case.colliding:  # a comment says why the atomics are there
         assert re.search(r"#.*atomic", src), f"no comment about the atomics:\n{src}"
 
@@ -444,13 +447,67 @@ def test_stream_and_tape_on_hand_written_kernels(monkeypatch):
         np.testing.assert_allclose(on_stream[n], first[n], rtol=1e-12)
 
 
+# ---------------------------------------------------------------- (f) races, on the simulator
+
+needs_simulator = pytest.mark.skipif(not R.RACES_CHECKABLE, reason="the race detector needs the simulator")
+
+
+def races_of(case, launchable, monkeypatch, kernel_only=False, seed=0, suffix="_bar"):
+    """Launch on watched copies (tests/cuda_races.py); the races found. ``kernel_only``: the
+    kernel's own arguments, no shadows (a primal kernel)."""
+    args = make_args(case, seed)
+    shadows = {} if kernel_only else random_direction(case, args, np.random.default_rng(seed))
+    with R.watching(monkeypatch) as rec:
+        a = [R.WatchedArray(_copy(args[p]), p, rec) if isinstance(args[p], np.ndarray) else args[p]
+             for p in params_of(case.kernel)]
+        sh = [R.WatchedArray(np.array(shadows[n], dtype=args[n].dtype), n + suffix, rec)
+              for n in active_names(case) if n in shadows]
+        launchable[case.griddim, case.blockdim](*a, *sh)
+    return rec.races()
+
+
+@needs_simulator
+@pytest.mark.parametrize("case", C.CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("mode", ["vjp", "jvp"])
+def test_generated_kernels_have_no_races(scuda, case, mode, monkeypatch):
+    """No element is written by one thread and touched by another, nor updated atomically by one
+    and plainly by another: every colliding update is atomic."""
+    races = races_of(case, generated(scuda, case, mode), monkeypatch,
+                     suffix="_bar" if mode == "vjp" else "_dot")
+    assert not races, f"{case.name} {mode}: races in the generated kernel:\n{R.describe(races)}"
+
+
+@needs_simulator
+@pytest.mark.parametrize("case", C.CASES, ids=CASE_IDS)
+def test_primal_kernels_have_no_races(case, monkeypatch):
+    """The corpus is valid: its kernels are race-free (their own atomics included)."""
+    races = races_of(case, case.reference, monkeypatch, kernel_only=True)
+    assert not races, f"{case.name}: races in the primal kernel:\n{R.describe(races)}"
+
+
+@needs_simulator
+@pytest.mark.parametrize("name", HAND_NAMES)
+def test_hand_written_kernels_have_no_races(name, monkeypatch):
+    case = C.CASE[name]
+    gather = [H.HAND_VJP_GATHER[name]] if name in H.HAND_VJP_GATHER else []
+    for k in (H.HAND_VJP[name], H.HAND_JVP[name], *gather):
+        races = races_of(case, k, monkeypatch)
+        assert not races, f"{name}: {R.describe(races)}"
+
+
+@needs_simulator
+def test_race_detector_sees_races(monkeypatch):
+    for label, (name, kernel) in H.RACY.items():
+        assert races_of(C.CASE[name], kernel, monkeypatch), f"no race seen: {label}"
+    race = next(r for r in C.REFUSALS if r.name == "primal_race")
+    as_case = C.Case("race", race.kernel, race.args, race.wrt, race.outputs, 2, C.THREADS)
+    assert races_of(as_case, race.kernel, monkeypatch, kernel_only=True)
+
+
 # ---------------------------------------------------------------- the harness on hand-written kernels
 
 
-HAND = sorted(set(H.HAND_VJP) & set(H.HAND_JVP))
-
-
-@pytest.mark.parametrize("name", HAND)
+@pytest.mark.parametrize("name", HAND_NAMES)
 def test_harness_passes_hand_written_kernels(name):
     case = C.CASE[name]
     check_jvp(case, H.HAND_JVP[name])
