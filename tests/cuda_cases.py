@@ -214,7 +214,7 @@ def lorenz_checkpointed(params, state0, nsteps, dt, out):
         out[t] = x * x + y * y + z * z
 
 
-def _lorenz_args(dtype, nsteps=60):
+def _lorenz_args(dtype, nsteps=150):
     def make(rng):
         m = 40
         state0 = np.stack([_normal(rng, m, np.float64, 1.0, 1.0), _normal(rng, m, np.float64, 1.0, 1.0),
@@ -242,7 +242,7 @@ def _oscillator_args(rng):
     n = 36
     return {"k": _uniform(rng, n, np.float64, 0.5, 2.0), "c": np.array([0.3]),
             "pos": _normal(rng, n, np.float64), "vel": _normal(rng, n, np.float64),
-            "nsteps": 80, "dt": 0.02}
+            "nsteps": 200, "dt": 0.01}
 
 
 # ---------------------------------------------------------------- device functions
