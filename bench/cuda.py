@@ -76,6 +76,11 @@ def run_gpu_tests():
     log("== tests/test_cuda.py on the GPU (NUMBA_ENABLE_CUDASIM=0)")
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    import importlib.util
+    if importlib.util.find_spec("pytest") is None:
+        log("  pytest is not installed here: carry it (a wheel) to run the GPU tests")
+        log()
+        return False
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"]
     try:
