@@ -71,8 +71,9 @@ def parse(argv=None):
     return a
 
 
-def run_gpu_tests():
-    """tests/test_cuda.py on the real GPU, in a child process (it holds no GPU memory after)."""
+def run_gpu_tests(out_path):
+    """tests/test_cuda.py on the real GPU, in a child process (it holds no GPU memory after); its
+    whole output goes to cuda_tests.txt beside the report."""
     log("== tests/test_cuda.py on the GPU (NUMBA_ENABLE_CUDASIM=0)")
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -82,14 +83,20 @@ def run_gpu_tests():
         log()
         return False
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short", "-rfE",
+           "tests/test_cuda.py"]
     try:
         p = subprocess.run(cmd, check=False, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=330)
         out, rc = p.stdout + p.stderr, p.returncode
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         rc = "timeout (330 s)"
-    for line in out.strip().splitlines()[-40:]:
+    if out_path:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        (Path(out_path).parent / "cuda_tests.txt").write_text(out)
+    lines = out.strip().splitlines()
+    summary = [k for k, line in enumerate(lines) if "short test summary info" in line]
+    for line in lines[summary[-1]:] if summary else lines[-40:]:
         log("  " + line)
     log(f"  exit status {rc}, {time.perf_counter() - t0:.0f} s")
     log()
@@ -454,7 +461,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     tests_ok = None
     if a.check:
-        tests_ok = run_gpu_tests()
+        tests_ok = run_gpu_tests(a.out)
     np, cuda, C, H, scuda, why = load(a.sim)
     name = "CUDA simulator" if a.sim else cuda.get_current_device().name
     name = name.decode() if isinstance(name, bytes) else name
