@@ -168,6 +168,68 @@ def _grid2d_args(rng):
             "out": np.zeros((7, 6))}
 
 
+@cuda.jit
+def grid3d(u, out):
+    i, j, k = cuda.grid(3)
+    if i < u.shape[0] and j < u.shape[1] and k < u.shape[2]:
+        v = u[i, j, k]
+        out[i, j, k] = v * v * math.cos(v) + 0.5 * v
+
+
+def _grid3d_args(rng):
+    return {"u": _normal(rng, (4, 3, 4), np.float64), "out": np.zeros((4, 3, 4))}
+
+
+# ---------------------------------------------------------------- early return, builtins
+
+
+@cuda.jit
+def early_return(x, y, out):
+    """The bounds guard as an early return; abs, min, max and two-argument math functions."""
+    i = cuda.grid(1)
+    if i >= x.shape[0]:
+        return
+    a = x[i]
+    b = y[i]
+    r = math.hypot(a, b) + math.atan2(b, a + 3.0)
+    out[i] = max(r, 0.25 * r) * min(abs(a), 2.0) + math.fabs(b)
+
+
+def _early_return_args(rng):
+    n = 50
+    x = _normal(rng, n, np.float64)
+    x[np.abs(x) < 0.05] += 0.1
+    x[np.abs(np.abs(x) - 2.0) < 0.05] += 0.1  # away from min's kink
+    y = _normal(rng, n, np.float64)
+    y[np.abs(y) < 0.05] += 0.1
+    return {"x": x, "y": y, "out": np.zeros(n)}
+
+
+# ---------------------------------------------------------------- ragged per-thread loops (CSR)
+
+
+@cuda.jit
+def csr_matvec(indptr, indices, data, x, y):
+    """y = A x for a sparse A in CSR form, one row a thread: the trip count of each thread's loop
+    comes from the data, and x is read at indices that several rows share (its adjoint collides;
+    data's is at k, which only this row reaches, though no simple rule proves it)."""
+    row = cuda.grid(1)
+    if row < y.shape[0]:
+        s = 0.0
+        for k in range(indptr[row], indptr[row + 1]):
+            s += data[k] * math.tanh(x[indices[k]])
+        y[row] = s
+
+
+def _csr_args(rng):
+    rows, cols = 40, 30
+    counts = rng.integers(0, 7, rows)  # some rows empty
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    indices = np.concatenate([rng.choice(cols, c, replace=False) for c in counts]).astype(np.int64)
+    return {"indptr": indptr, "indices": indices, "data": _normal(rng, int(indptr[-1]), np.float64),
+            "x": _normal(rng, cols, np.float64), "y": np.zeros(rows)}
+
+
 # ---------------------------------------------------------------- per-thread ODE loops
 
 
@@ -461,6 +523,10 @@ CASES = [
          dtype=np.float32, colliding=("x", "w")),
     Case("grid2d", grid2d, _grid2d_args, ("m", "v"), ("out",), (2, 2), (4, 4), own=("m",),
          colliding=("v",)),
+    Case("grid3d", grid3d, _grid3d_args, ("u",), ("out",), (1, 1, 2), (4, 4, 2), own=("u",)),
+    Case("early_return", early_return, _early_return_args, ("x", "y"), ("out",), *_1D,
+         own=("x", "y")),
+    Case("csr_matvec", csr_matvec, _csr_args, ("data", "x"), ("y",), *_1D, colliding=("x",)),
     Case("lorenz_ensemble", lorenz_ensemble, _lorenz_args(np.float64), ("params", "state0"),
          ("out",), *_1D, own=("state0",), colliding=("params",), taped=True),
     Case("lorenz_ensemble_f32", lorenz_ensemble, _lorenz_args(np.float32, nsteps=40),

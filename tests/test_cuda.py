@@ -552,7 +552,8 @@ def test_corpus_covers_every_construct_of_the_issue():
     sources["soft_clip"] = inspect.getsource(C.soft_clip.py_func)
     text = "\n".join(sources.values())
     module = inspect.getsource(C)
-    for construct in ("cuda.grid(1)", "cuda.grid(2)", "cuda.threadIdx.x", "cuda.blockIdx.x",
+    for construct in ("cuda.grid(1)", "cuda.grid(2)", "cuda.grid(3)", "return\n", "max(", "min(", "abs(",
+                      "for k in range(indptr[row], indptr[row + 1])", "cuda.threadIdx.x", "cuda.blockIdx.x",
                       "cuda.blockDim.x", "cuda.gridDim.x", "cuda.atomic.add(", "+= ", "while ",
                       "break", "continue", "elif ", "else:", "for s in range(nsteps)", "math.exp(",
                       "math.sin(", "math.log(", "math.sqrt(", "math.tanh(", "math.pow(",
