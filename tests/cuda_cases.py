@@ -602,6 +602,16 @@ def primal_race(x, out):
         out[i] = out[i] * out[i + 1]  # ERR
 
 
+@cuda.jit
+def inplace_smoothing(x, out):
+    """In-place Jacobi smoothing: thread i reads x[i - 1] and x[i + 1], which threads i - 1 and
+    i + 1 overwrite in the same launch."""
+    i = cuda.grid(1)
+    if i >= 1 and i < x.shape[0] - 1:
+        x[i] = 0.5 * (x[i - 1] + x[i + 1])  # ERR
+        out[i] = x[i] * x[i]
+
+
 @cuda.jit(device=True)
 def power_recursive(u, n):
     if n == 0:
@@ -647,6 +657,7 @@ REFUSALS = [
     Refusal("shared_array", uses_shared, _xo_args, ("x",), ("out",), match=r"shared"),
     Refusal("syncthreads", uses_syncthreads, _xo_args, ("x",), ("out",), match=r"syncthreads"),
     Refusal("primal_race", primal_race, _xo_args, ("x",), ("out",)),
+    Refusal("inplace_stencil_race", inplace_smoothing, _xo_args, ("x",), ("x", "out")),
     Refusal("recursion", calls_recursive, _xo_args, ("x",), ("out",), at=power_recursive,
             match=r"recurs"),
     Refusal("scalar_in_wrt", scalar_by_value, _scalar_args, ("x", "alpha"), ("out",),
