@@ -268,10 +268,11 @@ class Build:
 
     # ------------------------------------------------------------ reverse
 
-    def vjp(self, key, argtypes, mask, shared_tapes=False):
+    def vjp(self, key, argtypes, mask, shared_tapes=False, kernel=False):
         """The VJP of ``key``; ``shared_tapes`` for a helper's, which records on its caller's
-        tapes (they are appended to its parameters and to its result)."""
-        k = ("vjp", key, tuple(argtypes), tuple(mask), shared_tapes)
+        tapes (they are appended to its parameters and to its result); ``kernel`` for a GPU
+        kernel's, whose tapes are passed in and whose arrays keep what the primal wrote."""
+        k = ("vjp", key, tuple(argtypes), tuple(mask), shared_tapes, kernel)
         if k in self.names:
             return self.names[k]
         fn = self.program.funcs[key]
@@ -309,7 +310,7 @@ class Build:
         rev = Reverse(spec, Namer(spec.fn), callee_info)
         rev.custom_names = self.custom_names
         with reporting_internal_errors(fn.loc, "differentiating this function in reverse mode"):
-            out = rev.run(name, wrt, inout, shared_tapes)
+            out = rev.run(name, wrt, inout, shared_tapes or kernel, restore_arrays=not kernel)
         self.shared_tapes[name] = rev.shared
         self.helpers |= rev.helpers
         self.functions.append((out, callee_names))

@@ -1,0 +1,211 @@
+"""From derivative IR (what ``ad/forward.py`` and ``ad/reverse.py`` make of a kernel) to the IR
+of a CUDA kernel:
+
+- the thread-index intrinsics printed as ``cuda.threadIdx.x`` (not calls);
+- each accumulation into an array element a plain ``+=`` where the index is the thread's own
+  (``ownership.py``) and ``cuda.atomic.add`` where threads may collide, with a comment saying
+  which and why;
+- the reverse sweep's tapes per thread in global memory, ``tape[slot, thread]`` (consecutive
+  threads touch consecutive addresses), passed in by the launcher; their tops start at zero
+  in each thread, and no room is made while the kernel runs (the launcher sized them);
+- the number of tape slots a thread needs, as an expression of the kernel's parameters
+  evaluated at launch (``tape_rows``), from the tape-size analysis of ``analysis/tapesize.py``.
+"""
+
+from __future__ import annotations
+
+from .. import ir
+from ..analysis.tapesize import Counter, peak
+from ..errors import NonDifferentiableError
+from ..ir.types import Array
+from ..primitives.cudarules import THREAD_ATTRS
+from .ownership import own_index, thread_indices
+
+THREAD = "_thread"  # the thread's number in the launch: its column of the tapes
+THREAD_FN = "_thread_number"
+INTRINSIC_ATTRS = {"cuda." + a for a in THREAD_ATTRS + ("warpsize", "laneid")}
+
+
+def kernel_ir(fn, tapes=(), types=None):
+    """``fn`` (a derivative, tidied) made a kernel, in place. ``tapes``: (tape, top) names of
+    the tapes it records on, passed in as parameters."""
+    fn.body = _drop_tape_room(fn.body)
+    if fn.body and isinstance(fn.body[-1], ir.Return):
+        fn.body.pop()
+    tops = {top for _, top in tapes}
+    fn.params = [p for p in fn.params if p not in tops]
+    if tapes:
+        fn.body[:0] = ([ir.Assign(ir.Var(THREAD), ir.Call(THREAD_FN, ()), loc=fn.loc,
+                                  comment="-- per-thread tapes: column `_thread` of each, filled from row 0 --")]
+                       + [ir.Assign(ir.Var(top), ir.Const(0), loc=fn.loc) for _, top in tapes])
+        _index_tapes(fn.body, {t for t, _ in tapes})
+    indices = thread_indices(fn)
+    fn.body = _kernel_block(fn.body, indices, types or {})
+    return fn
+
+
+def _drop_tape_room(stmts):
+    out = []
+    for s in stmts:
+        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Call) and s.value.func.startswith("_reserve_"):
+            continue
+        for blk in ir.child_blocks(s):
+            blk[:] = _drop_tape_room(blk)
+        out.append(s)
+    return out
+
+
+def _index_tapes(stmts, tapes):
+    """``tape[top]`` -> ``tape[top, _thread]`` in every statement and expression."""
+    def expr(e):
+        if isinstance(e, ir.Load) and isinstance(e.array, ir.Var) and e.array.name in tapes:
+            return ir.Load(e.array, tuple(map(expr, e.index)) + (ir.Var(THREAD),))
+        return ir.map_expr(e, expr)
+
+    for s in stmts:
+        for f in ("value", "test", "start", "stop", "step"):
+            v = getattr(s, f, None)
+            if isinstance(v, ir.Expr):
+                setattr(s, f, expr(v))
+        if isinstance(s, (ir.Store, ir.AugStore)):
+            s.index = tuple(map(expr, s.index))
+            if s.array.name in tapes:
+                s.index = s.index + (ir.Var(THREAD),)
+        if isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Load):
+            s.target = expr(s.target)
+        for blk in ir.child_blocks(s):
+            _index_tapes(blk, tapes)
+
+
+def _intrinsics(e):
+    if isinstance(e, ir.Call) and e.func in INTRINSIC_ATTRS:
+        return ir.Global(e.func)
+    return ir.map_expr(e, _intrinsics)
+
+
+def _kernel_block(stmts, indices, types):
+    out = []
+    for s in stmts:
+        for f in ("value", "test", "start", "stop", "step"):
+            v = getattr(s, f, None)
+            if isinstance(v, ir.Expr):
+                setattr(s, f, _intrinsics(v))
+        if isinstance(s, (ir.Store, ir.AugStore)):
+            s.index = tuple(_intrinsics(x) for x in s.index)
+        for blk in ir.child_blocks(s):
+            blk[:] = _kernel_block(blk, indices, types)
+        if isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Load):
+            s.target = _intrinsics(s.target)
+            out.append(_accumulation(s, s.target.array, s.target.index, indices))
+            continue
+        if isinstance(s, ir.AugStore):
+            out.append(_accumulation(s, s.array, s.index, indices))
+            continue
+        out.append(s)
+    return out
+
+
+def _accumulation(s, array, index, indices):
+    """``a[k] += v``: plain where ``k`` is the thread's own element, else atomic."""
+    if s.op not in ("+", "-"):
+        raise NonDifferentiableError(f"`{array.name}[...] {s.op}= ...` cannot be made atomic", s.loc,
+                                     "write the update as `a[k] = a[k] * v`")
+    own = own_index(index, indices)
+    target = f"{array.name}[{', '.join(_text(x) for x in index)}]"
+    if own is not None:
+        site, k = own
+        comps = [n for n, (st, _, _) in indices.items() if st == site]
+        why = f"{', '.join(sorted(comps))} = cuda.grid({k})" if k > 1 else f"{site} = cuda.grid(1)"
+        s.comment = f"plain +=: {target} belongs to this thread alone ({why})"
+        return s
+    value = s.value if s.op == "+" else ir.UnaryOp("-", s.value)
+    idx = index[0] if len(index) == 1 else ir.TupleMake(tuple(index))
+    return ir.ExprStmt(ir.Call("cuda.atomic.add", (array, idx, value)), loc=s.loc,
+                       comment=f"atomic: other threads may add into {target} too")
+
+
+def _text(e):
+    from ..backend.pysource import expr_source
+    return expr_source(e)
+
+
+# ---------------------------------------------------------------- tape sizes
+
+
+def tape_rows(fn, tapes, types):
+    """``{tape: expression of the kernel's parameters, or None}``: the slots one thread fills
+    on each tape, or None when that is known only once the threads have run (a data-dependent
+    ``while`` loop that records)."""
+    by_top = {top: tape for tape, top in tapes}
+
+    def push_kind(s):
+        if isinstance(s, ir.AugAssign) and s.op == "+" and isinstance(s.target, ir.Var) \
+                and s.target.name in by_top and isinstance(s.value, ir.Const) and s.value.value == 1:
+            return by_top[s.target.name]
+        return None
+
+    def pop_kind(s):
+        if isinstance(s, ir.AugAssign) and s.op == "-" and isinstance(s.target, ir.Var) \
+                and s.target.name in by_top:
+            return by_top[s.target.name]
+        return None
+
+    count = Counter(push_kind, pop_kind).count(fn.body)
+    out = {}
+    for tape, _ in tapes:
+        n = None if count is None else peak(count, tape)
+        out[tape] = ir.Const(n) if isinstance(n, int) else (launch_expr(n, fn, types) if n is not None else None)
+    return out
+
+
+def launch_expr(e, fn, types):
+    """``e`` as an expression of the kernel's scalar parameters and array shapes (each name
+    that the kernel assigns once from such values substituted), or None when it depends on
+    anything a thread computes."""
+    defs = {}
+    for s in ir.walk_stmts(fn.body):
+        for n in ir.stmt_defs(s):
+            defs.setdefault(n, []).append(s)
+
+    def sub(x, depth=0):
+        if depth > 50:
+            return None
+        if isinstance(x, ir.Var):
+            if x.name in fn.params:
+                return x
+            d = defs.get(x.name, [])
+            if len(d) != 1 or not isinstance(d[0], ir.Assign) or d[0].inplace:
+                return None
+            return sub(d[0].value, depth + 1)
+        if isinstance(x, ir.Const):
+            return x
+        if isinstance(x, (ir.BinOp, ir.UnaryOp, ir.TupleGet, ir.TupleMake)):
+            pass
+        elif isinstance(x, ir.Call) and x.func in ("max", "min", "len", "range", "int", "abs"):
+            pass
+        elif isinstance(x, ir.Attr) and x.name in ("shape", "size", "ndim") and isinstance(x.value, ir.Var) \
+                and isinstance(types.get(x.value.name), Array):
+            return x if x.value.name in fn.params else None
+        elif isinstance(x, ir.Load) and not isinstance(types.get(getattr(x.array, "name", None)), Array):
+            pass
+        else:
+            return None
+        bad = []
+
+        def conv(c):
+            r = sub(c, depth + 1)
+            if r is None:
+                bad.append(c)
+                return c
+            return r
+        new = ir.map_expr(x, conv)
+        return None if bad else new
+
+    return sub(e)
+
+
+def refuse_array_tapes(kinds, loc):
+    if set(kinds) - {"f", "i"}:
+        raise NonDifferentiableError(
+            "the adjoint of this kernel would record whole arrays per thread", loc,
+            "keep per-thread values in scalar variables")
