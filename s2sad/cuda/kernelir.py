@@ -15,7 +15,7 @@ of a CUDA kernel:
 from __future__ import annotations
 
 from .. import ir
-from ..analysis.tapesize import Counter, peak
+from ..analysis.tapesize import push_bound
 from ..errors import NonDifferentiableError
 from ..ir.types import Array
 from ..primitives.cudarules import THREAD_ATTRS
@@ -26,10 +26,19 @@ THREAD_FN = "_thread_number"
 INTRINSIC_ATTRS = {"cuda." + a for a in THREAD_ATTRS + ("warpsize", "laneid")}
 
 
-def kernel_ir(fn, tapes=(), types=None):
+def kernel_ir(fn, tapes=(), types=None, unwritten=()):
     """``fn`` (a derivative, tidied) made a kernel, in place. ``tapes``: (tape, top) names of
-    the tapes it records on, passed in as parameters."""
+    the tapes it records on, passed in as parameters. ``unwritten``: arrays whose stores are
+    dropped where nothing in ``fn`` reads them (an adjoint kernel leaves the primal's arrays
+    as it found them)."""
     fn.body = _drop_tape_room(fn.body)
+    loaded = {e.array.name for s in ir.walk_stmts(fn.body) for r in ir.stmt_roots(s) for e in ir.walk_expr(r)
+              if isinstance(e, ir.Load) and isinstance(e.array, ir.Var)}
+    fn.body = _drop_stores(fn.body, set(unwritten) - loaded)
+    # the value a kernel returns is None: a copy of it kept by the forward sweep is unread
+    reads = {v for s in ir.walk_stmts(fn.body) for v in ir.stmt_reads(s)}
+    fn.body = [s for s in fn.body if not (isinstance(s, ir.Assign) and s.target.name not in reads
+                                          and s.target.name in fn.made and isinstance(s.value, (ir.Var, ir.Const)))]
     if fn.body and isinstance(fn.body[-1], ir.Return):
         fn.body.pop()
     tops = {top for _, top in tapes}
@@ -51,6 +60,17 @@ def _drop_tape_room(stmts):
             continue
         for blk in ir.child_blocks(s):
             blk[:] = _drop_tape_room(blk)
+        out.append(s)
+    return out
+
+
+def _drop_stores(stmts, arrays):
+    out = []
+    for s in stmts:
+        if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in arrays:
+            continue
+        for blk in ir.child_blocks(s):
+            blk[:] = _drop_stores(blk, arrays)
         out.append(s)
     return out
 
@@ -135,7 +155,8 @@ def _text(e):
 def tape_rows(fn, tapes, types):
     """``{tape: expression of the kernel's parameters, or None}``: the slots one thread fills
     on each tape, or None when that is known only once the threads have run (a data-dependent
-    ``while`` loop that records)."""
+    ``while`` loop that records). The forward sweep only pushes and the reverse sweep only
+    pops, so the forward sweep's pushes are the peak."""
     by_top = {top: tape for tape, top in tapes}
 
     def push_kind(s):
@@ -144,16 +165,13 @@ def tape_rows(fn, tapes, types):
             return by_top[s.target.name]
         return None
 
-    def pop_kind(s):
-        if isinstance(s, ir.AugAssign) and s.op == "-" and isinstance(s.target, ir.Var) \
-                and s.target.name in by_top:
-            return by_top[s.target.name]
-        return None
-
-    count = Counter(push_kind, pop_kind).count(fn.body)
+    split = fn.region_start("reverse")
+    if split is None or push_bound(fn.body[split:], push_kind):
+        return {tape: None for tape, _ in tapes}
+    count = push_bound(fn.body[:split], push_kind)
     out = {}
     for tape, _ in tapes:
-        n = None if count is None else peak(count, tape)
+        n = None if count is None else count.get(tape, 0)
         out[tape] = ir.Const(n) if isinstance(n, int) else (launch_expr(n, fn, types) if n is not None else None)
     return out
 

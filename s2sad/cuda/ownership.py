@@ -21,9 +21,14 @@ def thread_indices(fn):
         for name in ir.stmt_defs(s):
             defs.setdefault(name, []).append(s)
     single = {n: ss[0] for n, ss in defs.items() if len(ss) == 1 and isinstance(ss[0], ir.Assign)}
+    out = {}
+    for n, ss in defs.items():  # `i, j = cuda.grid(2)` as printed (a tuple assignment)
+        s = ss[0]
+        if len(ss) == 1 and isinstance(s, ir.TupleAssign) and _grid_call(s.value) \
+                and all(len(defs[t.name]) == 1 for t in s.targets):
+            out[n] = (s.targets[0].name, [t.name for t in s.targets].index(n), len(s.targets))
     grids = {n: s.value.args[0].value for n, s in single.items()
              if isinstance(s.value, ir.Call) and s.value.func == "cuda.grid"}
-    out = {}
     for n, k in grids.items():
         if k == 1:
             out[n] = (n, 0, 1)
@@ -40,6 +45,10 @@ def thread_indices(fn):
                 out[n] = out[s.value.name]
                 changed = True
     return out
+
+
+def _grid_call(e):
+    return isinstance(e, ir.Call) and e.func == "cuda.grid"
 
 
 def own_index(index, indices):

@@ -1,0 +1,454 @@
+"""s2sad.cuda's kernel transform on Numba's CUDA simulator (tests/conftest.py sets
+NUMBA_ENABLE_CUDASIM=1 unless told otherwise): each derivative kernel against central finite
+differences of the primal kernel itself, in float64, along random directions; the refusals.
+
+Launches are tiny (the simulator runs each thread as a Python thread)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from numba import cuda
+
+import s2sad
+from s2sad.errors import S2SADError
+
+
+# ---------------------------------------------------------------- kernels
+
+
+@cuda.jit
+def elementwise(a, x, y, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = a[0] * math.sin(x[i]) * math.exp(-x[i] * x[i]) + y[i] * y[i]
+
+
+@cuda.jit
+def stencil(x, out):
+    i = cuda.grid(1)
+    n = x.shape[0]
+    if i >= 1 and i < n - 1:
+        out[i] = x[i - 1] * x[i] - 2.0 * math.cos(x[i]) + x[i + 1] * x[i + 1]
+
+
+@cuda.jit
+def grid2d(m, w, out):
+    i, j = cuda.grid(2)
+    if i < m.shape[0] and j < m.shape[1]:
+        out[i, j] = m[i, j] * math.exp(-m[i, j]) * w[j] + m[i, j] * w[j] * w[j]
+
+
+@cuda.jit
+def euler(y0, p, out, nsteps, dt):
+    i = cuda.grid(1)
+    if i < y0.shape[0]:
+        y = y0[i]
+        for k in range(nsteps):
+            y = y + dt * (p[0] * math.sin(y) - y * y * p[1])
+        out[i] = y
+
+
+@cuda.jit(device=True)
+def smooth(u, c):
+    return c * u * u + math.tanh(u)
+
+
+@cuda.jit
+def calls_device(a, x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = smooth(x[i], a[0]) * smooth(a[0], x[i])
+
+
+@cuda.jit
+def inplace(x, c):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        x[i] = x[i] * math.exp(c[0] * x[i])
+
+
+@cuda.jit
+def atomics(x, w, idx, total, hist):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        cuda.atomic.add(total, 0, x[i] * x[i] * w[i])
+        cuda.atomic.add(hist, idx[i], w[i] * math.sin(x[i]))
+
+
+@cuda.jit
+def accumulate(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] += x[i] * x[i]
+
+
+@cuda.jit
+def halving(x, c, out):
+    i = cuda.grid(1)
+    if i >= x.shape[0]:
+        return
+    y = x[i]
+    k = 0
+    while y > 0.05 and k < 40:
+        y = y * c[0] - 0.01 * math.sin(y)
+        k += 1
+    out[i] = y
+
+
+@cuda.jit
+def branchy(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        if v > 0.0:
+            out[i] = math.sqrt(v) * v
+        elif v > -0.5:
+            out[i] = -v * v
+        else:
+            out[i] = math.sin(v)
+
+
+# ---------------------------------------------------------------- the reference
+
+
+def run(kernel, config, args):
+    """The primal kernel on copies of ``args``: the arrays after the launch."""
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    kernel[config](*copies)
+    return copies
+
+
+def fd_directional(kernel, config, args, names, params, dirs, h=1e-6):
+    """Central differences, in float64, of every array after the launch along ``dirs`` (one
+    direction per name in ``names``)."""
+    def shifted(sign):
+        out = []
+        for p, a in zip(params, args):
+            if isinstance(a, np.ndarray):
+                a = a.astype(np.float64) if a.dtype.kind == "f" else a
+                if p in names:
+                    a = a + sign * h * dirs[p]
+            out.append(a)
+        return run(kernel, config, out)
+
+    plus, minus = shifted(1.0), shifted(-1.0)
+    return {p: (u - v) / (2 * h) for p, u, v in zip(params, plus, minus) if isinstance(u, np.ndarray)}
+
+
+def check_kernel(kernel, config, args, wrt, outputs, seed=0, rtol=1e-5, atol=1e-7):
+    """vjp and jvp of ``kernel`` against finite differences of it: the jvp's tangents after the
+    launch, and the vjp's adjoints before it paired with the same directions (L = Σ <w, out>)."""
+    import inspect
+    params = list(inspect.signature(kernel.py_func).parameters)
+    named = [p for p in params if p in wrt or p in outputs]
+    rng = np.random.default_rng(seed)
+    byname = dict(zip(params, args))
+    dirs = {p: rng.standard_normal(byname[p].shape) for p in named}
+    fd = fd_directional(kernel, config, args, named, params, dirs)
+    dt = {p: byname[p].dtype for p in named}
+
+    # forward: the tangents after the launch
+    dots = [dirs[p].astype(dt[p]) for p in named]
+    prim = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    s2sad.cuda.jvp_kernel(kernel, wrt, outputs)[config](*prim, *dots)
+    for p, d in zip(named, dots):
+        np.testing.assert_allclose(d, fd[p], rtol=rtol, atol=atol, err_msg=f"tangent of {p}")
+    # the primal results are the primal kernel's
+    ref = run(kernel, config, args)
+    for a, r in zip(prim, ref):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_allclose(a, r, rtol=1e-12)
+
+    # reverse: L = sum over outputs of <w, array after>; the bars before the launch, paired with
+    # the directions, give dL along them
+    w = {p: rng.standard_normal(byname[p].shape) for p in outputs}
+    bars = [(w[p] if p in outputs else np.zeros(byname[p].shape)).astype(dt[p]) for p in named]
+    prim = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    s2sad.cuda.vjp_kernel(kernel, wrt, outputs)[config](*prim, *bars)
+    for a, orig in zip(prim, args):  # the primal arrays are left as they were passed
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, orig)
+    got = sum(float(np.sum(b.astype(np.float64) * dirs[p])) for p, b in zip(named, bars))
+    want = sum(float(np.sum(w[p] * fd[p])) for p in outputs)
+    # the inputs that are not outputs keep their values: their part of L is <0, x>
+    assert got == pytest.approx(want, rel=max(rtol, 1e-6) * 10, abs=atol * 100)
+    return bars
+
+
+# ---------------------------------------------------------------- derivatives
+
+
+def test_elementwise_both_modes():
+    rng = np.random.default_rng(1)
+    n = 40
+    args = [np.array([1.3]), rng.standard_normal(n), rng.standard_normal(n), np.zeros(n)]
+    check_kernel(elementwise, (2, 32), args, ("a", "x", "y"), ("out",))
+
+
+def test_elementwise_adjoint_semantics():
+    """x_bar accumulates, out_bar is consumed where the kernel overwrote it, and the formula
+    by hand."""
+    rng = np.random.default_rng(2)
+    n = 20
+    a, x, y = np.array([0.7]), rng.standard_normal(n), rng.standard_normal(n)
+    out = np.zeros(n + 4)  # the kernel writes only the first n elements
+    ab, xb, yb = np.array([0.5]), np.ones(n), np.zeros(n)
+    ob = rng.standard_normal(n + 4)
+    ob0 = ob.copy()
+    s2sad.cuda.vjp_kernel(elementwise, ("a", "x", "y"), ("out",))[1, 32](a, x, y, out, ab, xb, yb, ob)
+    g = ob0[:n]
+    dsin = np.cos(x) * np.exp(-x * x) - 2 * x * np.sin(x) * np.exp(-x * x)
+    np.testing.assert_allclose(xb, 1.0 + g * a[0] * dsin, rtol=1e-12)
+    np.testing.assert_allclose(yb, 2 * y * g, rtol=1e-12)
+    np.testing.assert_allclose(ab, 0.5 + np.sum(g * np.sin(x) * np.exp(-x * x)), rtol=1e-12)
+    assert np.all(ob[:n] == 0.0) and np.all(ob[n:] == ob0[n:])
+
+
+def test_elementwise_float32():
+    rng = np.random.default_rng(3)
+    n = 32
+    args = [np.array([1.3], np.float32), rng.standard_normal(n).astype(np.float32),
+            rng.standard_normal(n).astype(np.float32), np.zeros(n, np.float32)]
+    check_kernel(elementwise, (1, 32), args, ("a", "x", "y"), ("out",), rtol=2e-3, atol=2e-4)
+
+
+def test_stencil_adjoint_collides_into_atomics():
+    rng = np.random.default_rng(4)
+    n = 48
+    args = [rng.standard_normal(n), np.zeros(n)]
+    check_kernel(stencil, (2, 32), args, ("x",), ("out",))
+    src = s2sad.source(s2sad.cuda.vjp_kernel(stencil, ("x",), ("out",)), *args, np.zeros(n), np.zeros(n))
+    assert "cuda.atomic.add(x_bar, i - 1" in src.replace("_t", "") or "cuda.atomic.add(x_bar" in src
+    assert "# atomic: other threads may add into x_bar" in src
+
+
+def test_2d_grid_plain_accumulation_where_own():
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal((6, 7))
+    args = [m, rng.standard_normal(7), np.zeros((6, 7))]
+    check_kernel(grid2d, ((2, 2), (4, 4)), args, ("m", "w"), ("out",))
+    d = s2sad.cuda.vjp_kernel(grid2d, ("m", "w"), ("out",))
+    src = s2sad.source(d, *args, np.zeros((6, 7)), np.zeros(7), np.zeros((6, 7)))
+    assert "m_bar[i, j] +=" in src and "cuda.atomic.add(w_bar, j" in src
+    assert "belongs to this thread alone (i, j = cuda.grid(2))" in src
+
+
+def test_2d_kernel_launched_in_3d_is_refused():
+    m = np.zeros((2, 2))
+    d = s2sad.cuda.vjp_kernel(grid2d, ("m",), ("out",))
+    with pytest.raises(ValueError, match="cuda.grid"):
+        d[(1, 1, 2), (2, 2)](m, np.zeros(2), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_euler_loop_records_a_per_thread_tape():
+    rng = np.random.default_rng(6)
+    n = 24
+    args = [rng.uniform(0.1, 1.0, n), np.array([0.8, 0.3]), np.zeros(n), 60, 0.02]
+    check_kernel(euler, (1, 32), args, ("y0", "p"), ("out",))
+    d = s2sad.cuda.vjp_kernel(euler, ("y0", "p"), ("out",))
+    d[1, 32](*args, np.zeros(n), np.zeros(2), np.ones(n))
+    src = s2sad.source(d)
+    assert "_ftape[_ft, _thread] = y" in src
+    assert "rows = max(nsteps, 0)" in src
+    (tape,) = d._tapes.values()
+    assert tape.shape == (60, 32)  # [slot, thread]: a slot per step, a column per thread
+
+
+def test_device_function_gets_a_derivative_device_function():
+    rng = np.random.default_rng(7)
+    n = 20
+    args = [np.array([0.6]), rng.standard_normal(n), np.zeros(n)]
+    check_kernel(calls_device, (1, 32), args, ("a", "x"), ("out",))
+    src = s2sad.source(s2sad.cuda.vjp_kernel(calls_device, ("a", "x"), ("out",)), *args, np.zeros(1),
+                       np.zeros(n), np.zeros(n))
+    assert src.count("@cuda.jit(device=True)") >= 1
+    assert "def smooth_vjp" in src
+
+
+def test_inplace_update_leaves_the_adjoint_of_the_old_values():
+    rng = np.random.default_rng(8)
+    n = 30
+    x = rng.standard_normal(n) * 0.5
+    c = np.array([0.4])
+    check_kernel(inplace, (1, 32), [x, c], ("x", "c"), ("x",))
+    xb = np.ones(n)
+    cb = np.zeros(1)
+    x2 = x.copy()
+    s2sad.cuda.vjp_kernel(inplace, ("x", "c"), ("x",))[1, 32](x2, c, xb, cb)
+    np.testing.assert_allclose(xb, np.exp(c[0] * x) * (1 + c[0] * x), rtol=1e-12)
+    np.testing.assert_array_equal(x2, x)  # left as it was passed
+
+
+def test_primal_atomic_add_adjoint_is_a_gather():
+    rng = np.random.default_rng(9)
+    n = 40
+    idx = rng.integers(0, 5, n)
+    args = [rng.standard_normal(n), rng.standard_normal(n), idx, np.zeros(1), np.zeros(5)]
+    bars = check_kernel(atomics, (2, 32), args, ("x", "w"), ("total", "hist"))
+    # total and hist are accumulated into: their adjoints pass through unchanged
+
+
+def test_accumulate_passes_the_adjoint_through():
+    rng = np.random.default_rng(10)
+    n = 16
+    x = rng.standard_normal(n)
+    ob = rng.standard_normal(n)
+    xb = np.zeros(n)
+    ob2 = ob.copy()
+    s2sad.cuda.vjp_kernel(accumulate, ("x",), ("out",))[1, 16](x, np.zeros(n), xb, ob2)
+    np.testing.assert_array_equal(ob2, ob)
+    np.testing.assert_allclose(xb, 2 * x * ob, rtol=1e-12)
+    check_kernel(accumulate, (1, 16), [x, rng.standard_normal(n)], ("x",), ("out",))
+
+
+def test_while_loop_with_data_dependent_trip_count():
+    rng = np.random.default_rng(11)
+    n = 20
+    args = [rng.uniform(0.2, 3.0, n), np.array([0.7]), np.zeros(n)]
+    check_kernel(halving, (1, 32), args, ("x", "c"), ("out",), rtol=1e-4)
+    src = s2sad.source(s2sad.cuda.vjp_kernel(halving, ("x", "c"), ("out",)), *args, np.zeros(n),
+                       np.zeros(1), np.zeros(n))
+    assert "def halving_vjp_count" in src  # the slots are counted by a launch first
+
+
+def test_branches():
+    x = np.linspace(-1.5, 1.5, 30) + 0.013
+    check_kernel(branchy, (1, 32), [x, np.zeros(30)], ("x",), ("out",))
+
+
+def test_tapes_are_reused_across_launches():
+    n = 8
+    d = s2sad.cuda.vjp_kernel(euler, ("y0", "p"), ("out",))
+    args = [np.full(n, 0.5), np.array([0.8, 0.3]), np.zeros(n), 5, 0.1]
+    d[1, 8](*args, np.zeros(n), np.zeros(2), np.ones(n))
+    t1 = d._tapes[("_ftape", "float64")]
+    d[1, 8](*args, np.zeros(n), np.zeros(2), np.ones(n))
+    assert d._tapes[("_ftape", "float64")] is t1
+
+
+def test_importing_s2sad_does_not_import_numba_cuda():
+    import subprocess
+    import sys
+    code = "import sys, s2sad; assert 'numba.cuda' not in sys.modules; s2sad.cuda; assert 'numba.cuda' in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def _refused(kernel, wrt, outputs, match, line_text):
+    with pytest.raises(S2SADError, match=match) as e:
+        s2sad.cuda.vjp_kernel(kernel, wrt, outputs)
+    msg = str(e.value)
+    assert "test_cuda_transform.py" in msg and line_text in msg, msg
+    return msg
+
+
+@cuda.jit
+def uses_shared(x, out):
+    buf = cuda.shared.array(32, dtype=np.float64)
+    i = cuda.grid(1)
+    out[i] = x[i] + buf[0]
+
+
+@cuda.jit
+def uses_sync(x, out):
+    i = cuda.grid(1)
+    cuda.syncthreads()
+    out[i] = x[i]
+
+
+@cuda.jit
+def uses_local(x, out):
+    i = cuda.grid(1)
+    buf = cuda.local.array(4, dtype=np.float64)
+    out[i] = x[i] + buf[0]
+
+
+@cuda.jit
+def racy(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0] - 1:
+        out[i] = x[i]
+        out[i] = out[i + 1] * 2.0
+
+
+@cuda.jit
+def scalar_wrt(s, x, out):
+    i = cuda.grid(1)
+    out[i] = s * x[i]
+
+
+@cuda.jit(device=True)
+def recursive(u, k):
+    if k <= 0:
+        return u
+    return recursive(u * u, k - 1)
+
+
+@cuda.jit
+def calls_recursive(x, out):
+    i = cuda.grid(1)
+    out[i] = recursive(x[i], 3)
+
+
+@cuda.jit
+def uses_try(x, out):
+    i = cuda.grid(1)
+    try:
+        out[i] = x[i]
+    except Exception:
+        pass
+
+
+@cuda.jit
+def scratch(x, tmp, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        tmp[i] = x[i] * 2.0
+        out[i] = tmp[i] * tmp[i]
+
+
+def test_refuses_shared_memory():
+    _refused(uses_shared, ("x",), ("out",), "shared.array", "cuda.shared.array(32")
+
+
+def test_refuses_syncthreads():
+    _refused(uses_sync, ("x",), ("out",), "syncthreads", "cuda.syncthreads()")
+
+
+def test_refuses_local_arrays():
+    _refused(uses_local, ("x",), ("out",), "local.array", "cuda.local.array(4")
+
+
+def test_refuses_a_primal_race():
+    msg = _refused(racy, ("x",), ("out",), "race", "out[i + 1]")
+    assert "hint" in msg.lower() or "separate output array" in msg
+
+
+def test_refuses_a_by_value_scalar_in_wrt():
+    msg = _refused(scalar_wrt, ("s", "x"), ("out",), "by value", "def scalar_wrt(s, x, out)")
+    assert "1-element array" in msg
+
+
+def test_refuses_recursion():
+    _refused(calls_recursive, ("x",), ("out",), "recursi", "recursive(u * u")
+
+
+def test_refuses_what_the_cpu_frontend_refuses():
+    _refused(uses_try, ("x",), ("out",), "try", "try:")
+
+
+def test_refuses_an_output_never_written():
+    _refused(elementwise, ("x",), ("x",), "never writes", "def elementwise(")
+
+
+def test_refuses_a_differentiated_scratch_array_not_in_outputs():
+    n = 4
+    d = s2sad.cuda.vjp_kernel(scratch, ("x",), ("out",))
+    with pytest.raises(S2SADError, match="tmp") as e:
+        d[1, 4](np.ones(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
+    assert "test_cuda_transform.py" in str(e.value)
