@@ -29,3 +29,6 @@ for _name in ("grid", "gridsize"):
     zero("cuda." + _name, _t_grid, args=("ndim",))
 for _name in THREAD_ATTRS + ("warpsize", "laneid"):
     zero("cuda." + _name, lambda ts, c: I64, args=())
+
+#: the rules that exist only inside kernels: no CPU finite-difference case, no SymPy value
+KERNEL_ONLY = frozenset("cuda." + n for n in ("grid", "gridsize", "warpsize", "laneid") + THREAD_ATTRS)
