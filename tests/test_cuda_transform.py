@@ -452,3 +452,60 @@ def test_refuses_a_differentiated_scratch_array_not_in_outputs():
     with pytest.raises(S2SADError, match="tmp") as e:
         d[1, 4](np.ones(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
     assert "test_cuda_transform.py" in str(e.value)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+KERNEL_FILE = '''import math
+from numba import cuda
+
+
+@cuda.jit
+def euler(y0, p, out, nsteps, dt):
+    i = cuda.grid(1)
+    if i < y0.shape[0]:
+        y = y0[i]
+        for k in range(nsteps):
+            y = y + dt * (p[0] * math.sin(y) - y * y * p[1])
+        out[i] = y
+'''
+
+
+def test_cli_emits_a_standalone_kernel_module(tmp_path, monkeypatch):
+    import ast
+    import importlib.util
+
+    from s2sad.cli import main
+    (tmp_path / "kernels.py").write_text(KERNEL_FILE)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "euler_vjp_mod.py"
+    assert main(["emit", "kernels.py:euler", "--cuda", "--wrt", "y0,p", "--outputs", "out", "-o", str(out)]) == 0
+    text = out.read_text()
+    imported = {a.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"math", "numpy", "numba"}
+    assert "rows = max(nsteps, 0)" in text
+    spec = importlib.util.spec_from_file_location("euler_vjp_mod", out)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    n, steps = 8, 7
+    rng = np.random.default_rng(12)
+    y0, p = rng.uniform(0.2, 0.9, n), np.array([0.8, 0.3])
+    yb, pb, ob = np.zeros(n), np.zeros(2), rng.standard_normal(n)
+    tape = np.zeros((steps, n))  # [slot, thread], passed by the caller of a standalone module
+    mod.euler_vjp[1, n](y0, p, np.zeros(n), steps, 0.05, yb, pb, ob.copy(), tape)
+    # the same as through s2sad.cuda
+    yb2, pb2 = np.zeros(n), np.zeros(2)
+    s2sad.cuda.vjp_kernel(euler, ("y0", "p"), ("out",))[1, n](y0, p, np.zeros(n), steps, 0.05, yb2, pb2, ob.copy())
+    np.testing.assert_allclose(yb, yb2, rtol=1e-14)
+    np.testing.assert_allclose(pb, pb2, rtol=1e-14)
+
+
+def test_cli_refuses_a_scalar_in_wrt(tmp_path, monkeypatch, capsys):
+    from s2sad.cli import main
+    (tmp_path / "kernels.py").write_text(KERNEL_FILE)
+    monkeypatch.chdir(tmp_path)
+    assert main(["emit", "kernels.py:euler", "--cuda", "--wrt", "y0,dt", "--outputs", "out"]) == 2
+    err = capsys.readouterr().err
+    assert "kernels.py:6:" in err and "1-element array" in err

@@ -48,6 +48,14 @@ class KernelBuild:
         self.dims = dims  # numbers of dimensions of its cuda.grid calls
 
 
+class Generated:
+    """A generated module's text and what launching its kernel needs."""
+
+    def __init__(self, source, name, params, tapes, rows, counter, written, dims, module_globals):
+        self.source, self.name, self.params, self.tapes, self.rows = source, name, params, tapes, rows
+        self.counter, self.written, self.dims, self.module_globals = counter, written, dims, module_globals
+
+
 class KernelDerivative:
     """A derivative kernel: launch it like the kernel, ``d[griddim, blockdim](*args)`` or
     ``d[griddim, blockdim, stream](*args)``. Built once per argument signature; its tapes are
@@ -123,6 +131,14 @@ class KernelDerivative:
         return self._last
 
     def _build(self, types):
+        g = self.generate(types)
+        mod, path = load_module(g.source, g.name + "_cuda", g.module_globals)
+        return KernelBuild(g.source, path, getattr(mod, g.name), g.params, g.tapes, g.rows,
+                           getattr(mod, g.counter) if g.counter is not None else None, g.written, g.dims)
+
+    def generate(self, types, standalone=False):
+        """The generated module for argument ``types``, not loaded: its source and what the
+        launcher needs of it. ``standalone``: the user's module-level values written out."""
         b = Build(self.pyfun, self.program)
         mask = [p in self.named for p in self.params]
         fn0 = self.program.funcs[b.root]
@@ -151,15 +167,14 @@ class KernelDerivative:
             counter = _counting_kernel(fn, tapes, len(self.params)) if any(r is None for r in rows.values()) else None
         devices = [(f, n) for f, n in b.functions if f.name != name]
         header = self._header(types, fn, tapes, rows)
-        src = module_text(header, (fn, names), devices, b.module_globals())
+        src = module_text(header, (fn, names), devices, b.module_globals(), standalone)
         if counter is not None:
             src = src.rstrip("\n") + "\n\n\n@cuda.jit\n" + pysource.function_source(counter, names) + "\n"
-        mod, path = load_module(src, fn.name + "_cuda", b.module_globals())
         tape_list = [(t, "float64" if t.startswith("_ftape") else "int64") for t, _ in tapes]
         written = [k for k, p in enumerate(self.params) if p in _written(fn0)]
-        return KernelBuild(src, path, getattr(mod, fn.name), list(fn.params), tape_list, rows,
-                           getattr(mod, counter.name) if counter is not None else None, written,
-                           grid_dims(fn0))
+        return Generated(src, fn.name, list(fn.params), tape_list, rows,
+                         counter.name if counter is not None else None, written, grid_dims(fn0),
+                         b.module_globals())
 
     def _signature(self, fn, b, name, kinds):
         """The generated kernel's parameters: the kernel's, one ``_bar``/``_dot`` array per
