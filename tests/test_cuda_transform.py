@@ -7,9 +7,12 @@ Launches are tiny (the simulator runs each thread as a Python thread)."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from numba import cuda
 
 import s2sad
@@ -96,6 +99,32 @@ def halving(x, c, out):
         y = y * c[0] - 0.01 * math.sin(y)
         k += 1
     out[i] = y
+
+
+@cuda.jit
+def euler_checkpointed(y0, p, out, nsteps, dt):
+    i = cuda.grid(1)
+    if i < y0.shape[0]:
+        y = y0[i]
+        v = 0.0
+        for k in s2sad.checkpointed(range(nsteps), snapshots=4):
+            y = y + dt * (p[0] * math.sin(y) - y * v * p[1])
+            v = v + dt * y
+        out[i] = y + v
+
+
+@cuda.jit
+def jumps(x, out, n):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        s = 0.0
+        for k in range(n):
+            if k % 3 == 1:
+                continue
+            s = s + math.sin(s + x[i] * k)
+            if s > 2.5:
+                break
+        out[i] = s
 
 
 @cuda.jit
@@ -287,8 +316,16 @@ def test_primal_atomic_add_adjoint_is_a_gather():
     n = 40
     idx = rng.integers(0, 5, n)
     args = [rng.standard_normal(n), rng.standard_normal(n), idx, np.zeros(1), np.zeros(5)]
-    bars = check_kernel(atomics, (2, 32), args, ("x", "w"), ("total", "hist"))
+    check_kernel(atomics, (2, 32), args, ("x", "w"), ("total", "hist"))
+    more = [np.zeros(n), np.zeros(n), np.zeros(1), np.zeros(5)]
+    fwd = s2sad.source(s2sad.cuda.jvp_kernel(atomics, ("x", "w"), ("total", "hist")), *args, *more)
+    assert "cuda.atomic.add(total_dot, 0," in fwd and re.search(r"cuda\.atomic\.add\(hist_dot, \w+,", fwd)
+    rev = s2sad.source(s2sad.cuda.vjp_kernel(atomics, ("x", "w"), ("total", "hist")), *args, *more)
+    assert "total_bar[0]" in rev and "hist_bar[idx[i]]" in rev  # the gather
     # total and hist are accumulated into: their adjoints pass through unchanged
+    tb, hb = np.array([0.3]), np.arange(5.0)
+    s2sad.cuda.vjp_kernel(atomics, ("x", "w"), ("total", "hist"))[2, 32](*args, np.zeros(n), np.zeros(n), tb, hb)
+    assert tb[0] == 0.3 and np.array_equal(hb, np.arange(5.0))
 
 
 def test_accumulate_passes_the_adjoint_through():
@@ -312,6 +349,48 @@ def test_while_loop_with_data_dependent_trip_count():
     src = s2sad.source(s2sad.cuda.vjp_kernel(halving, ("x", "c"), ("out",)), *args, np.zeros(n),
                        np.zeros(1), np.zeros(n))
     assert "def halving_vjp_count" in src  # the slots are counted by a launch first
+
+
+def test_checkpointed_loop_keeps_snapshots_in_local_memory():
+    rng = np.random.default_rng(13)
+    n = 16
+    args = [rng.uniform(0.1, 1.0, n), np.array([0.7, 0.4]), np.zeros(n), 25, 0.05]
+    check_kernel(euler_checkpointed, (1, 16), args, ("y0", "p"), ("out",))
+    d = s2sad.cuda.vjp_kernel(euler_checkpointed, ("y0", "p"), ("out",))
+    src = s2sad.source(d, *args, np.zeros(n), np.zeros(2), np.zeros(n))
+    assert "cuda.local.array(4, np.float64)" in src and "@cuda.jit(device=True)\ndef _revolve_split" in src
+    d[1, 16](*args, np.zeros(n), np.zeros(2), np.ones(n))
+    (tape,) = d._tapes.values()
+    assert tape.shape == (2, 16)  # one iteration's values at a time, not 25 iterations'
+
+
+def test_break_and_continue_in_a_per_thread_loop():
+    x = np.linspace(-1.0, 1.3, 20)
+    check_kernel(jumps, (1, 32), [x, np.zeros(20), 9], ("x",), ("out",))
+
+
+def test_float32_per_thread_loop():
+    rng = np.random.default_rng(14)
+    n = 16
+    args = [rng.uniform(0.1, 1.0, n).astype(np.float32), np.array([0.8, 0.3], np.float32),
+            np.zeros(n, np.float32), 20, 0.02]
+    check_kernel(euler, (1, 16), args, ("y0", "p"), ("out",), rtol=2e-3, atol=2e-4)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=24), st.floats(-1.5, 1.5))
+def test_elementwise_adjoint_matches_the_formula_for_any_input(xs, a0):
+    x = np.array(xs)
+    n = len(xs)
+    y = np.cos(x)
+    ob = np.sin(3 * x) + 0.5
+    xb, yb, ab = np.zeros(n), np.zeros(n), np.zeros(1)
+    s2sad.cuda.vjp_kernel(elementwise, ("a", "x", "y"), ("out",))[1, 32](
+        np.array([a0]), x, y, np.zeros(n), ab, xb, yb, ob.copy())
+    e = np.exp(-x * x)
+    np.testing.assert_allclose(xb, ob * a0 * (np.cos(x) * e - 2 * x * np.sin(x) * e), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(yb, 2 * y * ob, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ab, [np.sum(ob * np.sin(x) * e)], rtol=1e-10, atol=1e-13)
 
 
 def test_branches():
@@ -410,6 +489,19 @@ def scratch(x, tmp, out):
     if i < x.shape[0]:
         tmp[i] = x[i] * 2.0
         out[i] = tmp[i] * tmp[i]
+
+
+@cuda.jit
+def snapshots_not_constant(x, out, k):
+    i = cuda.grid(1)
+    s = x[i]
+    for t in s2sad.checkpointed(range(5), snapshots=k):
+        s = math.sin(s)
+    out[i] = s
+
+
+def test_refuses_snapshots_not_known_when_the_kernel_compiles():
+    _refused(snapshots_not_constant, ("x",), ("out",), "snapshots", "s2sad.checkpointed(range(5)")
 
 
 def test_refuses_shared_memory():

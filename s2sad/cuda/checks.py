@@ -30,10 +30,12 @@ def check_kernel(fn, pyfn, wrt, outputs, program):
                                                                    and s.value.value is None)):
             raise UnsupportedSyntaxError("a kernel returns nothing: it writes its results into arrays",
                                          s.loc, "write the value into an output array")
-        if isinstance(s, ir.For) and s.checkpoint is not None:
+        if isinstance(s, ir.For) and s.checkpoint is not None and not (
+                isinstance(s.checkpoint, ir.Const) and isinstance(s.checkpoint.value, int)):
             raise UnsupportedSyntaxError(
-                "`s2sad.checkpointed` loops are not supported inside a kernel yet", s.loc,
-                "use a plain range() loop: its per-thread tape lives in global memory")
+                "inside a kernel, the number of snapshots of a checkpointed loop must be a constant "
+                "(they live in local memory, whose size is fixed when the kernel compiles)", s.loc,
+                "write `s2sad.checkpointed(range(n), snapshots=8)` with a number")
     accesses = array_accesses(fn)
     used_as_array = set(accesses) | {e.value.name for s in ir.walk_stmts(fn.body) for r in ir.stmt_roots(s)
                                      for e in ir.walk_expr(r) if isinstance(e, ir.Attr)

@@ -15,7 +15,7 @@ of a CUDA kernel:
 from __future__ import annotations
 
 from .. import ir
-from ..analysis.tapesize import push_bound
+from ..analysis.tapesize import Counter, as_expr, peak, push_bound
 from ..errors import NonDifferentiableError
 from ..ir.types import Array
 from ..primitives.cudarules import THREAD_ATTRS
@@ -48,9 +48,69 @@ def kernel_ir(fn, tapes=(), types=None, unwritten=()):
                                   comment="-- per-thread tapes: column `_thread` of each, filled from row 0 --")]
                        + [ir.Assign(ir.Var(top), ir.Const(0), loc=fn.loc) for _, top in tapes])
         _index_tapes(fn.body, {t for t, _ in tapes})
+    fn.body = _local_arrays(fn.body, {})
     indices = thread_indices(fn)
     fn.body = _kernel_block(fn.body, indices, types or {})
     return fn
+
+
+_ALLOC = ("np.empty", "np.zeros")
+
+
+def _local_arrays(stmts, consts):
+    """The arrays a checkpointed loop allocates (its snapshots, the schedule's stack) in local
+    memory: ``cuda.local.array`` of a size known when the kernel compiles (``snapshots=k`` a
+    constant), set to zero by a loop where NumPy's was ``np.zeros``."""
+    out = []
+    for s in stmts:
+        if isinstance(s, ir.Assign) and not s.inplace:
+            v = _const_eval(s.value, consts)
+            if v is not None:
+                consts[s.target.name] = v
+        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Call) and s.value.func in _ALLOC:
+            shape = _const_eval(s.value.args[0], consts)
+            if shape is None:
+                raise NonDifferentiableError(
+                    "inside a kernel, the number of snapshots of a checkpointed loop must be a constant",
+                    s.loc, "write `s2sad.checkpointed(range(n), snapshots=8)` with a number")
+            dtype = s.value.kw("dtype")
+            out.append(ir.Assign(s.target, ir.Call("cuda.local.array", (ir.Const(shape), dtype)), loc=s.loc,
+                                 comment=s.comment))
+            if s.value.func == "np.zeros":
+                z = ir.Var(s.target.name + "_k")
+                dims = shape if isinstance(shape, tuple) else (shape,)
+                if len(dims) != 1:
+                    raise NonDifferentiableError("a zeroed local array of more than one axis", s.loc)
+                out.append(ir.For(z, ir.Const(0), ir.Const(dims[0]), ir.Const(1),
+                                  [ir.Store(s.target, (z,), ir.Const(0), loc=s.loc)], loc=s.loc))
+            continue
+        for blk in ir.child_blocks(s):
+            blk[:] = _local_arrays(blk, consts)
+        out.append(s)
+    return out
+
+
+def _const_eval(e, consts):
+    """The value of an integer expression of constants, or None."""
+    if isinstance(e, ir.Const) and isinstance(e.value, int) and not isinstance(e.value, bool):
+        return e.value
+    if isinstance(e, ir.Var):
+        return consts.get(e.name)
+    if isinstance(e, ir.TupleMake):
+        items = [_const_eval(x, consts) for x in e.items]
+        return None if None in items else tuple(items)
+    if isinstance(e, ir.BinOp) and e.op in ("+", "-", "*"):
+        a, b = _const_eval(e.left, consts), _const_eval(e.right, consts)
+        if isinstance(a, int) and isinstance(b, int):
+            return a + b if e.op == "+" else a - b if e.op == "-" else a * b
+        if e.op == "+" and isinstance(a, tuple) and isinstance(b, tuple):
+            return a + b
+        return None
+    if isinstance(e, ir.Call) and e.func in ("max", "min") and not e.kwargs:
+        vals = [_const_eval(x, consts) for x in e.args]
+        if all(isinstance(v, int) for v in vals) and vals:
+            return max(vals) if e.func == "max" else min(vals)
+    return None
 
 
 def _drop_tape_room(stmts):
@@ -165,15 +225,43 @@ def tape_rows(fn, tapes, types):
             return by_top[s.target.name]
         return None
 
+    def pop_kind(s):
+        if isinstance(s, ir.AugAssign) and s.op == "-" and isinstance(s.target, ir.Var) \
+                and s.target.name in by_top:
+            return by_top[s.target.name]
+        return None
+
     split = fn.region_start("reverse")
-    if split is None or push_bound(fn.body[split:], push_kind):
-        return {tape: None for tape, _ in tapes}
-    count = push_bound(fn.body[:split], push_kind)
+    in_reverse = push_bound(fn.body[split:], push_kind)
+    if in_reverse is None or in_reverse:
+        # the reverse sweep records too (one iteration of a checkpointed loop at a time): the
+        # peak of the whole kernel, known before it runs, or the kernel is refused
+        whole = _NetZeroLoops(push_kind, pop_kind).count(fn.body)
+        count = None if whole is None else {k: peak(whole, k) for k in whole}
+        if count is None or any(launch_expr(as_expr(n), fn, types) is None for n in count.values()):
+            raise NonDifferentiableError(
+                "s2sad cannot tell before the launch how many values a thread of this kernel's "
+                "adjoint records", fn.loc, "give the loops that overwrite values trip counts "
+                "known at launch (scalar arguments, array shapes)")
+    else:
+        count = push_bound(fn.body[:split], push_kind)
     out = {}
     for tape, _ in tapes:
         n = None if count is None else count.get(tape, 0)
         out[tape] = ir.Const(n) if isinstance(n, int) else (launch_expr(n, fn, types) if n is not None else None)
     return out
+
+
+class _NetZeroLoops(Counter):
+    """The tape-size analysis, where a ``while`` loop whose iterations pop what they push (the
+    schedule of a checkpointed loop) raises the top by one iteration's peak at most."""
+
+    def stmt_count(self, s):
+        if isinstance(s, ir.While):
+            body = self.count(s.cond + s.body)
+            if body is not None and all(net == 0 for _, net in body.values()):
+                return {k: (p, 0) for k, (p, _) in body.items()}
+        return super().stmt_count(s)
 
 
 def launch_expr(e, fn, types):

@@ -10,6 +10,7 @@ from ..backend import pysource
 from ..backend.assemble import _drop_unreachable
 from ..backend.layout import LINE_LENGTH, blank_lines, layout, wrap_comment
 from ..backend.literals import globals_text
+from ..backend.runtime import HELPERS
 from ..backend.tidy import tidy
 from ..version import __version__
 from .kernelir import THREAD_FN
@@ -37,6 +38,9 @@ def module_text(header_lines, kernel, functions, module_globals, standalone=Fals
     text, _ = _drop_unreachable("\n\n\n".join(body) + "\n", [kernel[0].name])
     if THREAD_FN in text:
         parts.append(THREAD_SOURCE.rstrip("\n"))
+    helpers = {h for h in HELPERS if h + "(" in text}
+    if helpers:
+        parts += ["@cuda.jit(device=True)\n" + HELPERS[h].strip("\n") for h in sorted(helpers)]
     parts.append(text.rstrip("\n"))
     text = layout("\n\n\n".join(parts) + "\n")
     imports = (["import math", ""] if "math." in text else []) + (
