@@ -102,6 +102,16 @@ def halving(x, c, out):
 
 
 @cuda.jit
+def logistic(y0, p, out, nsteps, dt):
+    i = cuda.grid(1)
+    if i < y0.shape[0]:
+        y = y0[i]
+        for k in range(nsteps):
+            y = y + dt * y * (p[0] - y)
+        out[i] = y
+
+
+@cuda.jit
 def euler_checkpointed(y0, p, out, nsteps, dt):
     i = cuda.grid(1)
     if i < y0.shape[0]:
@@ -375,6 +385,15 @@ def test_float32_per_thread_loop():
     args = [rng.uniform(0.1, 1.0, n).astype(np.float32), np.array([0.8, 0.3], np.float32),
             np.zeros(n, np.float32), 20, 0.02]
     check_kernel(euler, (1, 16), args, ("y0", "p"), ("out",), rtol=2e-3, atol=2e-4)
+    # math functions are typed float64 (as Python computes them): euler's state is float64;
+    # in logistic every value is float32, and so is its tape
+    args = [rng.uniform(0.1, 1.0, n).astype(np.float32), np.array([1.5], np.float32),
+            np.zeros(n, np.float32), 30, np.float32(0.05)]
+    check_kernel(logistic, (1, 16), args, ("y0", "p"), ("out",), rtol=2e-3, atol=2e-4)
+    d = s2sad.cuda.vjp_kernel(logistic, ("y0", "p"), ("out",))
+    d[1, 16](*args, np.zeros(n, np.float32), np.zeros(1, np.float32), np.ones(n, np.float32))
+    assert list(d._tapes) == [("_ftape", "float32")]  # float32 values on a float32 tape
+    assert "np.float32(" not in s2sad.source(d)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -209,6 +209,46 @@ def _text(e):
     return expr_source(e)
 
 
+def tape_dtypes(fn, tapes, types):
+    """``{tape: dtype}``: the float tape holds float32 when every value recorded on it is one (a
+    float32 kernel moves half the bytes), else float64; the int tape int64. A float32 tape's
+    values need no cast back when popped."""
+    out = {}
+    for tape, _ in tapes:
+        vals = [s.value for s in ir.walk_stmts(fn.body) if isinstance(s, ir.Store) and s.array.name == tape]
+        if not tape.startswith("_ftape"):
+            out[tape] = "int64"
+        elif vals and all(_dtype_of(v, types) == "float32" for v in vals):
+            out[tape] = "float32"
+            _uncast(fn.body, tape)
+        else:
+            out[tape] = "float64"
+    return out
+
+
+def _dtype_of(e, types):
+    if isinstance(e, ir.Var):
+        t = types.get(e.name)
+        return getattr(t, "dtype", None)
+    if isinstance(e, ir.Load) and isinstance(e.array, ir.Var) and isinstance(types.get(e.array.name), Array):
+        return types[e.array.name].dtype
+    return None
+
+
+def _uncast(stmts, tape):
+    def expr(e):
+        if isinstance(e, ir.Call) and e.func == "np.float32" and len(e.args) == 1 \
+                and isinstance(e.args[0], ir.Load) and getattr(e.args[0].array, "name", None) == tape:
+            return e.args[0]
+        return ir.map_expr(e, expr)
+
+    for s in stmts:
+        if isinstance(getattr(s, "value", None), ir.Expr):
+            s.value = expr(s.value)
+        for blk in ir.child_blocks(s):
+            _uncast(blk, tape)
+
+
 # ---------------------------------------------------------------- tape sizes
 
 

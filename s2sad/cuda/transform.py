@@ -28,7 +28,7 @@ from ..frontend.lower import get_user_function
 from ..frontend.program import Program
 from ..ir.types import Array, typeof_value
 from .checks import check_kernel, check_names, check_types
-from .kernelir import THREAD, kernel_ir, refuse_array_tapes, tape_rows
+from .kernelir import THREAD, kernel_ir, refuse_array_tapes, tape_dtypes, tape_rows
 from .module import module_text
 from .ownership import grid_dims
 
@@ -164,13 +164,14 @@ class KernelDerivative:
             kernel_ir(fn, tapes, fn.types, unwritten=self.params if self.mode == "reverse" else ())
             fn.docstring = self._docstring(fn)
             rows = tape_rows(fn, tapes, fn.types)
+            dtypes = tape_dtypes(fn, tapes, fn.types)
             counter = _counting_kernel(fn, tapes, len(self.params)) if any(r is None for r in rows.values()) else None
         devices = [(f, n) for f, n in b.functions if f.name != name]
-        header = self._header(types, fn, tapes, rows)
+        header = self._header(types, fn, tapes, rows, dtypes)
         src = module_text(header, (fn, names), devices, b.module_globals(), standalone)
         if counter is not None:
             src = src.rstrip("\n") + "\n\n\n@cuda.jit\n" + pysource.function_source(counter, names) + "\n"
-        tape_list = [(t, "float64" if t.startswith("_ftape") else "int64") for t, _ in tapes]
+        tape_list = [(t, dtypes[t]) for t, _ in tapes]
         written = [k for k, p in enumerate(self.params) if p in _written(fn0)]
         return Generated(src, fn.name, list(fn.params), tape_list, rows,
                          counter.name if counter is not None else None, written, grid_dims(fn0),
@@ -225,7 +226,7 @@ class KernelDerivative:
                     "and after the launch on exit.")
         return doc
 
-    def _header(self, types, fn, tapes, rows):
+    def _header(self, types, fn, tapes, rows, dtypes):
         from ..backend.pysource import expr_source
         fn0 = self.program.funcs[self.program._keys[id(self.pyfun)]]
         loc = fn0.loc
@@ -235,9 +236,8 @@ class KernelDerivative:
                  f"{loc.lineno}):", f"    {self.pyfun.__name__}({sig})",
                  f"    with respect to: {' '.join(self.wrt)}; outputs: {' '.join(self.outputs)}",
                  f"    {kind}: {fn.name}[griddim, blockdim]({', '.join(fn.params)})"]
-        for (tape, _), dt in zip(tapes, ("float64", "int64")):
-            r = rows[tape]
-            dt = "float64" if tape.startswith("_ftape") else "int64"
+        for tape, _ in tapes:
+            r, dt = rows[tape], dtypes[tape]
             n = expr_source(r) if r is not None else "counted by a launch of " + fn.name + "_count"
             lines.append(f"    {tape}: {dt}[rows, threads], rows = {n}, threads = all threads of the launch")
         if tapes:
