@@ -292,6 +292,8 @@ def test_euler_loop_records_a_per_thread_tape():
     src = s2sad.source(d)
     assert "_ftape[_ft, _thread] = y" in src
     assert "rows = max(nsteps, 0)" in src
+    # p_bar, shared by all threads, is summed in registers over the steps, added atomically once
+    assert src.count("cuda.atomic.add(p_bar") == 2 and "_acc_p_bar_0 += " in src
     (tape,) = d._tapes.values()
     assert tape.shape == (60, 32)  # [slot, thread]: a slot per step, a column per thread
 

@@ -51,7 +51,65 @@ def kernel_ir(fn, tapes=(), types=None, unwritten=()):
     fn.body = _local_arrays(fn.body, {})
     indices = thread_indices(fn)
     fn.body = _kernel_block(fn.body, indices, types or {})
+    _accumulate_in_registers(fn)
     return fn
+
+
+def _atomic_site(s):
+    """``(array, constant index)`` of ``cuda.atomic.add(a, <constants>, v)``, else None."""
+    if not (isinstance(s, ir.ExprStmt) and isinstance(s.value, ir.Call) and s.value.func == "cuda.atomic.add"):
+        return None
+    arr, idx, _ = s.value.args
+    items = idx.items if isinstance(idx, ir.TupleMake) else (idx,)
+    if not all(isinstance(x, ir.Const) and isinstance(x.value, int) for x in items):
+        return None
+    return arr.name, tuple(x.value for x in items)
+
+
+def _accumulate_in_registers(fn):
+    """Atomic additions into one element every thread shares (``p_bar[0]``, a parameter's
+    adjoint), repeated in a loop or several times: summed in a register, added atomically once
+    at the end of the kernel, instead of once per iteration (atomics to one address serialise
+    the threads). Only for arrays the kernel never reads."""
+    loaded = {e.array.name for s in ir.walk_stmts(fn.body) for r in ir.stmt_roots(s) for e in ir.walk_expr(r)
+              if isinstance(e, ir.Load) and isinstance(e.array, ir.Var)}
+    sites = {}
+
+    def find(stmts, in_loop):
+        for s in stmts:
+            site = _atomic_site(s)
+            if site is not None and site[0] not in loaded:
+                sites.setdefault(site, []).append(in_loop)
+            for blk in ir.child_blocks(s):
+                find(blk, in_loop or isinstance(s, (ir.For, ir.While)))
+
+    find(fn.body, False)
+    hoisted = {site: f"_acc_{site[0]}_{'_'.join(map(str, site[1]))}" for site, where in sorted(sites.items())
+               if any(where) or len(where) > 1}
+    if not hoisted:
+        return
+
+    def rewrite(stmts):
+        out = []
+        for s in stmts:
+            site = _atomic_site(s)
+            if site in hoisted:
+                out.append(ir.AugAssign(ir.Var(hoisted[site]), "+", s.value.args[2], loc=s.loc))
+                continue
+            for blk in ir.child_blocks(s):
+                blk[:] = rewrite(blk)
+            out.append(s)
+        return out
+
+    fn.body = rewrite(fn.body)
+    init = [ir.Assign(ir.Var(acc), ir.Const(0.0), loc=fn.loc) for acc in hoisted.values()]
+    init[0].comment = "sums into elements all threads share, added atomically once at the end"
+    fn.body[:0] = init
+    for (arr, idx), acc in hoisted.items():
+        index = ir.Const(idx[0]) if len(idx) == 1 else ir.TupleMake(tuple(ir.Const(k) for k in idx))
+        fn.body.append(ir.ExprStmt(ir.Call("cuda.atomic.add", (ir.Var(arr), index, ir.Var(acc))), loc=fn.loc,
+                                   comment=f"atomic, once per thread: all threads add into {arr}[{', '.join(map(str, idx))}]"))
+    fn.made |= set(hoisted.values())
 
 
 _ALLOC = ("np.empty", "np.zeros")
