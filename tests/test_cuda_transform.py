@@ -138,6 +138,14 @@ def jumps(x, out, n):
 
 
 @cuda.jit
+def grid_stride(x, out):
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for k in range(start, x.shape[0], stride):
+        out[k] = math.exp(-x[k]) * x[k]
+
+
+@cuda.jit
 def branchy(x, out):
     i = cuda.grid(1)
     if i < x.shape[0]:
@@ -412,6 +420,15 @@ def test_elementwise_adjoint_matches_the_formula_for_any_input(xs, a0):
     np.testing.assert_allclose(xb, ob * a0 * (np.cos(x) * e - 2 * x * np.sin(x) * e), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(yb, 2 * y * ob, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(ab, [np.sum(ob * np.sin(x) * e)], rtol=1e-10, atol=1e-13)
+
+
+def test_grid_stride_loop_elements_belong_to_one_thread():
+    rng = np.random.default_rng(15)
+    n = 50  # more elements than threads: each thread strides over several
+    args = [rng.standard_normal(n), np.zeros(n)]
+    check_kernel(grid_stride, (2, 8), args, ("x",), ("out",))
+    src = s2sad.source(s2sad.cuda.vjp_kernel(grid_stride, ("x",), ("out",)), *args, np.zeros(n), np.zeros(n))
+    assert "x_bar[k] +=" in src and "cuda.atomic" not in src
 
 
 def test_branches():

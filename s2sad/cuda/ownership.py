@@ -3,7 +3,8 @@ kernels' accumulations (a plain ``+=`` or ``cuda.atomic.add``) and behind the re
 primal races.
 
 A variable is a thread index when it has one definition in the whole kernel and that
-definition is ``i = cuda.grid(1)``, or an item of ``t = cuda.grid(k)`` (``i, j = cuda.grid(2)``).
+definition is ``i = cuda.grid(1)``, or an item of ``t = cuda.grid(k)`` (``i, j = cuda.grid(2)``),
+or it is the variable of a grid-stride loop ``for k in range(i, n, cuda.gridsize(1))``.
 An index ``x[i]`` (or ``m[i, j]``, ``m[j, i]``, ``a[i, k]``) that holds every component of one
 ``cuda.grid`` as a bare entry is injective over the threads of a launch of that many
 dimensions: no two threads reach the same element, so no two threads accumulate into it.
@@ -15,34 +16,67 @@ from .. import ir
 
 
 def thread_indices(fn):
-    """``{variable: (grid site, component, ndim)}`` for the thread-index variables of ``fn``."""
+    """``{variable: (grid site, component, ndim)}`` for the thread-index variables of ``fn``.
+    A variable defined more than once (the reverse sweep recomputes ``i = cuda.grid(1)`` and
+    replays a loop's variable) qualifies when every definition gives the same thread index."""
     defs = {}
     for s in ir.walk_stmts(fn.body):
         for name in ir.stmt_defs(s):
             defs.setdefault(name, []).append(s)
-    single = {n: ss[0] for n, ss in defs.items() if len(ss) == 1 and isinstance(ss[0], ir.Assign)}
-    out = {}
-    for n, ss in defs.items():  # `i, j = cuda.grid(2)` as printed (a tuple assignment)
-        s = ss[0]
-        if len(ss) == 1 and isinstance(s, ir.TupleAssign) and _grid_call(s.value) \
-                and all(len(defs[t.name]) == 1 for t in s.targets):
-            out[n] = (s.targets[0].name, [t.name for t in s.targets].index(n), len(s.targets))
-    grids = {n: s.value.args[0].value for n, s in single.items()
-             if isinstance(s.value, ir.Call) and s.value.func == "cuda.grid"}
-    for n, k in grids.items():
-        if k == 1:
-            out[n] = (n, 0, 1)
-    for n, s in single.items():
-        v = s.value
-        if isinstance(v, ir.TupleGet) and isinstance(v.tuple, ir.Var) and grids.get(v.tuple.name, 1) > 1:
-            out[n] = (v.tuple.name, v.index, grids[v.tuple.name])
+
+    def all_defs(n, ok):
+        ss = defs.get(n, [])
+        return bool(ss) and all(ok(s) for s in ss)
+
+    def grid_of(s, k=None):
+        return (isinstance(s, ir.Assign) and not s.inplace and _grid_call(s.value)
+                and (k is None or s.value.args[0].value == k))
+
+    grids = {n: ss[0].value.args[0].value for n, ss in defs.items()
+             if all_defs(n, grid_of) and len({s.value.args[0].value for s in ss}) == 1}
+    out = {n: (n, 0, 1) for n, k in grids.items() if k == 1}
+    for n, ss in defs.items():
+        first = ss[0]
+        if isinstance(first, ir.Assign) and isinstance(first.value, ir.TupleGet) \
+                and isinstance(first.value.tuple, ir.Var) and grids.get(first.value.tuple.name, 1) > 1 \
+                and all_defs(n, lambda s: isinstance(s, ir.Assign) and s.value == first.value):
+            out[n] = (first.value.tuple.name, first.value.index, grids[first.value.tuple.name])
+        elif isinstance(first, ir.TupleAssign) and _grid_call(first.value):  # `i, j = cuda.grid(2)`
+            names = [t.name for t in first.targets]
+            if all_defs(n, lambda s: isinstance(s, ir.TupleAssign) and _grid_call(s.value)
+                        and [t.name for t in s.targets] == names) and len(names) > 1:
+                out[n] = (names[0], names.index(n), len(names))
+    # a grid-stride loop, `for k in range(i, n, cuda.gridsize(1))` with `i = cuda.grid(1)`:
+    # no two threads meet at the same `k` (the reverse sweep replays it as `k = i + j * stride`)
+    strides = {n for n in defs if all_defs(n, lambda s: isinstance(s, ir.Assign) and isinstance(s.value, ir.Call)
+                                            and s.value.func == "cuda.gridsize" and s.value.args[0].value == 1)}
+
+    def own1(e):
+        return isinstance(e, ir.Var) and out.get(e.name, (None, None, 0))[2] == 1
+
+    def stride_def(n):
+        def ok(s):
+            if isinstance(s, ir.For):
+                return s.var.name == n and own1(s.start) and isinstance(s.step, ir.Var) and s.step.name in strides
+            v = getattr(s, "value", None)
+            return (isinstance(s, ir.Assign) and isinstance(v, ir.BinOp) and v.op == "+" and own1(v.left)
+                    and isinstance(v.right, ir.BinOp) and v.right.op == "*"
+                    and isinstance(v.right.right, ir.Var) and v.right.right.name in strides)
+        return ok
+
+    for n in defs:
+        if n not in out and any(isinstance(s, ir.For) for s in defs[n]) and all_defs(n, stride_def(n)):
+            f = next(s for s in defs[n] if isinstance(s, ir.For))
+            out[n] = out[f.start.name]
     # copies of a thread index (`k = i`) are thread indices too
     changed = True
     while changed:
         changed = False
-        for n, s in single.items():
-            if n not in out and isinstance(s.value, ir.Var) and s.value.name in out:
-                out[n] = out[s.value.name]
+        for n, ss in defs.items():
+            if n not in out and all_defs(n, lambda s: isinstance(s, ir.Assign) and isinstance(s.value, ir.Var)
+                                         and s.value.name in out) \
+                    and len({out[s.value.name] for s in ss}) == 1:
+                out[n] = out[ss[0].value.name]
                 changed = True
     return out
 
