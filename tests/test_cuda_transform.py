@@ -18,7 +18,6 @@ from numba import cuda
 import s2sad
 from s2sad.errors import S2SADError
 
-
 # ---------------------------------------------------------------- kernels
 
 

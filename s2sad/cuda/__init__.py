@@ -12,8 +12,8 @@ import numpy as _np
 if not hasattr(_np, "row_stack"):
     _np.row_stack = _np.vstack
 
-from numba import cuda as _cuda  # noqa: E402,F401  (imported after the alias above)
+from numba import cuda as _cuda  # noqa: F401  (imported after the alias above)
 
-from .transform import KernelDerivative, jvp_kernel, vjp_kernel  # noqa: E402
+from .transform import KernelDerivative, jvp_kernel, vjp_kernel
 
 __all__ = ["KernelDerivative", "jvp_kernel", "vjp_kernel"]

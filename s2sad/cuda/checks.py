@@ -52,7 +52,7 @@ def check_kernel(fn, pyfn, wrt, outputs, program):
                 f"`{p}` is in outputs, but the kernel {pyfn.__name__} never writes into it",
                 _def_loc(pyfn, p), "list in outputs the arrays the kernel writes")
     check_races(fn, accesses)
-    for key, callee in program.funcs.items():
+    for callee in program.funcs.values():
         if callee is None or callee is fn:
             continue
         for s in ir.walk_stmts(callee.body):

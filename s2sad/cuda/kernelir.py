@@ -383,9 +383,7 @@ def launch_expr(e, fn, types):
             return sub(d[0].value, depth + 1)
         if isinstance(x, ir.Const):
             return x
-        if isinstance(x, (ir.BinOp, ir.UnaryOp, ir.TupleGet, ir.TupleMake)):
-            pass
-        elif isinstance(x, ir.Call) and x.func in ("max", "min", "len", "range", "int", "abs"):
+        if isinstance(x, (ir.BinOp, ir.UnaryOp, ir.TupleGet, ir.TupleMake)) or isinstance(x, ir.Call) and x.func in ("max", "min", "len", "range", "int", "abs"):
             pass
         elif isinstance(x, ir.Attr) and x.name in ("shape", "size", "ndim") and isinstance(x.value, ir.Var) \
                 and isinstance(types.get(x.value.name), Array):

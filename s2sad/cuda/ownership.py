@@ -39,11 +39,11 @@ def thread_indices(fn):
         first = ss[0]
         if isinstance(first, ir.Assign) and isinstance(first.value, ir.TupleGet) \
                 and isinstance(first.value.tuple, ir.Var) and grids.get(first.value.tuple.name, 1) > 1 \
-                and all_defs(n, lambda s: isinstance(s, ir.Assign) and s.value == first.value):
+                and all_defs(n, lambda s, first=first: isinstance(s, ir.Assign) and s.value == first.value):
             out[n] = (first.value.tuple.name, first.value.index, grids[first.value.tuple.name])
         elif isinstance(first, ir.TupleAssign) and _grid_call(first.value):  # `i, j = cuda.grid(2)`
             names = [t.name for t in first.targets]
-            if all_defs(n, lambda s: isinstance(s, ir.TupleAssign) and _grid_call(s.value)
+            if all_defs(n, lambda s, names=names: isinstance(s, ir.TupleAssign) and _grid_call(s.value)
                         and [t.name for t in s.targets] == names) and len(names) > 1:
                 out[n] = (names[0], names.index(n), len(names))
     # a grid-stride loop, `for k in range(i, n, cuda.gridsize(1))` with `i = cuda.grid(1)`:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import os
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from ..compiler import Build
 from ..errors import NonDifferentiableError, reporting_internal_errors
 from ..frontend.lower import get_user_function
 from ..frontend.program import Program
-from ..ir.types import Array, typeof_value
+from ..ir.types import typeof_value
 from .checks import check_kernel, check_names, check_types
 from .kernelir import THREAD, kernel_ir, refuse_array_tapes, tape_dtypes, tape_rows
 from .module import module_text
@@ -232,8 +233,8 @@ class KernelDerivative:
         loc = fn0.loc
         sig = ", ".join(f"{p}: {t}" for p, t in zip(self.params, types))
         kind = "reverse (adjoint) kernel" if self.mode == "reverse" else "forward (tangent) kernel"
-        lines = ["", f"Differentiation of the kernel {self.pyfun.__name__} ({loc.provenance().split(':')[0]}:"
-                 f"{loc.lineno}):", f"    {self.pyfun.__name__}({sig})",
+        where = f"{os.path.basename(loc.filename)}:{loc.lineno}"
+        lines = ["", f"Differentiation of the kernel {self.pyfun.__name__} ({where}):", f"    {self.pyfun.__name__}({sig})",
                  f"    with respect to: {' '.join(self.wrt)}; outputs: {' '.join(self.outputs)}",
                  f"    {kind}: {fn.name}[griddim, blockdim]({', '.join(fn.params)})"]
         for tape, _ in tapes:
@@ -267,7 +268,7 @@ class KernelDerivative:
             rows = self._rows(c, args, config, threads)
             for (name, dt), n in zip(c.tapes, rows):
                 tapes.append(self._tape(name, dt, n, threads))
-        c.kernel[config[0], config[1], *extra](*args, *tapes)
+        c.kernel[(config[0], config[1]) + extra](*args, *tapes)
 
     def _rows(self, c, args, config, threads):
         env = dict(zip(self.params, args))
@@ -281,7 +282,7 @@ class KernelDerivative:
                     counted = self._count(c, args, config, threads)
                 out.append(counted[[t for t, _ in c.tapes].index(name)])
             else:
-                out.append(int(eval(pysource.expr_source(r), {"__builtins__": {}}, env)))  # noqa: S307
+                out.append(int(eval(pysource.expr_source(r), {"__builtins__": {}}, env)))
         return [max(n, 1) for n in out]
 
     def _count(self, c, args, config, threads):
@@ -292,7 +293,7 @@ class KernelDerivative:
         for k in c.written:
             prim[k] = _copy(prim[k])
         counts = cuda.device_array((len(c.tapes), threads), dtype=np.int64)
-        c.counter[config[0], config[1], *config[2:]](*prim, counts)
+        c.counter[tuple(config)](*prim, counts)
         host = counts.copy_to_host()
         return [int(host[k].max()) if threads else 0 for k in range(len(c.tapes))]
 
