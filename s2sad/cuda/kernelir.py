@@ -383,7 +383,8 @@ def launch_expr(e, fn, types):
             return sub(d[0].value, depth + 1)
         if isinstance(x, ir.Const):
             return x
-        if isinstance(x, (ir.BinOp, ir.UnaryOp, ir.TupleGet, ir.TupleMake)) or isinstance(x, ir.Call) and x.func in ("max", "min", "len", "range", "int", "abs"):
+        arithmetic = isinstance(x, (ir.BinOp, ir.UnaryOp, ir.TupleGet, ir.TupleMake))
+        if arithmetic or (isinstance(x, ir.Call) and x.func in ("max", "min", "len", "range", "int", "abs")):
             pass
         elif isinstance(x, ir.Attr) and x.name in ("shape", "size", "ndim") and isinstance(x.value, ir.Var) \
                 and isinstance(types.get(x.value.name), Array):
