@@ -65,6 +65,28 @@ def calls_device(a, x, out):
         out[i] = smooth(x[i], a[0]) * smooth(a[0], x[i])
 
 
+@cuda.jit(device=True)
+def lorenz_rhs(x, y, z, s, r, b):
+    return s * (y - x), x * (r - z) - y, x * y - b * z
+
+
+@cuda.jit
+def lorenz(u0, p, out, nsteps, dt):
+    i = cuda.grid(1)
+    if i < u0.shape[0]:
+        x = u0[i, 0]
+        y = u0[i, 1]
+        z = u0[i, 2]
+        for k in range(nsteps):
+            dx, dy, dz = lorenz_rhs(x, y, z, p[0], p[1], p[2])
+            x = x + dt * dx
+            y = y + dt * dy
+            z = z + dt * dz
+        out[i, 0] = x
+        out[i, 1] = y
+        out[i, 2] = z
+
+
 @cuda.jit
 def inplace(x, c):
     i = cuda.grid(1)
@@ -314,6 +336,16 @@ def test_device_function_gets_a_derivative_device_function():
                        np.zeros(n), np.zeros(n))
     assert src.count("@cuda.jit(device=True)") >= 1
     assert "def smooth_vjp" in src
+
+
+def test_lorenz_ensemble_with_a_device_function_returning_a_tuple():
+    rng = np.random.default_rng(16)
+    n = 12
+    args = [rng.standard_normal((n, 3)), np.array([10.0, 28.0, 8.0 / 3.0]), np.zeros((n, 3)), 40, 0.004]
+    check_kernel(lorenz, (1, 16), args, ("u0", "p"), ("out",), rtol=1e-5, atol=1e-6)
+    d = s2sad.cuda.vjp_kernel(lorenz, ("u0", "p"), ("out",))
+    d[1, 16](*args, np.zeros((n, 3)), np.zeros(3), np.ones((n, 3)))
+    assert d._tapes[("_ftape", "float64")].shape == (120, 16)  # x, y, z a step, a column a thread
 
 
 def test_inplace_update_leaves_the_adjoint_of_the_old_values():
