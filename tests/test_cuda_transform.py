@@ -87,6 +87,34 @@ def lorenz(u0, p, out, nsteps, dt):
         out[i, 2] = z
 
 
+@cuda.jit(device=True)
+def integrate(y, c, n):
+    for k in range(n):
+        y = y + 0.1 * math.sin(y * c)
+    return y
+
+
+@cuda.jit
+def calls_integrate(x, c, out, n):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = integrate(x[i], c[0], n) ** 2
+
+
+@cuda.jit(device=True)
+def settle(y):
+    while y > 0.1:
+        y = y * 0.5 + 0.01 * math.sin(y)
+    return y
+
+
+@cuda.jit
+def calls_settle(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = settle(x[i])
+
+
 @cuda.jit
 def inplace(x, c):
     i = cuda.grid(1)
@@ -346,6 +374,25 @@ def test_lorenz_ensemble_with_a_device_function_returning_a_tuple():
     d = s2sad.cuda.vjp_kernel(lorenz, ("u0", "p"), ("out",))
     d[1, 16](*args, np.zeros((n, 3)), np.zeros(3), np.ones((n, 3)))
     assert d._tapes[("_ftape", "float64")].shape == (120, 16)  # x, y, z a step, a column a thread
+
+
+def test_device_function_with_a_loop_records_on_the_kernels_tape():
+    x = np.linspace(0.2, 1.2, 10)
+    args = [x, np.array([0.7]), np.zeros(10), 6]
+    check_kernel(calls_integrate, (1, 16), args, ("x", "c"), ("out",))
+    d = s2sad.cuda.vjp_kernel(calls_integrate, ("x", "c"), ("out",))
+    d[1, 16](*args, np.zeros(10), np.zeros(1), np.ones(10))
+    assert d._tapes[("_ftape", "float64")].shape == (6, 16)  # the device adjoint's n values
+    src = s2sad.source(d)
+    assert "def integrate_vjp(y, c, n, out_bar, _ftape, _ft):" in src and "_ftape[_ft, _thread] = y" in src
+
+
+def test_device_function_recording_an_unknown_number_of_values_is_refused():
+    x = np.linspace(0.2, 1.2, 4)
+    d = s2sad.cuda.vjp_kernel(calls_settle, ("x",), ("out",))
+    with pytest.raises(S2SADError, match="settle") as e:
+        d[1, 4](x, np.zeros(4), np.zeros(4), np.ones(4))
+    assert "test_cuda_transform.py" in str(e.value)
 
 
 def test_inplace_update_leaves_the_adjoint_of_the_old_values():

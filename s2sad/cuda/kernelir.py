@@ -171,6 +171,115 @@ def _const_eval(e, consts):
     return None
 
 
+def device_ir(fn, tapes=(), callee_kinds=None):
+    """A derivative device function made ready for CUDA, in place: its thread-index intrinsics
+    printed as such; when its adjoint records on the kernel's tapes (``tapes``: the (tape,
+    top) parameters it is passed), those indexed by the thread and no longer handed back."""
+    detach_callee_tapes(fn, callee_kinds or {}, {t for t, _ in tapes})
+    if tapes:
+        fn.body = _drop_tape_room(fn.body)
+        ret = fn.body[-1] if fn.body and isinstance(fn.body[-1], ir.Return) else None
+        if ret is not None and isinstance(ret.value, ir.TupleMake):
+            items = ret.value.items[:len(ret.value.items) - len(tapes)]
+            if items:
+                ret.value = ir.TupleMake(items)
+            else:
+                fn.body.pop()
+        fn.body[:0] = [ir.Assign(ir.Var(THREAD), ir.Call(THREAD_FN, ()), loc=fn.loc)]
+        _index_tapes(fn.body, {t for t, _ in tapes})
+        if fn.docstring:
+            for t, _ in tapes:
+                fn.docstring = fn.docstring.replace(f", {t})", ")").replace(f"({t},)", "nothing")
+    fn.body = _kernel_block(fn.body, {}, {})
+    return fn
+
+
+def detach_callee_tapes(fn, callee_kinds, own_tapes):
+    """In ``fn``, the calls of device adjoints that record on the kernel's tapes no longer take
+    the tape arrays back (no device function grows or replaces them): ``_ftape = _r[k]`` goes."""
+    drop, calls = [], {}
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Call) and s.value.func in callee_kinds:
+            calls[s.target.name] = (s, len(callee_kinds[s.value.func]))
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, ir.Assign) and s.target.name in own_tapes and isinstance(s.value, ir.TupleGet) \
+                and isinstance(s.value.tuple, ir.Var) and s.value.tuple.name in calls:
+            drop.append(s)
+    if not calls:
+        return
+    ids = {id(s) for s in drop}
+    reads = set()
+
+    def strip(stmts):
+        out = []
+        for s in stmts:
+            if id(s) in ids:
+                continue
+            for blk in ir.child_blocks(s):
+                blk[:] = strip(blk)
+            out.append(s)
+        return out
+
+    fn.body = strip(fn.body)
+    for s in ir.walk_stmts(fn.body):
+        reads.update(ir.stmt_reads(s))
+    for r, (s, n) in calls.items():
+        t = fn.types.get(r)
+        if t is not None and hasattr(t, "items"):
+            fn.types[r] = type(t)(t.items[:len(t.items) - n])
+        if r not in reads:
+            _replace_stmt(fn.body, s, ir.ExprStmt(s.value, loc=s.loc))
+
+
+def _replace_stmt(stmts, old, new):
+    for k, s in enumerate(stmts):
+        if s is old:
+            stmts[k] = new
+            return True
+        if any(_replace_stmt(blk, old, new) for blk in ir.child_blocks(s)):
+            return True
+    return False
+
+
+def callee_peaks(fn, tapes, kinds, types, calls):
+    """``(params, {kind: peak})`` of a device adjoint recording on the kernel's tapes
+    (``tapes``: its (tape, top) parameters, of ``kinds``): what one call raises each tape's top
+    by, as an expression of its parameters."""
+    by_top = {top: k for k, (_, top) in zip(kinds, tapes)}
+
+    def push_kind(s):
+        if isinstance(s, ir.AugAssign) and s.op == "+" and isinstance(s.target, ir.Var) \
+                and s.target.name in by_top and isinstance(s.value, ir.Const) and s.value.value == 1:
+            return by_top[s.target.name]
+        return None
+
+    def pop_kind(s):
+        if isinstance(s, ir.AugAssign) and s.op == "-" and isinstance(s.target, ir.Var) and s.target.name in by_top:
+            return by_top[s.target.name]
+        return None
+
+    count = _NetZeroLoops(push_kind, pop_kind, calls, {k: k for k in kinds}).count(fn.body)
+    peaks = {}
+    for k in kinds:
+        n = None if count is None else peak(count, k)
+        e = launch_expr(as_expr(n), fn, types) if n is not None else None
+        if e is None:
+            raise NonDifferentiableError(
+                f"s2sad cannot tell how many values the adjoint of the device function `{fn.name}` "
+                "records before the kernel runs", fn.loc, "give its loops trip counts that its "
+                "arguments determine, or move the loop into the kernel")
+        peaks[k] = e
+    return list(fn.params), peaks
+
+
+def _substitute(e, mapping):
+    if isinstance(e, int):
+        return e
+    if isinstance(e, ir.Var) and e.name in mapping:
+        return mapping[e.name]
+    return ir.map_expr(e, lambda x: _substitute(x, mapping))
+
+
 def _drop_tape_room(stmts):
     out = []
     for s in stmts:
@@ -267,16 +376,17 @@ def _text(e):
     return expr_source(e)
 
 
-def tape_dtypes(fn, tapes, types):
+def tape_dtypes(fn, tapes, types, shared=False):
     """``{tape: dtype}``: the float tape holds float32 when every value recorded on it is one (a
     float32 kernel moves half the bytes), else float64; the int tape int64. A float32 tape's
-    values need no cast back when popped."""
+    values need no cast back when popped. ``shared``: device functions record on the tapes too
+    (float64 then)."""
     out = {}
     for tape, _ in tapes:
         vals = [s.value for s in ir.walk_stmts(fn.body) if isinstance(s, ir.Store) and s.array.name == tape]
         if not tape.startswith("_ftape"):
             out[tape] = "int64"
-        elif vals and all(_dtype_of(v, types) == "float32" for v in vals):
+        elif vals and not shared and all(_dtype_of(v, types) == "float32" for v in vals):
             out[tape] = "float32"
             _uncast(fn.body, tape)
         else:
@@ -310,12 +420,15 @@ def _uncast(stmts, tape):
 # ---------------------------------------------------------------- tape sizes
 
 
-def tape_rows(fn, tapes, types):
+def tape_rows(fn, tapes, types, calls=None, kinds=()):
     """``{tape: expression of the kernel's parameters, or None}``: the slots one thread fills
     on each tape, or None when that is known only once the threads have run (a data-dependent
     ``while`` loop that records). The forward sweep only pushes and the reverse sweep only
-    pops, so the forward sweep's pushes are the peak."""
+    pops, so the forward sweep's pushes are the peak. ``calls``: for the device functions whose
+    adjoints record on the kernel's tapes, ``{name: (params, {kind: peak})}``; ``kinds``: the
+    kind of each tape."""
     by_top = {top: tape for tape, top in tapes}
+    calls = calls or {}
 
     def push_kind(s):
         if isinstance(s, ir.AugAssign) and s.op == "+" and isinstance(s.target, ir.Var) \
@@ -331,10 +444,12 @@ def tape_rows(fn, tapes, types):
 
     split = fn.region_start("reverse")
     in_reverse = push_bound(fn.body[split:], push_kind)
-    if in_reverse is None or in_reverse:
+    calling = any(isinstance(e, ir.Call) and e.func in calls for st in ir.walk_stmts(fn.body[split:])
+                  for r in ir.stmt_roots(st) for e in ir.walk_expr(r))
+    if in_reverse is None or in_reverse or calling:
         # the reverse sweep records too (one iteration of a checkpointed loop at a time): the
         # peak of the whole kernel, known before it runs, or the kernel is refused
-        whole = _NetZeroLoops(push_kind, pop_kind).count(fn.body)
+        whole = _NetZeroLoops(push_kind, pop_kind, calls, {k: t for k, (t, _) in zip(kinds, tapes)}).count(fn.body)
         count = None if whole is None else {k: peak(whole, k) for k in whole}
         if count is None or any(launch_expr(as_expr(n), fn, types) is None for n in count.values()):
             raise NonDifferentiableError(
@@ -352,9 +467,20 @@ def tape_rows(fn, tapes, types):
 
 class _NetZeroLoops(Counter):
     """The tape-size analysis, where a ``while`` loop whose iterations pop what they push (the
-    schedule of a checkpointed loop) raises the top by one iteration's peak at most."""
+    schedule of a checkpointed loop) raises the top by one iteration's peak at most, and the
+    call of a device function's adjoint raises it by that function's peak."""
+
+    def __init__(self, push_kind, pop_kind, calls=None, key_of_kind=None):
+        super().__init__(push_kind, pop_kind)
+        self.calls, self.key_of_kind = calls or {}, key_of_kind or {}
 
     def stmt_count(self, s):
+        v = getattr(s, "value", None)
+        if isinstance(s, (ir.Assign, ir.TupleAssign, ir.ExprStmt)) and isinstance(v, ir.Call) \
+                and v.func in self.calls:
+            params, peaks = self.calls[v.func]
+            args = dict(zip(params, v.args))
+            return {self.key_of_kind[k]: (_substitute(n, args), 0) for k, n in peaks.items()}
         if isinstance(s, ir.While):
             body = self.count(s.cond + s.body)
             if body is not None and all(net == 0 for _, net in body.values()):

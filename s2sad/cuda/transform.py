@@ -29,7 +29,8 @@ from ..frontend.lower import get_user_function
 from ..frontend.program import Program
 from ..ir.types import typeof_value
 from .checks import check_kernel, check_names, check_types
-from .kernelir import THREAD, kernel_ir, refuse_array_tapes, tape_dtypes, tape_rows
+from .kernelir import (THREAD, callee_peaks, detach_callee_tapes, device_ir, kernel_ir, refuse_array_tapes,
+                       tape_dtypes, tape_rows)
 from .module import module_text
 from .ownership import grid_dims
 
@@ -155,19 +156,15 @@ class KernelDerivative:
             fn = copy.deepcopy(fn)
             kinds = b.shared_tapes.get(name, [])
             refuse_array_tapes(kinds, fn.loc)
-            for f, _ in b.functions:
-                if f.name != name and b.shared_tapes.get(f.name):
-                    raise NonDifferentiableError(
-                        f"the adjoint of the device function `{f.name}` would record values on a tape "
-                        "(a loop that overwrites them)", f.loc, "move that loop into the kernel itself")
+            devices, peaks = self._devices(b, name)
             tapes = self._signature(fn, b, name, kinds)
+            detach_callee_tapes(fn, {f: k for f, (k, _) in peaks.items()}, {t for t, _ in tapes})
             tidy(fn)
             kernel_ir(fn, tapes, fn.types, unwritten=self.params if self.mode == "reverse" else ())
             fn.docstring = self._docstring(fn)
-            rows = tape_rows(fn, tapes, fn.types)
-            dtypes = tape_dtypes(fn, tapes, fn.types)
+            rows = tape_rows(fn, tapes, fn.types, {f: p for f, (_, p) in peaks.items()}, kinds)
+            dtypes = tape_dtypes(fn, tapes, fn.types, shared=bool(peaks))
             counter = _counting_kernel(fn, tapes, len(self.params)) if any(r is None for r in rows.values()) else None
-        devices = [(f, n) for f, n in b.functions if f.name != name]
         header = self._header(types, fn, tapes, rows, dtypes)
         src = module_text(header, (fn, names), devices, b.module_globals(), standalone)
         if counter is not None:
@@ -177,6 +174,27 @@ class KernelDerivative:
         return Generated(src, fn.name, list(fn.params), tape_list, rows,
                          counter.name if counter is not None else None, written, grid_dims(fn0),
                          b.module_globals())
+
+    def _devices(self, b, name):
+        """The device functions the kernel's derivative calls, made ready for CUDA, and for
+        each device adjoint recording on the kernel's tapes its tape kinds and peaks."""
+        callee_kinds = {f.name: b.shared_tapes[f.name] for f, _ in b.functions
+                        if f.name != name and b.shared_tapes.get(f.name)}
+        devices, peaks = [], {}
+        for f, names in b.functions:  # callees come before their callers
+            if f.name == name:
+                continue
+            f = copy.deepcopy(f)
+            kinds = callee_kinds.get(f.name, [])
+            refuse_array_tapes(kinds, f.loc)
+            first = len(f.params) - 2 * len(kinds)
+            ftapes = [(f.params[first + 2 * j], f.params[first + 2 * j + 1]) for j in range(len(kinds))]
+            device_ir(f, ftapes, callee_kinds)
+            if kinds:
+                peaks[f.name] = (kinds, callee_peaks(f, ftapes, kinds, f.types,
+                                                     {g: p for g, (_, p) in peaks.items()}))
+            devices.append((f, names))
+        return devices, peaks
 
     def _signature(self, fn, b, name, kinds):
         """The generated kernel's parameters: the kernel's, one ``_bar``/``_dot`` array per
