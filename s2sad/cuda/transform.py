@@ -24,13 +24,21 @@ from ..backend import pysource
 from ..backend.loader import load_module
 from ..backend.tidy import tidy
 from ..compiler import Build
-from ..errors import NonDifferentiableError, reporting_internal_errors
+from ..errors import reporting_internal_errors
 from ..frontend.lower import get_user_function
 from ..frontend.program import Program
 from ..ir.types import typeof_value
 from .checks import check_kernel, check_names, check_types
-from .kernelir import (THREAD, callee_peaks, detach_callee_tapes, device_ir, kernel_ir, refuse_array_tapes,
-                       tape_dtypes, tape_rows)
+from .kernelir import (
+    THREAD,
+    callee_peaks,
+    detach_callee_tapes,
+    device_ir,
+    kernel_ir,
+    refuse_array_tapes,
+    tape_dtypes,
+    tape_rows,
+)
 from .module import module_text
 from .ownership import grid_dims
 
