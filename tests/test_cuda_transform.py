@@ -123,6 +123,13 @@ def inplace(x, c):
 
 
 @cuda.jit
+def inplace_manual_index(x, c):
+    i = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x
+    if i < x.shape[0]:
+        x[i] = x[i] * math.exp(c[0] * x[i])
+
+
+@cuda.jit
 def atomics(x, w, idx, total, hist):
     i = cuda.grid(1)
     if i < x.shape[0]:
@@ -407,6 +414,15 @@ def test_inplace_update_leaves_the_adjoint_of_the_old_values():
     s2sad.cuda.vjp_kernel(inplace, ("x", "c"), ("x",))[1, 32](x2, c, xb, cb)
     np.testing.assert_allclose(xb, np.exp(c[0] * x) * (1 + c[0] * x), rtol=1e-12)
     np.testing.assert_array_equal(x2, x)  # left as it was passed
+
+
+def test_thread_index_written_out_by_hand_is_the_threads_own():
+    rng = np.random.default_rng(17)
+    n = 30
+    check_kernel(inplace_manual_index, (2, 16), [rng.standard_normal(n) * 0.5, np.array([0.4])], ("x", "c"), ("x",))
+    src = s2sad.source(s2sad.cuda.vjp_kernel(inplace_manual_index, ("x", "c"), ("x",)),
+                       np.zeros(n), np.zeros(1), np.zeros(n), np.zeros(1))
+    assert "x_bar[i] +=" in src
 
 
 def test_primal_atomic_add_adjoint_is_a_gather():

@@ -3,7 +3,7 @@ kernels' accumulations (a plain ``+=`` or ``cuda.atomic.add``) and behind the re
 primal races.
 
 A variable is a thread index when it has one definition in the whole kernel and that
-definition is ``i = cuda.grid(1)``, or an item of ``t = cuda.grid(k)`` (``i, j = cuda.grid(2)``),
+definition is ``i = cuda.grid(1)`` (or ``threadIdx.x + blockIdx.x * blockDim.x``), or an item of ``t = cuda.grid(k)`` (``i, j = cuda.grid(2)``),
 or it is the variable of a grid-stride loop ``for k in range(i, n, cuda.gridsize(1))``.
 An index ``x[i]`` (or ``m[i, j]``, ``m[j, i]``, ``a[i, k]``) that holds every component of one
 ``cuda.grid`` as a bare entry is injective over the threads of a launch of that many
@@ -28,12 +28,25 @@ def thread_indices(fn):
         ss = defs.get(n, [])
         return bool(ss) and all(ok(s) for s in ss)
 
-    def grid_of(s, k=None):
-        return (isinstance(s, ir.Assign) and not s.inplace and _grid_call(s.value)
-                and (k is None or s.value.args[0].value == k))
+    def resolve(e, depth=0):
+        """``e`` with the temporaries it reads replaced by their one definition."""
+        if isinstance(e, ir.Var) and depth < 8:
+            d = defs.get(e.name, [])
+            if len(d) == 1 and isinstance(d[0], ir.Assign) and not d[0].inplace:
+                return resolve(d[0].value, depth + 1)
+            return e
+        return ir.map_expr(e, lambda x: resolve(x, depth + 1))
 
-    grids = {n: ss[0].value.args[0].value for n, ss in defs.items()
-             if all_defs(n, grid_of) and len({s.value.args[0].value for s in ss}) == 1}
+    def dims(s):
+        """k for ``v = cuda.grid(k)``, 1 for ``v = threadIdx.x + blockIdx.x * blockDim.x``."""
+        if not isinstance(s, ir.Assign) or s.inplace:
+            return None
+        if _grid_call(s.value):
+            return s.value.args[0].value
+        return 1 if _manual_grid1(resolve(s.value)) else None
+
+    grids = {n: dims(ss[0]) for n, ss in defs.items()
+             if all_defs(n, lambda s: dims(s) is not None) and len({dims(s) for s in ss}) == 1}
     out = {n: (n, 0, 1) for n, k in grids.items() if k == 1}
     for n, ss in defs.items():
         first = ss[0]
@@ -79,6 +92,22 @@ def thread_indices(fn):
                 out[n] = out[ss[0].value.name]
                 changed = True
     return out
+
+
+def _intrinsic(e, name):
+    return isinstance(e, ir.Call) and e.func == "cuda." + name
+
+
+def _manual_grid1(e):
+    """``cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x`` (either order): cuda.grid(1)."""
+    if not (isinstance(e, ir.BinOp) and e.op == "+"):
+        return False
+    for a, b in ((e.left, e.right), (e.right, e.left)):
+        if _intrinsic(a, "threadIdx.x") and isinstance(b, ir.BinOp) and b.op == "*" and (
+                (_intrinsic(b.left, "blockIdx.x") and _intrinsic(b.right, "blockDim.x"))
+                or (_intrinsic(b.left, "blockDim.x") and _intrinsic(b.right, "blockIdx.x"))):
+            return True
+    return False
 
 
 def _grid_call(e):
