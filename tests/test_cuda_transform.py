@@ -540,6 +540,18 @@ def test_tapes_are_reused_across_launches():
     assert d._tapes[("_ftape", "float64")] is t1
 
 
+def test_launch_on_a_stream_with_device_arrays():
+    rng = np.random.default_rng(18)
+    n = 16
+    x, y = rng.standard_normal(n), rng.standard_normal(n)
+    stream = cuda.stream()
+    dev = [cuda.to_device(v) for v in (np.array([0.9]), x, y, np.zeros(n), np.zeros(1), np.zeros(n),
+                                       np.zeros(n), np.ones(n))]
+    s2sad.cuda.vjp_kernel(elementwise, ("a", "x", "y"), ("out",))[1, 16, stream](*dev)
+    stream.synchronize()
+    np.testing.assert_allclose(dev[6].copy_to_host(), 2 * y, rtol=1e-12)
+
+
 def test_importing_s2sad_does_not_import_numba_cuda():
     import subprocess
     import sys
