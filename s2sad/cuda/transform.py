@@ -4,8 +4,9 @@ The kernel's ``py_func`` goes through the CPU pipeline unchanged: the frontend (
 the thread-index intrinsics and ``cuda.atomic.add``), type and activity analysis, the rules
 table, and the forward or reverse transform, which already differentiates functions that
 write into their array arguments. The reverse transform runs in its kernel flavour
-(``Build.vjp(kernel=True)``: tapes passed in, written arrays keep the primal's results), and
-``kernelir.py`` turns either derivative into a kernel. Differentiation is with respect to the
+(``Build.vjp(kernel=True)``: tapes passed in, only the arrays the kernel reads restored;
+``kernelir`` drops the writes nothing reads, so the adjoint kernel leaves the primal's arrays
+as they were passed), and ``kernelir.py`` turns either derivative into a kernel. Differentiation is with respect to the
 names in ``wrt`` and ``outputs`` both: an output's value before the launch is an input of
 the launch, whose adjoint is what its ``_bar`` array holds on exit (shadow memory).
 """
@@ -173,7 +174,7 @@ class KernelDerivative:
             rows = tape_rows(fn, tapes, fn.types, {f: p for f, (_, p) in peaks.items()}, kinds)
             dtypes = tape_dtypes(fn, tapes, fn.types, shared=bool(peaks))
             counter = _counting_kernel(fn, tapes, len(self.params)) if any(r is None for r in rows.values()) else None
-        header = self._header(types, fn, tapes, rows, dtypes)
+        header = self._header(types, fn, fn0, tapes, rows, dtypes)
         src = module_text(header, (fn, names), devices, b.module_globals(), standalone)
         if counter is not None:
             src = src.rstrip("\n") + "\n\n\n@cuda.jit\n" + pysource.function_source(counter, names) + "\n"
@@ -253,9 +254,7 @@ class KernelDerivative:
                     "and after the launch on exit.")
         return doc
 
-    def _header(self, types, fn, tapes, rows, dtypes):
-        from ..backend.pysource import expr_source
-        fn0 = self.program.funcs[self.program._keys[id(self.pyfun)]]
+    def _header(self, types, fn, fn0, tapes, rows, dtypes):
         loc = fn0.loc
         sig = ", ".join(f"{p}: {t}" for p, t in zip(self.params, types))
         kind = "reverse (adjoint) kernel" if self.mode == "reverse" else "forward (tangent) kernel"
@@ -265,7 +264,7 @@ class KernelDerivative:
                  f"    {kind}: {fn.name}[griddim, blockdim]({', '.join(fn.params)})"]
         for tape, _ in tapes:
             r, dt = rows[tape], dtypes[tape]
-            n = expr_source(r) if r is not None else "counted by a launch of " + fn.name + "_count"
+            n = pysource.expr_source(r) if r is not None else "counted by a launch of " + fn.name + "_count"
             lines.append(f"    {tape}: {dt}[rows, threads], rows = {n}, threads = all threads of the launch")
         if tapes:
             lines.append("    (s2sad.cuda allocates the tapes; a standalone caller passes them)")
