@@ -523,6 +523,7 @@ def test_grid_stride_loop_elements_belong_to_one_thread():
     check_kernel(grid_stride, (2, 8), args, ("x",), ("out",))
     src = s2sad.source(s2sad.cuda.vjp_kernel(grid_stride, ("x",), ("out",)), *args, np.zeros(n), np.zeros(n))
     assert "x_bar[k] +=" in src and "cuda.atomic" not in src
+    assert "_range_len(start, " in src  # the trip count without a range object
 
 
 def test_branches():
@@ -745,3 +746,11 @@ def test_cli_refuses_a_scalar_in_wrt(tmp_path, monkeypatch, capsys):
     assert main(["emit", "kernels.py:euler", "--cuda", "--wrt", "y0,dt", "--outputs", "out"]) == 2
     err = capsys.readouterr().err
     assert "kernels.py:6:" in err and "1-element array" in err
+
+
+@given(st.integers(-40, 40), st.integers(-40, 40), st.integers(-7, 7).filter(bool))
+def test_range_len_device_helper_is_len_of_range(start, stop, step):
+    from s2sad.cuda.kernelir import RANGE_LEN, RANGE_LEN_SOURCE
+    ns = {"cuda": cuda}
+    exec(RANGE_LEN_SOURCE, ns)  # noqa: S102 - s2sad's own helper text
+    assert ns[RANGE_LEN](start, stop, step) == len(range(start, stop, step))

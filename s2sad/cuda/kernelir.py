@@ -327,7 +327,21 @@ def _index_tapes(stmts, tapes):
 def _intrinsics(e):
     if isinstance(e, ir.Call) and e.func in INTRINSIC_ATTRS:
         return ir.Global(e.func)
+    if isinstance(e, ir.Call) and e.func == "len" and len(e.args) == 1 and isinstance(e.args[0], ir.Call) \
+            and e.args[0].func == "range" and len(e.args[0].args) == 3:
+        # a loop's trip count in integer arithmetic (no range object in device code)
+        return ir.Call(RANGE_LEN, tuple(_intrinsics(a) for a in e.args[0].args))
     return ir.map_expr(e, _intrinsics)
+
+
+RANGE_LEN = "_range_len"
+RANGE_LEN_SOURCE = f'''@cuda.jit(device=True)
+def {RANGE_LEN}(start, stop, step):
+    """len(range(start, stop, step)), in integer arithmetic."""
+    if step > 0:
+        return max(0, (stop - start + step - 1) // step)
+    return max(0, (start - stop - step - 1) // -step)
+'''
 
 
 def _kernel_block(stmts, indices, types):

@@ -13,7 +13,7 @@ from ..backend.literals import globals_text
 from ..backend.runtime import HELPERS
 from ..backend.tidy import tidy
 from ..version import __version__
-from .kernelir import THREAD_FN
+from .kernelir import RANGE_LEN, RANGE_LEN_SOURCE, THREAD_FN
 
 THREAD_SOURCE = f'''@cuda.jit(device=True)
 def {THREAD_FN}():
@@ -38,6 +38,8 @@ def module_text(header_lines, kernel, functions, module_globals, standalone=Fals
     text, _ = _drop_unreachable("\n\n\n".join(body) + "\n", [kernel[0].name])
     if THREAD_FN in text:
         parts.append(THREAD_SOURCE.rstrip("\n"))
+    if RANGE_LEN + "(" in text:
+        parts.append(RANGE_LEN_SOURCE.rstrip("\n"))
     helpers = {h for h in HELPERS if h + "(" in text}
     if helpers:
         parts += ["@cuda.jit(device=True)\n" + HELPERS[h].strip("\n") for h in sorted(helpers)]
