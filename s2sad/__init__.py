@@ -18,3 +18,11 @@ __all__ = ["grad", "value_and_grad", "jvp", "vjp", "source", "stop_gradient", "c
            "cache_dir", "clear_cache", "set_cache_dir", "S2SADError",
            "UnsupportedSyntaxError", "NonDifferentiableError", "TypeInferenceError",
            "DerivativeMismatch", "InternalError", "UnsafeCacheError", "check_grads", "check_sympy", "__version__"]
+
+
+def __getattr__(name):
+    """``s2sad.cuda`` is imported on first use: importing s2sad does not import numba.cuda."""
+    if name == "cuda":
+        import importlib
+        return importlib.import_module(".cuda", __name__)
+    raise AttributeError(f"module 's2sad' has no attribute {name!r}")

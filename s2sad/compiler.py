@@ -268,10 +268,11 @@ class Build:
 
     # ------------------------------------------------------------ reverse
 
-    def vjp(self, key, argtypes, mask, shared_tapes=False):
+    def vjp(self, key, argtypes, mask, shared_tapes=False, kernel=False):
         """The VJP of ``key``; ``shared_tapes`` for a helper's, which records on its caller's
-        tapes (they are appended to its parameters and to its result)."""
-        k = ("vjp", key, tuple(argtypes), tuple(mask), shared_tapes)
+        tapes (they are appended to its parameters and to its result); ``kernel`` for a GPU
+        kernel's, whose tapes are passed in and whose arrays keep what the primal wrote."""
+        k = ("vjp", key, tuple(argtypes), tuple(mask), shared_tapes, kernel)
         if k in self.names:
             return self.names[k]
         fn = self.program.funcs[key]
@@ -309,7 +310,10 @@ class Build:
         rev = Reverse(spec, Namer(spec.fn), callee_info)
         rev.custom_names = self.custom_names
         with reporting_internal_errors(fn.loc, "differentiating this function in reverse mode"):
-            out = rev.run(name, wrt, inout, shared_tapes)
+            # a kernel's adjoint leaves the arrays it reads as it found them; it writes the
+            # others only to drop those writes (kernelir), so nothing of them is recorded
+            restore = True if not kernel else {p for p in ir.stored_arrays(spec.fn.body) if p in _loaded(spec.fn)}
+            out = rev.run(name, wrt, inout, shared_tapes or kernel, restore_arrays=restore)
         self.shared_tapes[name] = rev.shared
         self.helpers |= rev.helpers
         self.functions.append((out, callee_names))
@@ -423,6 +427,12 @@ def _replace_value(s, value):
     return new
 
 
+
+
+def _loaded(fn):
+    """The arrays ``fn`` reads an element or a slice of."""
+    return {e.array.name for s in ir.walk_stmts(fn.body) for r in ir.stmt_roots(s) for e in ir.walk_expr(r)
+            if isinstance(e, ir.Load) and isinstance(e.array, ir.Var)}
 
 
 def _custom_calls(s):

@@ -13,7 +13,7 @@ The layers, lowest first (ARCHITECTURE.md says what each owns):
     backend             IR -> Python source, folding, module assembly, loading
     compiler, custom    one derivative module from a function and a signature; custom rules
     api                 grad, value_and_grad, jvp, vjp, source
-    transforms          Jacobians and Hessians composed from api
+    transforms, cuda    Jacobians and Hessians composed from api; derivative kernels of numba.cuda kernels
     check               finite differences, check_grads, the SymPy cross-check
     cli, package        the command line; ``s2sad/__init__`` and ``__main__``
 """
@@ -37,7 +37,7 @@ LAYERS = [
     {"s2sad.backend"},
     {"s2sad.compiler", "s2sad.custom"},
     {"s2sad.api"},
-    {"s2sad.transforms"},
+    {"s2sad.transforms", "s2sad.cuda"},
     {"s2sad.check"},
     {"s2sad.cli", "s2sad", "s2sad.__main__"},
 ]

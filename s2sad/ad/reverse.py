@@ -75,9 +75,12 @@ class Reverse(RecordingAnalysis):
 
     # ------------------------------------------------------------ driver
 
-    def run(self, name, wrt, inout, shared_tapes=False):
+    def run(self, name, wrt, inout, shared_tapes=False, restore_arrays=True):
         """``shared_tapes``: a helper's VJP records on its caller's tapes, passed in (array and
-        top) and handed back (the array, grown or not), instead of allocating its own per call."""
+        top) and handed back (the array, grown or not), instead of allocating its own per call.
+        ``restore_arrays``: which of the arrays it writes into it leaves as it found them (True:
+        all); the others keep what the forward sweep wrote (a GPU kernel's adjoint restores
+        only the arrays it reads, and records no element only to put it back)."""
         fn = self.fn
         self.wrt = wrt
         self.inout = inout
@@ -106,7 +109,7 @@ class Reverse(RecordingAnalysis):
         self.phase = 1
         self.rev_block(fn.body)
         # a VJP leaves the arrays it writes into as it found them (its caller reads them after)
-        self.needed |= {p for p in fn.params if p in self.stored}
+        self.needed |= {p for p in fn.params if p in self.stored and (restore_arrays is True or p in restore_arrays)}
         self.rc = self._recomputable()
         self._close_needed()
         self.ru = self._recompute_at_use()

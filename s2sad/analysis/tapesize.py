@@ -171,3 +171,37 @@ def _max(x, y):
 
 def _is_const(e, v):
     return isinstance(e, ir.Const) and e.value == v and not isinstance(e.value, bool)
+
+
+def push_bound(stmts, push_kind):
+    """An upper bound of the entries a region that only pushes (a GPU kernel's forward sweep)
+    puts on each tape: ``{kind: count}``, the larger branch of each ``if``; None when a count
+    is not known before the region runs (a ``while`` loop that pushes, a loop whose body's
+    count changes from one iteration to the next)."""
+    total = {}
+    for s in stmts:
+        kind = push_kind(s)
+        if kind is not None:
+            c = {kind: 1}
+        elif isinstance(s, ir.If):
+            a, b = push_bound(s.body, push_kind), push_bound(s.orelse, push_kind)
+            if a is None or b is None:
+                return None
+            c = {k: _max(a.get(k, 0), b.get(k, 0)) for k in set(a) | set(b)}
+        elif isinstance(s, ir.For):
+            body = push_bound(s.body, push_kind)
+            if body is None:
+                return None
+            if body and {v for n in body.values() if isinstance(n, ir.Expr) for v in ir.expr_vars(n)} \
+                    & (ir.assigned_names(s.body) | {s.var.name}):
+                return None
+            c = {k: _mul(n, trip_count(s)) for k, n in body.items()}
+        elif isinstance(s, ir.While):
+            if push_bound(s.cond + s.body, push_kind):
+                return None
+            c = {}
+        else:
+            c = {}
+        for k, n in c.items():
+            total[k] = _add(total.get(k, 0), n)
+    return total

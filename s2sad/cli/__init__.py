@@ -1,6 +1,7 @@
 """The ``s2sad`` command line: emit standalone derivative modules, show them, check them.
 
     s2sad emit  model.py:loss [--wrt x,y] [--mode reverse|forward|both] [--jit] [-o OUT.py]
+    s2sad emit  kernels.py:step --cuda --wrt a,x --outputs out [--mode forward] [-o OUT.py]
     s2sad show  model.py:loss [--ir | --dot]
     s2sad check model.py:loss --at 'x=0.3, y=[1, 2, 3]'   (or --random N)
 
@@ -18,6 +19,7 @@ import sys
 from ..errors import S2SADError
 from ..version import __version__
 from .check import cmd_check
+from .cudaemit import cuda_module_text
 from .module import module_builder
 from .targets import EmitError, set_types, targets_from_args
 
@@ -30,6 +32,7 @@ EMIT_EXAMPLES = """examples:
   s2sad emit model.py:loss --argnums 0,1 --mode both
   s2sad emit model.py:loss --types 'x=float64[:], n=int64' --jit -o dloss.py
   s2sad emit model.py:loss model.py:energy -o derivatives.py
+  s2sad emit kernels.py:step --cuda --wrt a,x --outputs out -o step_vjp.py
 
 The derivative of FUNC is FUNC_grad in reverse mode (FUNC's arguments in, exactly what
 s2sad.grad(FUNC, argnums) returns out) and FUNC_jvp in forward mode (the primals, then the
@@ -90,6 +93,11 @@ def build_parser():
     common.add_argument("--name", metavar="NAME[,NAME...]",
                         help="names of the emitted derivatives, one per function and mode "
                              "(default FUNC_grad, FUNC_jvp)")
+    common.add_argument("--cuda", action="store_true",
+                        help="FUNC is a @cuda.jit kernel: write its derivative kernel (--wrt and "
+                             "--outputs name arrays)")
+    common.add_argument("--outputs", metavar="NAMES",
+                        help="with --cuda: the arrays the kernel writes (comma-separated)")
     common.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error")
 
@@ -197,8 +205,11 @@ def _builder(args):
 
 
 def cmd_emit(args):
-    mb = _builder(args).run()
-    text = mb.source()
+    if args.cuda:
+        mb, text = None, cuda_module_text(args)
+    else:
+        mb = _builder(args).run()
+        text = mb.source()
     if args.output:
         out = args.output
         folder = os.path.dirname(os.path.abspath(out))
@@ -216,7 +227,8 @@ def cmd_emit(args):
             except OSError:
                 pass
             raise EmitError(f"-o {out}: cannot write: {e.strerror or e}") from None
-        names = ", ".join(r.name for r in mb.requests)
+        names = ", ".join(r.name for r in mb.requests) if mb else args.targets[0].rpartition(":")[2] + (
+            "_vjp" if args.mode == "reverse" else "_jvp")
         print(f"s2sad: wrote {out} ({names})", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -228,7 +240,7 @@ def _check_overwrite(out, mb, force):
     generated, or with --force."""
     if not os.path.exists(out):
         return
-    for r in mb.requests:
+    for r in (mb.requests if mb else ()):
         if os.path.samefile(out, r.target.path):
             raise EmitError(f"-o {out}: that is the source file of {r.target.func_name}; "
                             "write the derivatives to another file")
@@ -243,6 +255,10 @@ def _check_overwrite(out, mb, force):
 
 
 def cmd_show(args):
+    if args.cuda:
+        text = cuda_module_text(args)
+        sys.stdout.write(_highlight(text) if _use_color(args.color) else text)
+        return 0
     mb = _builder(args).run()
     if args.dot:
         sys.stdout.write(mb.dot_text())

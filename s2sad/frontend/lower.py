@@ -25,6 +25,7 @@ from ..ir.parse import parse
 from .. import ir
 from ..ir.types import DType
 from ..primitives import RULES
+from ..primitives.cudarules import THREAD_ATTRS
 from ..errors import UnsupportedSyntaxError, NonDifferentiableError
 from .resolve import (MATH_CONSTS, NP_CONSTS, NP_DTYPES, Scope, ValueRead, known_name, user_function_of)
 
@@ -305,6 +306,9 @@ class Lowering:
         elif isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
                 return  # a stray string: a comment
+            if isinstance(s.value, ast.Call) and self.cuda_path(s.value.func) in ("atomic.add", "atomic.sub"):
+                self.atomic(s.value, self.cuda_path(s.value.func), out)
+                return
             if isinstance(s.value, ast.Call):
                 val = self.expr(s.value, out)
                 if isinstance(val, (ir.CallUser, ir.Call, ir.Method)):
@@ -660,6 +664,11 @@ class Lowering:
         return name
 
     def attribute(self, node, out):
+        path = self.cuda_path(node)
+        if path in THREAD_ATTRS or path in ("warpsize", "laneid"):
+            return ir.Call("cuda." + path, ())
+        if path is not None:
+            self.cuda_refuse(node, path)
         # module constants: math.pi, np.float32, ...
         mod = self.module_of(node.value)
         if mod is not None:
@@ -773,6 +782,9 @@ class Lowering:
         for k in node.keywords:
             if k.arg is None:
                 self.error(k.value, "`**kwargs` arguments are not supported", "pass keywords one by one")
+        path = self.cuda_path(func)
+        if path is not None:
+            return self.cuda_call(node, path)
         # methods on arrays: x.reshape(...), x.copy(), x.sum()
         if isinstance(func, ast.Attribute) and self.module_of(func.value) is None:
             callee = None
@@ -833,6 +845,77 @@ class Lowering:
         self.foreign_calls.setdefault(gname, []).append(
             ForeignCall(self.src.loc(node), ast.unparse(func), _is_numpy_or_math(callee)))
         return ir.Call("foreign:" + gname, args, kwargs)
+
+    # ---------------------------------------------------------------- numba.cuda kernels
+
+    def cuda_path(self, node):
+        """For ``cuda.grid``, ``cuda.threadIdx.x``, ``numba.cuda.atomic.add``: the path after the
+        ``numba.cuda`` module (``"grid"``, ``"threadIdx.x"``, ``"atomic.add"``); None for any
+        other expression. Read from the spelling, not the objects: under Numba's CUDA simulator
+        the module holds these names only while a kernel runs."""
+        attrs = []
+        while isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+            node = node.value
+        if not attrs or not isinstance(node, ast.Name) or node.id in self.locals:
+            return None
+        obj = self.scope.lookup(node.id)
+        name = obj.__name__ if isinstance(obj, types.ModuleType) else None
+        attrs.reverse()
+        if name == "numba" and attrs[0] == "cuda":
+            name, attrs = "numba.cuda", attrs[1:]
+        if name != "numba.cuda" or not attrs:
+            return None
+        return ".".join(attrs)
+
+    def cuda_call(self, node, path):
+        if path in ("grid", "gridsize"):
+            if len(node.args) != 1 or node.keywords or not (
+                    isinstance(node.args[0], ast.Constant) and node.args[0].value in (1, 2, 3)):
+                self.error(node, f"`cuda.{path}` takes the number of dimensions as a constant: 1, 2 or 3",
+                           f"write `i = cuda.{path}(1)` or `i, j = cuda.{path}(2)`")
+            return ir.Call("cuda." + path, (ir.Const(node.args[0].value),))
+        if path in ("atomic.add", "atomic.sub"):
+            self.error(node, f"the value `cuda.{path}` returns (the element's old value) is not "
+                       "differentiated", f"call `cuda.{path}(array, index, value)` as a statement of its own")
+        self.cuda_refuse(node, path)
+
+    def cuda_refuse(self, node, path):
+        hints = {
+            "syncthreads": ("`cuda.syncthreads()` is not supported in a differentiated kernel: its "
+                            "adjoint needs barrier phases, which s2sad does not generate yet",
+                            "split the kernel at the barrier into two kernels and differentiate each"),
+            "shared.array": ("`cuda.shared.array` is not supported in a differentiated kernel (shared "
+                             "memory comes with barriers, which s2sad does not differentiate yet)",
+                             "read the values from global memory, or split the kernel at its barriers"),
+            "local.array": ("`cuda.local.array` is not supported in a differentiated kernel",
+                            "keep per-thread values in scalar variables, or in a global array indexed "
+                            "by the thread (passed in `outputs`)"),
+        }
+        if path in hints:
+            msg, hint = hints[path]
+        elif path.startswith("atomic."):
+            msg = f"`cuda.{path}` is not differentiated; only `cuda.atomic.add` (and `.sub`) are"
+            hint = "accumulate with `cuda.atomic.add(array, index, value)`"
+        else:
+            msg = f"`cuda.{path}` is not supported in a differentiated kernel"
+            hint = ("kernels may use cuda.grid, cuda.gridsize, cuda.threadIdx/blockIdx/blockDim/gridDim "
+                    ".x/.y/.z and cuda.atomic.add, with math functions and calls of device functions")
+        self.error(node, msg, hint)
+
+    def atomic(self, node, path, out):
+        """``cuda.atomic.add(a, i, v)``: an accumulating store, ``a[i] += v`` done atomically
+        (the CUDA backend decides where an atomic is needed)."""
+        if len(node.args) != 3 or node.keywords:
+            self.error(node, f"`cuda.{path}` takes three arguments: array, index, value")
+        arr = node.args[0]
+        if not isinstance(arr, ast.Name) or arr.id not in self.locals:
+            self.error(arr, f"`cuda.{path}` must name the array it adds into",
+                       f"write `cuda.{path}(out, i, v)` with `out` a parameter of the kernel")
+        index = self.index(node.args[1], out)
+        value = self.operand(node.args[2], out)
+        self.stmt_loc = self.src.loc(node)
+        self.emit(out, ir.AugStore(ir.Var(arr.id), index, "+" if path == "atomic.add" else "-", value))
 
     def call_arg(self, node, out):
         if isinstance(node, ast.List):

@@ -8,5 +8,6 @@ entries themselves, one or two lines a primitive (``linalg.py`` those of linear 
 
 from . import linalg as _linalg  # noqa: F401  (fills the table)
 from . import rules as _entries  # noqa: F401
+from . import cudarules as _cudarules  # noqa: F401
 from .rules import BINOP_RULE, METHOD_RULE, canonical_call, prod_others  # noqa: F401
 from .table import RULES, Ctx, Rule  # noqa: F401

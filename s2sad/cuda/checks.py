@@ -1,0 +1,108 @@
+"""What a kernel must satisfy to be differentiated, checked when ``vjp_kernel``/``jvp_kernel``
+is called (before any launch) and, for what needs the argument types, when a signature is
+first built. Each refusal points at the user's line and says what to do."""
+
+from __future__ import annotations
+
+from .. import ir
+from ..api import _def_loc
+from ..errors import NonDifferentiableError, UnsupportedSyntaxError
+from ..ir.types import Array
+from .ownership import array_accesses, own_index, thread_indices
+
+
+def check_names(pyfn, params, wrt, outputs):
+    for what, names in (("wrt", wrt), ("outputs", outputs)):
+        for n in names:
+            if n not in params:
+                raise NonDifferentiableError(
+                    f"`{n}` in {what} is not a parameter of the kernel {pyfn.__name__}({', '.join(params)})",
+                    _def_loc(pyfn), f"name parameters of {pyfn.__name__} in {what}")
+    if not outputs:
+        raise NonDifferentiableError(f"no outputs given for the kernel {pyfn.__name__}", _def_loc(pyfn),
+                                     "name the arrays the kernel writes: outputs=(\"out\",)")
+
+
+def check_kernel(fn, pyfn, wrt, outputs, program):
+    """The checks that need only the kernel's IR (``fn``, lowered from ``pyfn``)."""
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, ir.Return) and not (s.value is None or (isinstance(s.value, ir.Const)
+                                                                   and s.value.value is None)):
+            raise UnsupportedSyntaxError("a kernel returns nothing: it writes its results into arrays",
+                                         s.loc, "write the value into an output array")
+        if isinstance(s, ir.For) and s.checkpoint is not None and not (
+                isinstance(s.checkpoint, ir.Const) and isinstance(s.checkpoint.value, int)):
+            raise UnsupportedSyntaxError(
+                "inside a kernel, the number of snapshots of a checkpointed loop must be a constant "
+                "(they live in local memory, whose size is fixed when the kernel compiles)", s.loc,
+                "write `s2sad.checkpointed(range(n), snapshots=8)` with a number")
+    accesses = array_accesses(fn)
+    used_as_array = set(accesses) | {e.value.name for s in ir.walk_stmts(fn.body) for r in ir.stmt_roots(s)
+                                     for e in ir.walk_expr(r) if isinstance(e, ir.Attr)
+                                     and isinstance(e.value, ir.Var)}
+    used_as_array |= {a.name for s in ir.walk_stmts(fn.body) for r in ir.stmt_roots(s)
+                      for e in ir.walk_expr(r) if isinstance(e, ir.CallUser) for a in e.args
+                      if isinstance(a, ir.Var)}
+    for p in wrt:
+        if p not in used_as_array:
+            refuse_scalar(pyfn, p)
+    for p in outputs:
+        if not any(kind != "load" for kind, _, _ in accesses.get(p, [])):
+            raise NonDifferentiableError(
+                f"`{p}` is in outputs, but the kernel {pyfn.__name__} never writes into it",
+                _def_loc(pyfn, p), "list in outputs the arrays the kernel writes")
+    check_races(fn, accesses)
+    for callee in program.funcs.values():
+        if callee is None or callee is fn:
+            continue
+        for s in ir.walk_stmts(callee.body):
+            if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in callee.params:
+                raise UnsupportedSyntaxError(
+                    f"the device function `{callee.name}` writes into its argument `{s.array.name}`; "
+                    "device functions called by a differentiated kernel must return their results",
+                    s.loc, "return the value and store it in the kernel")
+
+
+def refuse_scalar(pyfn, p):
+    raise NonDifferentiableError(
+        f"`{p}` is passed to the kernel {pyfn.__name__} by value (a scalar): a kernel cannot hand "
+        "back the derivative of a by-value argument", _def_loc(pyfn, p),
+        f"pass a 1-element array and read `{p}[0]` in the kernel, or leave `{p}` out of wrt")
+
+
+def check_races(fn, accesses):
+    """An array the kernel both reads and writes must be read and written only at the thread's
+    own elements: another thread's write makes what a read sees depend on the order in which
+    threads run (a race in the primal kernel, which no derivative can follow)."""
+    indices = thread_indices(fn)
+    for name, acc in accesses.items():
+        kinds = {k for k, _, _ in acc}
+        if "load" not in kinds or kinds == {"load"}:
+            continue
+        for kind, index, s in acc:
+            if own_index(index, indices) is None:
+                what = {"load": "reads", "store": "writes", "add": "adds into"}[kind]
+                raise NonDifferentiableError(
+                    f"the kernel {what} `{name}` at an element other threads may also reach, and "
+                    f"`{name}` is both read and written in this launch: the values a thread reads "
+                    "depend on the order in which the threads run (a race in the primal kernel)",
+                    s.loc, f"read `{name}` only at the thread's own element (`{name}[i]` with "
+                    f"`i = cuda.grid(1)`), or write the results into a separate output array")
+
+
+def check_types(fn, pyfn, types, wrt, outputs, activity):
+    """The checks that need the argument types and the activity analysis."""
+    for p, t in zip(fn.params, types):
+        if p in wrt and not isinstance(t, Array):
+            refuse_scalar(pyfn, p)
+        if p in set(wrt) | set(outputs) and isinstance(t, Array) and not t.differentiable:
+            raise NonDifferentiableError(
+                f"`{p}` is an array of {t.dtype}, which has no derivative", _def_loc(pyfn, p),
+                f"pass float32 or float64 values, or leave `{p}` out of wrt and outputs")
+    named = set(wrt) | set(outputs)
+    for p, t in zip(fn.params, types):
+        if isinstance(t, Array) and p not in named and activity.is_active(p):
+            raise NonDifferentiableError(
+                f"the kernel writes values that depend on {', '.join(wrt)} into `{p}`, which is "
+                "not in outputs: its adjoint would have nowhere to live", _def_loc(pyfn, p),
+                f"add `{p}` to outputs (and pass a `{p}_bar` array)")
