@@ -324,8 +324,12 @@ def test_stencil_adjoint_collides_into_atomics():
     args = [rng.standard_normal(n), np.zeros(n)]
     check_kernel(stencil, (2, 32), args, ("x",), ("out",))
     src = s2sad.source(s2sad.cuda.vjp_kernel(stencil, ("x",), ("out",)), *args, np.zeros(n), np.zeros(n))
-    assert "cuda.atomic.add(x_bar, i - 1" in src.replace("_t", "") or "cuda.atomic.add(x_bar" in src
+    assert "cuda.atomic.add(x_bar, i - 1" in src and "cuda.atomic.add(x_bar, i + 1" in src
     assert "# atomic: other threads may add into x_bar" in src
+    # x_bar[i] is the thread's own, but the neighbours' atomics reach it: atomic too, and why
+    assert "cuda.atomic.add(x_bar, i," in src and not re.search(r"x_bar\[[^\]]*\]\s*\+=", src)
+    assert re.search(r"# atomic: x_bar\[i\] is this thread's own element, but other threads add\s+"
+                     r"atomically into\s+#?\s*x_bar\[i [+-] 1\]", src), src
 
 
 def test_2d_grid_plain_accumulation_where_own():

@@ -239,7 +239,7 @@ def _orphan(stmts, k):
         and nxt.loc.lineno != stmts[k].loc.lineno)
 
 
-_COMMENT_RE = re.compile(r"^(\s*)'" + _MARK + r"(.*)'$")
+_COMMENT_RE = re.compile(r"^(\s*)(['\"])" + _MARK + r"(.*)\2$")  # "..." when the text holds a '
 
 
 def _restore_comments(text):
@@ -247,9 +247,9 @@ def _restore_comments(text):
     for line in text.split("\n"):
         m = _COMMENT_RE.match(line)
         if m:
-            body = m.group(2)
+            quote, body = m.group(2), m.group(3)
             try:
-                body = ast.literal_eval("'" + body + "'")
+                body = ast.literal_eval(quote + body + quote)
             except Exception:
                 pass
             out.append(f"{m.group(1)}# {body}")

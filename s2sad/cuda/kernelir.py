@@ -41,6 +41,9 @@ def kernel_ir(fn, tapes=(), types=None, unwritten=()):
                                           and s.target.name in fn.made and isinstance(s.value, (ir.Var, ir.Const)))]
     if fn.body and isinstance(fn.body[-1], ir.Return):
         fn.body.pop()
+    for s in ir.walk_stmts(fn.body):  # an early return: a kernel returns nothing (numba-cuda insists)
+        if isinstance(s, ir.Return):
+            s.value = None
     tops = {top for _, top in tapes}
     fn.params = [p for p in fn.params if p not in tops]
     if tapes:
@@ -50,7 +53,7 @@ def kernel_ir(fn, tapes=(), types=None, unwritten=()):
         _index_tapes(fn.body, {t for t, _ in tapes})
     fn.body = _local_arrays(fn.body, {})
     indices = thread_indices(fn)
-    fn.body = _kernel_block(fn.body, indices, types or {})
+    fn.body = _kernel_block(fn.body, indices, _shared_arrays(fn.body, indices), types or {})
     _accumulate_in_registers(fn)
     return fn
 
@@ -190,7 +193,7 @@ def device_ir(fn, tapes=(), callee_kinds=None):
         if fn.docstring:
             for t, _ in tapes:
                 fn.docstring = fn.docstring.replace(f", {t})", ")").replace(f"({t},)", "nothing")
-    fn.body = _kernel_block(fn.body, {}, {})
+    fn.body = _kernel_block(fn.body, {}, {}, fn.types)
     return fn
 
 
@@ -324,14 +327,27 @@ def _index_tapes(stmts, tapes):
             _index_tapes(blk, tapes)
 
 
-def _intrinsics(e):
+def _intrinsics(e, types=None):
+    """``e`` in what numba-cuda compiles: thread-index intrinsics as attributes, a loop's trip
+    count in integer arithmetic, ``np.sign`` of a number (no ufunc in device code) by ``_sign``."""
     if isinstance(e, ir.Call) and e.func in INTRINSIC_ATTRS:
         return ir.Global(e.func)
     if isinstance(e, ir.Call) and e.func == "len" and len(e.args) == 1 and isinstance(e.args[0], ir.Call) \
             and e.args[0].func == "range" and len(e.args[0].args) == 3:
         # a loop's trip count in integer arithmetic (no range object in device code)
-        return ir.Call(RANGE_LEN, tuple(_intrinsics(a) for a in e.args[0].args))
-    return ir.map_expr(e, _intrinsics)
+        return ir.Call(RANGE_LEN, tuple(_intrinsics(a, types) for a in e.args[0].args))
+    if isinstance(e, ir.Call) and e.func == "np.sign" and len(e.args) == 1:
+        sign = ir.Call(SIGN, (_intrinsics(e.args[0], types),))
+        return ir.Call("np.float32", (sign,)) if _dtype_of(e.args[0], types or {}) == "float32" else sign
+    return ir.map_expr(e, lambda x: _intrinsics(x, types))
+
+
+SIGN = "_sign"
+SIGN_SOURCE = f'''@cuda.jit(device=True)
+def {SIGN}(x):
+    """np.sign of a number, as a float64: 1, -1, or 0 at 0 (so that |x|' = 0 there)."""
+    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+'''
 
 
 RANGE_LEN = "_range_len"
@@ -344,45 +360,73 @@ def {RANGE_LEN}(start, stop, step):
 '''
 
 
-def _kernel_block(stmts, indices, types):
+def _accumulations(stmts):
+    """``(array, index)`` of every accumulation ``a[k] += v`` in ``stmts``."""
+    for s in ir.walk_stmts(stmts):
+        if isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Load) and isinstance(s.target.array, ir.Var):
+            yield s.target.array.name, s.target.index
+        elif isinstance(s, ir.AugStore):
+            yield s.array.name, s.index
+
+
+def _shared_arrays(stmts, indices):
+    """``{array: an index other threads may reach}`` for the arrays some accumulation reaches
+    at an element that is not the thread's own. Every accumulation into such an array is made
+    atomic, at the thread's own element too: an atomic is atomic only against other atomics, so
+    a plain ``+=`` (load, add, store) at ``x_bar[i]`` would lose a neighbour's concurrent
+    ``cuda.atomic.add(x_bar, i, ...)`` made at its ``x_bar[i - 1]``."""
+    out = {}
+    for name, index in _accumulations(stmts):
+        if own_index(index, indices) is None:
+            out.setdefault(name, index)
+    return out
+
+
+def _kernel_block(stmts, indices, shared, types):
     out = []
     for s in stmts:
         for f in ("value", "test", "start", "stop", "step"):
             v = getattr(s, f, None)
             if isinstance(v, ir.Expr):
-                setattr(s, f, _intrinsics(v))
+                setattr(s, f, _intrinsics(v, types))
         if isinstance(s, (ir.Store, ir.AugStore)):
-            s.index = tuple(_intrinsics(x) for x in s.index)
+            s.index = tuple(_intrinsics(x, types) for x in s.index)
         for blk in ir.child_blocks(s):
-            blk[:] = _kernel_block(blk, indices, types)
+            blk[:] = _kernel_block(blk, indices, shared, types)
         if isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Load):
-            s.target = _intrinsics(s.target)
-            out.append(_accumulation(s, s.target.array, s.target.index, indices))
+            s.target = _intrinsics(s.target, types)
+            out.append(_accumulation(s, s.target.array, s.target.index, indices, shared))
             continue
         if isinstance(s, ir.AugStore):
-            out.append(_accumulation(s, s.array, s.index, indices))
+            out.append(_accumulation(s, s.array, s.index, indices, shared))
             continue
         out.append(s)
     return out
 
 
-def _accumulation(s, array, index, indices):
-    """``a[k] += v``: plain where ``k`` is the thread's own element, else atomic."""
+def _accumulation(s, array, index, indices, shared):
+    """``a[k] += v``: plain where ``k`` is the thread's own element and every other
+    accumulation into ``a`` is at its thread's own element too, else atomic."""
     if s.op not in ("+", "-"):
         raise NonDifferentiableError(f"`{array.name}[...] {s.op}= ...` cannot be made atomic", s.loc,
                                      "write the update as `a[k] = a[k] * v`")
     own = own_index(index, indices)
     target = f"{array.name}[{', '.join(_text(x) for x in index)}]"
-    if own is not None:
+    if own is not None and array.name in shared:
+        other = f"{array.name}[{', '.join(_text(_intrinsics(x)) for x in shared[array.name])}]"
+        why = (f"atomic: {target} is this thread's own element, but other threads add atomically into "
+               f"{other}, which may be this one: a plain += would lose their additions")
+    elif own is not None:
         site, k = own
         comps = [n for n, (st, _, _) in indices.items() if st == site]
         why = f"{', '.join(sorted(comps))} = cuda.grid({k})" if k > 1 else f"{site} = cuda.grid(1)"
         s.comment = f"plain +=: {target} belongs to this thread alone ({why})"
         return s
+    else:
+        why = f"atomic: other threads may add into {target} too"
     value = s.value if s.op == "+" else ir.UnaryOp("-", s.value)
     idx = index[0] if len(index) == 1 else ir.TupleMake(tuple(index))
-    return ir.ExprStmt(ir.Call("cuda.atomic.add", (array, idx, value)), loc=s.loc,
-                       comment=f"atomic: other threads may add into {target} too")
+    return ir.ExprStmt(ir.Call("cuda.atomic.add", (array, idx, value)), loc=s.loc, comment=why)
 
 
 def _text(e):

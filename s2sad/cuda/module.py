@@ -13,7 +13,7 @@ from ..backend.literals import globals_text
 from ..backend.runtime import HELPERS
 from ..backend.tidy import tidy
 from ..version import __version__
-from .kernelir import RANGE_LEN, RANGE_LEN_SOURCE, THREAD_FN
+from .kernelir import RANGE_LEN, RANGE_LEN_SOURCE, SIGN, SIGN_SOURCE, THREAD_FN
 
 THREAD_SOURCE = f'''@cuda.jit(device=True)
 def {THREAD_FN}():
@@ -38,8 +38,9 @@ def module_text(header_lines, kernel, functions, module_globals, standalone=Fals
     text, _ = _drop_unreachable("\n\n\n".join(body) + "\n", [kernel[0].name])
     if THREAD_FN in text:
         parts.append(THREAD_SOURCE.rstrip("\n"))
-    if RANGE_LEN + "(" in text:
-        parts.append(RANGE_LEN_SOURCE.rstrip("\n"))
+    for name, source in ((RANGE_LEN, RANGE_LEN_SOURCE), (SIGN, SIGN_SOURCE)):
+        if name + "(" in text:
+            parts.append(source.rstrip("\n"))
     helpers = {h for h in HELPERS if h + "(" in text}
     if helpers:
         parts += ["@cuda.jit(device=True)\n" + HELPERS[h].strip("\n") for h in sorted(helpers)]

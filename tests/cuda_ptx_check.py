@@ -1,0 +1,124 @@
+"""Compile every generated kernel of the CUDA corpus to PTX with the real numba-cuda (not a
+pytest module: tests/test_cuda_ptx.py runs it in a subprocess with NUMBA_ENABLE_CUDASIM=0).
+
+    NUMBA_ENABLE_CUDASIM=0 python tests/cuda_ptx_check.py [case ...]
+
+Numba's CUDA simulator runs kernels as Python, so it accepts device code that numba-cuda's
+typing rejects (a ``range`` object's ``len``, a cast numba cannot type, a tuple it cannot
+unify). Compiling to PTX needs libNVVM but no GPU. Each corpus case (tests/cuda_cases.py) is
+built in both modes, for its own float type and for the other one (float32 <-> float64), and
+its kernel (and counting kernel, when it has one) goes through ``numba.cuda.compile_ptx`` for
+compute capability 9.0. Prints one line per kernel and exits 1 if any fails; exits 3 when
+libNVVM cannot be loaded (nothing was checked)."""
+
+import os
+import sys
+import traceback
+
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "0")
+os.environ.pop("NUMBA_BOUNDSCHECK", None)  # numba-cuda refuses bounds checks
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+import cuda_cases as C  # noqa: E402  (aliases np.row_stack before numba.cuda is imported)
+
+NO_NVVM = 3
+CC = (9, 0)
+
+
+def nvvm_missing():
+    """Why libNVVM cannot compile here, or None."""
+    from numba import cuda
+
+    def probe(x):
+        x[0] = 1.0
+
+    try:
+        from numba import float64
+        cuda.compile_ptx(probe, (float64[:],), cc=CC)
+    except Exception as e:  # the library is missing or cannot load: nothing to check
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return None
+
+
+def retyped(args, dtype):
+    """The arguments with every float array of another float type cast to ``dtype``."""
+    return {k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+            for k, v in args.items()}
+
+
+def argtypes(build, values):
+    """numba types of the generated kernel's parameters: the values passed, then the tapes."""
+    import numba
+    from numba import types
+
+    out = [numba.typeof(v) for v in values]
+    out += [types.Array(numba.from_dtype(np.dtype(dt)), 2, "C") for _, dt in build.tapes]
+    return tuple(out)
+
+
+def compile_case(case, mode, dtype):
+    """Build ``case``'s derivative kernel in ``mode`` for float type ``dtype`` and compile it
+    (and its counting kernel) to PTX."""
+    from numba import cuda
+    from numba import types as nt
+
+    import s2sad.cuda as scuda
+
+    make = scuda.vjp_kernel if mode == "vjp" else scuda.jvp_kernel
+    d = make(case.kernel, wrt=case.wrt, outputs=case.outputs)
+    params = list(d.params)
+    args = retyped(case.args(np.random.default_rng(0)), dtype)
+    values = [args[p] for p in params] + [np.zeros_like(args[p]) for p in d.named]
+    build = d.build(values)
+    cuda.compile_ptx(build.kernel.py_func, argtypes(build, values), cc=CC)
+    if build.counter is not None:
+        counts = nt.Array(nt.int64, 2, "C")
+        cuda.compile_ptx(build.counter.py_func, argtypes(build, values[:len(params)])[:len(params)] + (counts,),
+                         cc=CC)
+    return build
+
+
+class _Device:
+    """What numba-cuda asks of the current device when it compiles a device function called by
+    a kernel: its compute capability (there is no GPU here)."""
+    compute_capability = CC
+
+
+def without_a_gpu():
+    """Compile device functions for ``CC`` instead of asking the (absent) driver."""
+    import numba.cuda.dispatcher as dispatcher
+    dispatcher.get_current_device = _Device
+
+
+def main(names):
+    without_a_gpu()
+    why = nvvm_missing()
+    if why is not None:
+        print(f"libNVVM not usable, nothing compiled: {why}")
+        return NO_NVVM
+    cases = [c for c in C.CASES if not names or c.name in names]
+    failed = 0
+    for case in cases:
+        for dtype in (np.float64, np.float32):
+            if dtype != case.dtype and case.name.endswith("_f32"):
+                continue  # the float64 twin covers it
+            for mode in ("vjp", "jvp"):
+                label = f"{case.name} {mode} {np.dtype(dtype).name}"
+                try:
+                    compile_case(case, mode, dtype)
+                except Exception:
+                    failed += 1
+                    print(f"FAIL {label}\n" + "".join("    " + ln for ln in
+                                                     traceback.format_exc().splitlines(True)[-60:]))
+                else:
+                    print(f"ok   {label}")
+    print(f"{failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
