@@ -12,6 +12,7 @@ compute capability 9.0. Prints one line per kernel and exits 1 if any fails; exi
 libNVVM cannot be loaded (nothing was checked)."""
 
 import os
+import re
 import sys
 import traceback
 
@@ -39,8 +40,11 @@ def nvvm_missing():
     try:
         from numba import float64
         cuda.compile_ptx(probe, (float64[:],), cc=CC)
-    except Exception as e:  # the library is missing or cannot load: nothing to check
-        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    except Exception as e:
+        text = f"{type(e).__name__}: {str(e).strip()}"
+        if re.search(r"nvvm|nvrtc|DynamicLibNotFound|cannot open shared object", text, re.I):
+            return text.splitlines()[0]  # the library is missing or cannot load: nothing to check
+        raise
     return None
 
 
