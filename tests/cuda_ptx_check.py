@@ -5,8 +5,8 @@ pytest module: tests/test_cuda_ptx.py runs it in a subprocess with NUMBA_ENABLE_
 
 Numba's CUDA simulator runs kernels as Python, so it accepts device code that numba-cuda's
 typing rejects (a ``range`` object's ``len``, a cast numba cannot type, a tuple it cannot
-unify). Compiling to PTX needs libNVVM but no GPU. Each corpus case (tests/cuda_cases.py) is
-built in both modes, for its own float type and for the other one (float32 <-> float64), and
+unify). Compiling to PTX needs libNVVM but no GPU. Each corpus case (tests/cuda_cases.py, and the kernels of tests/test_cuda_transform.py the
+corpus lacks) is built in both modes, for its own float type and for the other one (float32 <-> float64), and
 its kernel (and counting kernel, when it has one) goes through ``numba.cuda.compile_ptx`` for
 compute capability 9.0. Prints one line per kernel and exits 1 if any fails; exits 3 when
 libNVVM cannot be loaded (nothing was checked)."""
@@ -98,19 +98,56 @@ def without_a_gpu():
     dispatcher.get_current_device = _Device
 
 
+def transform_cases():
+    """The kernels of tests/test_cuda_transform.py that the corpus lacks: device functions whose
+    adjoints record on the kernel's tape (with a for or a while loop), a device function
+    returning a tuple, a checkpointed loop, data-dependent while loops, jumps, primal atomics."""
+    import test_cuda_transform as T
+
+    f = np.float64
+
+    def case(name, kernel, args, wrt, outputs):
+        return C.Case(name, kernel, lambda rng: dict(args), wrt, outputs, 1, 32)
+
+    n = 8
+    return [
+        case("calls_integrate", T.calls_integrate, {"x": np.ones(n), "c": np.ones(1), "out": np.zeros(n), "n": 6},
+             ("x", "c"), ("out",)),
+        case("calls_settle", T.calls_settle, {"x": np.ones(n), "out": np.zeros(n)}, ("x",), ("out",)),
+        case("lorenz_tuple", T.lorenz, {"u0": np.ones((n, 3)), "p": np.ones(3), "out": np.zeros((n, 3)),
+                                        "nsteps": 4, "dt": 0.01}, ("u0", "p"), ("out",)),
+        case("euler_checkpointed", T.euler_checkpointed, {"y0": np.ones(n), "p": np.ones(2), "out": np.zeros(n),
+                                                          "nsteps": 5, "dt": 0.1}, ("y0", "p"), ("out",)),
+        case("halving", T.halving, {"x": np.ones(n), "c": np.ones(1), "out": np.zeros(n)}, ("x", "c"), ("out",)),
+        case("jumps", T.jumps, {"x": np.ones(n), "out": np.zeros(n), "n": 9}, ("x",), ("out",)),
+        case("atomics", T.atomics, {"x": np.ones(n), "w": np.ones(n), "idx": np.zeros(n, np.int64),
+                                    "total": np.zeros(1), "hist": np.zeros(5)}, ("x", "w"), ("total", "hist")),
+        case("grid_stride", T.grid_stride, {"x": np.ones(n), "out": np.zeros(n)}, ("x",), ("out",)),
+        case("inplace_manual_index", T.inplace_manual_index, {"x": np.ones(n), "c": np.ones(1)}, ("x", "c"),
+             ("x",)),
+        case("logistic", T.logistic, {"y0": np.ones(n, f), "p": np.ones(1, f), "out": np.zeros(n, f),
+                                      "nsteps": 5, "dt": 0.1}, ("y0", "p"), ("out",)),
+    ]
+
+
+REFUSED = {("calls_settle", "vjp")}  # its device adjoint records an unknown number of values
+
+
 def main(names):
     without_a_gpu()
     why = nvvm_missing()
     if why is not None:
         print(f"libNVVM not usable, nothing compiled: {why}")
         return NO_NVVM
-    cases = [c for c in C.CASES if not names or c.name in names]
+    cases = [c for c in C.CASES + transform_cases() if not names or c.name in names]
     failed = 0
     for case in cases:
         for dtype in (np.float64, np.float32):
             if dtype != case.dtype and case.name.endswith("_f32"):
                 continue  # the float64 twin covers it
             for mode in ("vjp", "jvp"):
+                if (case.name, mode) in REFUSED:
+                    continue
                 label = f"{case.name} {mode} {np.dtype(dtype).name}"
                 try:
                     compile_case(case, mode, dtype)

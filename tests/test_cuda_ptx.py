@@ -1,4 +1,4 @@
-"""Every generated kernel of the CUDA corpus compiles with the real numba-cuda, to PTX for a
+"""Every generated kernel of the CUDA corpus (and of test_cuda_transform.py's kernels) compiles with the real numba-cuda, to PTX for a
 Hopper GPU (compute capability 9.0), in float32 and float64.
 
 Numba's CUDA simulator (which the other CUDA tests run on) executes kernels as Python and so
@@ -29,4 +29,4 @@ def test_every_corpus_kernel_compiles_to_ptx():
         pytest.skip("libNVVM not found, so numba-cuda cannot compile to PTX here "
                     "(pip install 'cuda-toolkit[nvrtc,nvvm]==13.*'): " + out.strip().splitlines()[-1])
     assert run.returncode == 0, out[-20000:]
-    assert out.count("\nok ") + out.startswith("ok ") >= 80, out  # the whole corpus, both modes and types
+    assert out.count("\nok ") + out.startswith("ok ") >= 120, out  # the whole corpus and more, both modes and types
