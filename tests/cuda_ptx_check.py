@@ -22,9 +22,8 @@ os.environ.pop("NUMBA_BOUNDSCHECK", None)  # numba-cuda refuses bounds checks
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-
-import cuda_cases as C  # noqa: E402  (aliases np.row_stack before numba.cuda is imported)
+import cuda_cases as C  # aliases np.row_stack before numba.cuda is imported
+import numpy as np
 
 NO_NVVM = 3
 CC = (9, 0)
@@ -42,7 +41,7 @@ def nvvm_missing():
         cuda.compile_ptx(probe, (float64[:],), cc=CC)
     except Exception as e:
         text = f"{type(e).__name__}: {str(e).strip()}"
-        if re.search(r"nvvm|nvrtc|DynamicLibNotFound|cannot open shared object", text, re.I):
+        if re.search(r"nvvm|nvrtc|DynamicLibNotFound|cannot open shared object", text, re.IGNORECASE):
             return text.splitlines()[0]  # the library is missing or cannot load: nothing to check
         raise
     return None
@@ -94,7 +93,7 @@ class _Device:
 
 def without_a_gpu():
     """Compile device functions for ``CC`` instead of asking the (absent) driver."""
-    import numba.cuda.dispatcher as dispatcher
+    from numba.cuda import dispatcher
     dispatcher.get_current_device = _Device
 
 
@@ -151,7 +150,7 @@ def main(names):
                 label = f"{case.name} {mode} {np.dtype(dtype).name}"
                 try:
                     compile_case(case, mode, dtype)
-                except Exception:
+                except Exception:  # noqa: BLE001 - every failure is reported, the others still run
                     failed += 1
                     print(f"FAIL {label}\n" + "".join("    " + ln for ln in
                                                      traceback.format_exc().splitlines(True)[-60:]))

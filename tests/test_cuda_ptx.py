@@ -1,5 +1,5 @@
-"""Every generated kernel of the CUDA corpus (and of test_cuda_transform.py's kernels) compiles with the real numba-cuda, to PTX for a
-Hopper GPU (compute capability 9.0), in float32 and float64.
+"""Every generated kernel of the CUDA corpus (and of test_cuda_transform.py's kernels) compiles
+with the real numba-cuda, to PTX for a Hopper GPU (compute capability 9.0), in float32 and float64.
 
 Numba's CUDA simulator (which the other CUDA tests run on) executes kernels as Python and so
 accepts device code that numba-cuda's typing rejects; compiling to PTX needs libNVVM
@@ -23,7 +23,7 @@ def test_every_corpus_kernel_compiles_to_ptx():
     env.pop("NUMBA_BOUNDSCHECK", None)  # numba-cuda compiles no bounds checks
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(HERE), env.get("PYTHONPATH", "")])
     run = subprocess.run([sys.executable, os.path.join(HERE, "cuda_ptx_check.py")], env=env,
-                         capture_output=True, text=True, timeout=1800)
+                         capture_output=True, text=True, timeout=1800, check=False)
     out = run.stdout + run.stderr
     if run.returncode == 3:
         pytest.skip("libNVVM not found, so numba-cuda cannot compile to PTX here "
