@@ -129,6 +129,27 @@ def transform_cases():
     ]
 
 
+def source_from_the_kernels_signature():
+    """``s2sad.source(d)`` before any launch reads the signature the real dispatcher has compiled
+    (its ``overloads``, keyed by numba-cuda's types; one is put there by hand, since compiling
+    the primal kernel for real needs a GPU)."""
+    from numba.cuda.typing.typeof import typeof
+
+    import s2sad
+    import s2sad.cuda as scuda
+
+    case = C.CASE["step"]
+    args = retyped(case.args(np.random.default_rng(0)), np.float32)
+    values = [args[p] for p in ("a", "x", "y", "out")]
+    key = tuple(typeof(v) for v in values)
+    case.kernel.overloads[key] = None
+    try:
+        src = s2sad.source(scuda.vjp_kernel(case.kernel, wrt=case.wrt, outputs=case.outputs))
+    finally:
+        del case.kernel.overloads[key]
+    assert "step(a: float32[:], x: float32[:], y: float32[:], out: float32[:])" in src, src[:800]
+
+
 REFUSED = {("calls_settle", "vjp")}  # its device adjoint records an unknown number of values
 
 
@@ -156,6 +177,14 @@ def main(names):
                                                      traceback.format_exc().splitlines(True)[-60:]))
                 else:
                     print(f"ok   {label}")
+    if not names:
+        try:
+            source_from_the_kernels_signature()
+        except Exception:  # noqa: BLE001
+            failed += 1
+            print("FAIL s2sad.source from the kernel's compiled signature\n" + traceback.format_exc())
+        else:
+            print("ok   s2sad.source from the kernel's compiled signature")
     print(f"{failed} failed")
     return 1 if failed else 0
 

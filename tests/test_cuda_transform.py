@@ -545,6 +545,58 @@ def test_tapes_are_reused_across_launches():
     assert d._tapes[("_ftape", "float64")] is t1
 
 
+def _elementwise_example(dtype=np.float64):
+    n = 8
+    return [np.array([0.9], dtype), np.linspace(-1, 1, n).astype(dtype), np.ones(n, dtype), np.zeros(n, dtype)]
+
+
+def test_source_before_any_launch_from_the_kernels_arguments():
+    """``s2sad.source(d, *kernel_args)``: the kernel's own arguments are enough (the shadows
+    have their types), and give the module a launch with the shadows builds."""
+    args = _elementwise_example()
+    d = s2sad.cuda.vjp_kernel(elementwise, ("a", "x", "y"), ("out",))
+    src = s2sad.source(d, *args)
+    assert "def elementwise_vjp(a, x, y, out, a_bar, x_bar, y_bar, out_bar)" in src
+    assert "elementwise(a: float64[:], x: float64[:], y: float64[:], out: float64[:])" in src
+    full = s2sad.source(d, *args, *(np.zeros_like(a) for a in args))
+    assert full == src
+    f32 = s2sad.source(s2sad.cuda.jvp_kernel(elementwise, ("x",), ("out",)), *_elementwise_example(np.float32))
+    assert "def elementwise_jvp(a, x, y, out, x_dot, out_dot)" in f32 and "x: float32[:]" in f32
+
+
+def test_source_before_any_launch_without_arguments_says_what_to_pass():
+    d = s2sad.cuda.vjp_kernel(elementwise, ("a", "x", "y"), ("out",))
+    with pytest.raises(ValueError, match="elementwise has not been compiled for any signature") as e:
+        s2sad.source(d)
+    assert "s2sad.source(d, a, x, y, out)" in str(e.value)
+
+
+class _CompiledKernel:
+    """What a real numba-cuda dispatcher shows once it has compiled signatures (the simulator
+    compiles nothing): ``overloads`` keyed by the numba types of the arguments."""
+
+    def __init__(self, kernel, *signatures):
+        import numba
+        self.py_func = kernel.py_func
+        self.overloads = {tuple(numba.typeof(a) for a in sig): None for sig in signatures}
+
+
+def test_source_before_any_launch_from_the_signature_the_kernel_was_compiled_for():
+    args32 = _elementwise_example(np.float32)
+    d = s2sad.cuda.vjp_kernel(elementwise, ("a", "x", "y"), ("out",))
+    d.kernel = _CompiledKernel(elementwise, args32)
+    src = s2sad.source(d)
+    assert src == s2sad.source(s2sad.cuda.vjp_kernel(elementwise, ("a", "x", "y"), ("out",)), *args32)
+    assert "elementwise(a: float32[:], x: float32[:], y: float32[:], out: float32[:])" in src
+    # two signatures: which one is meant is the user's to say
+    d2 = s2sad.cuda.vjp_kernel(elementwise, ("a", "x", "y"), ("out",))
+    d2.kernel = _CompiledKernel(elementwise, args32, _elementwise_example())
+    with pytest.raises(ValueError, match="compiled for 2 signatures") as e:
+        s2sad.source(d2)
+    assert "float32[:]" in str(e.value) and "float64[:]" in str(e.value)
+    assert "s2sad.source(d, a, x, y, out)" in str(e.value)
+
+
 def test_launch_on_a_stream_with_device_arrays():
     rng = np.random.default_rng(18)
     n = 16

@@ -122,7 +122,9 @@ class KernelDerivative:
         return tuple(types)
 
     def build(self, args):
-        types = self._types(args)
+        return self._built(self._types(args))
+
+    def _built(self, types):
         c = self._cache.get(types)
         if c is None:
             c = self._build(types)
@@ -131,15 +133,42 @@ class KernelDerivative:
         return c
 
     def source_for(self, *args):
+        """The generated module for these arguments: the kernel's own (the ``_bar``/``_dot``
+        arrays have their types), or all those of a launch."""
+        if len(args) == len(self.params):
+            args = (*args, *(args[self.params.index(p)] for p in self.named))
         return self.build(args).source
 
     @property
     def compiled(self):
-        """The last signature built (what ``s2sad.source`` shows)."""
+        """The last signature built (what ``s2sad.source`` shows); before any launch, the one
+        signature the kernel itself has been compiled for (``kernel.overloads``: launched, or
+        declared with a signature)."""
         if self._last is None:
-            raise ValueError(f"{self!r} has not been launched yet, so its argument types are unknown: "
-                             "launch it once, or pass example arguments: s2sad.source(d, *args)")
+            sigs = self.primal_signatures()
+            if len(sigs) != 1:
+                name = self.pyfun.__name__
+                listed = "; ".join(_sig_text(t[:len(self.params)]) for t in sigs)
+                seen = (f"{name} has been compiled for {len(sigs)} signatures ({listed})" if sigs
+                        else f"{name} has not been compiled for any signature yet")
+                raise ValueError(
+                    f"{self!r} has not been launched yet and {seen}, so the types of its arguments are "
+                    f"unknown: launch it once, or pass the kernel's arguments (arrays of the dtypes and "
+                    f"numbers of dimensions you will launch it with): s2sad.source(d, "
+                    f"{', '.join(self.params)})")
+            return self._built(sigs[0])
         return self._last
+
+    def primal_signatures(self):
+        """The argument types of the signatures the kernel's dispatcher has compiled (none
+        under Numba's CUDA simulator, which compiles nothing), in s2sad's types, as a launch of
+        this derivative passes them; a signature s2sad cannot take is left out."""
+        out = []
+        for sig in list(getattr(self.kernel, "overloads", None) or ()):
+            types = tuple(_from_numba(t) for t in sig)
+            if len(types) == len(self.params) and None not in types:
+                out.append(types + tuple(types[self.params.index(p)] for p in self.named))
+        return out
 
     def _build(self, types):
         g = self.generate(types)
@@ -373,6 +402,21 @@ def _arg_type(a):
     if dtype is not None and shape is not None:  # a device array
         return typeof_value(np.empty((0,) * len(shape), dtype=dtype))
     return None
+
+
+def _from_numba(t):
+    """s2sad's type of an argument of numba type ``t`` (an array: its dtype and number of
+    dimensions; a number), or None."""
+    try:
+        if hasattr(t, "ndim") and hasattr(t, "dtype"):
+            return _arg_type(np.empty((0,) * t.ndim, dtype=np.dtype(str(t.dtype))))
+        return typeof_value(np.dtype(str(t)).type(0))
+    except TypeError:
+        return None
+
+
+def _sig_text(types):
+    return "(" + ", ".join(map(str, types)) + ")"
 
 
 def _dim3(d):
