@@ -121,6 +121,8 @@ def transform_cases():
         case("jumps", T.jumps, {"x": np.ones(n), "out": np.zeros(n), "n": 9}, ("x",), ("out",)),
         case("atomics", T.atomics, {"x": np.ones(n), "w": np.ones(n), "idx": np.zeros(n, np.int64),
                                     "total": np.zeros(1), "hist": np.zeros(5)}, ("x", "w"), ("total", "hist")),
+        case("sums_then_returns", T.sums_then_returns, {"x": np.ones(n), "total": np.zeros(1), "out": np.zeros(n)},
+             ("x",), ("total", "out")),
         case("grid_stride", T.grid_stride, {"x": np.ones(n), "out": np.zeros(n)}, ("x",), ("out",)),
         case("inplace_manual_index", T.inplace_manual_index, {"x": np.ones(n), "c": np.ones(1)}, ("x", "c"),
              ("x",)),

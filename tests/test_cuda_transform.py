@@ -138,6 +138,17 @@ def atomics(x, w, idx, total, hist):
 
 
 @cuda.jit
+def sums_then_returns(x, total, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        for k in range(3):
+            cuda.atomic.add(total, 0, x[i] * x[i] * (k + 1))
+            if x[i] > 0.3 * k:
+                return
+        out[i] = math.sin(x[i])
+
+
+@cuda.jit
 def accumulate(x, out):
     i = cuda.grid(1)
     if i < x.shape[0]:
@@ -444,6 +455,22 @@ def test_primal_atomic_add_adjoint_is_a_gather():
     tb, hb = np.array([0.3]), np.arange(5.0)
     s2sad.cuda.vjp_kernel(atomics, ("x", "w"), ("total", "hist"))[2, 32](*args, np.zeros(n), np.zeros(n), tb, hb)
     assert tb[0] == 0.3 and np.array_equal(hb, np.arange(5.0))
+
+
+def test_sums_kept_in_a_register_are_added_before_an_early_return():
+    """total[0] += ... in a loop is summed in a register and added atomically once per thread:
+    a thread that returns early adds its sum before it leaves (else the primal sum and its
+    tangent lose it)."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal(40)
+    x[np.abs(x) < 0.05] += 0.1
+    x[np.abs(x - 0.3) < 0.05] += 0.1
+    x[np.abs(x - 0.6) < 0.05] += 0.1
+    check_kernel(sums_then_returns, (2, 32), [x, np.zeros(1), np.zeros(40)], ("x",), ("total", "out"))
+    src = s2sad.source(s2sad.cuda.jvp_kernel(sums_then_returns, ("x",), ("total", "out")), x, np.zeros(1),
+                       np.zeros(40))
+    assert re.search(r"before it returns: all threads add into total_dot\[0\]\n\s+cuda\.atomic\.add\("
+                     r"total_dot, 0, _acc_total_dot_0\)\n\s+(# .*\n\s+)?(cuda\.atomic.*\n\s+)?return", src), src
 
 
 def test_accumulate_passes_the_adjoint_through():

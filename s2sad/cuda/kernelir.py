@@ -92,6 +92,15 @@ def _accumulate_in_registers(fn):
     if not hoisted:
         return
 
+    def flush(loc, why):
+        out = []
+        for (arr, idx), acc in hoisted.items():
+            index = ir.Const(idx[0]) if len(idx) == 1 else ir.TupleMake(tuple(ir.Const(k) for k in idx))
+            out.append(ir.ExprStmt(ir.Call("cuda.atomic.add", (ir.Var(arr), index, ir.Var(acc))), loc=loc,
+                                   comment=f"atomic, once per thread{why}: all threads add into "
+                                   f"{arr}[{', '.join(map(str, idx))}]"))
+        return out
+
     def rewrite(stmts):
         out = []
         for s in stmts:
@@ -99,6 +108,8 @@ def _accumulate_in_registers(fn):
             if site in hoisted:
                 out.append(ir.AugAssign(ir.Var(hoisted[site]), "+", s.value.args[2], loc=s.loc))
                 continue
+            if isinstance(s, ir.Return):  # a thread leaving early adds its sums first
+                out += flush(s.loc, ", before it returns")
             for blk in ir.child_blocks(s):
                 blk[:] = rewrite(blk)
             out.append(s)
@@ -108,10 +119,7 @@ def _accumulate_in_registers(fn):
     init = [ir.Assign(ir.Var(acc), ir.Const(0.0), loc=fn.loc) for acc in hoisted.values()]
     init[0].comment = "sums into elements all threads share, added atomically once at the end"
     fn.body[:0] = init
-    for (arr, idx), acc in hoisted.items():
-        index = ir.Const(idx[0]) if len(idx) == 1 else ir.TupleMake(tuple(ir.Const(k) for k in idx))
-        fn.body.append(ir.ExprStmt(ir.Call("cuda.atomic.add", (ir.Var(arr), index, ir.Var(acc))), loc=fn.loc,
-                                   comment=f"atomic, once per thread: all threads add into {arr}[{', '.join(map(str, idx))}]"))
+    fn.body += flush(fn.loc, "")
     fn.made |= set(hoisted.values())
 
 
