@@ -572,6 +572,31 @@ def test_tapes_are_reused_across_launches():
     assert d._tapes[("_ftape", "float64")] is t1
 
 
+def test_each_stream_has_tapes_of_its_own():
+    """Launches on different streams may overlap: they never share a tape. Launches on one
+    stream run in order: they reuse its tape. The adjoints are those of a plain launch."""
+    n = 8
+    d = s2sad.cuda.vjp_kernel(euler, ("y0", "p"), ("out",))
+    args = [np.linspace(0.2, 0.9, n), np.array([0.8, 0.3]), np.zeros(n), 5, 0.1]
+    plain = [np.zeros(n), np.zeros(2), np.ones(n)]
+    d[1, 8](*args, *plain)
+    s1, s2 = cuda.stream(), cuda.stream()
+    got = []
+    for stream in (s1, s2, s1):
+        bars = [np.zeros(n), np.zeros(2), np.ones(n)]
+        d[1, 8, stream](*args, *bars)
+        stream.synchronize()
+        got.append(bars)
+    tape = ("_ftape", "float64")
+    t1, t2, t0 = d._stream_tapes[s1][tape], d._stream_tapes[s2][tape], d._tapes[tape]
+    assert t1 is not t2 and t0 is not t1 and t0 is not t2
+    d[1, 8, s1](*args, np.zeros(n), np.zeros(2), np.ones(n))
+    assert d._stream_tapes[s1][tape] is t1
+    for bars in got:
+        for b, p in zip(bars, plain):
+            np.testing.assert_allclose(b, p, rtol=1e-12)
+
+
 def _elementwise_example(dtype=np.float64):
     n = 8
     return [np.array([0.9], dtype), np.linspace(-1, 1, n).astype(dtype), np.ones(n, dtype), np.zeros(n, dtype)]

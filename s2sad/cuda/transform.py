@@ -17,6 +17,7 @@ import copy
 import inspect
 import math
 import os
+import weakref
 
 import numpy as np
 
@@ -89,7 +90,8 @@ class KernelDerivative:
         check_kernel(self.program.funcs[root], self.pyfun, self.wrt, self.outputs, self.program)
         self._cache = {}
         self._last = None
-        self._tapes = {}
+        self._tapes = {}  # the tapes of launches on the default stream: {(name, dtype): device array}
+        self._stream_tapes = weakref.WeakKeyDictionary()  # {stream: its own tapes}
 
     def __repr__(self):
         kind = "vjp_kernel" if self.mode == "reverse" else "jvp_kernel"
@@ -317,14 +319,15 @@ class KernelDerivative:
                              f"it with at most {used}-dimensional grid and blocks (got {config[0]}, "
                              f"{config[1]}): the derivative relies on every thread having its own index")
         threads = math.prod(griddim) * math.prod(blockdim)
+        stream = extra[0] if extra else 0
         tapes = []
         if c.tapes:
-            rows = self._rows(c, args, config, threads)
+            rows = self._rows(c, args, config, threads, stream)
             for (name, dt), n in zip(c.tapes, rows):
-                tapes.append(self._tape(name, dt, n, threads))
+                tapes.append(self._tape(name, dt, n, threads, stream))
         c.kernel[(config[0], config[1]) + extra](*args, *tapes)
 
-    def _rows(self, c, args, config, threads):
+    def _rows(self, c, args, config, threads, stream):
         env = dict(zip(self.params, args))
         env.update({"max": max, "min": min, "len": len, "range": range, "int": int, "abs": abs})
         out = []
@@ -333,31 +336,37 @@ class KernelDerivative:
             r = c.rows[name]
             if r is None:
                 if counted is None:
-                    counted = self._count(c, args, config, threads)
+                    counted = self._count(c, args, config, threads, stream)
                 out.append(counted[[t for t, _ in c.tapes].index(name)])
             else:
                 out.append(int(eval(pysource.expr_source(r), {"__builtins__": {}}, env)))
         return [max(n, 1) for n in out]
 
-    def _count(self, c, args, config, threads):
+    def _count(self, c, args, config, threads, stream):
         """Run the counting kernel (the forward sweep, recording nothing) on copies of the
         arrays the kernel writes: each thread's number of tape slots."""
         from numba import cuda
         prim = list(args[:len(self.params)])
         for k in c.written:
-            prim[k] = _copy(prim[k])
-        counts = cuda.device_array((len(c.tapes), threads), dtype=np.int64)
+            prim[k] = _copy(prim[k], stream)
+        counts = cuda.device_array((len(c.tapes), threads), dtype=np.int64, stream=stream)
         c.counter[tuple(config)](*prim, counts)
-        host = counts.copy_to_host()
+        host = counts.copy_to_host(stream=stream)
+        if stream:
+            stream.synchronize()
         return [int(host[k].max()) if threads else 0 for k in range(len(c.tapes))]
 
-    def _tape(self, name, dtype, rows, threads):
+    def _tape(self, name, dtype, rows, threads, stream=0):
+        """The tape ``name`` for a launch on ``stream``, reused from the last launch on that
+        stream: launches on one stream run one after the other, launches on different streams
+        may overlap, so each stream has tapes of its own (kept while the stream lives)."""
         from numba import cuda
+        tapes = self._tapes if not stream else self._stream_tapes.setdefault(stream, {})
         key = (name, dtype)
-        t = self._tapes.get(key)
+        t = tapes.get(key)
         if t is None or t.shape[0] < rows or t.shape[1] != threads:
-            t = cuda.device_array((rows, threads), dtype=np.dtype(dtype))
-            self._tapes[key] = t
+            t = cuda.device_array((rows, threads), dtype=np.dtype(dtype), stream=stream)
+            tapes[key] = t
         return t
 
 
@@ -424,12 +433,12 @@ def _dim3(d):
     return tuple(d) + (1,) * (3 - len(d))
 
 
-def _copy(a):
+def _copy(a, stream=0):
     if isinstance(a, np.ndarray):
         return a.copy()
     from numba import cuda
-    out = cuda.device_array_like(a)
-    out.copy_to_device(a)
+    out = cuda.device_array_like(a, stream=stream)
+    out.copy_to_device(a, stream=stream)
     return out
 
 
