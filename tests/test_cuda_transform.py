@@ -148,6 +148,17 @@ def sums_then_returns(x, total, out):
         out[i] = math.sin(x[i])
 
 
+_GAIN = np.array([1.5, -0.5])
+_SHIFT = 0.25
+
+
+@cuda.jit
+def reads_globals(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = _GAIN[0] * math.sin(x[i]) + _GAIN[1] * x[i] * x[i] * _SHIFT
+
+
 @cuda.jit
 def accumulate(x, out):
     i = cuda.grid(1)
@@ -471,6 +482,38 @@ def test_sums_kept_in_a_register_are_added_before_an_early_return():
                        np.zeros(40))
     assert re.search(r"before it returns: all threads add into total_dot\[0\]\n\s+cuda\.atomic\.add\("
                      r"total_dot, 0, _acc_total_dot_0\)\n\s+(# .*\n\s+)?(cuda\.atomic.*\n\s+)?return", src), src
+
+
+def test_a_changed_module_level_value_is_refused_at_the_line_reading_it(monkeypatch):
+    """numba-cuda compiles module-level values into a kernel as constants (a kernel compiled
+    before a change keeps the old value): once one changes, the derivative kernel refuses to
+    launch, pointing at the read, until it is made again."""
+    import sys
+    module = sys.modules[__name__]
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal(20)
+    args = [x, np.zeros(20)]
+    check_kernel(reads_globals, (1, 32), args, ("x",), ("out",))
+    for d in (s2sad.cuda.vjp_kernel(reads_globals, ("x",), ("out",)),
+              s2sad.cuda.jvp_kernel(reads_globals, ("x",), ("out",))):
+        d[1, 32](*args, np.zeros(20), np.ones(20))
+        monkeypatch.setattr(module, "_SHIFT", 0.75)  # a rebound name
+        with pytest.raises(S2SADError, match="`_SHIFT`, a module-level value the kernel reads_globals reads, "
+                                             "has changed") as e:
+            d[1, 32](*args, np.zeros(20), np.ones(20))
+        assert e.value.lineno == reads_globals.py_func.__code__.co_firstlineno + 4
+        assert "hint: pass `_SHIFT` to the kernel as an argument" in str(e.value)
+        monkeypatch.setattr(module, "_SHIFT", 0.25)
+        d[1, 32](*args, np.zeros(20), np.ones(20))  # the value it was made with: launches again
+        _GAIN[1] = 0.5  # an array changed in place
+        try:
+            with pytest.raises(S2SADError, match="`_GAIN`"):
+                d[1, 32](*args, np.zeros(20), np.ones(20))
+        finally:
+            _GAIN[1] = -0.5
+    # made again after the change: the derivative of the kernel with the new value
+    monkeypatch.setattr(module, "_SHIFT", 0.75)
+    check_kernel(reads_globals, (1, 32), args, ("x",), ("out",))
 
 
 def test_accumulate_passes_the_adjoint_through():

@@ -22,11 +22,12 @@ import weakref
 import numpy as np
 
 from .. import ir
+from ..api import _def_loc
 from ..backend import pysource
 from ..backend.loader import load_module
 from ..backend.tidy import tidy
 from ..compiler import Build
-from ..errors import reporting_internal_errors
+from ..errors import NonDifferentiableError, reporting_internal_errors
 from ..frontend.lower import get_user_function
 from ..frontend.program import Program
 from ..ir.types import typeof_value
@@ -127,12 +128,31 @@ class KernelDerivative:
         return self._built(self._types(args))
 
     def _built(self, types):
+        self._check_values()
         c = self._cache.get(types)
         if c is None:
             c = self._build(types)
             self._cache[types] = c
         self._last = c
         return c
+
+    def _check_values(self):
+        """Refuse to go on once a module-level value the kernel reads has changed since this
+        object lowered it. numba-cuda compiles such values into a kernel as constants, when the
+        kernel is first compiled for a signature: a kernel compiled before the change keeps the
+        old value, one compiled after sees the new one, and which of them the user's primal
+        launches ran is not known here. A derivative built for either could be the derivative
+        of another function than the one launched, so there is none."""
+        for r in self.program.value_reads:
+            if r.stale():
+                raise NonDifferentiableError(
+                    f"`{r.name}`, a module-level value the kernel {self.pyfun.__name__} reads, has changed "
+                    "since this derivative kernel was made: numba-cuda compiles it into a kernel as a "
+                    "constant, so a kernel compiled before the change still uses the old value, and s2sad "
+                    "cannot tell which value your launches of the kernel used", r.loc or _def_loc(self.pyfun),
+                    f"pass `{r.name}` to the kernel as an argument, or make the derivative kernel again "
+                    f"(s2sad.cuda.{'vjp' if self.mode == 'reverse' else 'jvp'}_kernel) once the kernel is "
+                    "compiled anew with the new value")
 
     def source_for(self, *args):
         """The generated module for these arguments: the kernel's own (the ``_bar``/``_dot``

@@ -638,7 +638,7 @@ class Lowering:
     def global_value(self, node, name, obj):
         if isinstance(obj, (bool, int, float, np.number, np.bool_, tuple, np.ndarray)):
             # built in as a constant or a module global: a later change means a rebuild
-            self.program.value_reads.append(ValueRead(self.scope, name, obj))
+            self.program.value_reads.append(ValueRead(self.scope, name, obj, self.src.loc(node)))
         if isinstance(obj, (bool, int, float)) and not isinstance(obj, np.ndarray):
             return ir.Const(obj)
         if isinstance(obj, (np.floating, np.integer, np.bool_)):

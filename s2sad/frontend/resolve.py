@@ -81,8 +81,9 @@ def content_digest(a):
 class ValueRead:
     """A module-level (or closure) value a generated derivative was built with."""
 
-    def __init__(self, scope, name, obj):
+    def __init__(self, scope, name, obj, loc=None):
         self.scope, self.name, self.snap = scope, name, snapshot(obj)
+        self.loc = loc  # where the user's code reads it
 
     def stale(self):
         return snapshot(self.scope.lookup(self.name)) != self.snap
