@@ -857,7 +857,60 @@ def euler(y0, p, out, nsteps, dt):
         for k in range(nsteps):
             y = y + dt * (p[0] * math.sin(y) - y * y * p[1])
         out[i] = y
+
+
+@cuda.jit
+def bump(x, w, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = w[0] * abs(x[i]) * math.exp(-x[i] * x[i])
 '''
+
+
+def _imports(text):
+    import ast
+    tree = ast.parse(text)
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    return names
+
+
+def _load(path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli_emits_a_standalone_tangent_kernel_with_its_helpers(tmp_path, monkeypatch):
+    """``s2sad emit kernels.py:bump --cuda --mode forward``: a module importing numba.cuda, math
+    and numpy only, its device helpers (``_sign`` for abs) written in, whose kernel's tangents
+    match central finite differences of the primal kernel and the hand-derived formula."""
+    from s2sad.cli import main
+    (tmp_path / "kernels.py").write_text(KERNEL_FILE)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "bump_jvp_mod.py"
+    assert main(["emit", "kernels.py:bump", "--cuda", "--mode", "forward", "--wrt", "x,w", "--outputs", "out",
+                 "--types", "x=float64[:],w=float64[:],out=float64[:]", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert _imports(text) <= {"math", "numpy", "numba.cuda"}, _imports(text)
+    assert "def _sign(x):" in text
+    mod = _load(out)
+    rng = np.random.default_rng(13)
+    n = 24
+    x, w = rng.standard_normal(n), np.array([1.7])
+    x[np.abs(x) < 0.05] += 0.1
+    xd, wd = rng.standard_normal(n), np.array([0.3])
+    od = np.zeros(n)
+    mod.bump_jvp[1, 32](x, w, np.zeros(n), xd, wd, od)
+    g = np.exp(-x * x)
+    want = wd[0] * np.abs(x) * g + w[0] * xd * (np.sign(x) * g - 2 * x * np.abs(x) * g)
+    np.testing.assert_allclose(od, want, rtol=1e-12)
+    primal = _load(tmp_path / "kernels.py").bump  # the user's kernel, by finite differences
+    fd = fd_directional(primal, (1, 32), [x, w, np.zeros(n)], ("x", "w"), ["x", "w", "out"],
+                        {"x": xd, "w": wd})
+    np.testing.assert_allclose(od, fd["out"], rtol=1e-6, atol=1e-8)
 
 
 def test_cli_emits_a_standalone_kernel_module(tmp_path, monkeypatch):
@@ -888,6 +941,12 @@ def test_cli_emits_a_standalone_kernel_module(tmp_path, monkeypatch):
     s2sad.cuda.vjp_kernel(euler, ("y0", "p"), ("out",))[1, n](y0, p, np.zeros(n), steps, 0.05, yb2, pb2, ob.copy())
     np.testing.assert_allclose(yb, yb2, rtol=1e-14)
     np.testing.assert_allclose(pb, pb2, rtol=1e-14)
+    # and the adjoint of the user's kernel: <ob, J v> by central finite differences
+    v = {"y0": rng.standard_normal(n), "p": rng.standard_normal(2)}
+    fd = fd_directional(euler, (1, n), [y0, p, np.zeros(n), steps, 0.05], ("y0", "p"),
+                        ["y0", "p", "out", "nsteps", "dt"], v)
+    assert float(yb @ v["y0"] + pb @ v["p"]) == pytest.approx(float(ob @ fd["out"]), rel=1e-7)
+    assert _imports(text) <= {"math", "numpy", "numba.cuda"}, _imports(text)
 
 
 def test_cli_refuses_a_scalar_in_wrt(tmp_path, monkeypatch, capsys):
