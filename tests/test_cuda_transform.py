@@ -964,3 +964,39 @@ def test_range_len_device_helper_is_len_of_range(start, stop, step):
     ns = {"cuda": cuda}
     exec(RANGE_LEN_SOURCE, ns)  # noqa: S102 - s2sad's own helper text
     assert ns[RANGE_LEN](start, stop, step) == len(range(start, stop, step))
+
+
+# ---------------------------------------------------------------- the README's GPU section
+
+
+def _gpu_section():
+    """The README's GPU section (drafted in docs/gpu_section.md until it is pasted there)."""
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    if "## GPU kernels" in readme:
+        return readme.split("## GPU kernels", 1)[1].split("\n## ", 1)[0]
+    return (root / "docs" / "gpu_section.md").read_text()
+
+
+def test_gpu_section_runs_and_prints_as_shown(tmp_path, monkeypatch, capsys):
+    """The section's kernels.py and its usage run as printed (on the simulator), what its
+    comments claim holds (by the hand-derived formulas), and the adjoint kernel it shows is the
+    one s2sad.source prints."""
+    blocks = re.findall(r"```python\n(.*?)```", _gpu_section(), re.DOTALL)
+    kernels, usage, shown = blocks[0], blocks[1], blocks[2]
+    (tmp_path / "kernels.py").write_text(kernels)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "kernels", raising=False)
+    ns = {}
+    exec(compile(usage, str(tmp_path / "usage.py"), "exec"), ns)  # noqa: S102 - the README's own example
+    printed = capsys.readouterr().out
+    assert shown.strip() in printed, printed
+    x, y = ns["x"], ns["y"]
+    assert ns["a_bar"][0] == pytest.approx(np.sum(np.sin(x)), rel=1e-12)
+    np.testing.assert_allclose(ns["x_bar"], 1.5 * np.cos(x), rtol=1e-12)
+    np.testing.assert_allclose(ns["y_bar"], 2 * y, rtol=1e-12)
+    assert np.all(ns["out_bar"] == 0.0)
+    np.testing.assert_allclose(ns["out_dot"], np.sin(x), rtol=1e-12)
+    np.testing.assert_allclose(ns["out"], 1.5 * np.sin(x) + y * y, rtol=1e-12)
