@@ -612,6 +612,16 @@ def inplace_smoothing(x, out):
         out[i] = x[i] * x[i]
 
 
+@cuda.jit
+def store_and_neighbour_adds(x, out):
+    """out[i] written plainly by thread i, and added into atomically by thread i - 1: whether
+    the addition survives the write depends on the order in which the threads run."""
+    i = cuda.grid(1)
+    if i < x.shape[0] - 1:
+        out[i] = math.sin(x[i])
+        cuda.atomic.add(out, i + 1, x[i] * x[i])  # ERR
+
+
 @cuda.jit(device=True)
 def power_recursive(u, n):
     if n == 0:
@@ -658,6 +668,8 @@ REFUSALS = [
     Refusal("syncthreads", uses_syncthreads, _xo_args, ("x",), ("out",), match=r"syncthreads"),
     Refusal("primal_race", primal_race, _xo_args, ("x",), ("out",)),
     Refusal("inplace_stencil_race", inplace_smoothing, _xo_args, ("x",), ("x", "out")),
+    Refusal("store_and_atomic_race", store_and_neighbour_adds, _xo_args, ("x",), ("out",),
+            match=r"both written plainly and added into"),
     Refusal("recursion", calls_recursive, _xo_args, ("x",), ("out",), at=power_recursive,
             match=r"recurs"),
     Refusal("scalar_in_wrt", scalar_by_value, _scalar_args, ("x", "alpha"), ("out",),

@@ -77,6 +77,8 @@ def check_races(fn, accesses):
     indices = thread_indices(fn)
     for name, acc in accesses.items():
         kinds = {k for k, _, _ in acc}
+        if kinds == {"store", "add"}:
+            _refuse_store_and_add(name, acc, indices)
         if "load" not in kinds or kinds == {"load"}:
             continue
         for kind, index, s in acc:
@@ -88,6 +90,22 @@ def check_races(fn, accesses):
                     "depend on the order in which the threads run (a race in the primal kernel)",
                     s.loc, f"read `{name}` only at the thread's own element (`{name}[i]` with "
                     f"`i = cuda.grid(1)`), or write the results into a separate output array")
+
+
+def _refuse_store_and_add(name, acc, indices):
+    """An array written plainly (``out[i] = ...``) and added into (``cuda.atomic.add(out, j,
+    ...)``), one of them at an element other threads may reach: a thread's plain write and
+    another's addition into one element race (the write may wipe out the addition)."""
+    for kind, index, s in acc:
+        if own_index(index, indices) is None:
+            what = "writes" if kind == "store" else "adds into"
+            raise NonDifferentiableError(
+                f"the kernel {what} `{name}` at an element other threads may also reach, and `{name}` is "
+                "both written plainly and added into in this launch: whether a thread's addition survives "
+                "another's plain write to the same element depends on the order in which the threads run "
+                "(a race in the primal kernel)", s.loc,
+                f"add into `{name}` only (set it before the launch), or write and add only at the thread's "
+                f"own element (`{name}[i]` with `i = cuda.grid(1)`)")
 
 
 def check_types(fn, pyfn, types, wrt, outputs, activity):
