@@ -958,6 +958,14 @@ def test_cli_refuses_a_scalar_in_wrt(tmp_path, monkeypatch, capsys):
     assert "kernels.py:6:" in err and "1-element array" in err
 
 
+@given(st.one_of(st.floats(allow_nan=True), st.integers(-3, 3)))
+def test_sign_device_helper_is_np_sign(x):
+    from s2sad.cuda.kernelir import SIGN, SIGN_SOURCE
+    ns = {"cuda": cuda}
+    exec(SIGN_SOURCE, ns)  # noqa: S102 - s2sad's own helper text
+    np.testing.assert_array_equal(ns[SIGN](x), np.sign(float(x)))
+
+
 @given(st.integers(-40, 40), st.integers(-40, 40), st.integers(-7, 7).filter(bool))
 def test_range_len_device_helper_is_len_of_range(start, stop, step):
     from s2sad.cuda.kernelir import RANGE_LEN, RANGE_LEN_SOURCE

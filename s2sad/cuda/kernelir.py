@@ -353,8 +353,8 @@ def _intrinsics(e, types=None):
 SIGN = "_sign"
 SIGN_SOURCE = f'''@cuda.jit(device=True)
 def {SIGN}(x):
-    """np.sign of a number, as a float64: 1, -1, or 0 at 0 (so that |x|' = 0 there)."""
-    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+    """np.sign of a number, as a float64: 1, -1, 0 at 0 (so that |x|' = 0 there), nan at nan."""
+    return 1.0 if x > 0 else (-1.0 if x < 0 else x * 0.0)
 '''
 
 

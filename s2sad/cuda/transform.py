@@ -143,7 +143,8 @@ class KernelDerivative:
         old value, one compiled after sees the new one, and which of them the user's primal
         launches ran is not known here. A derivative built for either could be the derivative
         of another function than the one launched, so there is none."""
-        for r in self.program.value_reads:
+        reads = {(id(r.scope.globals), r.name): r for r in self.program.value_reads}  # once each
+        for r in reads.values():
             if r.stale():
                 raise NonDifferentiableError(
                     f"`{r.name}`, a module-level value the kernel {self.pyfun.__name__} reads, has changed "
