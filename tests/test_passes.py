@@ -1122,3 +1122,15 @@ def test_fold_me_source_reads_well():
     assert "unused = x * 3.0" in src
     assert "t = x * y" in src
     assert "return math.sin(t) + t * y" in src
+
+
+@pytest.mark.parametrize("text", ["plain", "x_bar[i] is this thread's own", 'say "hi"', "it's \"both\"",
+                                  "back\\slash it's"])
+def test_a_comment_is_printed_as_a_comment_whatever_quotes_it_holds(text):
+    """A comment travels through ast.unparse as a string statement, which quotes it with ', ",
+    or triple quotes (a first statement, or a text holding both); each comes back a comment."""
+    from s2sad.backend.pysource import function_source
+    fn = ir.Function("f", ["x"], [ir.Assign(ir.Var("y"), ir.Var("x"), comment=text),
+                                  ir.Assign(ir.Var("z"), ir.Var("y"), comment=text), ir.Return(ir.Var("z"))])
+    lines = function_source(fn).splitlines()
+    assert lines[1:5] == [f"    # {text}", "    y = x", f"    # {text}", "    z = y"], lines

@@ -239,7 +239,9 @@ def _orphan(stmts, k):
         and nxt.loc.lineno != stmts[k].loc.lineno)
 
 
-_COMMENT_RE = re.compile(r"^(\s*)(['\"])" + _MARK + r"(.*)\2$")  # "..." when the text holds a '
+# ast.unparse quotes a text holding ' with ", one holding both (or a first statement, which it
+# takes for a docstring) with """ or '''
+_COMMENT_RE = re.compile(r"^(\s*)('''|\"\"\"|'|\")" + _MARK + r"(.*)\2$")
 
 
 def _restore_comments(text):
