@@ -978,13 +978,11 @@ def test_range_len_device_helper_is_len_of_range(start, stop, step):
 
 
 def _gpu_section():
-    """The README's GPU section (drafted in docs/gpu_section.md until it is pasted there)."""
+    """The README's GPU section."""
     import pathlib
-    root = pathlib.Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text()
-    if "## GPU kernels" in readme:
-        return readme.split("## GPU kernels", 1)[1].split("\n## ", 1)[0]
-    return (root / "docs" / "gpu_section.md").read_text()
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "## GPU kernels" in readme
+    return readme.split("## GPU kernels", 1)[1].split("\n## ", 1)[0]
 
 
 def test_gpu_section_runs_and_prints_as_shown(tmp_path, monkeypatch, capsys):
