@@ -14,6 +14,7 @@ from .ir.types import a_, Scalar, typeof_value
 from .arguments import (normalize_argnums, as_result, bind_arguments, copy_args, ieee, is_number_like,
                         match_cotangent)
 from .backend import entry as _entry
+from .backend import diskindex as _disk
 from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.display import source_html, source_markdown
 from .backend.entry import MISSES as _ENTRY_MISSES
@@ -29,19 +30,34 @@ from .travel import (function_for_pickle, global_name_for_pickle, rebuild, resto
 
 
 class Compiled:
-    """One generated module for one argument signature."""
+    """One generated module for one argument signature. One loaded by the disk cache's key
+    has no ``spec`` and ``build`` until they are asked for (``rebuild`` makes them: lowering
+    and differentiating, as a cold cache does)."""
 
-    def __init__(self, module, path, source, func, spec, build, wrt, inout, value_reads=()):
+    def __init__(self, module, path, source, func, spec, build, wrt, inout, value_reads=(),
+                 ret_type=None, rebuild=None):
         self.module = module
         self.value_reads = list(value_reads)  # module-level values the code was built with
         self.path = path
         self.source = source
         self.func = func
-        self.spec = spec
-        self.build = build
+        self._spec, self._build = spec, build
+        self.ret_type = spec.ret_type if spec is not None else ret_type
+        self._rebuild = rebuild
         self.wrt = wrt  # parameter positions differentiated, in parameter order
         self.inout = inout
 
+    @property
+    def spec(self):
+        if self._spec is None:
+            self._spec, self._build = self._rebuild()
+        return self._spec
+
+    @property
+    def build(self):
+        if self._build is None:
+            self._spec, self._build = self._rebuild()
+        return self._build
 
     def stale(self):
         """Whether a module-level value built into this code has changed since (a rebound
@@ -69,9 +85,15 @@ class Transform:
                 fun = entry_function(fun.__s2sad_rule__)
             self.pyfun = get_user_function(fun)
             # lowered now, once: unsupported Python is refused when the derivative is made, and
-            # every signature's Build starts from this program
-            self._program = Program()
-            self._program.check_recursion(self._program.add(self.pyfun))
+            # every signature's Build starts from this program; not when this very source (and
+            # what it reads) lowered before, as the disk cache remembers (then lowered if built)
+            self._program = None
+            marker = _disk.lowered_key(self.pyfun)
+            if marker is None or not _disk.seen(marker):
+                self._program = Program()
+                self._program.check_recursion(self._program.add(self.pyfun))
+                if marker is not None:
+                    _disk.mark(marker)
             self.params = list(inspect.signature(self.pyfun).parameters)
         self.single, self.argnums = normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
         self.mode = mode
@@ -137,7 +159,12 @@ class Transform:
             self._program = None  # a module-level value changed: lower the function again
             c = None
         if c is None:
-            c = self._build(types, nums, mode)
+            disk = _disk.DiskKey(self, types, nums, mode)
+            c = disk.load(Compiled, lambda: self._build(types, nums, mode)) if disk.key else None
+            if c is None:
+                c = self._build(types, nums, mode)
+                if disk.key:
+                    disk.record(c, generated_name(c))
             self._cache[key] = c
         self._last = c
         return c
@@ -174,11 +201,25 @@ class Transform:
             entry = Entry("forward", name, "(value, tangent)")
         header = self._header(types, spec.ret_type, wrt, [entry], b)
         src = assemble(b, header, [name], jit=self.jit, boundscheck=self.boundscheck)
-        mod, path = load_module(src, fn.__name__ + ("_jit" if self.jit else ""), b.module_globals())
+        mod, path = load_module(src, self.module_stem(), b.module_globals())
         func = getattr(mod, name)
         if self.jit:
-            func = _jit_guard(func, path, src, fn)
+            func = self.guard(func, path, src)
         return Compiled(mod, path, src, func, spec, b, sorted(nums), inout, reads)
+
+    def guard(self, func, path, src):
+        return _jit_guard(func, path, src, self.pyfun) if self.jit else func
+
+    def module_stem(self):
+        return self.pyfun.__name__ + ("_jit" if self.jit else "")
+
+    def disk_options(self):
+        """What, besides the function, the signature and the mode, this transform's module
+        depends on (the disk cache's key holds it)."""
+        inner = self.inner
+        return (type(self).__qualname__, self.jit, self.boundscheck,
+                getattr(self, "header_note", None),
+                None if inner is None else inner.disk_options() + (inner.argnums, inner.single))
 
     def _header(self, types, out_type, wrt, entries, build):
         """What the module's header says: this transform's function, its types, the
@@ -411,7 +452,7 @@ class Grad(Transform):
         w = GradWrapper(fname, self.pyfun.__name__, params, list(types), list(self.argnums),
                         self.single, generated_name(c), c.inout, self.with_value)
         entry = Entry("reverse", fname, w.result_text(), params)
-        header = self._header(types, c.spec.ret_type, [params[k] for k in c.wrt], [entry], c.build)
+        header = self._header(types, c.ret_type, [params[k] for k in c.wrt], [entry], c.build)
         src = assemble(c.build, header, [fname], wrappers=[grad_wrapper(w)])
         mod, _ = load_module(src, fname, c.build.module_globals())
         fn = getattr(mod, fname)

@@ -106,7 +106,7 @@ class JacFwd(Transform):
         except NotBatchable as e:
             raise NonDifferentiableError(f"inside @njit code, {self.kind} needs the vector "
                                          f"forward mode, which this function has not ({e})") from None
-        out_type = c.spec.ret_type
+        out_type = c.ret_type
         if not isinstance(out_type, (Scalar, Array)):
             raise NonDifferentiableError(f"inside @njit code, {self.kind} needs a function that "
                                          f"returns a float or an array, not a {out_type}")
