@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from .ir.parse import parse
-from .ir.types import a_, Scalar, typeof_value
+from .ir.types import a_, Array, Scalar, typeof_value
 from .arguments import (normalize_argnums, as_result, bind_arguments, copy_args, ieee, is_number_like,
                         match_cotangent)
 from .backend import entry as _entry
@@ -558,6 +558,25 @@ def jvp(fun, primals, tangents, *, jit=False):
 class _VJP(Transform):
     kind = "vjp"
 
+    def native_vjp_entry(self, types):
+        """The @njit function a call of vjp's function inside @njit code calls, for primals of
+        these types."""
+        if not self.jit:
+            raise NonDifferentiableError(
+                f"the function s2sad.vjp returns is called inside @njit code, but it was made "
+                f"with jit=False", _def_loc(self.pyfun),
+                f"make it with s2sad.vjp({self.pyfun.__name__}, ..., jit=True)")
+        nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
+        c = self.compiled_types(types, nums, "reverse")
+        if not isinstance(c.ret_type, (Scalar, Array)):
+            raise NonDifferentiableError(
+                f"inside @njit code, the function s2sad.vjp returns needs {self.pyfun.__name__} to "
+                f"return a float or an array, not {a_(c.ret_type)}", _def_loc(self.pyfun))
+        return _entry.vjp_entry(stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+                                types=types, wrt=c.wrt, inout=c.inout, out_type=c.ret_type,
+                                core=c.func.dispatcher, core_name=generated_name(c),
+                                core_path=c.path, boundscheck=self.boundscheck)
+
 
 def vjp(fun, *primals, jit=False):
     """Reverse mode: ``(fun(*primals), vjp_fun)`` where ``vjp_fun(cotangent)`` returns a tuple
@@ -646,8 +665,9 @@ checkpointed.__s2sad_primitive__ = "checkpointed"
 
 def _native_register():
     """Derivative objects, and s2sad.jvp, callable inside @njit code (backend/native.py)."""
-    from .backend.native import register
+    from .backend.native import register, register_vjp_function
     register(Transform, jvp, lambda fun: _transform(_JVP, fun, True))
+    register_vjp_function(VJPFunction)
 
 
 if "numba" in sys.modules:  # else when the first jitted derivative is made

@@ -271,3 +271,108 @@ def test_cached_njit_caller_loads_in_a_new_process(tmp_path):
         np.testing.assert_allclose([float(v) for v in values.split(",")], want, rtol=1e-14)
         hits.append(hit)
     assert hits == ["0", "1", "1"]  # compiled, then loaded from Numba's cache
+
+
+# ------------------------------------------------------------------ more derivative objects
+
+
+def mixed(x, k):
+    """An array output: y_i = k * x_i**2 + sin(x_{i+1 mod n}) (Jacobian by hand below)."""
+    n = x.shape[0]
+    y = np.zeros(n)
+    for i in range(n):
+        y[i] = k * x[i] * x[i] + np.sin(x[(i + 1) % n])
+    return y
+
+
+def mixed_jac_x(x, k):
+    n = x.shape[0]
+    J = np.diag(2.0 * k * x)
+    for i in range(n):
+        J[i, (i + 1) % n] += np.cos(x[(i + 1) % n])
+    return J
+
+
+def mixed_jac_k(x, k):
+    return x * x
+
+
+JR_MIXED = s2sad.jacrev(mixed, jit=True)
+JF_BOTH = s2sad.jacfwd(mixed, argnums=(0, 1), jit=True)
+JAC_AUTO = s2sad.jacobian(mixed, jit=True)
+JAC_REV = s2sad.jacobian(mixed, mode="reverse", jit=True)
+JAC_K = s2sad.jacobian(mixed, argnums=1, jit=True)  # 1 input < n outputs: forward mode
+JR_QUAD = s2sad.jacrev(quad_loss, jit=True)  # a scalar output: the gradient
+
+
+@numba.njit
+def jacobians_more_inside(x, k):
+    return JR_MIXED(x, k), JF_BOTH(x, k), JAC_AUTO(x, k), JAC_REV(x, k), JAC_K(x, k), JR_QUAD(x)
+
+
+def test_jacrev_jacobian_and_multi_argnums_jacfwd_inside_njit():
+    x = np.array([0.3, -0.7, 1.1, 0.5, 2.0])
+    jr, (jfx, jfk), ja, jrev, jk, g = jacobians_more_inside(x, 1.5)
+    want = mixed_jac_x(x, 1.5)
+    for got in (jr, jfx, ja, jrev):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(jfk, mixed_jac_k(x, 1.5), rtol=1e-14)
+    np.testing.assert_allclose(jk, mixed_jac_k(x, 1.5), rtol=1e-14)
+    np.testing.assert_allclose(g, quad_grad(x), rtol=1e-14)
+    # the same as the Python-side calls
+    np.testing.assert_array_equal(jr, JR_MIXED(x, 1.5))
+    pfx, pfk = JF_BOTH(x, 1.5)
+    np.testing.assert_array_equal(jfx, pfx)
+    np.testing.assert_array_equal(jfk, pfk)
+    np.testing.assert_array_equal(ja, JAC_AUTO(x, 1.5))
+    np.testing.assert_array_equal(jrev, JAC_REV(x, 1.5))
+    np.testing.assert_array_equal(jk, JAC_K(x, 1.5))
+    np.testing.assert_array_equal(g, JR_QUAD(x))
+
+
+def test_jacobian_auto_chooses_per_call_inside_njit():
+    """More inputs than outputs: reverse mode, as from Python (a scalar output)."""
+    ja = s2sad.jacobian(quad_loss, jit=True)
+
+    @numba.njit
+    def inside(x):
+        return ja(x)
+    np.testing.assert_allclose(inside(X4), quad_grad(X4), rtol=1e-14)
+    np.testing.assert_array_equal(inside(X4), ja(X4))
+    assert ja.chosen == "reverse"
+
+
+X5 = np.array([0.3, -0.7, 1.1, 0.5, 2.0])
+_OUT, VJP_MIXED = s2sad.vjp(mixed, X5, 1.5, jit=True)
+_, VJP_QUAD = s2sad.vjp(quad_loss, X4, jit=True)
+
+
+@numba.njit
+def vjp_global_inside(ct):
+    return VJP_MIXED(ct)
+
+
+@numba.njit
+def vjp_passed_in(f, ct):
+    return f(ct)
+
+
+def test_vjp_function_inside_njit():
+    ct = np.array([1.0, -2.0, 0.5, 3.0, 0.25])
+    gx, gk = vjp_global_inside(ct)
+    px, pk = VJP_MIXED(ct)
+    np.testing.assert_array_equal(gx, px)
+    assert gk == pk and type(gk) is float
+    np.testing.assert_allclose(gx, mixed_jac_x(X5, 1.5).T @ ct, rtol=1e-14)
+    assert gk == pytest.approx(mixed_jac_k(X5, 1.5) @ ct, rel=1e-14)
+    gx2, gk2 = vjp_passed_in(VJP_MIXED, ct)
+    np.testing.assert_array_equal(gx2, px)
+    (gq,) = vjp_passed_in(VJP_QUAD, 2.0)
+    np.testing.assert_allclose(gq, 2.0 * quad_grad(X4), rtol=1e-14)
+    np.testing.assert_array_equal(gq, VJP_QUAD(2.0)[0])
+    # another vjp function of the same function and types: its own primals
+    _, other = s2sad.vjp(mixed, X5 + 1.0, 0.5, jit=True)
+    ox, ok = vjp_passed_in(other, ct)
+    np.testing.assert_allclose(ox, mixed_jac_x(X5 + 1.0, 0.5).T @ ct, rtol=1e-14)
+    with pytest.raises(ValueError, match="shape"):
+        vjp_passed_in(VJP_MIXED, np.ones(3))

@@ -16,10 +16,12 @@ builds in the globals of its own functions.
 
 from __future__ import annotations
 
-from numba.core import types as nt
+from numba.core import cgutils, types as nt
 from numba.core.errors import TypingError
-from numba.core.imputils import lower_constant
-from numba.extending import NativeValue, models, overload, register_model, typeof_impl, unbox
+from numba.core.imputils import lower_builtin, lower_constant
+from numba.core.typing.typeof import typeof_impl as _typeof_value
+from numba.extending import (NativeValue, make_attribute_wrapper, models, overload, overload_method,
+                             register_model, typeof_impl, unbox)
 from numba.np.numpy_support import as_dtype
 
 from ..errors import S2SADError
@@ -139,3 +141,83 @@ def register(cls, jvp, jvp_transform):
         def impl(fun, primals, tangents, jit=False):
             return entry(primals, tangents)
         return impl
+
+
+# ------------------------------------------------------------------ vjp's function
+
+
+class VJPFunctionType(nt.Type):
+    """The Numba type of the function ``s2sad.vjp(f, *primals)`` returns: it carries the primals
+    and the output (copies, made by vjp) as data; a call ``vjp_fun(ct)`` is typed as a call of
+    the ``@njit`` entry generated for the primals' types."""
+
+    def __init__(self, transform, primals, out):
+        self.transform, self.primals, self.out = transform, primals, out
+        super().__init__(f"s2sad.vjp_fun({transform.pyfun.__qualname__}, {primals}, {out})"
+                         f"#{id(transform):x}")
+
+
+@register_model(VJPFunctionType)
+class _VJPFunctionModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, [("primals", fe_type.primals), ("out", fe_type.out)])
+
+
+make_attribute_wrapper(VJPFunctionType, "primals", "primals")
+make_attribute_wrapper(VJPFunctionType, "out", "out")
+
+
+@unbox(VJPFunctionType)
+def _unbox_vjp_function(typ, obj, c):
+    st = cgutils.create_struct_proxy(typ)(c.context, c.builder)
+    failed = cgutils.alloca_once_value(c.builder, cgutils.false_bit)
+    for field in ("primals", "out"):
+        attr = c.pyapi.object_getattr_string(obj, field)
+        native = c.unbox(getattr(typ, field), attr)
+        c.pyapi.decref(attr)
+        setattr(st, field, native.value)
+        with c.builder.if_then(native.is_error):
+            c.builder.store(cgutils.true_bit, failed)
+    return NativeValue(st._getvalue(), is_error=c.builder.load(failed))
+
+
+@lower_constant(VJPFunctionType)
+def _vjp_function_constant(context, builder, ty, pyval):
+    st = cgutils.create_struct_proxy(ty)(context, builder)
+    st.primals = context.get_constant_generic(builder, ty.primals, pyval.primals)
+    st.out = context.get_constant_generic(builder, ty.out, pyval.out)
+    return st._getvalue()
+
+
+def register_vjp_function(cls):
+    """Let Numba type instances of ``cls`` (api.VJPFunction: ``transform``, ``primals``,
+    ``out``; its transform's ``native_vjp_entry(types)`` gives the entry)."""
+    if cls in _registered:
+        return
+    _registered.add(cls)
+
+    @typeof_impl.register(cls)
+    def _typeof(val, c):
+        return VJPFunctionType(val.transform, _typeof_value(val.primals, c), _typeof_value(val.out, c))
+
+    @overload_method(VJPFunctionType, "__call__", prefer_literal=False)
+    def _call(fun, ct):  # typing: Numba types a call of a value as a call of its __call__
+        return _vjp_call_impl(fun)
+
+
+def _vjp_call_impl(fun):
+    try:
+        entry = fun.transform.native_vjp_entry(tuple(s2sad_type(p) for p in fun.primals.types))
+    except S2SADError as e:
+        raise TypingError(str(e)) from None
+
+    def impl(fun, ct):
+        return entry(fun.primals, fun.out, ct)
+    return impl
+
+
+@lower_builtin(VJPFunctionType, VJPFunctionType, nt.Any)
+def _lower_vjp_call(context, builder, sig, args):
+    """The call's code (Numba lowers a call of a value by the value's type, not by the
+    __call__ that typed it): the same impl, compiled into the caller."""
+    return context.compile_internal(builder, _vjp_call_impl(sig.args[0]), sig, args)
