@@ -213,12 +213,22 @@ class Transform:
     def module_stem(self):
         return self.pyfun.__name__ + ("_jit" if self.jit else "")
 
+    def native_type_key(self):
+        """The same for the same derivative in any process (backend/native.py names its Numba
+        type by it); None when the function has no fingerprint."""
+        from .frontend.fingerprint import Fingerprint
+        fp = Fingerprint(self.pyfun)
+        if fp.digest is None:
+            return None
+        return _disk.key("native type", fp.digest, self.disk_options(), tuple(self.argnums),
+                         self.single, self.mode)[:16]
+
     def disk_options(self):
         """What, besides the function, the signature and the mode, this transform's module
         depends on (the disk cache's key holds it)."""
         inner = self.inner
         return (type(self).__qualname__, self.jit, self.boundscheck,
-                getattr(self, "header_note", None),
+                getattr(self, "header_note", None), getattr(self, "requested", None),
                 None if inner is None else inner.disk_options() + (inner.argnums, inner.single))
 
     def _header(self, types, out_type, wrt, entries, build):

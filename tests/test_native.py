@@ -376,3 +376,60 @@ def test_vjp_function_inside_njit():
     np.testing.assert_allclose(ox, mixed_jac_x(X5 + 1.0, 0.5).T @ ct, rtol=1e-14)
     with pytest.raises(ValueError, match="shape"):
         vjp_passed_in(VJP_MIXED, np.ones(3))
+
+
+LOSS_MODULE = """
+import numpy as np
+
+
+def loss(x):
+    return np.sum({body})
+"""
+
+ARG_CALLER = """
+import numba, numpy as np, s2sad
+import loss_mod
+
+
+@numba.njit(cache=True)
+def use(g, x):
+    return 2.0 * g(x){item}
+
+
+g = s2sad.{make}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", ["grad(loss_mod.loss, jit=True)",
+                                  "vjp(loss_mod.loss, np.array([0.5, 1.0, 2.0]), jit=True)[1]"])
+def test_cached_njit_caller_of_a_derivative_argument_is_found_again(tmp_path, make):
+    """A user's @njit(cache=True) function taking a derivative as an argument: one cache entry,
+    found by every later process; an edited function (in another file) is a new type, so the
+    caller is compiled again for it, never loaded with the old derivative compiled in."""
+    is_grad = make.startswith("grad")
+    (tmp_path / "user_mod.py").write_text(ARG_CALLER.format(make=make, item="" if is_grad else "[0]"))
+    call = "user_mod.use(user_mod.g, x)" if is_grad else "user_mod.use(user_mod.g, 1.0)"
+    code = ("import numpy as np, user_mod\n"
+            "x = np.array([0.5, 1.0, 2.0])\n"
+            f"r = {call}\n"
+            "s = user_mod.use.stats\n"
+            "print(','.join(map(repr, r.tolist())), s.cache_hits.total(), s.cache_misses.total())\n")
+    x = np.array([0.5, 1.0, 2.0])
+    runs = []
+    for body, want in [("np.sin(x) * x", 2.0 * (np.cos(x) * x + np.sin(x))),
+                       ("np.sin(x) * x", 2.0 * (np.cos(x) * x + np.sin(x))),
+                       ("np.sin(x) * x", 2.0 * (np.cos(x) * x + np.sin(x))),
+                       ("x ** 3", 6.0 * x ** 2), ("x ** 3", 6.0 * x ** 2)]:
+        (tmp_path / "loss_mod.py").write_text(LOSS_MODULE.format(body=body))
+        env = {**os.environ, "S2SAD_CACHE_DIR": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           check=False)
+        assert p.returncode == 0, p.stderr[-2000:]
+        values, hits, misses = p.stdout.split()
+        np.testing.assert_allclose([float(v) for v in values.split(",")], want, rtol=1e-14)
+        runs.append((hits, misses))
+    assert runs == [("0", "1"), ("1", "0"), ("1", "0"), ("0", "1"), ("1", "0")]
+    index = list((tmp_path / "__pycache__").glob("user_mod.use-*.nbi"))
+    assert len(index) == 1

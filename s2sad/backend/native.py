@@ -16,6 +16,8 @@ builds in the globals of its own functions.
 
 from __future__ import annotations
 
+import weakref
+
 from numba.core import cgutils, types as nt
 from numba.core.errors import TypingError
 from numba.core.imputils import lower_builtin, lower_constant
@@ -49,16 +51,47 @@ def s2sad_type(t):
                       f"not {t}")
 
 
+_types = weakref.WeakValueDictionary()  # name -> the type of that name made in this process
+
+
+def stable_id(obj):
+    """What distinguishes the derivative ``obj`` in a type's name: a digest of its function's
+    fingerprint, its options and s2sad's version (``obj.native_type_key()``), the same in every
+    process that makes the same derivative, so that Numba's cache of a user's
+    ``@njit(cache=True)`` function taking it as an argument is found again; its id where it has
+    none. Computed once per object, when Numba first types it (as Numba freezes the globals of
+    its own functions when it compiles them)."""
+    k = getattr(obj, "_native_type_id", None)
+    if k is None:
+        key = getattr(obj, "native_type_key", None)
+        k = (key() if key is not None else None) or f"{id(obj):x}"
+        try:
+            obj._native_type_id = k
+        except AttributeError:
+            pass
+    return k
+
+
+def _from_cache(name):
+    """A type Numba unpickles from its cache index: the type of that name made in this
+    process (so the cached caller of a derivative passed as an argument is found), else a
+    placeholder equal to no type."""
+    t = _types.get(name)
+    return t if t is not None else nt.Opaque(f"{name} (in a cached caller)")
+
+
 class DerivativeType(nt.Callable, nt.Dummy):
     """The Numba type of one derivative object; a call is typed as a call of the ``@njit``
-    entry generated for the argument types."""
+    entry generated for the argument types. Derivatives that are the same (function,
+    options, s2sad) have the same type."""
 
     def __init__(self, obj):
         self.obj = obj
         self.entries = {}  # argument types -> the entry's dispatcher
         fn = getattr(obj, "pyfun", None)
         super().__init__(f"s2sad.{getattr(obj, 'kind', 'derivative')}"
-                         f"({getattr(fn, '__qualname__', '?')})#{id(obj):x}")
+                         f"({getattr(fn, '__qualname__', '?')})#{stable_id(obj)}")
+        _types.setdefault(self.name, self)
 
     def get_call_type(self, context, args, kws):
         if kws:
@@ -90,11 +123,6 @@ class DerivativeType(nt.Callable, nt.Dummy):
         return (_from_cache, (self.name,))
 
 
-def _from_cache(name):
-    """The type of a derivative in a caller loaded from Numba's cache: its name only."""
-    return nt.Opaque(f"{name} (in a cached caller)")
-
-
 register_model(DerivativeType)(models.OpaqueModel)
 
 
@@ -118,7 +146,10 @@ def register(cls, jvp, jvp_transform):
 
     @typeof_impl.register(cls)
     def _typeof(val, c):
-        return DerivativeType(val)
+        t = getattr(val, "_native_type", None)
+        if t is None:
+            t = val._native_type = DerivativeType(val)
+        return t
 
     @overload(jvp, prefer_literal=False)
     def _jvp(fun, primals, tangents, jit=False):
@@ -154,7 +185,11 @@ class VJPFunctionType(nt.Type):
     def __init__(self, transform, primals, out):
         self.transform, self.primals, self.out = transform, primals, out
         super().__init__(f"s2sad.vjp_fun({transform.pyfun.__qualname__}, {primals}, {out})"
-                         f"#{id(transform):x}")
+                         f"#{stable_id(transform)}")
+        _types.setdefault(self.name, self)
+
+    def __reduce__(self):
+        return (_from_cache, (self.name,))
 
 
 @register_model(VJPFunctionType)
