@@ -433,3 +433,38 @@ def test_cached_njit_caller_of_a_derivative_argument_is_found_again(tmp_path, ma
     assert runs == [("0", "1"), ("1", "0"), ("1", "0"), ("0", "1"), ("1", "0")]
     index = list((tmp_path / "__pycache__").glob("user_mod.use-*.nbi"))
     assert len(index) == 1
+
+
+# ------------------------------------------------------------------ the form Numba compiles fast
+
+
+def row_sums(A, w):
+    """sum_i w_i * sum(sin(A[i])) + sum(A[0:2, :] ** 2): adjoints accumulated into rows and
+    slices of A_bar."""
+    s = 0.0
+    for i in range(A.shape[0]):
+        s += w[i] * np.sum(np.sin(A[i]))
+    return s + np.sum(A[0:2, :] ** 2)
+
+
+def row_sums_grad_A(A, w):  # by hand
+    G = w[:, None] * np.cos(A)
+    G[0:2, :] += 2.0 * A[0:2, :]
+    return G
+
+
+def test_row_updates_through_views_in_jitted_code_only():
+    rng = np.random.default_rng(7)
+    A, w = rng.standard_normal((5, 4)), rng.standard_normal(5)
+    g_jit = s2sad.grad(row_sums, jit=True)
+    g_py = s2sad.grad(row_sums)
+    for A_ in (A, A.astype(np.float32)):
+        got = g_jit(A_, w)
+        np.testing.assert_allclose(got, row_sums_grad_A(A_.astype(np.float64), w),
+                                   rtol=1e-13 if A_.dtype == np.float64 else 1e-5)
+        assert got.dtype == A_.dtype
+        np.testing.assert_allclose(got, g_py(A_, w), rtol=1e-13 if A_.dtype == np.float64 else 1e-5)
+    jit_src, py_src = s2sad.source(g_jit, A, w), s2sad.source(g_py, A, w)
+    import re
+    assert re.search(r"(_row\d*) = A_bar\[i\]\n\s*\1 \+= ", jit_src) and "A_bar[i] +=" not in jit_src
+    assert "A_bar[i] +=" in py_src and "_row" not in py_src
