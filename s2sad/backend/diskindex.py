@@ -39,12 +39,77 @@ def _compiler_digest():
 
 
 def compiler_version():
-    """s2sad's version string and the digest of its source (read at each call: a test may
-    change the string)."""
+    """s2sad's version string, the digest of its source and of its primitive table as it is
+    now (read at each call: a test may change the string, or replace a rule)."""
     import numpy
 
     from .. import version
-    return (version.__version__, _compiler_digest(), numpy.__version__, sys.version)
+    return (version.__version__, _compiler_digest(), rules_digest(), numpy.__version__, sys.version)
+
+
+def rules_digest():
+    """A digest of the primitive table's contents, the same in every process that has the
+    same table: its templates, and its functions by their code (a rule replaced at run time
+    gives another digest, and so other keys)."""
+    from ..primitives import RULES
+
+    state = tuple((name, id(r)) + tuple(id(x) for x in _parts(r)) for name, r in RULES.items())
+    if _memo.get("state") != state:  # computed again only when an entry was replaced
+        h = hashlib.sha256()
+        for name in sorted(RULES):
+            h.update(name.encode())
+            h.update(_stable(vars(RULES[name])).encode())
+        _memo.update(state=state, digest=h.hexdigest())
+    return _memo["digest"]
+
+
+_memo = {}
+
+
+def _parts(rule):
+    """What of a rule may be replaced at run time (its functions and templates)."""
+    out = []
+    for v in vars(rule).values():
+        out.append(v)
+        if isinstance(v, dict):
+            out.extend(v.values())
+    return out
+
+
+def _stable(v, depth=0):
+    """A text of ``v`` with no memory addresses in it: functions by their code."""
+    if depth > 6:
+        return "..."
+    if isinstance(v, (str, int, float, bool, type(None))):
+        return repr(v)
+    if isinstance(v, (tuple, list)):
+        return "(" + ",".join(_stable(x, depth + 1) for x in v) + ")"
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{_stable(k, depth + 1)}:{_stable(x, depth + 1)}"
+                              for k, x in sorted(v.items(), key=lambda kv: repr(kv[0]))) + "}"
+    code = getattr(v, "__code__", None)
+    if code is not None:
+        cells = [c.cell_contents for c in (v.__closure__ or ()) if _has_contents(c)]
+        return (f"fn:{getattr(v, '__qualname__', '')}:{_code_text(code)}:"
+                f"{_stable(v.__defaults__, depth + 1)}:{_stable(cells, depth + 1)}")
+    if hasattr(v, "__qualname__"):  # a class, a builtin
+        return f"{getattr(v, '__module__', '')}.{v.__qualname__}"
+    if hasattr(v, "__dict__"):
+        return type(v).__qualname__ + _stable(vars(v), depth + 1)
+    return type(v).__qualname__
+
+
+def _code_text(code):
+    consts = ",".join(_code_text(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts)
+    return f"{code.co_code.hex()}|{consts}|{','.join(code.co_names)}"
+
+
+def _has_contents(cell):
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
 
 
 def key(*parts):

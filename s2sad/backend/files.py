@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 
 
 def write_atomically(path, data):
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")  # a writer's own
     tmp.write_bytes(data)
     os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
 
