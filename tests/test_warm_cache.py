@@ -310,3 +310,35 @@ def via_module(x):
 
 
 textwrap = textwrap  # a module-level module the function does not read
+
+
+def sin_plus(x):
+    return np.sin(x) + x
+
+
+def test_a_rule_replaced_at_run_time_is_another_key(cache):
+    """The key holds the primitive table as it is: a module built with another rule for
+    np.sin is never loaded for this one (and the original is found again once restored)."""
+    from s2sad.log import COUNTS
+    from s2sad.primitives import RULES
+
+    x = np.array([0.3, -1.2])
+    np.testing.assert_allclose(s2sad.grad(lambda_free_sum)(x), np.cos(x) + 1.0, rtol=1e-14)
+    rule = RULES["np.sin"]
+    saved = rule.partials[0]
+    rule.partials[0] = "M.sin(x)"  # a wrong derivative of sin
+    try:
+        loader._loaded.clear()
+        before = COUNTS["differentiating"]
+        np.testing.assert_allclose(s2sad.grad(lambda_free_sum)(x), np.sin(x) + 1.0, rtol=1e-14)
+        assert COUNTS["differentiating"] == before + 1
+    finally:
+        rule.partials[0] = saved
+    loader._loaded.clear()
+    loaded = COUNTS["loaded"]
+    np.testing.assert_allclose(s2sad.grad(lambda_free_sum)(x), np.cos(x) + 1.0, rtol=1e-14)
+    assert COUNTS["loaded"] == loaded + 1
+
+
+def lambda_free_sum(x):
+    return np.sum(sin_plus(x))
