@@ -190,7 +190,6 @@ class Transform:
         self._check_output(spec, mode)
         d = b.derive(b.root, types, mask, mode)
         name, inout = d.name, d.inout
-        fn = self.pyfun
         reads = list(b.program.value_reads)
         if self.inner is not None:
             reads += self.inner.compiled_types(types, self.inner.argnums, "reverse").value_reads
@@ -573,8 +572,8 @@ class _VJP(Transform):
         these types."""
         if not self.jit:
             raise NonDifferentiableError(
-                f"the function s2sad.vjp returns is called inside @njit code, but it was made "
-                f"with jit=False", _def_loc(self.pyfun),
+                "the function s2sad.vjp returns is called inside @njit code, but it was made "
+                "with jit=False", _def_loc(self.pyfun),
                 f"make it with s2sad.vjp({self.pyfun.__name__}, ..., jit=True)")
         nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
         c = self.compiled_types(types, nums, "reverse")

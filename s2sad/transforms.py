@@ -144,9 +144,9 @@ class JacRev(Transform):
         per output entry), so that jacfwd(jacrev(f)) can differentiate it again; ``jit``: the
         same as an ``@njit`` function, which a call inside ``@njit`` code calls."""
         if not self.single:
-            raise NonDifferentiableError(("inside @njit code, jacrev takes one argnums (an int)" if jit
-                                          else "differentiating a jacrev taken with several argnums is "
-                                          "not supported; take one argument at a time"))
+            raise NonDifferentiableError("inside @njit code, jacrev takes one argnums (an int)" if jit
+                                         else "differentiating a jacrev taken with several argnums is "
+                                         "not supported; take one argument at a time")
         key = ("as_function", types, jit)
         if key in self._cache:
             return self._cache[key]

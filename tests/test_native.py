@@ -367,6 +367,7 @@ def test_vjp_function_inside_njit():
     assert gk == pytest.approx(mixed_jac_k(X5, 1.5) @ ct, rel=1e-14)
     gx2, gk2 = vjp_passed_in(VJP_MIXED, ct)
     np.testing.assert_array_equal(gx2, px)
+    assert gk2 == pk
     (gq,) = vjp_passed_in(VJP_QUAD, 2.0)
     np.testing.assert_allclose(gq, 2.0 * quad_grad(X4), rtol=1e-14)
     np.testing.assert_array_equal(gq, VJP_QUAD(2.0)[0])
@@ -374,6 +375,7 @@ def test_vjp_function_inside_njit():
     _, other = s2sad.vjp(mixed, X5 + 1.0, 0.5, jit=True)
     ox, ok = vjp_passed_in(other, ct)
     np.testing.assert_allclose(ox, mixed_jac_x(X5 + 1.0, 0.5).T @ ct, rtol=1e-14)
+    assert ok == pytest.approx(mixed_jac_k(X5 + 1.0, 0.5) @ ct, rel=1e-14)
     with pytest.raises(ValueError, match="shape"):
         vjp_passed_in(VJP_MIXED, np.ones(3))
 

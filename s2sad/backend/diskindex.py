@@ -106,7 +106,7 @@ def _code_text(code):
 
 def _has_contents(cell):
     try:
-        cell.cell_contents
+        cell.cell_contents  # noqa: B018 - raises ValueError for an empty cell
     except ValueError:
         return False
     return True

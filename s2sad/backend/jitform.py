@@ -32,9 +32,8 @@ def row_updates_through_views(fn):
         for e in index:
             if isinstance(e, ir.Slice):
                 continue
-            if isinstance(e, ir.Const) and type(e.value) is int:
-                ints += 1
-            elif isinstance(e, ir.Var) and types.get(e.name) == Scalar("int64"):
+            if (isinstance(e, ir.Const) and type(e.value) is int) or \
+                    (isinstance(e, ir.Var) and types.get(e.name) == Scalar("int64")):
                 ints += 1
             else:
                 return False  # an array index (a copy, not a view), a new axis, ...
