@@ -10,10 +10,11 @@ import sys
 import numpy as np
 
 from .ir.parse import parse
-from .ir.types import a_, Scalar, typeof_value
+from .ir.types import a_, Array, Scalar, typeof_value
 from .arguments import (normalize_argnums, as_result, bind_arguments, copy_args, ieee, is_number_like,
                         match_cotangent)
 from .backend import entry as _entry
+from .backend import diskindex as _disk
 from .backend.assemble import Differentiated, Entry, Header, assemble
 from .backend.display import source_html, source_markdown
 from .backend.entry import MISSES as _ENTRY_MISSES
@@ -29,19 +30,34 @@ from .travel import (function_for_pickle, global_name_for_pickle, rebuild, resto
 
 
 class Compiled:
-    """One generated module for one argument signature."""
+    """One generated module for one argument signature. One loaded by the disk cache's key
+    has no ``spec`` and ``build`` until they are asked for (``rebuild`` makes them: lowering
+    and differentiating, as a cold cache does)."""
 
-    def __init__(self, module, path, source, func, spec, build, wrt, inout, value_reads=()):
+    def __init__(self, module, path, source, func, spec, build, wrt, inout, value_reads=(),
+                 ret_type=None, rebuild=None):
         self.module = module
         self.value_reads = list(value_reads)  # module-level values the code was built with
         self.path = path
         self.source = source
         self.func = func
-        self.spec = spec
-        self.build = build
+        self._spec, self._build = spec, build
+        self.ret_type = spec.ret_type if spec is not None else ret_type
+        self._rebuild = rebuild
         self.wrt = wrt  # parameter positions differentiated, in parameter order
         self.inout = inout
 
+    @property
+    def spec(self):
+        if self._spec is None:
+            self._spec, self._build = self._rebuild()
+        return self._spec
+
+    @property
+    def build(self):
+        if self._build is None:
+            self._spec, self._build = self._rebuild()
+        return self._build
 
     def stale(self):
         """Whether a module-level value built into this code has changed since (a rebound
@@ -69,9 +85,15 @@ class Transform:
                 fun = entry_function(fun.__s2sad_rule__)
             self.pyfun = get_user_function(fun)
             # lowered now, once: unsupported Python is refused when the derivative is made, and
-            # every signature's Build starts from this program
-            self._program = Program()
-            self._program.check_recursion(self._program.add(self.pyfun))
+            # every signature's Build starts from this program; not when this very source (and
+            # what it reads) lowered before, as the disk cache remembers (then lowered if built)
+            self._program = None
+            marker = _disk.lowered_key(self.pyfun)
+            if marker is None or not _disk.seen(marker):
+                self._program = Program()
+                self._program.check_recursion(self._program.add(self.pyfun))
+                if marker is not None:
+                    _disk.mark(marker)
             self.params = list(inspect.signature(self.pyfun).parameters)
         self.single, self.argnums = normalize_argnums(argnums, len(self.params), self.pyfun.__name__)
         self.mode = mode
@@ -137,7 +159,12 @@ class Transform:
             self._program = None  # a module-level value changed: lower the function again
             c = None
         if c is None:
-            c = self._build(types, nums, mode)
+            disk = _disk.DiskKey(self, types, nums, mode)
+            c = disk.load(Compiled, lambda: self._build(types, nums, mode)) if disk.key else None
+            if c is None:
+                c = self._build(types, nums, mode)
+                if disk.key:
+                    disk.record(c, generated_name(c))
             self._cache[key] = c
         self._last = c
         return c
@@ -163,7 +190,6 @@ class Transform:
         self._check_output(spec, mode)
         d = b.derive(b.root, types, mask, mode)
         name, inout = d.name, d.inout
-        fn = self.pyfun
         reads = list(b.program.value_reads)
         if self.inner is not None:
             reads += self.inner.compiled_types(types, self.inner.argnums, "reverse").value_reads
@@ -174,11 +200,35 @@ class Transform:
             entry = Entry("forward", name, "(value, tangent)")
         header = self._header(types, spec.ret_type, wrt, [entry], b)
         src = assemble(b, header, [name], jit=self.jit, boundscheck=self.boundscheck)
-        mod, path = load_module(src, fn.__name__ + ("_jit" if self.jit else ""), b.module_globals())
+        mod, path = load_module(src, self.module_stem(), b.module_globals())
         func = getattr(mod, name)
         if self.jit:
-            func = _jit_guard(func, path, src, fn)
+            func = self.guard(func, path, src)
         return Compiled(mod, path, src, func, spec, b, sorted(nums), inout, reads)
+
+    def guard(self, func, path, src):
+        return _jit_guard(func, path, src, self.pyfun) if self.jit else func
+
+    def module_stem(self):
+        return self.pyfun.__name__ + ("_jit" if self.jit else "")
+
+    def native_type_key(self):
+        """The same for the same derivative in any process (backend/native.py names its Numba
+        type by it); None when the function has no fingerprint."""
+        from .frontend.fingerprint import Fingerprint
+        fp = Fingerprint(self.pyfun)
+        if fp.digest is None:
+            return None
+        return _disk.key("native type", fp.digest, self.disk_options(), tuple(self.argnums),
+                         self.single, self.mode)[:16]
+
+    def disk_options(self):
+        """What, besides the function, the signature and the mode, this transform's module
+        depends on (the disk cache's key holds it)."""
+        inner = self.inner
+        return (type(self).__qualname__, self.jit, self.boundscheck,
+                getattr(self, "header_note", None), getattr(self, "requested", None),
+                None if inner is None else inner.disk_options() + (inner.argnums, inner.single))
 
     def _header(self, types, out_type, wrt, entries, build):
         """What the module's header says: this transform's function, its types, the
@@ -411,7 +461,7 @@ class Grad(Transform):
         w = GradWrapper(fname, self.pyfun.__name__, params, list(types), list(self.argnums),
                         self.single, generated_name(c), c.inout, self.with_value)
         entry = Entry("reverse", fname, w.result_text(), params)
-        header = self._header(types, c.spec.ret_type, [params[k] for k in c.wrt], [entry], c.build)
+        header = self._header(types, c.ret_type, [params[k] for k in c.wrt], [entry], c.build)
         src = assemble(c.build, header, [fname], wrappers=[grad_wrapper(w)])
         mod, _ = load_module(src, fname, c.build.module_globals())
         fn = getattr(mod, fname)
@@ -517,6 +567,25 @@ def jvp(fun, primals, tangents, *, jit=False):
 class _VJP(Transform):
     kind = "vjp"
 
+    def native_vjp_entry(self, types):
+        """The @njit function a call of vjp's function inside @njit code calls, for primals of
+        these types."""
+        if not self.jit:
+            raise NonDifferentiableError(
+                "the function s2sad.vjp returns is called inside @njit code, but it was made "
+                "with jit=False", _def_loc(self.pyfun),
+                f"make it with s2sad.vjp({self.pyfun.__name__}, ..., jit=True)")
+        nums = tuple(k for k, ty in enumerate(types) if ty.differentiable)
+        c = self.compiled_types(types, nums, "reverse")
+        if not isinstance(c.ret_type, (Scalar, Array)):
+            raise NonDifferentiableError(
+                f"inside @njit code, the function s2sad.vjp returns needs {self.pyfun.__name__} to "
+                f"return a float or an array, not {a_(c.ret_type)}", _def_loc(self.pyfun))
+        return _entry.vjp_entry(stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+                                types=types, wrt=c.wrt, inout=c.inout, out_type=c.ret_type,
+                                core=c.func.dispatcher, core_name=generated_name(c),
+                                core_path=c.path, boundscheck=self.boundscheck)
+
 
 def vjp(fun, *primals, jit=False):
     """Reverse mode: ``(fun(*primals), vjp_fun)`` where ``vjp_fun(cotangent)`` returns a tuple
@@ -607,8 +676,9 @@ checkpointed.__s2sad_primitive__ = "checkpointed"
 
 def _native_register():
     """Derivative objects, and s2sad.jvp, callable inside @njit code (backend/native.py)."""
-    from .backend.native import register
+    from .backend.native import register, register_vjp_function
     register(Transform, jvp, lambda fun: _transform(_JVP, fun, True))
+    register_vjp_function(VJPFunction)
 
 
 if "numba" in sys.modules:  # else when the first jitted derivative is made

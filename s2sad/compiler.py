@@ -22,6 +22,7 @@ from .ir.names import fresh_name
 from .ir.types import Array, Tuple
 from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
+from .log import event
 from .primitives import RULES
 
 
@@ -322,6 +323,7 @@ class Build:
 
     def derive(self, key, argtypes, mask, mode):
         """The derivative of ``key`` in ``mode`` ("reverse", "forward" or "forward-batched")."""
+        event("differentiating", f"{self.program.funcs[key].name} ({mode} mode)")
         if mode == "reverse":
             return self.derivatives[self.vjp(key, argtypes, mask)]
         return self.derivatives[self.jvp(key, argtypes, mask, batched=(mode == "forward-batched"))]

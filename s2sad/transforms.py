@@ -7,8 +7,8 @@ import numpy as np
 from .api import Grad, Transform, forward_sweep, generated_name, reverse_sweep
 from .arguments import copy_args, ieee, match_cotangent
 from .sweeps import columns, flat, rows
-from .backend.assemble import Entry, assemble
-from .backend.entry import jacfwd_entry
+from .backend.assemble import Entry, assemble, jit_decorator
+from .backend.entry import jacfwd_entry, jacobian_entry
 from .backend.loader import load_module
 from .backend.wrappers import jacrev_function
 from .errors import NonDifferentiableError
@@ -98,21 +98,19 @@ class JacFwd(Transform):
 
     def native_entry(self, types):
         """The @njit function a call inside @njit code with arguments of these types calls."""
-        if not self.single:
-            raise NonDifferentiableError(f"inside @njit code, {self.kind} takes one argnums (an int)")
         from .primitives.batched import NotBatchable
         try:
             c = self.compiled_types(types, self.argnums, "forward-batched")
         except NotBatchable as e:
             raise NonDifferentiableError(f"inside @njit code, {self.kind} needs the vector "
                                          f"forward mode, which this function has not ({e})") from None
-        out_type = c.spec.ret_type
+        out_type = c.ret_type
         if not isinstance(out_type, (Scalar, Array)):
             raise NonDifferentiableError(f"inside @njit code, {self.kind} needs a function that "
                                          f"returns a float or an array, not a {out_type}")
         return jacfwd_entry(stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
-                            types=types, k=self.argnums[0], wrt=c.wrt, out_type=out_type,
-                            core=c.func.dispatcher, core_name=generated_name(c),
+                            types=types, ks=list(self.argnums), single=self.single, wrt=c.wrt,
+                            out_type=out_type, core=c.func.dispatcher, core_name=generated_name(c),
                             core_path=c.path, boundscheck=self.boundscheck)
 
     def _per_direction(self, args):
@@ -141,13 +139,15 @@ class JacRev(Transform):
         cols = {k: np.stack([flat(r[k]) for r in swept], axis=0) for k in self.argnums}
         return _jacobian_from_columns(cols, out, args, self.argnums, self.single)
 
-    def as_function(self, types):
+    def as_function(self, types, jit=False):
         """This Jacobian as a plain generated Python function (a loop of reverse sweeps, one
-        per output entry), so that jacfwd(jacrev(f)) can differentiate it again."""
+        per output entry), so that jacfwd(jacrev(f)) can differentiate it again; ``jit``: the
+        same as an ``@njit`` function, which a call inside ``@njit`` code calls."""
         if not self.single:
-            raise NonDifferentiableError("differentiating a jacrev taken with several argnums is "
+            raise NonDifferentiableError("inside @njit code, jacrev takes one argnums (an int)" if jit
+                                         else "differentiating a jacrev taken with several argnums is "
                                          "not supported; take one argument at a time")
-        key = ("as_function", types)
+        key = ("as_function", types, jit)
         if key in self._cache:
             return self._cache[key]
         c = self.compiled_types(types, self.argnums, "reverse")
@@ -157,15 +157,26 @@ class JacRev(Transform):
         k = self.argnums[0]
         params = list(self.params)
         fname = self.pyfun.__name__ + "_jacrev"
+        if jit and not isinstance(out_t, (Scalar, Array)):
+            raise NonDifferentiableError(f"inside @njit code, jacrev needs a function that "
+                                         f"returns a float or an array, not a {out_t}")
         wrapper = jacrev_function(fname, self.pyfun.__name__, params, types, out_t, k, primal,
-                                  generated_name(c), c.inout, c.wrt.index(k) + 1)
+                                  generated_name(c), c.inout, c.wrt.index(k) + 1,
+                                  jit_decorator=jit_decorator(False, self.boundscheck) if jit else None)
         entry = Entry("reverse", fname, f"the Jacobian d{self.pyfun.__name__}/d{params[k]}", params)
         header = self._header(types, out_t, [params[k]], [entry], b)
-        src = assemble(b, header, [fname], wrappers=[wrapper])
-        mod, _ = load_module(src, fname, b.module_globals())
+        src = assemble(b, header, [fname] + ([primal] if jit else []), wrappers=[wrapper], jit=jit,
+                       boundscheck=self.boundscheck)
+        mod, _ = load_module(src, fname + ("_jit" if jit else ""), b.module_globals())
         fn = getattr(mod, fname)
+        if jit:
+            fn.primal = getattr(mod, primal)  # the function itself, compiled (for jacobian)
         self._cache[key] = fn
         return fn
+
+    def native_entry(self, types):
+        """The @njit function a call inside @njit code with arguments of these types calls."""
+        return self.as_function(types, jit=True)
 
 
 class Jacobian(Transform):
@@ -202,6 +213,20 @@ class Jacobian(Transform):
         result = t(*args)
         self._last = t._last
         return result
+
+    def native_entry(self, types):
+        """Inside @njit code: the forward or reverse entry as requested; for "auto", an entry
+        that chooses per call as the call from Python does (inputs < outputs: forward)."""
+        if self.requested != "auto":
+            return (self._fwd if self.requested == "forward" else self._rev).native_entry(types)
+        if not self.single:
+            raise NonDifferentiableError("inside @njit code, jacobian takes one argnums (an int)")
+        fwd, rev = self._fwd.native_entry(types), self._rev.native_entry(types)
+        return jacobian_entry(stem=self.pyfun.__name__ + "_entry", func_name=self.pyfun.__name__,
+                              types=types, argnums=self.argnums, fwd=fwd, rev=rev,
+                              primal=rev.primal, out_is_array=isinstance(
+                                  self._rev.compiled_types(types, self.argnums, "reverse").ret_type, Array),
+                              boundscheck=self.boundscheck)
 
 
 class Hessian(Transform):

@@ -29,7 +29,7 @@ ROOT = Path(s2sad.__file__).parent
 
 LAYERS = [
     {"s2sad.errors", "s2sad.ir", "s2sad.version", "s2sad.arguments", "s2sad.sweeps",
-     "s2sad.travel"},
+     "s2sad.travel", "s2sad.log"},
     {"s2sad.primitives"},
     {"s2sad.frontend"},
     {"s2sad.analysis"},

@@ -271,3 +271,202 @@ def test_cached_njit_caller_loads_in_a_new_process(tmp_path):
         np.testing.assert_allclose([float(v) for v in values.split(",")], want, rtol=1e-14)
         hits.append(hit)
     assert hits == ["0", "1", "1"]  # compiled, then loaded from Numba's cache
+
+
+# ------------------------------------------------------------------ more derivative objects
+
+
+def mixed(x, k):
+    """An array output: y_i = k * x_i**2 + sin(x_{i+1 mod n}) (Jacobian by hand below)."""
+    n = x.shape[0]
+    y = np.zeros(n)
+    for i in range(n):
+        y[i] = k * x[i] * x[i] + np.sin(x[(i + 1) % n])
+    return y
+
+
+def mixed_jac_x(x, k):
+    n = x.shape[0]
+    J = np.diag(2.0 * k * x)
+    for i in range(n):
+        J[i, (i + 1) % n] += np.cos(x[(i + 1) % n])
+    return J
+
+
+def mixed_jac_k(x, k):
+    return x * x
+
+
+JR_MIXED = s2sad.jacrev(mixed, jit=True)
+JF_BOTH = s2sad.jacfwd(mixed, argnums=(0, 1), jit=True)
+JAC_AUTO = s2sad.jacobian(mixed, jit=True)
+JAC_REV = s2sad.jacobian(mixed, mode="reverse", jit=True)
+JAC_K = s2sad.jacobian(mixed, argnums=1, jit=True)  # 1 input < n outputs: forward mode
+JR_QUAD = s2sad.jacrev(quad_loss, jit=True)  # a scalar output: the gradient
+
+
+@numba.njit
+def jacobians_more_inside(x, k):
+    return JR_MIXED(x, k), JF_BOTH(x, k), JAC_AUTO(x, k), JAC_REV(x, k), JAC_K(x, k), JR_QUAD(x)
+
+
+def test_jacrev_jacobian_and_multi_argnums_jacfwd_inside_njit():
+    x = np.array([0.3, -0.7, 1.1, 0.5, 2.0])
+    jr, (jfx, jfk), ja, jrev, jk, g = jacobians_more_inside(x, 1.5)
+    want = mixed_jac_x(x, 1.5)
+    for got in (jr, jfx, ja, jrev):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(jfk, mixed_jac_k(x, 1.5), rtol=1e-14)
+    np.testing.assert_allclose(jk, mixed_jac_k(x, 1.5), rtol=1e-14)
+    np.testing.assert_allclose(g, quad_grad(x), rtol=1e-14)
+    # the same as the Python-side calls
+    np.testing.assert_array_equal(jr, JR_MIXED(x, 1.5))
+    pfx, pfk = JF_BOTH(x, 1.5)
+    np.testing.assert_array_equal(jfx, pfx)
+    np.testing.assert_array_equal(jfk, pfk)
+    np.testing.assert_array_equal(ja, JAC_AUTO(x, 1.5))
+    np.testing.assert_array_equal(jrev, JAC_REV(x, 1.5))
+    np.testing.assert_array_equal(jk, JAC_K(x, 1.5))
+    np.testing.assert_array_equal(g, JR_QUAD(x))
+
+
+def test_jacobian_auto_chooses_per_call_inside_njit():
+    """More inputs than outputs: reverse mode, as from Python (a scalar output)."""
+    ja = s2sad.jacobian(quad_loss, jit=True)
+
+    @numba.njit
+    def inside(x):
+        return ja(x)
+    np.testing.assert_allclose(inside(X4), quad_grad(X4), rtol=1e-14)
+    np.testing.assert_array_equal(inside(X4), ja(X4))
+    assert ja.chosen == "reverse"
+
+
+X5 = np.array([0.3, -0.7, 1.1, 0.5, 2.0])
+_OUT, VJP_MIXED = s2sad.vjp(mixed, X5, 1.5, jit=True)
+_, VJP_QUAD = s2sad.vjp(quad_loss, X4, jit=True)
+
+
+@numba.njit
+def vjp_global_inside(ct):
+    return VJP_MIXED(ct)
+
+
+@numba.njit
+def vjp_passed_in(f, ct):
+    return f(ct)
+
+
+def test_vjp_function_inside_njit():
+    ct = np.array([1.0, -2.0, 0.5, 3.0, 0.25])
+    gx, gk = vjp_global_inside(ct)
+    px, pk = VJP_MIXED(ct)
+    np.testing.assert_array_equal(gx, px)
+    assert gk == pk and type(gk) is float
+    np.testing.assert_allclose(gx, mixed_jac_x(X5, 1.5).T @ ct, rtol=1e-14)
+    assert gk == pytest.approx(mixed_jac_k(X5, 1.5) @ ct, rel=1e-14)
+    gx2, gk2 = vjp_passed_in(VJP_MIXED, ct)
+    np.testing.assert_array_equal(gx2, px)
+    assert gk2 == pk
+    (gq,) = vjp_passed_in(VJP_QUAD, 2.0)
+    np.testing.assert_allclose(gq, 2.0 * quad_grad(X4), rtol=1e-14)
+    np.testing.assert_array_equal(gq, VJP_QUAD(2.0)[0])
+    # another vjp function of the same function and types: its own primals
+    _, other = s2sad.vjp(mixed, X5 + 1.0, 0.5, jit=True)
+    ox, ok = vjp_passed_in(other, ct)
+    np.testing.assert_allclose(ox, mixed_jac_x(X5 + 1.0, 0.5).T @ ct, rtol=1e-14)
+    assert ok == pytest.approx(mixed_jac_k(X5 + 1.0, 0.5) @ ct, rel=1e-14)
+    with pytest.raises(ValueError, match="shape"):
+        vjp_passed_in(VJP_MIXED, np.ones(3))
+
+
+LOSS_MODULE = """
+import numpy as np
+
+
+def loss(x):
+    return np.sum({body})
+"""
+
+ARG_CALLER = """
+import numba, numpy as np, s2sad
+import loss_mod
+
+
+@numba.njit(cache=True)
+def use(g, x):
+    return 2.0 * g(x){item}
+
+
+g = s2sad.{make}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", ["grad(loss_mod.loss, jit=True)",
+                                  "vjp(loss_mod.loss, np.array([0.5, 1.0, 2.0]), jit=True)[1]"])
+def test_cached_njit_caller_of_a_derivative_argument_is_found_again(tmp_path, make):
+    """A user's @njit(cache=True) function taking a derivative as an argument: one cache entry,
+    found by every later process; an edited function (in another file) is a new type, so the
+    caller is compiled again for it, never loaded with the old derivative compiled in."""
+    is_grad = make.startswith("grad")
+    (tmp_path / "user_mod.py").write_text(ARG_CALLER.format(make=make, item="" if is_grad else "[0]"))
+    call = "user_mod.use(user_mod.g, x)" if is_grad else "user_mod.use(user_mod.g, 1.0)"
+    code = ("import numpy as np, user_mod\n"
+            "x = np.array([0.5, 1.0, 2.0])\n"
+            f"r = {call}\n"
+            "s = user_mod.use.stats\n"
+            "print(','.join(map(repr, r.tolist())), s.cache_hits.total(), s.cache_misses.total())\n")
+    x = np.array([0.5, 1.0, 2.0])
+    runs = []
+    for body, want in [("np.sin(x) * x", 2.0 * (np.cos(x) * x + np.sin(x))),
+                       ("np.sin(x) * x", 2.0 * (np.cos(x) * x + np.sin(x))),
+                       ("np.sin(x) * x", 2.0 * (np.cos(x) * x + np.sin(x))),
+                       ("x ** 3", 6.0 * x ** 2), ("x ** 3", 6.0 * x ** 2)]:
+        (tmp_path / "loss_mod.py").write_text(LOSS_MODULE.format(body=body))
+        env = {**os.environ, "S2SAD_CACHE_DIR": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           check=False)
+        assert p.returncode == 0, p.stderr[-2000:]
+        values, hits, misses = p.stdout.split()
+        np.testing.assert_allclose([float(v) for v in values.split(",")], want, rtol=1e-14)
+        runs.append((hits, misses))
+    assert runs == [("0", "1"), ("1", "0"), ("1", "0"), ("0", "1"), ("1", "0")]
+    index = list((tmp_path / "__pycache__").glob("user_mod.use-*.nbi"))
+    assert len(index) == 1
+
+
+# ------------------------------------------------------------------ the form Numba compiles fast
+
+
+def row_sums(A, w):
+    """sum_i w_i * sum(sin(A[i])) + sum(A[0:2, :] ** 2): adjoints accumulated into rows and
+    slices of A_bar."""
+    s = 0.0
+    for i in range(A.shape[0]):
+        s += w[i] * np.sum(np.sin(A[i]))
+    return s + np.sum(A[0:2, :] ** 2)
+
+
+def row_sums_grad_A(A, w):  # by hand
+    G = w[:, None] * np.cos(A)
+    G[0:2, :] += 2.0 * A[0:2, :]
+    return G
+
+
+def test_row_updates_through_views_in_jitted_code_only():
+    rng = np.random.default_rng(7)
+    A, w = rng.standard_normal((5, 4)), rng.standard_normal(5)
+    g_jit = s2sad.grad(row_sums, jit=True)
+    g_py = s2sad.grad(row_sums)
+    for A_ in (A, A.astype(np.float32)):
+        got = g_jit(A_, w)
+        np.testing.assert_allclose(got, row_sums_grad_A(A_.astype(np.float64), w),
+                                   rtol=1e-13 if A_.dtype == np.float64 else 1e-5)
+        assert got.dtype == A_.dtype
+        np.testing.assert_allclose(got, g_py(A_, w), rtol=1e-13 if A_.dtype == np.float64 else 1e-5)
+    jit_src, py_src = s2sad.source(g_jit, A, w), s2sad.source(g_py, A, w)
+    import re
+    assert re.search(r"(_row\d*) = A_bar\[i\]\n\s*\1 \+= ", jit_src) and "A_bar[i] +=" not in jit_src
+    assert "A_bar[i] +=" in py_src and "_row" not in py_src

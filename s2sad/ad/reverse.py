@@ -848,8 +848,9 @@ class Reverse(RecordingAnalysis):
         if isinstance(tt, Scalar) and isinstance(ctype, Array):
             c = ir.Call("np.sum", (c,))
         elif isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim > tt.ndim:
+            self.helpers.add("_sum0")
             for _ in range(ctype.ndim - tt.ndim):
-                c = ir.Call("np.sum", (c,), (("axis", ir.Const(0)),))
+                c = ir.Call("_sum0", (c,))
         if self.single_use(name):
             return ir.Assign(ir.Var(self.bname(name)), c if sign == "+" else ir.UnaryOp("-", c), loc=loc)
         return ir.AugAssign(ir.Var(self.bname(name)), sign, c, loc=loc)

@@ -22,6 +22,7 @@ from .. import ir
 from ..errors import S2SADError, reporting_internal_errors
 from ..version import __version__
 from . import pysource
+from .jitform import row_updates_through_views
 from .tidy import tidy
 from .layout import LINE_LENGTH, blank_lines, command_comment, layout, wrap_comment
 from .literals import globals_text
@@ -155,6 +156,8 @@ def _function_texts(build, jit, boundscheck):
     for fn, callee_names in build.functions:
         deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
         fn = tidy(copy.deepcopy(fn))
+        if jit:
+            fn = row_updates_through_views(fn)
         out.append(deco + pysource.function_source(fn, callee_names))
     return out
 

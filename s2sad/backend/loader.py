@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import UnsafeCacheError
+from .files import write_atomically
 
 _loaded = {}
 _chosen = None
@@ -177,8 +178,5 @@ def _write_if_changed(path, data):
                 and st.st_size == len(data) and path.read_bytes() == data)
     except OSError:
         same = False
-    if same:
-        return
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
+    if not same:
+        write_atomically(path, data)

@@ -16,10 +16,14 @@ builds in the globals of its own functions.
 
 from __future__ import annotations
 
-from numba.core import types as nt
+import weakref
+
+from numba.core import cgutils, types as nt
 from numba.core.errors import TypingError
-from numba.core.imputils import lower_constant
-from numba.extending import NativeValue, models, overload, register_model, typeof_impl, unbox
+from numba.core.imputils import lower_builtin, lower_constant
+from numba.core.typing.typeof import typeof_impl as _typeof_value
+from numba.extending import (NativeValue, make_attribute_wrapper, models, overload, overload_method,
+                             register_model, typeof_impl, unbox)
 from numba.np.numpy_support import as_dtype
 
 from ..errors import S2SADError
@@ -47,16 +51,47 @@ def s2sad_type(t):
                       f"not {t}")
 
 
+_types = weakref.WeakValueDictionary()  # name -> the type of that name made in this process
+
+
+def stable_id(obj):
+    """What distinguishes the derivative ``obj`` in a type's name: a digest of its function's
+    fingerprint, its options and s2sad's version (``obj.native_type_key()``), the same in every
+    process that makes the same derivative, so that Numba's cache of a user's
+    ``@njit(cache=True)`` function taking it as an argument is found again; its id where it has
+    none. Computed once per object, when Numba first types it (as Numba freezes the globals of
+    its own functions when it compiles them)."""
+    k = getattr(obj, "_native_type_id", None)
+    if k is None:
+        key = getattr(obj, "native_type_key", None)
+        k = (key() if key is not None else None) or f"{id(obj):x}"
+        try:
+            obj._native_type_id = k
+        except AttributeError:
+            pass
+    return k
+
+
+def _from_cache(name):
+    """A type Numba unpickles from its cache index: the type of that name made in this
+    process (so the cached caller of a derivative passed as an argument is found), else a
+    placeholder equal to no type."""
+    t = _types.get(name)
+    return t if t is not None else nt.Opaque(f"{name} (in a cached caller)")
+
+
 class DerivativeType(nt.Callable, nt.Dummy):
     """The Numba type of one derivative object; a call is typed as a call of the ``@njit``
-    entry generated for the argument types."""
+    entry generated for the argument types. Derivatives that are the same (function,
+    options, s2sad) have the same type."""
 
     def __init__(self, obj):
         self.obj = obj
         self.entries = {}  # argument types -> the entry's dispatcher
         fn = getattr(obj, "pyfun", None)
         super().__init__(f"s2sad.{getattr(obj, 'kind', 'derivative')}"
-                         f"({getattr(fn, '__qualname__', '?')})#{id(obj):x}")
+                         f"({getattr(fn, '__qualname__', '?')})#{stable_id(obj)}")
+        _types.setdefault(self.name, self)
 
     def get_call_type(self, context, args, kws):
         if kws:
@@ -88,11 +123,6 @@ class DerivativeType(nt.Callable, nt.Dummy):
         return (_from_cache, (self.name,))
 
 
-def _from_cache(name):
-    """The type of a derivative in a caller loaded from Numba's cache: its name only."""
-    return nt.Opaque(f"{name} (in a cached caller)")
-
-
 register_model(DerivativeType)(models.OpaqueModel)
 
 
@@ -116,7 +146,10 @@ def register(cls, jvp, jvp_transform):
 
     @typeof_impl.register(cls)
     def _typeof(val, c):
-        return DerivativeType(val)
+        t = getattr(val, "_native_type", None)
+        if t is None:
+            t = val._native_type = DerivativeType(val)
+        return t
 
     @overload(jvp, prefer_literal=False)
     def _jvp(fun, primals, tangents, jit=False):
@@ -139,3 +172,87 @@ def register(cls, jvp, jvp_transform):
         def impl(fun, primals, tangents, jit=False):
             return entry(primals, tangents)
         return impl
+
+
+# ------------------------------------------------------------------ vjp's function
+
+
+class VJPFunctionType(nt.Type):
+    """The Numba type of the function ``s2sad.vjp(f, *primals)`` returns: it carries the primals
+    and the output (copies, made by vjp) as data; a call ``vjp_fun(ct)`` is typed as a call of
+    the ``@njit`` entry generated for the primals' types."""
+
+    def __init__(self, transform, primals, out):
+        self.transform, self.primals, self.out = transform, primals, out
+        super().__init__(f"s2sad.vjp_fun({transform.pyfun.__qualname__}, {primals}, {out})"
+                         f"#{stable_id(transform)}")
+        _types.setdefault(self.name, self)
+
+    def __reduce__(self):
+        return (_from_cache, (self.name,))
+
+
+@register_model(VJPFunctionType)
+class _VJPFunctionModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, [("primals", fe_type.primals), ("out", fe_type.out)])
+
+
+make_attribute_wrapper(VJPFunctionType, "primals", "primals")
+make_attribute_wrapper(VJPFunctionType, "out", "out")
+
+
+@unbox(VJPFunctionType)
+def _unbox_vjp_function(typ, obj, c):
+    st = cgutils.create_struct_proxy(typ)(c.context, c.builder)
+    failed = cgutils.alloca_once_value(c.builder, cgutils.false_bit)
+    for field in ("primals", "out"):
+        attr = c.pyapi.object_getattr_string(obj, field)
+        native = c.unbox(getattr(typ, field), attr)
+        c.pyapi.decref(attr)
+        setattr(st, field, native.value)
+        with c.builder.if_then(native.is_error):
+            c.builder.store(cgutils.true_bit, failed)
+    return NativeValue(st._getvalue(), is_error=c.builder.load(failed))
+
+
+@lower_constant(VJPFunctionType)
+def _vjp_function_constant(context, builder, ty, pyval):
+    st = cgutils.create_struct_proxy(ty)(context, builder)
+    st.primals = context.get_constant_generic(builder, ty.primals, pyval.primals)
+    st.out = context.get_constant_generic(builder, ty.out, pyval.out)
+    return st._getvalue()
+
+
+def register_vjp_function(cls):
+    """Let Numba type instances of ``cls`` (api.VJPFunction: ``transform``, ``primals``,
+    ``out``; its transform's ``native_vjp_entry(types)`` gives the entry)."""
+    if cls in _registered:
+        return
+    _registered.add(cls)
+
+    @typeof_impl.register(cls)
+    def _typeof(val, c):
+        return VJPFunctionType(val.transform, _typeof_value(val.primals, c), _typeof_value(val.out, c))
+
+    @overload_method(VJPFunctionType, "__call__", prefer_literal=False)
+    def _call(fun, ct):  # typing: Numba types a call of a value as a call of its __call__
+        return _vjp_call_impl(fun)
+
+
+def _vjp_call_impl(fun):
+    try:
+        entry = fun.transform.native_vjp_entry(tuple(s2sad_type(p) for p in fun.primals.types))
+    except S2SADError as e:
+        raise TypingError(str(e)) from None
+
+    def impl(fun, ct):
+        return entry(fun.primals, fun.out, ct)
+    return impl
+
+
+@lower_builtin(VJPFunctionType, VJPFunctionType, nt.Any)
+def _lower_vjp_call(context, builder, sig, args):
+    """The call's code (Numba lowers a call of a value by the value's type, not by the
+    __call__ that typed it): the same impl, compiled into the caller."""
+    return context.compile_internal(builder, _vjp_call_impl(sig.args[0]), sig, args)

@@ -15,20 +15,13 @@ and ``_cache_file`` attributes; without them, as in a future Numba, nothing is c
 from __future__ import annotations
 
 import os
-import stat
 
 from numba.core.caching import FunctionCache, IndexDataCacheFile
 from numba.core.dispatcher import Dispatcher
 
+from .files import trusted  # Numba may unpickle only these
+
 discarded = []  # paths of the files discarded in this process (for tests and diagnostics)
-
-
-def trusted(path):
-    """Whether Numba may unpickle ``path``: a regular file (no link) of the user's own that
-    neither group nor others can write. A missing file raises FileNotFoundError."""
-    st = os.lstat(path)
-    return (stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
-            and not st.st_mode & 0o022)
 
 
 def discard(path):

@@ -77,6 +77,11 @@ def _unbroadcastn(g, like):
     axes = tuple(k for k in range(g.ndim) if like.shape[k] == 1 and g.shape[k] != 1)
     return np.sum(g, axis=axes, keepdims=True)
 ''',
+    "_sum0": '''
+def _sum0(g):
+    """g summed over its first axis (the adjoint of a broadcast that added that axis)."""
+    return np.sum(g, axis=0)
+''',
     "_prod_others": '''
 def _prod_others(x, axis):
     """For each entry of x, the product of the other entries along `axis` (-1: all entries),
@@ -163,6 +168,17 @@ def _copy_loops(text):
 
 
 JIT_HELPERS = {n: _copy_loops(t) for n, t in HELPERS.items()}
+# Numba compiles np.sum(g, axis=0) with the string formatting of its axis-bounds error message
+# (its unicode machinery): 2.1 s of CPU on a cold first call, against 0.1 s for this loop (MLP's
+# gradient: 7.0 -> s)
+JIT_HELPERS["_sum0"] = '''
+def _sum0(g):
+    """g summed over its first axis, a row at a time."""
+    out = np.zeros(g.shape[1:], dtype=g.dtype)
+    for i in range(g.shape[0]):
+        out += g[i]
+    return out
+'''
 
 
 def helper_source(names, decorator=""):

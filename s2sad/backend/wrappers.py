@@ -102,9 +102,11 @@ def forward_wrapper(name, func_name, params, core, jit_decorator=None):
         f"return {core}({', '.join(params)})"], jit_decorator)
 
 
-def jacrev_function(name, func_name, params, types, out_type, k, primal, core, inout, pos):
+def jacrev_function(name, func_name, params, types, out_type, k, primal, core, inout, pos,
+                    jit_decorator=None):
     """The Jacobian of ``func_name`` with respect to parameter ``k`` as a function: one sweep
-    of the VJP ``core`` per output entry (its adjoint of parameter ``k`` is result ``pos``)."""
+    of the VJP ``core`` per output entry (its adjoint of parameter ``k`` is result ``pos``);
+    with a ``jit_decorator``, the ``@njit`` entry of ``s2sad.jacrev`` inside ``@njit`` code."""
     sig = ", ".join(params)
     arg_shape = f"{params[k]}.shape" if isinstance(types[k], Array) else "()"
     extra = "".join(f", np.zeros_like({params[j]})" for j in inout)
@@ -123,7 +125,7 @@ def jacrev_function(name, func_name, params, types, out_type, k, primal, core, i
                 f"return _J.reshape(_y.shape + {arg_shape})"]
     else:
         body = [doc, f"_r = {core}({sig}, 1.0{extra})", f"return _r[{pos}]"]
-    return _function(name, sig, body)
+    return _function(name, sig, body, jit_decorator)
 
 
 def _function(name, sig, body, jit_decorator=None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..errors import RecursionNotSupportedError, UnsupportedSyntaxError
+from ..log import event
 from .lower import lower_function
 
 
@@ -40,6 +41,7 @@ class Program:
             n += 1
             key = f"{base}_{n}"
         self._keys[id(pyfn)] = key
+        event("lowering", pyfn.__qualname__)
         self._objs[key] = pyfn
         self.funcs[key] = None  # placeholder while lowering (recursion guard)
         self.funcs[key] = lower_function(pyfn, self)

@@ -1,0 +1,73 @@
+"""The form of a generated function that Numba compiles fastest, for jitted modules only (the
+plain Python form is what s2sad differentiates again, and what NumPy runs fastest).
+
+Numba compiles a store of an array into part of an array (``x_bar[i] += row``) through its
+general slice assignment, whose shape-mismatch message it formats with its string machinery:
+about 2 s of CPU on a cold first call, once per process. Through a view (``_row = x_bar[i];
+_row += row``) the same elements are updated in place by an in-place ufunc, compiled in a
+fraction of that. Only where ``x_bar[i]`` is a view (basic indexing: integers and slices,
+fewer integers than axes); an element (``x_bar[i, j] += v``) is a scalar store already.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from .. import ir
+from ..ir.names import fresh_name
+from ..ir.types import Array, Scalar
+
+
+def row_updates_through_views(fn):
+    """``fn``, or a copy with its in-place updates of array parts made through views."""
+    types = getattr(fn, "types", None) or {}
+    taken = set(types) | set(fn.params) | {n for s in ir.walk_stmts(fn.body) for n in ir.assigned_names([s])}
+    changed = [False]
+
+    def is_view(array, index):
+        t = types.get(array.name) if isinstance(array, ir.Var) else None
+        if not isinstance(t, Array):
+            return False
+        ints = 0
+        for e in index:
+            if isinstance(e, ir.Slice):
+                continue
+            if (isinstance(e, ir.Const) and type(e.value) is int) or \
+                    (isinstance(e, ir.Var) and types.get(e.name) == Scalar("int64")):
+                ints += 1
+            else:
+                return False  # an array index (a copy, not a view), a new axis, ...
+        return ints < t.ndim
+
+    def block(stmts):
+        out = []
+        for s in stmts:
+            if isinstance(s, ir.AugStore):
+                part = (s.array, s.index)
+            elif isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Load):
+                part = (s.target.array, s.target.index)
+            else:
+                part = None
+            if part is not None and is_view(*part):
+                changed[0] = True
+                row = fresh_name("_row", taken)
+                out.append(ir.Assign(ir.Var(row), ir.Load(*part), loc=s.loc, comment=s.comment))
+                out.append(ir.AugAssign(ir.Var(row), s.op, s.value, loc=s.loc))
+                continue
+            if isinstance(s, (ir.If, ir.For, ir.While)):
+                s = copy.copy(s)
+                if isinstance(s, ir.If):
+                    s.body, s.orelse = block(s.body), block(s.orelse)
+                elif isinstance(s, ir.For):
+                    s.body = block(s.body)
+                else:
+                    s.cond, s.body = block(s.cond), block(s.body)
+            out.append(s)
+        return out
+
+    body = block(fn.body)
+    if not changed[0]:
+        return fn
+    new = copy.copy(fn)
+    new.body = body
+    return new
