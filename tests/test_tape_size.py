@@ -46,7 +46,7 @@ class _Trace:
                 setattr(self.mod, helper, real)
 
     def _global(self, frame, event, arg):
-        if frame.f_code.co_filename == self.path and frame.f_code.co_name.endswith("_vjp"):
+        if frame.f_code.co_filename == self.path and frame.f_code.co_name.endswith(("_vjp", "_fwd", "_rev")):
             return self._local
         return None
 

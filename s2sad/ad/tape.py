@@ -16,6 +16,7 @@ Four typed stacks (numpy arrays with a top index), created only when used:
 from __future__ import annotations
 
 from .. import ir
+from ..ir.types import Array, DType, Tuple
 from ..analysis.tapesize import Counter, add_counts, as_expr, assigned, free_names, peak
 
 #: kind -> (tape base name, top base name, dtype, push helper, reserve helper)
@@ -34,6 +35,7 @@ class Tapes:
         self.dtype_const = dtype_const
         self.used = set()
         self.header = None  # the comment opening the allocations, once made
+        self.calls = {}  # id(call of a split helper's sweep) -> its count (None: unknown)
 
     # ------------------------------------------------------------ pushes and pops
 
@@ -107,7 +109,7 @@ class Tapes:
     def make_room(self, stmts):
         """The pass: cover every scalar push of ``stmts`` (a whole function body) by one
         reservation, placed as early as its count can be evaluated."""
-        return self._plan(stmts, Counter(self.push_kind, self.pop_kind))
+        return self._plan(stmts, Counter(self.push_kind, self.pop_kind, self.calls))
 
     def _plan(self, stmts, counter):
         out, run = [], []
@@ -167,3 +169,12 @@ class Tapes:
                 blk[:] = self._unchecked(blk)
             out.append(s)
         return out
+
+
+def placeholder(t):
+    """A value of type ``t`` for a recorded variable before its first assignment."""
+    if isinstance(t, Tuple):
+        return ir.TupleMake(tuple(placeholder(x) for x in t.items))
+    if isinstance(t, Array):
+        return ir.Call("np.empty", (ir.Const((0,) * t.ndim),), (("dtype", ir.Const(DType(t.dtype))),))
+    return ir.Const({"bool": False, "int64": 0}.get(getattr(t, "dtype", "int64"), 0.0))

@@ -35,9 +35,10 @@ class Counter:
     upper bound; exact for straight pushes); each an int or an expression. ``push_kind(stmt)``
     and ``pop_kind(stmt)`` say which tape a statement pushes one entry on or pops one from."""
 
-    def __init__(self, push_kind, pop_kind):
+    def __init__(self, push_kind, pop_kind, calls=None):
         self.push_kind = push_kind
         self.pop_kind = pop_kind
+        self.calls = calls or {}  # id(stmt) -> the count of a call that pushes or pops (None: unknown)
 
     def count(self, stmts):
         total = {}
@@ -49,6 +50,8 @@ class Counter:
         return total
 
     def stmt_count(self, s):
+        if id(s) in self.calls:  # a split helper's sweep, pushing or popping on these tapes
+            return self.calls[id(s)]
         kind = self.push_kind(s)
         if kind is not None:
             return {kind: (1, 1)}
@@ -132,6 +135,16 @@ def add_counts(a, b):
             peak = _max(pa, _add(na, pb))
         out[k] = (peak, _add(na, nb))
     return out
+
+
+def substitute(n, mapping):
+    """A count written in a callee's parameters, written in the arguments of a call
+    (``mapping``: parameter -> argument expression)."""
+    if isinstance(n, int):
+        return n
+    if isinstance(n, ir.Var):
+        return mapping.get(n.name, n)
+    return ir.map_expr(n, lambda c: substitute(c, mapping))
 
 
 def peak(count, kind):
