@@ -321,7 +321,7 @@ class Build:
                 h_fwd, h_rev, count = made
                 self.names[k] = name = h_rev.name
                 self.shared_tapes[name] = rev.shared
-                self.splits[name] = SplitCall(h_fwd.name, name, count, list(spec.fn.params))
+                self.splits[name] = SplitCall(h_fwd.name, name, count, list(spec.fn.params), *rev.handed_back)
                 self.helpers |= rev.helpers
                 self.functions.append((h_fwd, callee_names))
                 self.functions.append((h_rev, callee_names))

@@ -106,9 +106,13 @@ class Tapes:
                     return kind
         return None
 
-    def make_room(self, stmts):
+    def make_room(self, stmts, reserved=False):
         """The pass: cover every scalar push of ``stmts`` (a whole function body) by one
-        reservation, placed as early as its count can be evaluated."""
+        reservation, placed as early as its count can be evaluated. ``reserved``: the caller
+        made room for all of it before the call (a split helper's forward sweep whose count
+        is known at entry, ``ad/split.py``): the pushes are plain stores."""
+        if reserved:
+            return self._unchecked(stmts)
         return self._plan(stmts, Counter(self.push_kind, self.pop_kind, self.calls))
 
     def _plan(self, stmts, counter):
@@ -134,6 +138,8 @@ class Tapes:
                 if not free_names(c) & names:
                     run.append(s)
                     continue
+                # only a compound statement's count can need what it assigns itself
+                assert ir.child_blocks(s), "a push whose room cannot be made before it"
             flush()
             count, names = {}, set()
             # a statement whose count is unknown before it runs: make room inside it
