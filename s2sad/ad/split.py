@@ -253,7 +253,7 @@ class SplitSweeps:
         is restored before ``h_rev`` reads the arguments)."""
         r = ir.Var(self.namer.temp("_r"))
         stmt = ir.Assign(r, ir.Call(info.split.fwd, tuple(call.args) + tuple(self.split_tapes(info))), loc=s.loc)
-        self.tapes.calls[id(stmt)] = self._call_count(info, call, +1)
+        self.tapes.count_call(stmt, self._call_count(info, call, +1))
         out.append(stmt)
         out.extend(self.take_tapes(info.split.fwd_back, r, 1, s.loc))
         self.result_types[r.name] = Tuple((info.ret,) + tuple(self.back_types(info.split.fwd_back)))
@@ -264,7 +264,7 @@ class SplitSweeps:
         r = ir.Var(self.namer.temp("_r"))
         stmt = ir.Assign(r, ir.Call(info.split.rev, tuple(call.args) + (g,) + tuple(inout_bars)
                                     + tuple(self.split_tapes(info))), loc=s.loc)
-        self.tapes.calls[id(stmt)] = self._call_count(info, call, -1)
+        self.tapes.count_call(stmt, self._call_count(info, call, -1))
         out.append(stmt)
         out.extend(self.take_tapes(info.split.rev_back, r, len(returned), s.loc))
         for j, k in enumerate(returned):

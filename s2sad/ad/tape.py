@@ -35,7 +35,7 @@ class Tapes:
         self.dtype_const = dtype_const
         self.used = set()
         self.header = None  # the comment opening the allocations, once made
-        self.calls = {}  # id(call of a split helper's sweep) -> its count (None: unknown)
+        self.calls = {}  # id(call of a split helper's sweep) -> (that call, its count or None)
 
     # ------------------------------------------------------------ pushes and pops
 
@@ -88,6 +88,10 @@ class Tapes:
         return out
 
     # ------------------------------------------------------------ making room
+
+    def count_call(self, stmt, count):
+        """``stmt`` (a call) pushes or pops ``count`` ({kind: (peak, net)}, None: unknown)."""
+        self.calls[id(stmt)] = (stmt, count)
 
     def push_kind(self, s):
         """Which counted tape (f or i) a statement pushes one entry on."""

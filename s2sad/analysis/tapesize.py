@@ -38,7 +38,8 @@ class Counter:
     def __init__(self, push_kind, pop_kind, calls=None):
         self.push_kind = push_kind
         self.pop_kind = pop_kind
-        self.calls = calls or {}  # id(stmt) -> the count of a call that pushes or pops (None: unknown)
+        # id(stmt) -> (stmt, the count of that call, which pushes or pops; None: unknown)
+        self.calls = calls or {}
 
     def count(self, stmts):
         total = {}
@@ -50,8 +51,9 @@ class Counter:
         return total
 
     def stmt_count(self, s):
-        if id(s) in self.calls:  # a split helper's sweep, pushing or popping on these tapes
-            return self.calls[id(s)]
+        call = self.calls.get(id(s))
+        if call is not None and call[0] is s:  # a split helper's sweep, pushing or popping
+            return call[1]
         kind = self.push_kind(s)
         if kind is not None:
             return {kind: (1, 1)}
