@@ -143,3 +143,18 @@ def tuple_results(w, X):
         m, s = stats(X[i] * w)
         total += m * s
     return total
+
+
+def shift_slice(dst, src):
+    """A slice write: its old contents go on the array tape."""
+    dst[1:] = dst[:-1] * 0.5 + np.sin(src[1:])
+    return dst[0] * src[0]
+
+
+def calls_slice_writer(w):
+    buf = w.copy()
+    total = 0.0
+    for k in range(30):
+        total += shift_slice(buf, w)
+        total += 0.01 * np.sum(buf * buf)
+    return total

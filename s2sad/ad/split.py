@@ -75,7 +75,7 @@ class SplitSweeps:
         recipes = self.recomputable_at_entry(fwd, carried)
         kept = [v for v in carried if v not in recipes]
         if any(not _recordable(self.types.get(v)) for v in kept):
-            return None
+            return None  # an array (perhaps a view of an argument) is not copied across: joint
         if not kept and not self.tapes.used:
             return None  # nothing to carry from one sweep to the other: joint costs the same
         loc = fn.loc
@@ -275,9 +275,10 @@ class SplitSweeps:
 
 
 def _recordable(t):
+    """Numbers and tuples of numbers."""
     if isinstance(t, Tuple):
         return all(_recordable(x) for x in t.items)
-    return t is None or isinstance(t, (Scalar, Array))
+    return t is None or isinstance(t, Scalar)
 
 
 def _placeholder_of(rev, v):
