@@ -11,6 +11,11 @@ Cheap loop temporaries (``t = x[i] ** 2`` inside a loop) are recomputed at the s
 reversed iteration rather than recorded, when everything they read is unchanged by the loop:
 inputs that are never written are read again, not copied.
 
+A helper whose reverse sweep needs values of its forward sweep is called in split mode
+(``ad/split.py``: its forward sweep once, in this function's forward sweep, its reverse sweep
+in this function's reverse sweep); otherwise its VJP is joint, and the statements of that VJP's
+forward sweep that no reverse-sweep read needs are dropped (``analysis/liveness.py``).
+
 What to record is decided by ``analysis/recording.py`` (the to-be-recorded analysis, which
 this class inherits) and how much by ``analysis/tapesize.py``. This module is long because it
 is the one place that writes both sweeps for every construct the IR has (assignments, stores,
