@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+import s2sad
+
 
 def blend_row(dst, src, c):
     """Writes into ``dst``; its old elements are read first."""
@@ -158,3 +160,12 @@ def calls_slice_writer(w):
         total += shift_slice(buf, w)
         total += 0.01 * np.sum(buf * buf)
     return total
+
+
+def checkpointed_calls(w, nsteps, k):
+    """A split helper called in a loop reversed by binomial checkpointing: its forward sweep
+    runs again, recording, inside the reverse sweep."""
+    s = 0.5
+    for step in s2sad.checkpointed(range(nsteps), snapshots=k):
+        s = 0.9 * s + 0.1 * tanh_chain(w, s)
+    return s * s
