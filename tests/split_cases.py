@@ -169,3 +169,11 @@ def checkpointed_calls(w, nsteps, k):
     for step in s2sad.checkpointed(range(nsteps), snapshots=k):
         s = 0.9 * s + 0.1 * tanh_chain(w, s)
     return s * s
+
+
+def feeds_back(w, p):
+    """The result is the argument of the next call (``p = h(w, p)``): the old ``p`` is restored
+    before the helper's reverse sweep reads it."""
+    for i in range(100):
+        p = tanh_chain(w, p)
+    return p
