@@ -177,3 +177,23 @@ def feeds_back(w, p):
     for i in range(100):
         p = tanh_chain(w, p)
     return p
+
+
+def set_double(a, v):
+    a[0] = 2.0 * v
+    return v * v
+
+
+def reads_what_a_call_wrote(w, p):
+    """Joint (its reverse sweep reads an array it made): the call's result is faint in its VJP's
+    forward sweep, the call is not (it writes into ``a``)."""
+    a = np.zeros(2)
+    r = set_double(a, p)
+    return w[0] * a[0] + w[1] * math.sin(a[0]) + 0.0 * r
+
+
+def calls_effectful(w, X):
+    total = 0.0
+    for i in range(X.shape[0]):
+        total += reads_what_a_call_wrote(w, X[i, 0])
+    return total

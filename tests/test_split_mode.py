@@ -38,9 +38,10 @@ CASES = [
     (C.checkpointed_calls, lambda: (np.linspace(-0.9, 0.6, 5), 120, 4), "tanh_chain"),
     # its reverse sweep reads arrays its forward sweep made (views, perhaps): joint mode
     (C.calls_slice_writer, lambda: (np.linspace(-0.7, 0.8, 9),), "shift_slice:joint"),
+    (C.calls_effectful, lambda: (np.array([0.4, -0.7]), _rows(150, 1, 6)), "reads_what_a_call_wrote:joint"),
 ]
 IDS = ["writes_into_argument", "caller_writes_after", "under_branches", "same_array_twice",
-       "nested_helpers", "while_loop_helper", "rebinds_parameter", "tuple_result", "result_is_next_argument", "checkpointed_loop", "slice_write"]
+       "nested_helpers", "while_loop_helper", "rebinds_parameter", "tuple_result", "result_is_next_argument", "checkpointed_loop", "slice_write", "faint_result_of_a_call_with_effects"]
 
 
 @pytest.mark.parametrize("jit", BACKENDS)
