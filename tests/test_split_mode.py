@@ -103,3 +103,28 @@ def test_faint_statements_are_dropped_but_not_array_writes():
     src = s2sad.source(g)
     fwd = _code(src.split("def fill_fwd(")[1].split("\ndef ")[0])
     assert "dst[j] = math.sin(" in fwd
+
+
+def test_drop_faint_keeps_what_an_array_write_or_a_later_read_needs():
+    """analysis/liveness.py on its own: a loop-carried accumulation nothing reads goes (with its
+    loop), one an array write reads stays, and so does a call (it may write into arrays)."""
+    from s2sad import ir
+    from s2sad.analysis.liveness import drop_faint
+    from s2sad.ir.types import Array, Scalar
+
+    V, C0 = ir.Var, ir.Const
+    f64 = Scalar("float64")
+    types = {"s": f64, "t": f64, "u": f64, "x": f64, "a": Array("float64", 1)}
+    acc = lambda v: ir.For(V("j"), C0(0), V("n"), C0(1),  # noqa: E731
+                           [ir.Assign(V(v), ir.BinOp("+", V(v), V("x")), inplace=True)])
+    body = [ir.Assign(V("s"), C0(0.0)), acc("s"),
+            ir.Assign(V("t"), C0(0.0)), acc("t"),
+            ir.Assign(V("u"), ir.CallUser("helper", (V("a"),))),
+            ir.Store(V("a"), (C0(0),), V("s"))]
+    assert drop_faint(body, set(), types)
+    kept = [s for s in ir.walk_stmts(body)]
+    defs = [n for s in kept for n in ir.stmt_defs(s)]
+    assert "t" not in defs and defs.count("s") == 2  # s = 0.0 and s += x stay, t's loop went
+    assert sum(isinstance(s, ir.For) for s in kept) == 1
+    assert any(isinstance(s, ir.ExprStmt) and isinstance(s.value, ir.CallUser) for s in kept)
+    assert isinstance(body[-1], ir.Store)
