@@ -215,3 +215,21 @@ def calls_array_result(w, X):
         y = smooth(X[i] * w, 0.5)
         total += np.dot(y, y)
     return total
+
+
+def count_from_contents(w, a):
+    """How much it records depends on an array's contents, which its caller changes between
+    calls."""
+    t = 0.0
+    for j in range(int(a[0])):
+        t = math.sin(t + w[j % w.shape[0]])
+    return t
+
+
+def calls_with_growing_count(w):
+    a = np.zeros(1)
+    total = 0.0
+    for i in range(40):
+        a[0] = float(i * 7)
+        total += count_from_contents(w, a)
+    return total

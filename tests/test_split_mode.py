@@ -36,6 +36,7 @@ CASES = [
     (C.tuple_results, lambda: (np.linspace(0.5, 1.5, 5), _rows(120, 5, 5)), "stats"),
     # reads the array it made (its adjoint takes that array's shape): joint
     (C.calls_array_result, lambda: (np.linspace(-0.8, 0.9, 7), _rows(150, 7, 7)), "smooth:joint"),
+    (C.calls_with_growing_count, lambda: (np.linspace(-0.8, 0.9, 5),), "count_from_contents"),
     (C.feeds_back, lambda: (np.linspace(-0.9, 0.6, 5), 0.3), "tanh_chain"),
     (C.checkpointed_calls, lambda: (np.linspace(-0.9, 0.6, 5), 120, 4), "tanh_chain"),
     # its reverse sweep reads arrays its forward sweep made (views, perhaps): joint mode
@@ -43,7 +44,7 @@ CASES = [
     (C.calls_effectful, lambda: (np.array([0.4, -0.7]), _rows(150, 1, 6)), "reads_what_a_call_wrote:joint"),
 ]
 IDS = ["writes_into_argument", "caller_writes_after", "under_branches", "same_array_twice",
-       "nested_helpers", "while_loop_helper", "rebinds_parameter", "tuple_result", "array_result", "result_is_next_argument", "checkpointed_loop", "slice_write", "faint_result_of_a_call_with_effects"]
+       "nested_helpers", "while_loop_helper", "rebinds_parameter", "tuple_result", "array_result", "count_read_from_contents", "result_is_next_argument", "checkpointed_loop", "slice_write", "faint_result_of_a_call_with_effects"]
 
 
 @pytest.mark.parametrize("jit", BACKENDS)

@@ -69,7 +69,9 @@ class _Trace:
     (S.nested, lambda r: (r.uniform(-0.9, 0.9, 5), r.uniform(-1.0, 1.0, 150))),
     (S.calls_while, lambda r: (r.uniform(-0.5, 0.5, 8), r.normal(size=(250, 2)))),
     (S.branchy, lambda r: (r.uniform(-0.6, 0.8, 4), r.normal(size=(200, 4)))),
-], ids=["rows", "triangular", "stencil", "while_rows", "split_nested", "split_while", "split_branches"])
+    (S.calls_with_growing_count, lambda r: (r.uniform(-0.8, 0.9, 5),)),
+], ids=["rows", "triangular", "stencil", "while_rows", "split_nested", "split_while", "split_branches",
+        "split_count_from_contents"])
 def test_reservations_cover_the_high_water_mark(fn, args):
     t = _Trace(s2sad.grad(fn), args(np.random.default_rng(0)))
     for kind in ("f", "i"):

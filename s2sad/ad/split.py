@@ -216,6 +216,14 @@ class SplitSweeps:
             c = {k: (substitute(p, mapping), substitute(n, mapping)) for k, (p, n) in c.items()}
         if free_names(c) & assigned(body) or not free_names(c) <= set(self.fn.params):
             return None
+        # a count that reads an array's contents could change before the call, after the
+        # caller made room (a caller's store is no assignment): only shapes and numbers
+        for pair in c.values():
+            for n in pair:
+                if isinstance(n, ir.Expr) and any(
+                        isinstance(e, ir.Load) and isinstance(e.array, ir.Var)
+                        and isinstance(self.types.get(e.array.name), Array) for e in ir.walk_expr(n)):
+                    return None
         return {k: v for k, v in c.items() if k in ("f", "i")}
 
     # ------------------------------------------------------------ calling a helper in split mode
