@@ -16,6 +16,7 @@ from .ad.forward import BatchedForward, Forward
 from .ad.naming import Namer
 from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
+from .ad.split import SplitCall
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
 from .ir.names import fresh_name
@@ -66,6 +67,7 @@ class Build:
         self._specs = {}
         self._variants = {}
         self.shared_tapes = {}  # VJP name -> kinds of the caller's tapes it takes
+        self.splits = {}  # name of a helper's h_rev -> ad.split.SplitCall (split mode)
 
     # ------------------------------------------------------------ analysis helpers
 
@@ -303,11 +305,30 @@ class Build:
                 vname = self.vjp(call.func, cargs, cmask, shared_tapes=True)
                 cinout = self.derivatives[vname].inout
                 info = CalleeInfo(vname, [i for i, m in enumerate(cmask) if m], cinout, list(cmut), ret,
-                                  self.shared_tapes[vname])
+                                  self.shared_tapes[vname], split=self.splits.get(vname))
             infos[call] = info
             return info
 
         callee_names.update(self._callee_names(spec.fn))
+        positions = [fn.params.index(p) for p in inout]
+        if shared_tapes:
+            # a helper: split mode where its reverse sweep needs what its forward sweep computed
+            # (ad/split.py), so that the forward sweep runs once, in the caller's forward sweep
+            rev = Reverse(spec, Namer(spec.fn), callee_info)
+            rev.custom_names = self.custom_names
+            names = (self.unique(fn.name + "_fwd"), self.unique(fn.name + "_rev"))
+            with reporting_internal_errors(fn.loc, "differentiating this function in reverse mode"):
+                made = rev.run(names[1], wrt, inout, shared_tapes, split=names)
+            if made is not None:
+                h_fwd, h_rev, count = made
+                self.names[k] = name = h_rev.name
+                self.shared_tapes[name] = rev.shared
+                self.splits[name] = SplitCall(h_fwd.name, name, count, list(spec.fn.params), *rev.handed_back)
+                self.helpers |= rev.helpers
+                self.functions.append((h_fwd, callee_names))
+                self.functions.append((h_rev, callee_names))
+                self.derivatives[name] = Derivative(name, spec, positions)
+                return name
         rev = Reverse(spec, Namer(spec.fn), callee_info)
         rev.custom_names = self.custom_names
         with reporting_internal_errors(fn.loc, "differentiating this function in reverse mode"):
@@ -318,7 +339,7 @@ class Build:
         self.shared_tapes[name] = rev.shared
         self.helpers |= rev.helpers
         self.functions.append((out, callee_names))
-        self.derivatives[name] = Derivative(name, spec, [fn.params.index(p) for p in inout])
+        self.derivatives[name] = Derivative(name, spec, positions)
         return name
 
     def derive(self, key, argtypes, mask, mode):

@@ -12,6 +12,7 @@ import s2sad
 
 import progen
 import reverse_trust_cases as C
+import split_cases as S
 
 
 class _Trace:
@@ -46,7 +47,7 @@ class _Trace:
                 setattr(self.mod, helper, real)
 
     def _global(self, frame, event, arg):
-        if frame.f_code.co_filename == self.path and frame.f_code.co_name.endswith("_vjp"):
+        if frame.f_code.co_filename == self.path and frame.f_code.co_name.endswith(("_vjp", "_fwd", "_rev")):
             return self._local
         return None
 
@@ -65,7 +66,12 @@ class _Trace:
     (C.triangular, lambda r: (r.uniform(-0.2, 0.2, 40),)),
     (C.heat, lambda r: (np.sin(np.linspace(0.0, 3.0, 12)), 0.2)),
     (C.rows_while, lambda r: (r.normal(size=3), r.normal(size=(50, 3)))),
-], ids=["rows", "triangular", "stencil", "while_rows"])
+    (S.nested, lambda r: (r.uniform(-0.9, 0.9, 5), r.uniform(-1.0, 1.0, 150))),
+    (S.calls_while, lambda r: (r.uniform(-0.5, 0.5, 8), r.normal(size=(250, 2)))),
+    (S.branchy, lambda r: (r.uniform(-0.6, 0.8, 4), r.normal(size=(200, 4)))),
+    (S.calls_with_growing_count, lambda r: (r.uniform(-0.8, 0.9, 5),)),
+], ids=["rows", "triangular", "stencil", "while_rows", "split_nested", "split_while", "split_branches",
+        "split_count_from_contents"])
 def test_reservations_cover_the_high_water_mark(fn, args):
     t = _Trace(s2sad.grad(fn), args(np.random.default_rng(0)))
     for kind in ("f", "i"):

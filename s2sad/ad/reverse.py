@@ -11,6 +11,11 @@ Cheap loop temporaries (``t = x[i] ** 2`` inside a loop) are recomputed at the s
 reversed iteration rather than recorded, when everything they read is unchanged by the loop:
 inputs that are never written are read again, not copied.
 
+A helper whose reverse sweep needs values of its forward sweep is called in split mode
+(``ad/split.py``: its forward sweep once, in this function's forward sweep, its reverse sweep
+in this function's reverse sweep); otherwise its VJP is joint, and the statements of that VJP's
+forward sweep that no reverse-sweep read needs are dropped (``analysis/liveness.py``).
+
 What to record is decided by ``analysis/recording.py`` (the to-be-recorded analysis, which
 this class inherits) and how much by ``analysis/tapesize.py``. This module is long because it
 is the one place that writes both sweeps for every construct the IR has (assignments, stores,
@@ -23,16 +28,18 @@ from __future__ import annotations
 
 from .. import ir
 from ..analysis.typeinfer import operand_type
+from ..analysis.liveness import drop_faint, live_before
 from ..analysis.recording import RecordingAnalysis
 from ..analysis.tapesize import trip_count
 from ..ir.types import Array, Scalar, Tuple
 from ..errors import NonDifferentiableError, reporting_internal_errors
 from .derive import Deriver, MaybeStretched, zero_like
-from .tape import KINDS, Tapes
+from .split import SplitSweeps
+from .tape import KINDS, Tapes, placeholder
 
 
 
-class Reverse(RecordingAnalysis):
+class Reverse(RecordingAnalysis, SplitSweeps):
     def __init__(self, spec, namer, callee_info):
         """``spec``: the specialisation (normalised function, types, activity).
         ``callee_info(call)`` -> (vjp name, active arg positions, in-out arg positions,
@@ -75,12 +82,14 @@ class Reverse(RecordingAnalysis):
 
     # ------------------------------------------------------------ driver
 
-    def run(self, name, wrt, inout, shared_tapes=False, restore_arrays=True):
+    def run(self, name, wrt, inout, shared_tapes=False, restore_arrays=True, split=None):
         """``shared_tapes``: a helper's VJP records on its caller's tapes, passed in (array and
         top) and handed back (the array, grown or not), instead of allocating its own per call.
         ``restore_arrays``: which of the arrays it writes into it leaves as it found them (True:
         all); the others keep what the forward sweep wrote (a GPU kernel's adjoint restores
-        only the arrays it reads, and records no element only to put it back)."""
+        only the arrays it reads, and records no element only to put it back).
+        ``split``: the names of a helper's two split-mode functions (``ad/split.py``); then the
+        result is ``(h_fwd, h_rev, count)``, or None where the helper is better joint."""
         fn = self.fn
         self.wrt = wrt
         self.inout = inout
@@ -142,10 +151,18 @@ class Reverse(RecordingAnalysis):
         fwd = self.fwd_block(fn.body)
         self.last_line = None
         rev = self.rev_block(fn.body, top=True)
+        init = self.adjoint_init()
+        if split is not None:
+            return self.assemble_split(split, fwd, init, rev)
+        if shared_tapes:
+            # a helper's caller already has its value (from the primal call of its forward
+            # sweep): what the reverse sweep does not read is not computed again
+            drop_faint(fwd, live_before(init + rev + self.epilogue(helper=True, dry=True), self.types),
+                       self.types)
         regions = {"forward": ir.Comment(text="-- forward sweep --"),
                    "reverse": ir.Comment(text="-- reverse sweep --")}
         body = [regions["forward"]] + fwd
-        body += [regions["reverse"]] + self.adjoint_init() + rev
+        body += [regions["reverse"]] + init + rev
         self.shared = sorted(self.tapes.used) if shared_tapes else []
         body += self.epilogue(helper=shared_tapes)
         body = self.prologue() + self.tapes.make_room(body)
@@ -202,19 +219,19 @@ class Reverse(RecordingAnalysis):
         for v, scope in sorted(self._array_scopes().items()):
             if scope == () and v not in self.push and self.active(v) \
                     and not any(self.first_def(s) for s, _ in self.sites.get(v, []) if isinstance(s, ir.Assign)):
-                out.append(ir.Assign(ir.Var(v), _placeholder(self.types[v]), loc=loc))
+                out.append(ir.Assign(ir.Var(v), placeholder(self.types[v]), loc=loc))
         # so do arrays whose old shape is recorded
         for v in sorted({s.target.name for s in ir.walk_stmts(self.fn.body) if id(s) in self.old_shapes}):
             sites = self.sites.get(v, [])
             if v not in self.fn.params and not (sites and isinstance(sites[0][0], ir.Assign)
                                                 and self.first_def(sites[0][0])):
-                out.append(ir.Assign(ir.Var(v), _placeholder(self.types[v]), loc=loc))
+                out.append(ir.Assign(ir.Var(v), placeholder(self.types[v]), loc=loc))
         # recorded variables need a value before their first recording
         for v in sorted(self.push):
             if v in self.fn.params or self.first_def(self.sites[v][0][0]) \
                     if v in self.sites and isinstance(self.sites[v][0][0], ir.Assign) else v in self.fn.params:
                 continue
-            out.append(ir.Assign(ir.Var(v), _placeholder(self.types.get(v)), loc=loc))
+            out.append(ir.Assign(ir.Var(v), placeholder(self.types.get(v)), loc=loc))
         return out
 
     def adjoint_init(self):
@@ -245,7 +262,7 @@ class Reverse(RecordingAnalysis):
                 for k, b in enumerate(self.bar_parts(v)) if b is not None]
 
 
-    def epilogue(self, helper=False):
+    def epilogue(self, helper=False, dry=False):
         """The return: ``(value, adjoints...)``. A helper's VJP, which only generated code
         calls, returns what its caller reads: the adjoints of the arguments it does not
         accumulate in place, and its caller's tapes (grown or not); nothing when that is
@@ -256,7 +273,7 @@ class Reverse(RecordingAnalysis):
             if helper and p in self.inout:
                 continue
             items.append(ir.Var(b) if b is not None else zero_like(ir.Var(p), self.types[p]))
-        items += [ir.Var(self.tapes.names[k][0]) for k in self.shared]
+        items += [ir.Var(self.tapes.names[k][0]) for k in (sorted(self.tapes.used) if dry else self.shared)]
         if not items:
             return []
         return [ir.Return(ir.TupleMake(tuple(items)), loc=self.fn.loc)]
@@ -378,11 +395,13 @@ class Reverse(RecordingAnalysis):
         elif isinstance(s, ir.Assign):
             v = s.target.name
             out.extend(self.fwd_call_saves(s.value, s))
+            info = self.split_info(s.value)
+            value = self.fwd_split_call(s, s.value, info, out) if info else None
             if v in self.push and not self.first_def(s) and id(s) not in self.unrecorded:
                 out.extend(self.push_stmts(v, s.loc))
             if id(s) in self.old_shapes:
                 out.extend(self.push_old_shape(s))
-            out.append(s)
+            out.append(s if value is None else ir.Assign(s.target, value, loc=s.loc))
         elif isinstance(s, (ir.Store, ir.AugStore)):
             if s.array.name in self.push_arrays:
                 out.extend(self.push_element(s))
@@ -390,7 +409,13 @@ class Reverse(RecordingAnalysis):
         elif isinstance(s, ir.ExprStmt):
             out.extend(self.fwd_call_saves(s.value, s))
             kept = self.discarded_result(s)
-            out.append(ir.Assign(ir.Var(kept), s.value, loc=s.loc) if kept else s)
+            info = self.split_info(s.value)
+            if info:
+                value = self.fwd_split_call(s, s.value, info, out)
+                if kept:
+                    out.append(ir.Assign(ir.Var(kept), value, loc=s.loc))
+            else:
+                out.append(ir.Assign(ir.Var(kept), s.value, loc=s.loc) if kept else s)
         elif isinstance(s, ir.If):
             out.append(ir.If(s.test, self.fwd_block(s.body), self.fwd_block(s.orelse), loc=s.loc))
         elif isinstance(s, ir.For) and s.checkpoint is not None:
@@ -577,7 +602,7 @@ class Reverse(RecordingAnalysis):
         """The arrays a user callee writes in place that are recorded before the call, in
         push order (each once, however many parameters it is passed to)."""
         out = []
-        if isinstance(e, ir.CallUser):
+        if isinstance(e, ir.CallUser) and not self.split_info(e):  # split: h_rev restores them
             for k in self.callee_info(e).mutated:
                 a = e.args[k]
                 if isinstance(a, ir.Var) and a.name in self.needed and a.name not in out:
@@ -590,6 +615,14 @@ class Reverse(RecordingAnalysis):
         for v in self.call_saves(e):
             out.extend(self.push_whole_contents(v, s.loc))
         return out
+
+    def split_info(self, e):
+        """The callee's info where ``e`` calls a helper in split mode, else None."""
+        if isinstance(e, ir.CallUser):
+            info = self.callee_info(e)
+            if info.split is not None:
+                return info
+        return None
 
     def restored_at(self, s):
         """Whether the reverse sweep restores the variable an assignment overwrote."""
@@ -1067,6 +1100,9 @@ class Reverse(RecordingAnalysis):
         out.extend(self.restore_call(s, t, call))  # the VJP replays the call on its inputs
         out.extend(resets)  # after the restore: the adjoint of the old value, of its shape
         inout_bars = [ir.Var(self.bname(call.args[k].name)) for k in info.inout]
+        if info.split is not None:
+            self.rev_split_call(s, call, info, g, inout_bars, out)
+            return
         tapes = []
         for kind in info.tapes:  # the callee records on this function's tapes
             self.tapes.used.add(kind)
@@ -1090,7 +1126,8 @@ class Reverse(RecordingAnalysis):
 
 
 class CalleeInfo:
-    def __init__(self, vjp, active, inout, mutated, ret=None, tapes=()):
+    def __init__(self, vjp, active, inout, mutated, ret=None, tapes=(), split=None):
+        self.split = split  # ad.split.SplitCall where the callee is called in split mode
         self.tapes = list(tapes)  # the kinds of tape the callee's VJP records on (passed in)
         self.vjp = vjp
         self.active = active
@@ -1102,15 +1139,6 @@ class CalleeInfo:
 def _dt(name):
     from ..ir.types import DType
     return DType(name)
-
-
-def _placeholder(t):
-    """A value of type ``t`` for a recorded variable before its first assignment."""
-    if isinstance(t, Tuple):
-        return ir.TupleMake(tuple(_placeholder(x) for x in t.items))
-    if isinstance(t, Array):
-        return ir.Call("np.empty", (ir.Const((0,) * t.ndim),), (("dtype", ir.Const(_dt(t.dtype))),))
-    return ir.Const({"bool": False, "int64": 0}.get(getattr(t, "dtype", "int64"), 0.0))
 
 
 def _product(dims):

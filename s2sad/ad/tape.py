@@ -16,6 +16,7 @@ Four typed stacks (numpy arrays with a top index), created only when used:
 from __future__ import annotations
 
 from .. import ir
+from ..ir.types import Array, DType, Tuple
 from ..analysis.tapesize import Counter, add_counts, as_expr, assigned, free_names, peak
 
 #: kind -> (tape base name, top base name, dtype, push helper, reserve helper)
@@ -34,6 +35,7 @@ class Tapes:
         self.dtype_const = dtype_const
         self.used = set()
         self.header = None  # the comment opening the allocations, once made
+        self.calls = {}  # id(call of a split helper's sweep) -> (that call, its count or None)
 
     # ------------------------------------------------------------ pushes and pops
 
@@ -87,6 +89,10 @@ class Tapes:
 
     # ------------------------------------------------------------ making room
 
+    def count_call(self, stmt, count):
+        """``stmt`` (a call) pushes or pops ``count`` ({kind: (peak, net)}, None: unknown)."""
+        self.calls[id(stmt)] = (stmt, count)
+
     def push_kind(self, s):
         """Which counted tape (f or i) a statement pushes one entry on."""
         if isinstance(s, ir.TupleAssign) and isinstance(s.value, ir.Call):
@@ -104,10 +110,14 @@ class Tapes:
                     return kind
         return None
 
-    def make_room(self, stmts):
+    def make_room(self, stmts, reserved=False):
         """The pass: cover every scalar push of ``stmts`` (a whole function body) by one
-        reservation, placed as early as its count can be evaluated."""
-        return self._plan(stmts, Counter(self.push_kind, self.pop_kind))
+        reservation, placed as early as its count can be evaluated. ``reserved``: the caller
+        made room for all of it before the call (a split helper's forward sweep whose count
+        is known at entry, ``ad/split.py``): the pushes are plain stores."""
+        if reserved:
+            return self._unchecked(stmts)
+        return self._plan(stmts, Counter(self.push_kind, self.pop_kind, self.calls))
 
     def _plan(self, stmts, counter):
         out, run = [], []
@@ -132,6 +142,8 @@ class Tapes:
                 if not free_names(c) & names:
                     run.append(s)
                     continue
+                # only a compound statement's count can need what it assigns itself
+                assert ir.child_blocks(s), "a push whose room cannot be made before it"
             flush()
             count, names = {}, set()
             # a statement whose count is unknown before it runs: make room inside it
@@ -167,3 +179,12 @@ class Tapes:
                 blk[:] = self._unchecked(blk)
             out.append(s)
         return out
+
+
+def placeholder(t):
+    """A value of type ``t`` for a recorded variable before its first assignment."""
+    if isinstance(t, Tuple):
+        return ir.TupleMake(tuple(placeholder(x) for x in t.items))
+    if isinstance(t, Array):
+        return ir.Call("np.empty", (ir.Const((0,) * t.ndim),), (("dtype", ir.Const(DType(t.dtype))),))
+    return ir.Const({"bool": False, "int64": 0}.get(getattr(t, "dtype", "int64"), 0.0))

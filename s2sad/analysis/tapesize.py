@@ -35,9 +35,11 @@ class Counter:
     upper bound; exact for straight pushes); each an int or an expression. ``push_kind(stmt)``
     and ``pop_kind(stmt)`` say which tape a statement pushes one entry on or pops one from."""
 
-    def __init__(self, push_kind, pop_kind):
+    def __init__(self, push_kind, pop_kind, calls=None):
         self.push_kind = push_kind
         self.pop_kind = pop_kind
+        # id(stmt) -> (stmt, the count of that call, which pushes or pops; None: unknown)
+        self.calls = calls or {}
 
     def count(self, stmts):
         total = {}
@@ -49,6 +51,9 @@ class Counter:
         return total
 
     def stmt_count(self, s):
+        call = self.calls.get(id(s))
+        if call is not None and call[0] is s:  # a split helper's sweep, pushing or popping
+            return call[1]
         kind = self.push_kind(s)
         if kind is not None:
             return {kind: (1, 1)}
@@ -132,6 +137,16 @@ def add_counts(a, b):
             peak = _max(pa, _add(na, pb))
         out[k] = (peak, _add(na, nb))
     return out
+
+
+def substitute(n, mapping):
+    """A count written in a callee's parameters, written in the arguments of a call
+    (``mapping``: parameter -> argument expression)."""
+    if isinstance(n, int):
+        return n
+    if isinstance(n, ir.Var):
+        return mapping.get(n.name, n)
+    return ir.map_expr(n, lambda c: substitute(c, mapping))
 
 
 def peak(count, kind):

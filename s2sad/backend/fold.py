@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .. import ir
-from ..primitives import RULES
+from ..analysis.liveness import pure
 
 _TEMP = re.compile(r"^_(t\d+(_bar\d*|_dot\d*)?|g\d*|r\d*|new\d*|live\d*)$")
 
@@ -21,21 +21,6 @@ def is_temp(name):
     """Whether a name in printed code is spelled like a temporary: for tests and readers of
     generated code only; the passes go by ``Function.temps``."""
     return bool(_TEMP.match(name))
-
-
-def pure(e):
-    """Whether evaluating ``e`` has no effect but its value: primitives only (a call of a user
-    function or of a generated derivative may write into arrays)."""
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, ir.CallUser):
-            return False
-        if isinstance(x, ir.Call) and not (x.func in RULES or x.func.startswith(("np.", "math."))):
-            return False
-        if x is not None:
-            stack.extend(ir.sub_exprs(x))
-    return True
 
 
 def reads_all(stmts):

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from .. import ir
 from ..ir.types import Array, Scalar, Tuple
-from .fold import fold_function, pure, reads_all
+from ..analysis.liveness import DeadStores, pure
+from .fold import fold_function, reads_all
 
 
 def tidy(fn):
@@ -52,109 +53,12 @@ def _scalar_f64(fn, name):
 # ---------------------------------------------------------------- dead stores
 
 
-class _Loop:
-    def __init__(self, after):
-        self.after = after  # live after the loop: where a break goes
-        self.head = set()  # live at the top of an iteration: where a continue goes
-
-
 def remove_dead_stores(fn):
-    """Drop, in place, the assignments to compiler-made names that nothing reads: a backward
-    liveness analysis over the structured statements (to a fixed point around loops).
-    Returns whether anything was dropped."""
-    dse = _DeadStores(fn)
-    dse.block(fn.body, set(), [], delete=True)
+    """Drop, in place, the assignments to compiler-made names that nothing reads (the
+    liveness of ``analysis/liveness.py``). Returns whether anything was dropped."""
+    dse = DeadStores(fn.types, fn.made.__contains__)
+    dse.block(fn.body, set(), delete=True)
     return dse.changed
-
-
-class _DeadStores:
-    def __init__(self, fn):
-        self.fn = fn
-        self.changed = False
-
-    def removable(self, s, names, live):
-        """Whether ``s``, which assigns ``names``, may go: none is read later, the compiler
-        made them all, and its value has no effect (an array updated in place is an effect)."""
-        if any(n in live or n not in self.fn.made for n in names):
-            return False
-        if isinstance(s, ir.Assign):
-            return not s.inplace and pure(s.value) and not self.rebinds_array(s)
-        if isinstance(s, ir.TupleAssign):
-            return pure(s.value)
-        if isinstance(s, ir.AugAssign):  # `x += e` writes into x when x is an array
-            return isinstance(s.target, ir.Var) and isinstance(self.fn.types.get(s.target.name), Scalar) \
-                and pure(s.value)
-        return False
-
-    def rebinds_array(self, s):
-        """``a_bar = _swap3``, for all the analysis knows of an array: kept, with the rest of its
-        swap, so that generated code differentiated again still shows whole permutations of
-        array names (``analysis/rebind.py``) and no partial aliasing."""
-        if not isinstance(s.value, ir.Var):
-            return False
-        return not any(isinstance(self.fn.types.get(n), Scalar) for n in (s.target.name, s.value.name))
-
-    def unread_call(self, s, names, live):
-        """Whether ``s`` keeps in compiler-made names, that nothing reads, the result of a call
-        that has effects (a helper's VJP that accumulates into arrays)."""
-        return isinstance(s, (ir.Assign, ir.TupleAssign)) and isinstance(s.value, (ir.Call, ir.CallUser)) \
-            and not (isinstance(s, ir.Assign) and s.inplace) \
-            and all(n not in live and n in self.fn.made for n in names)
-
-    def block(self, stmts, live, loops, delete):
-        """Live names before ``stmts``, given those live after; drops dead stores when asked."""
-        for k in range(len(stmts) - 1, -1, -1):
-            s = stmts[k]
-            names = ir.stmt_defs(s) if isinstance(s, (ir.Assign, ir.TupleAssign, ir.AugAssign)) else []
-            if names and delete and self.removable(s, names, live):
-                if s.comment and k + 1 < len(stmts) and not stmts[k + 1].comment:
-                    stmts[k + 1].comment = s.comment
-                del stmts[k]
-                self.changed = True
-                continue
-            if names and delete and self.unread_call(s, names, live):
-                stmts[k] = s = ir.ExprStmt(s.value, loc=s.loc, comment=s.comment)  # the call stays
-                self.changed = True
-            live = self.stmt(s, live, loops, delete)
-        return live
-
-    def stmt(self, s, live, loops, delete):
-        reads = set(ir.stmt_reads(s))
-        if isinstance(s, (ir.Assign, ir.TupleAssign)):
-            return (live - set(ir.stmt_defs(s))) | reads
-        if isinstance(s, ir.Return):
-            return reads
-        if isinstance(s, ir.Break):
-            return set(loops[-1].after)
-        if isinstance(s, ir.Continue):
-            return set(loops[-1].head)
-        if isinstance(s, ir.If):
-            return self.block(s.body, live, loops, delete) | self.block(s.orelse, live, loops, delete) | reads
-        if isinstance(s, (ir.For, ir.While)):
-            return self.loop(s, live, loops, delete) | reads
-        return live | reads  # AugAssign (reads its target), stores, calls, comments
-
-    def loop(self, s, after, loops, delete):
-        """Live before the loop: the least fixed point of what an iteration reads before it
-        assigns, given what is live at the top of the next iteration and after the loop."""
-        ctx = _Loop(after)
-        while True:
-            top = self.iteration(s, ctx, loops, False)
-            if top <= ctx.head:
-                break
-            ctx.head |= top
-        if delete:
-            self.iteration(s, ctx, loops, True)
-        return ctx.head
-
-    def iteration(self, s, ctx, loops, delete):
-        """Live at the top of an iteration, given ``ctx``."""
-        end = ctx.head | (ctx.after | {s.exit_flag} if s.exit_flag else set())
-        body_in = self.block(s.body, end, loops + [ctx], delete)
-        if isinstance(s, ir.For):  # the top either leaves the loop or sets its variable
-            return ctx.after | (body_in - {s.var.name})
-        test = ctx.after | body_in | set(ir.expr_vars(s.test))
-        return self.block(s.cond, test, loops + [ctx], delete)
 
 
 # ---------------------------------------------------------------- accumulation into zero
