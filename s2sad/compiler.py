@@ -271,11 +271,15 @@ class Build:
 
     # ------------------------------------------------------------ reverse
 
-    def vjp(self, key, argtypes, mask, shared_tapes=False, kernel=False):
+    def vjp(self, key, argtypes, mask, shared_tapes=False, kernel=False, joint=False):
         """The VJP of ``key``; ``shared_tapes`` for a helper's, which records on its caller's
         tapes (they are appended to its parameters and to its result); ``kernel`` for a GPU
-        kernel's, whose tapes are passed in and whose arrays keep what the primal wrote."""
-        k = ("vjp", key, tuple(argtypes), tuple(mask), shared_tapes, kernel)
+        kernel's, whose tapes are passed in and whose arrays keep what the primal wrote;
+        ``joint``: its helpers are called in joint mode, never split (a GPU kernel's device
+        functions: kernelir lays one tape out per thread, and split mode's handed-back tape
+        tops do not fit it)."""
+        joint = joint or kernel
+        k = ("vjp", key, tuple(argtypes), tuple(mask), shared_tapes, kernel, joint)
         if k in self.names:
             return self.names[k]
         fn = self.program.funcs[key]
@@ -302,7 +306,7 @@ class Build:
             if not any(cmask):
                 info = CalleeInfo(None, [], [], list(cmut), ret)
             else:
-                vname = self.vjp(call.func, cargs, cmask, shared_tapes=True)
+                vname = self.vjp(call.func, cargs, cmask, shared_tapes=True, joint=joint)
                 cinout = self.derivatives[vname].inout
                 info = CalleeInfo(vname, [i for i, m in enumerate(cmask) if m], cinout, list(cmut), ret,
                                   self.shared_tapes[vname], split=self.splits.get(vname))
@@ -311,7 +315,7 @@ class Build:
 
         callee_names.update(self._callee_names(spec.fn))
         positions = [fn.params.index(p) for p in inout]
-        if shared_tapes:
+        if shared_tapes and not joint:
             # a helper: split mode where its reverse sweep needs what its forward sweep computed
             # (ad/split.py), so that the forward sweep runs once, in the caller's forward sweep
             rev = Reverse(spec, Namer(spec.fn), callee_info)
