@@ -1,0 +1,72 @@
+"""The adversarial review's kernels (tests/cuda_review_cases.py) through tests/test_cuda.py's
+harness: tangent and adjoint kernels against central finite differences of the primal kernel,
+jvp against vjp, the atomics in the generated source, the race detector, and the refusals at
+the user's line. Runs on Numba's CUDA simulator like tests/test_cuda.py."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cuda_review_cases as RC  # noqa: E402 - after the path
+import test_cuda as T  # noqa: E402
+
+CASES = RC.REVIEW_CASES
+IDS = [c.name for c in CASES]
+
+
+@pytest.fixture(scope="module")
+def scuda():
+    return pytest.importorskip("s2sad.cuda")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jvp_matches_finite_differences(scuda, case):
+    T.check_jvp(case, T.generated(scuda, case, "jvp"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_vjp_matches_finite_differences(scuda, case):
+    T.check_vjp(case, T.generated(scuda, case, "vjp"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jvp_and_vjp_agree(scuda, case):
+    T.check_dot_product(case, T.generated(scuda, case, "jvp"), T.generated(scuda, case, "vjp"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_atomics_where_threads_collide(scuda, case):
+    T.test_source_shows_the_kernels(scuda, case)
+
+
+@T.needs_simulator
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("mode", ["vjp", "jvp"])
+def test_generated_kernels_have_no_races(scuda, case, mode, monkeypatch):
+    races = T.races_of(case, T.generated(scuda, case, mode), monkeypatch,
+                       suffix="_bar" if mode == "vjp" else "_dot")
+    assert not races, f"{case.name} {mode}: races in the generated kernel:\n{T.R.describe(races)}"
+
+
+@T.needs_simulator
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_primal_kernels_have_no_races(case, monkeypatch):
+    races = T.races_of(case, case.reference, monkeypatch, kernel_only=True)
+    assert not races, f"{case.name}: races in the primal kernel:\n{T.R.describe(races)}"
+
+
+@pytest.mark.parametrize("refusal,mode", [pytest.param(r, m, id=f"{r.name}-{m}") for r in RC.REVIEW_REFUSALS
+                                          for m in ("vjp", "jvp")])
+def test_refusal(scuda, refusal, mode):
+    T.test_refusal(scuda, refusal, mode)
+
+
+def test_review_covers_enough_kernels():
+    assert len(CASES) >= 25
+    for c in CASES:
+        g = np.prod(np.atleast_1d(c.griddim)) * np.prod(np.atleast_1d(c.blockdim))
+        assert g <= 64, c.name
