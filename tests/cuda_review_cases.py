@@ -6,6 +6,12 @@ along random and unit directions, the jvp/vjp dot-product test, the race detecto
 ``REVIEW_CASES`` must be differentiated right; ``REVIEW_REFUSALS`` must be refused at the
 ``# ERR`` line. Each kernel's docstring says what it probes. Grids stay within the simulator's
 64 threads.
+
+Not refused, because no analysis before the launch can prove it (documented, not tested): a
+primal race through data, ``out[idx[i]] = v`` with repeated indices (the adjoint then credits
+every writer, the primal keeps one) or a plain ``total[0] += v`` from every thread (the primal
+loses updates on a GPU; the derivative is that of the sum the user meant). The permutation
+case ``scatter_permutation`` is the race-free use of the same pattern.
 """
 
 import math
@@ -815,7 +821,7 @@ def _strided_args(rng):
 
 
 @cuda.jit(device=True)
-def early_exit_device(u, c):
+def early_exit_device(u, c):  # ERR
     if u > c:
         return u * u
     for k in range(3):
@@ -882,6 +888,250 @@ def _cutoff_args(rng):
         d = np.abs(pos[:, None] - pos[None, :])
         if np.min(np.abs(d - 1.1)) > 0.01 and np.min(d + np.eye(n)) > 0.01:
             return {"pos": pos, "rc": np.array([1.1]), "out": np.zeros(n)}
+
+
+@cuda.jit
+def return_in_loop_shared_param(x, p, out):
+    """A shared parameter read in a loop (its adjoint summed in a register) and a return inside
+    the loop after the write."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        for k in range(40):
+            v = v + 0.05 * p[0] * math.sin(v) + 0.02 * p[1]
+            if v > 1.5:
+                out[i] = v * p[1]
+                return
+        out[i] = v
+
+
+def _rlsp_args(rng):
+    n = 50
+    return {"x": _normal(rng, n, f8), "p": np.array([1.3, 0.7]), "out": np.zeros(n)}
+
+
+@cuda.jit
+def trip_from_floats(y0, k, tmax, dt, out):
+    """A trip count computed from float scalars, int(tmax / dt)."""
+    i = cuda.grid(1)
+    if i < y0.shape[0]:
+        y = y0[i]
+        for s in range(int(tmax / dt)):
+            y = y - dt * k[0] * y * y * y
+        out[i] = y
+
+
+def _tff_args(rng):
+    n = 40
+    return {"y0": _normal(rng, n, f8), "k": np.array([0.8]), "tmax": 1.0, "dt": 0.01,
+            "out": np.zeros(n)}
+
+
+@cuda.jit
+def data_dependent_nested(x, counts, out):
+    """Nested loops, the inner trip count read from an integer array and the outer index."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        for a in range(counts[i]):
+            for b in range(a + counts[i] % 3):
+                v = v * 0.95 + 0.1 * math.cos(v + b)
+        out[i] = v
+
+
+def _ddn_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8), "counts": rng.integers(0, 9, n).astype(np.int64),
+            "out": np.zeros(n)}
+
+
+@cuda.jit
+def scalar_param_reassigned(x, n, out):
+    """A by-value scalar reassigned in the kernel; a float param shadowed by a local."""
+    i = cuda.grid(1)
+    n = min(n, x.shape[0])
+    if i < n:
+        v = x[i]
+        for k in range(3):
+            v = v * v * 0.5 + 0.1
+        out[i] = v
+
+
+def _spr_args(rng):
+    m = 50
+    return {"x": _normal(rng, m, f8, 0.5), "n": 45, "out": np.zeros(m)}
+
+
+@cuda.jit
+def f32_shared_param(x, p, out):
+    """float32: a shared parameter read in a loop (its register sum and atomic in float32)."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        for k in range(20):
+            v = v - 0.05 * (p[0] * v * v * v - p[1] * v)
+        out[i] = v
+
+
+def _f32sp_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, np.float32, 0.5), "p": np.array([1.0, 0.5], np.float32),
+            "out": np.zeros(n, np.float32)}
+
+
+@cuda.jit
+def blocks_per_row(a, out):
+    """blockIdx.x a row, threadIdx.x a column (no cuda.grid): m[blockIdx.x, threadIdx.x]."""
+    r = cuda.blockIdx.x
+    c = cuda.threadIdx.x
+    if r < a.shape[0] and c < a.shape[1]:
+        out[r, c] = a[r, c] * a[r, c] * math.exp(-a[r, c])
+
+
+def _bpr_args(rng):
+    return {"a": _normal(rng, (2, 30), f8), "out": np.zeros((2, 30))}
+
+
+@cuda.jit
+def histogram_sub(x, w, hist):
+    """cuda.atomic.sub into shared bins (its adjoint: minus the gather)."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        cuda.atomic.sub(hist, i % 4, w[i] * math.exp(x[i]))
+        cuda.atomic.sub(hist, 0, x[i])
+
+
+def _hsub_args(rng):
+    n = 50
+    return {"x": _normal(rng, n, f8), "w": _normal(rng, n, f8), "hist": _normal(rng, 4, f8)}
+
+
+@cuda.jit(device=True)
+def own_smooth(x, i):
+    return x[i] * 0.5 + math.sin(x[i])
+
+
+@cuda.jit
+def device_reads_own_element(x, c):
+    """An array updated in place, read by a device function at the thread's own element (the
+    index passed down): no race, accepted."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        x[i] = own_smooth(x, i) * c[i]
+
+
+def _droe_args(rng):
+    n = 50
+    return {"x": _normal(rng, n, f8), "c": _normal(rng, n, f8)}
+
+
+@cuda.jit
+def inplace_loop(x, c, nsteps):
+    """The thread's own element updated in place nsteps times (its old values go on the tape)."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        for k in range(nsteps):
+            x[i] = x[i] + 0.1 * math.sin(c[i] * x[i])
+
+
+def _inplace_loop_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8), "c": _normal(rng, n, f8), "nsteps": 30}
+
+
+@cuda.jit(device=True)
+def relax(u, a):
+    for k in range(4):
+        u = u - 0.2 * (u * u * u - a)
+    return u
+
+
+@cuda.jit
+def device_in_while(x, a, out):  # ERR
+    """A device function whose adjoint records (a loop) called inside a data-dependent while loop
+    of the kernel."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        n = 0
+        while v < 2.0 and n < 10:
+            v = relax(v, a[i]) + 0.3
+            n += 1
+        out[i] = v * n
+
+
+def _diw_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8, 0.5), "a": _uniform(rng, n, f8, 0.5, 1.5), "out": np.zeros(n)}
+
+
+@cuda.jit
+def more_math(x, y, out):
+    """asin, acos, atan, sinh, cosh, log10, log2, exp, float % and //."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        u = x[i]
+        v = y[i]
+        r = math.asin(0.5 * math.tanh(u)) + math.acos(0.3 * math.tanh(v)) + math.atan(u * v)
+        r += math.sinh(0.5 * u) * math.cosh(0.2 * v) + math.log10(1.0 + u * u) * math.log2(2.0 + v * v)
+        r += (3.0 * u) % 1.7 + (2.0 * v) // 1.3 + math.exp(-v * v)
+        out[i] = r
+
+
+def _mm_args(rng):
+    n = 50
+    x = _normal(rng, n, f8)
+    y = _normal(rng, n, f8)
+    x = _away(x, [k * 1.7 / 3.0 for k in range(-10, 11)], gap=0.01)
+    y = _away(y, [k * 1.3 / 2.0 for k in range(-10, 11)], gap=0.01)
+    return {"x": x, "y": y, "out": np.zeros(n)}
+
+
+@cuda.jit
+def local_tuple(x, out):
+    """A tuple built and indexed in the kernel, and a swap by tuple assignment in a loop."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        t = (x[i], 2.0 * x[i])
+        a = t[0]
+        b = t[1]
+        for k in range(5):
+            a, b = b, a + 0.1 * b * b
+        out[i] = a - b
+
+
+@cuda.jit
+def f32_ode_tape(y0, p, nsteps, dt, out):
+    """float32 per-thread ODE with math in the loop (a float32 tape), float64 literals."""
+    i = cuda.grid(1)
+    if i < y0.shape[0]:
+        y = y0[i]
+        v = 0.0
+        for s in range(nsteps):
+            acc = -p[0] * math.sin(y) - 0.1 * v
+            v = v + dt * acc
+            y = y + dt * v
+        out[i] = y
+
+
+def _f32ode_args(rng):
+    n = 40
+    return {"y0": _normal(rng, n, np.float32), "p": np.array([2.0], np.float32), "nsteps": 50,
+            "dt": 0.05, "out": np.zeros(n, np.float32)}
+
+
+@cuda.jit
+def scatter_permutation(x, perm, out):
+    """out[perm[i]] = v with perm a permutation: race-free (a repeated index would be a primal
+    race s2sad cannot see, see tests/test_cuda_review.py)."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[perm[i]] = math.sin(x[i]) * x[i]
+
+
+def _perm_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8), "perm": rng.permutation(n).astype(np.int64), "out": _normal(rng, n, f8)}
 
 
 REVIEW_CASES = [
@@ -952,9 +1202,26 @@ REVIEW_CASES = [
     Case("f32_loop_f64_accumulator", f32_loop_f64_accumulator, _f32acc_args, ("x", "w"), ("out",), *_1D,
          dtype=np.float32, own=("w",), colliding=("x",)),
     Case("strided_write", strided_write, _strided_args, ("x",), ("out",), *_1D, own=("x",)),
-    Case("device_early_return", device_early_return, _der_args, ("x", "c"), ("out",), *_1D, own=("x",),
-         colliding=("c",)),
     Case("pair_cutoff", pair_cutoff, _cutoff_args, ("pos", "rc"), ("out",), *_1D, colliding=("pos", "rc")),
+    Case("return_in_loop_shared_param", return_in_loop_shared_param, _rlsp_args, ("x", "p"), ("out",),
+         *_1D, own=("x",), colliding=("p",), taped=True),
+    Case("trip_from_floats", trip_from_floats, _tff_args, ("y0", "k"), ("out",), *_1D, own=("y0",),
+         colliding=("k",), taped=True),
+    Case("data_dependent_nested", data_dependent_nested, _ddn_args, ("x",), ("out",), *_1D, own=("x",),
+         taped=True),
+    Case("scalar_param_reassigned", scalar_param_reassigned, _spr_args, ("x",), ("out",), *_1D),
+    Case("f32_shared_param", f32_shared_param, _f32sp_args, ("x", "p"), ("out",), *_1D, dtype=np.float32,
+         own=("x",), colliding=("p",), taped=True),
+    Case("blocks_per_row", blocks_per_row, _bpr_args, ("a",), ("out",), 2, 32),
+    Case("histogram_sub", histogram_sub, _hsub_args, ("x", "w"), ("hist",), *_1D, own=("x", "w")),
+    Case("device_reads_own_element", device_reads_own_element, _droe_args, ("x", "c"), ("x",), *_1D,
+         own=("c",)),
+    Case("inplace_loop", inplace_loop, _inplace_loop_args, ("x", "c"), ("x",), *_1D, own=("c",), taped=True),
+    Case("more_math", more_math, _mm_args, ("x", "y"), ("out",), *_1D, own=("x", "y")),
+    Case("local_tuple", local_tuple, _readback_args, ("x",), ("out",), *_1D, own=("x",)),
+    Case("f32_ode_tape", f32_ode_tape, _f32ode_args, ("y0", "p"), ("out",), *_1D, dtype=np.float32,
+         own=("y0",), colliding=("p",), taped=True),
+    Case("scatter_permutation", scatter_permutation, _perm_args, ("x",), ("out",), *_1D, own=("x",)),
     Case("loop_var_power", loop_var_power, _lvp_args, ("x",), ("out",), *_1D, own=("x",)),
 ]
 
@@ -962,20 +1229,6 @@ REVIEW_CASE = {c.name: c for c in REVIEW_CASES}
 
 
 # ---------------------------------------------------------------- refusals
-
-
-@cuda.jit
-def scatter_store(x, idx, out):
-    """out[idx[i]] = v: threads sharing an index race in the primal (a user bug)."""
-    i = cuda.grid(1)
-    if i < x.shape[0]:
-        out[idx[i]] = math.sin(x[i])  # ERR
-
-
-def _scatter_args(rng):
-    n = 40
-    return {"x": _normal(rng, n, f8), "idx": rng.integers(0, 10, n).astype(np.int64),
-            "out": np.zeros(10)}
 
 
 @cuda.jit
@@ -991,7 +1244,32 @@ def _amax_args(rng):
     return {"x": _normal(rng, n, f8), "out": np.zeros(1)}
 
 
+@cuda.jit(device=True)
+def left_neighbour(x, i):
+    return x[i - 1]
+
+
+@cuda.jit
+def hidden_race(x, out):
+    """In-place smoothing whose read of the neighbour (another thread's element, written in the
+    same launch) happens inside a device function."""
+    i = cuda.grid(1)
+    if i >= 1 and i < x.shape[0]:
+        x[i] = 0.5 * (left_neighbour(x, i) + x[i])  # ERR
+        out[i] = x[i]
+
+
+# Refused in reverse mode for now (a clear error at the definition; the tangent kernels work): if
+# a later change accepts them, the refusal test checks them like REVIEW_CASES.
+MAYBE_DEVICE_IN_WHILE = Case("device_in_while", device_in_while, _diw_args, ("x", "a"), ("out",), *_1D)
+MAYBE_DEVICE_EARLY_RETURN = Case("device_early_return", device_early_return, _der_args, ("x", "c"), ("out",),
+                                 *_1D)
+
 REVIEW_REFUSALS = [
-    Refusal("scatter_store", scatter_store, _scatter_args, ("x",), ("out",)),
+    Refusal("device_adjoint_in_data_dependent_while", device_in_while, _diw_args, ("x", "a"), ("out",),
+            maybe=MAYBE_DEVICE_IN_WHILE),
+    Refusal("device_early_return_then_loop", device_early_return, _der_args, ("x", "c"), ("out",),
+            at=early_exit_device, maybe=MAYBE_DEVICE_EARLY_RETURN),
+    Refusal("race_inside_device_function", hidden_race, C._xo_args, ("x",), ("x", "out"), match=r"race"),
     Refusal("atomic_max", atomic_max, _amax_args, ("x",), ("out",)),
 ]

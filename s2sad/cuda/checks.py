@@ -51,7 +51,7 @@ def check_kernel(fn, pyfn, wrt, outputs, program):
             raise NonDifferentiableError(
                 f"`{p}` is in outputs, but the kernel {pyfn.__name__} never writes into it",
                 _def_loc(pyfn, p), "list in outputs the arrays the kernel writes")
-    check_races(fn, accesses)
+    check_races(fn, _with_callee_loads(accesses, fn, program))
     for callee in program.funcs.values():
         if callee is None or callee is fn:
             continue
@@ -68,6 +68,47 @@ def refuse_scalar(pyfn, p):
         f"`{p}` is passed to the kernel {pyfn.__name__} by value (a scalar): a kernel cannot hand "
         "back the derivative of a by-value argument", _def_loc(pyfn, p),
         f"pass a 1-element array and read `{p}[0]` in the kernel, or leave `{p}` out of wrt")
+
+
+def _with_callee_loads(accesses, fn, program):
+    """``accesses`` and the reads that device functions make of the kernel's arrays passed to
+    them, each at the call (a device function reading ``x[i - 1]`` of an ``x`` the kernel
+    writes is the same race as the kernel reading it). An index the callee computes from its
+    parameters is mapped back through the call's arguments where they are variables; any other
+    is one other threads may reach."""
+    out = {name: list(acc) for name, acc in accesses.items()}
+    for s in ir.walk_stmts(fn.body):
+        for root in ir.stmt_roots(s):
+            for e in ir.walk_expr(root):
+                if isinstance(e, ir.CallUser):
+                    for array, index in _callee_loads(e, program, {}, 0):
+                        if array in out:  # only arrays the kernel itself also touches can race
+                            out[array].append(("load", index, s))
+    return out
+
+
+def _callee_loads(call, program, bound, depth):
+    """``(kernel array, index)`` for each element read inside the callee of ``call`` (and its
+    callees) of an array argument; ``bound`` maps the caller's names to the kernel's."""
+    callee = program.funcs.get(call.func)
+    if callee is None or depth > 8:
+        return []
+    unknown = ir.Var("_unknown_index")  # no thread index: an element other threads may reach
+    env = {}
+    for p, a in zip(callee.params, call.args):
+        if isinstance(a, ir.Var):  # a callee's own variable is no name of the kernel's
+            env[p] = bound.get(a.name, unknown) if depth else a
+    found = []
+    for s in ir.walk_stmts(callee.body):
+        for root in ir.stmt_roots(s):
+            for e in ir.walk_expr(root):
+                if isinstance(e, ir.Load) and isinstance(e.array, ir.Var) and e.array.name in env:
+                    index = tuple(env.get(x.name, unknown) if isinstance(x, ir.Var) else unknown
+                                  for x in e.index)
+                    found.append((env[e.array.name].name, index))
+                elif isinstance(e, ir.CallUser):
+                    found += _callee_loads(e, program, env, depth + 1)
+    return found
 
 
 def check_races(fn, accesses):
