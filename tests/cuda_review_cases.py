@@ -1259,13 +1259,30 @@ def hidden_race(x, out):
         out[i] = x[i]
 
 
+@cuda.jit
+def row_view(u, out):
+    """A row view of a 2-D array, `row = u[i]`, then its elements."""
+    i = cuda.grid(1)
+    if i < u.shape[0]:
+        row = u[i]  # ERR
+        out[i] = row[0] * math.sin(row[1]) + row[2]
+
+
+def _row_args(rng):
+    n = 40
+    return {"u": _normal(rng, (n, 3), f8), "out": np.zeros(n)}
+
+
 # Refused in reverse mode for now (a clear error at the definition; the tangent kernels work): if
 # a later change accepts them, the refusal test checks them like REVIEW_CASES.
 MAYBE_DEVICE_IN_WHILE = Case("device_in_while", device_in_while, _diw_args, ("x", "a"), ("out",), *_1D)
 MAYBE_DEVICE_EARLY_RETURN = Case("device_early_return", device_early_return, _der_args, ("x", "c"), ("out",),
                                  *_1D)
 
+MAYBE_ROW_VIEW = Case("row_view", row_view, _row_args, ("u",), ("out",), *_1D)
+
 REVIEW_REFUSALS = [
+    Refusal("row_view", row_view, _row_args, ("u",), ("out",), match=r"view", maybe=MAYBE_ROW_VIEW),
     Refusal("device_adjoint_in_data_dependent_while", device_in_while, _diw_args, ("x", "a"), ("out",),
             maybe=MAYBE_DEVICE_IN_WHILE),
     Refusal("device_early_return_then_loop", device_early_return, _der_args, ("x", "c"), ("out",),

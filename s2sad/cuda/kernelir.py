@@ -140,8 +140,11 @@ def _local_arrays(stmts, consts):
             shape = _const_eval(s.value.args[0], consts)
             if shape is None:
                 raise NonDifferentiableError(
-                    "inside a kernel, the number of snapshots of a checkpointed loop must be a constant",
-                    s.loc, "write `s2sad.checkpointed(range(n), snapshots=8)` with a number")
+                    "inside a kernel, the adjoint needs a local array here whose size is not known when "
+                    "the kernel compiles (the adjoint of an array view such as a row `u[i]`, or the "
+                    "snapshots of a checkpointed loop)", s.loc,
+                    "read the elements directly (`u[i, 0]`, `u[i, k]`) instead of taking a view; for a "
+                    "checkpointed loop write `s2sad.checkpointed(range(n), snapshots=8)` with a number")
             dtype = s.value.kw("dtype")
             out.append(ir.Assign(s.target, ir.Call("cuda.local.array", (ir.Const(shape), dtype)), loc=s.loc,
                                  comment=s.comment))
