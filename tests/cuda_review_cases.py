@@ -1134,6 +1134,25 @@ def _perm_args(rng):
     return {"x": _normal(rng, n, f8), "perm": rng.permutation(n).astype(np.int64), "out": _normal(rng, n, f8)}
 
 
+@cuda.jit(device=True)
+def soft_inverse(u, p):
+    return (u * u + 1.0) ** -1.5 + u ** p
+
+
+@cuda.jit
+def device_pow(x, p, out):
+    """Fractional and negative powers inside a device function (their derivatives need pow of a
+    negative exponent: numba-cuda compiles no NumPy ufunc on numbers)."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = soft_inverse(x[i], p[0]) * x[i] ** 0.25
+
+
+def _dpow_args(rng):
+    n = 40
+    return {"x": _uniform(rng, n, f8, 0.5, 2.0), "p": np.array([0.7]), "out": np.zeros(n)}
+
+
 REVIEW_CASES = [
     Case("nbody_forces", nbody_forces, _nbody_args, ("pos", "mass", "eps"), ("force",), *_1D,
          colliding=("pos", "mass", "eps")),
@@ -1222,6 +1241,7 @@ REVIEW_CASES = [
     Case("f32_ode_tape", f32_ode_tape, _f32ode_args, ("y0", "p"), ("out",), *_1D, dtype=np.float32,
          own=("y0",), colliding=("p",), taped=True),
     Case("scatter_permutation", scatter_permutation, _perm_args, ("x",), ("out",), *_1D, own=("x",)),
+    Case("device_pow", device_pow, _dpow_args, ("x", "p"), ("out",), *_1D, own=("x",), colliding=("p",)),
     Case("loop_var_power", loop_var_power, _lvp_args, ("x",), ("out",), *_1D, own=("x",)),
 ]
 

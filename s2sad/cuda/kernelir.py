@@ -340,13 +340,18 @@ def _index_tapes(stmts, tapes):
 
 def _intrinsics(e, types=None):
     """``e`` in what numba-cuda compiles: thread-index intrinsics as attributes, a loop's trip
-    count in integer arithmetic, ``np.sign`` of a number (no ufunc in device code) by ``_sign``."""
+    count in integer arithmetic, ``np.sign`` of a number (no ufunc in device code) by ``_sign``,
+    ``np.power`` of numbers by ``**``."""
     if isinstance(e, ir.Call) and e.func in INTRINSIC_ATTRS:
         return ir.Global(e.func)
     if isinstance(e, ir.Call) and e.func == "len" and len(e.args) == 1 and isinstance(e.args[0], ir.Call) \
             and e.args[0].func == "range" and len(e.args[0].args) == 3:
         # a loop's trip count in integer arithmetic (no range object in device code)
         return ir.Call(RANGE_LEN, tuple(_intrinsics(a, types) for a in e.args[0].args))
+    if isinstance(e, ir.Call) and e.func == "np.power" and len(e.args) == 2 and not e.kwargs:
+        # the rules' x ** (p - 1) for p < 1 (np.power: inf at 0 on the CPU, where Python's ** raises);
+        # numba-cuda has no ufunc on numbers in device code, and its ** is CUDA's pow (inf at 0)
+        return ir.BinOp("**", *(_intrinsics(a, types) for a in e.args))
     if isinstance(e, ir.Call) and e.func == "np.sign" and len(e.args) == 1:
         sign = ir.Call(SIGN, (_intrinsics(e.args[0], types),))
         return ir.Call("np.float32", (sign,)) if _dtype_of(e.args[0], types or {}) == "float32" else sign
