@@ -7,10 +7,11 @@ along random and unit directions, the jvp/vjp dot-product test, the race detecto
 ``# ERR`` line. Each kernel's docstring says what it probes. Grids stay within the simulator's
 64 threads.
 
-Not refused, because no analysis before the launch can prove it (documented, not tested): a
-primal race through data, ``out[idx[i]] = v`` with repeated indices (the adjoint then credits
-every writer, the primal keeps one) or a plain ``total[0] += v`` from every thread (the primal
-loses updates on a GPU; the derivative is that of the sum the user meant). The permutation
+A plain write or ``+=`` into one element every thread names alike (``total[0] += v``) is refused
+where the guards provably let several threads through; a guarded single writer (``if i == 0``)
+is accepted. Not refused, because no analysis before the launch can prove it (documented, not
+tested): a primal race through data, ``out[idx[i]] = v`` with repeated indices (the adjoint then
+credits every writer, the primal keeps one), or through a data-dependent guard. The permutation
 case ``scatter_permutation`` is the race-free use of the same pattern.
 """
 
@@ -1153,6 +1154,66 @@ def _dpow_args(rng):
     return {"x": _uniform(rng, n, f8, 0.5, 2.0), "p": np.array([0.7]), "out": np.zeros(n)}
 
 
+@cuda.jit
+def grow_until(x, out, iters):
+    """A while loop over the output element itself (its trip count read from what the thread
+    wrote), and an integer side output the derivative does not name (iteration counts)."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = x[i]
+        k = 0
+        while out[i] < 5.0:
+            out[i] = out[i] * 1.7 + 0.1 * math.sin(out[i])
+            k += 1
+        iters[i] = k
+
+
+def _grow_args(rng):
+    n = 40
+    # keep each trajectory's last value away from the threshold 5
+    while True:
+        x = rng.uniform(0.2, 2.0, n)
+        v = x.copy()
+        last = np.zeros(n)
+        for _ in range(20):
+            m = v < 5.0
+            v = np.where(m, v * 1.7 + 0.1 * np.sin(v), v)
+            last = np.where(m, np.abs(v - 5.0), last)
+        if np.min(np.abs(v - 5.0)) > 0.01 and np.min(last) > 0.01:
+            return {"x": x, "out": np.zeros(n), "iters": np.zeros(n, np.int64)}
+
+
+@cuda.jit
+def first_thread_sums(x, total, out):
+    """One thread (``i == 0``) writes a shared element; the others write their own: no race."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = x[i] * x[i]
+    if i == 0:
+        s = 0.0
+        for k in range(x.shape[0]):
+            s += math.sin(x[k])
+        total[0] = s
+
+
+@cuda.jit
+def first_thread_by_order(x, total):
+    """One thread (``i < 1``) writes the shared element: no race."""
+    i = cuda.grid(1)
+    if i < 1:
+        total[0] = x[0] * x[1] + math.cos(x[2])
+
+
+def _first_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8), "total": _normal(rng, 1, f8), "out": np.zeros(n)}
+
+
+def _first_order_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8), "total": _normal(rng, 1, f8)}
+
+
 REVIEW_CASES = [
     Case("nbody_forces", nbody_forces, _nbody_args, ("pos", "mass", "eps"), ("force",), *_1D,
          colliding=("pos", "mass", "eps")),
@@ -1242,6 +1303,10 @@ REVIEW_CASES = [
          own=("y0",), colliding=("p",), taped=True),
     Case("scatter_permutation", scatter_permutation, _perm_args, ("x",), ("out",), *_1D, own=("x",)),
     Case("device_pow", device_pow, _dpow_args, ("x", "p"), ("out",), *_1D, own=("x",), colliding=("p",)),
+    Case("grow_until", grow_until, _grow_args, ("x",), ("out",), *_1D, own=("x",), taped=True),
+    Case("first_thread_sums", first_thread_sums, _first_args, ("x",), ("total", "out"), *_1D,
+         colliding=("x",)),
+    Case("first_thread_by_order", first_thread_by_order, _first_order_args, ("x",), ("total",), *_1D),
     Case("loop_var_power", loop_var_power, _lvp_args, ("x",), ("out",), *_1D, own=("x",)),
 ]
 
@@ -1293,6 +1358,33 @@ def _row_args(rng):
     return {"u": _normal(rng, (n, 3), f8), "out": np.zeros(n)}
 
 
+@cuda.jit
+def plain_sum_race(x, total):
+    """A sum by a plain ``+=`` from every thread (lost updates on a GPU): cuda.atomic.add was meant."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        total[0] += x[i] * x[i]  # ERR
+
+
+@cuda.jit
+def every_thread_writes_all(x, w, out):
+    """Every thread writes every element of out (the last writer wins)."""
+    i = cuda.grid(1)
+    if i >= 1 and i < w.shape[0]:
+        for k in range(out.shape[0]):
+            out[k] = x[k] * w[i]  # ERR
+
+
+def _all_args(rng):
+    n = 40
+    return {"x": _normal(rng, 5, f8), "w": _normal(rng, n, f8), "out": np.zeros(5)}
+
+
+def _sum_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8), "total": np.zeros(1)}
+
+
 # Refused in reverse mode for now (a clear error at the definition; the tangent kernels work): if
 # a later change accepts them, the refusal test checks them like REVIEW_CASES.
 MAYBE_DEVICE_IN_WHILE = Case("device_in_while", device_in_while, _diw_args, ("x", "a"), ("out",), *_1D)
@@ -1308,5 +1400,7 @@ REVIEW_REFUSALS = [
     Refusal("device_early_return_then_loop", device_early_return, _der_args, ("x", "c"), ("out",),
             at=early_exit_device, maybe=MAYBE_DEVICE_EARLY_RETURN),
     Refusal("race_inside_device_function", hidden_race, C._xo_args, ("x",), ("x", "out"), match=r"race"),
+    Refusal("plain_sum_race", plain_sum_race, _sum_args, ("x",), ("total",), match=r"race"),
+    Refusal("every_thread_writes_all", every_thread_writes_all, _all_args, ("x", "w"), ("out",), match=r"race"),
     Refusal("atomic_max", atomic_max, _amax_args, ("x",), ("out",)),
 ]
