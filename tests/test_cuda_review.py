@@ -3,6 +3,7 @@ harness: tangent and adjoint kernels against central finite differences of the p
 jvp against vjp, the atomics in the generated source, the race detector, and the refusals at
 the user's line. Runs on Numba's CUDA simulator like tests/test_cuda.py."""
 
+import math
 import os
 import sys
 
@@ -70,3 +71,29 @@ def test_review_covers_enough_kernels():
     for c in CASES:
         g = np.prod(np.atleast_1d(c.griddim)) * np.prod(np.atleast_1d(c.blockdim))
         assert g <= 64, c.name
+
+
+def test_manual_thread_index_refuses_a_2d_launch(scuda):
+    """``i = threadIdx.x + blockIdx.x * blockDim.x`` tells threads apart along x only: with 2-D
+    blocks two threads share ``i``, and the adjoint's plain ``x_bar[i] +=`` (the thread's own
+    element) would race and count twice. Refused before anything is launched; a 1-D launch runs."""
+    from numba import cuda
+
+    @cuda.jit
+    def manual(x, out):
+        i = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x
+        if i < x.shape[0]:
+            out[i] = math.sin(x[i])
+
+    n = 16
+    x = np.linspace(0.1, 1.0, n)
+    for make in (scuda.vjp_kernel, scuda.jvp_kernel):
+        d = make(manual, wrt=("x",), outputs=("out",))
+        shadows = [np.ones(n), np.ones(n)]
+        with pytest.raises(ValueError, match=r"threadIdx\.x \+ blockIdx\.x \* blockDim\.x"):
+            d[1, (16, 2)](x, np.zeros(n), *shadows)
+        np.testing.assert_array_equal(shadows[0], np.ones(n))  # nothing launched
+        d[1, 16](x, np.zeros(n), *shadows)
+    x_bar = np.zeros(n)
+    scuda.vjp_kernel(manual, wrt=("x",), outputs=("out",))[1, 16](x, np.zeros(n), x_bar, np.ones(n))
+    np.testing.assert_allclose(x_bar, np.cos(x), rtol=1e-12)  # d sin = cos, by hand

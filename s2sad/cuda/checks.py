@@ -125,10 +125,11 @@ def check_races(fn, accesses):
             continue
         for kind, index, s in acc:
             if own_index(index, indices) is None:
-                what = {"load": "reads", "store": "writes", "add": "adds into"}.get(
-                    kind, f"reads (in the device function `{kind[len('load in '):]}` it calls)")
+                what = {"load": "reads", "store": "writes", "add": "adds into"}.get(kind, "reads")
+                where = f" (in the device function `{kind[len('load in '):]}` it calls)" \
+                    if kind.startswith("load in ") else ""
                 raise NonDifferentiableError(
-                    f"the kernel {what} `{name}` at an element other threads may also reach, and "
+                    f"the kernel {what} `{name}`{where} at an element other threads may also reach, and "
                     f"`{name}` is both read and written in this launch: the values a thread reads "
                     "depend on the order in which the threads run (a race in the primal kernel)",
                     s.loc, f"read `{name}` only at the thread's own element (`{name}[i]` with "
