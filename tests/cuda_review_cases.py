@@ -17,8 +17,10 @@ case ``scatter_permutation`` is the race-free use of the same pattern.
 
 import math
 
+import numba
 import numpy as np
 
+import s2sad
 import cuda_cases as C  # aliases np.row_stack before numba.cuda is imported
 from numba import cuda
 
@@ -1214,6 +1216,66 @@ def _first_order_args(rng):
     return {"x": _normal(rng, n, f8), "total": _normal(rng, 1, f8)}
 
 
+@cuda.jit
+def checkpointed_device_inplace(x, p, nsteps):
+    """A checkpointed time loop calling a device function, the state written back in place."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        w = 0.0
+        for s in s2sad.checkpointed(range(nsteps), snapshots=4):
+            v, w = rotate(v, w, p[0], p[1])
+            v = v + 0.01 * math.sin(w)
+        x[i] = v + w
+
+
+def _ckpt_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8), "p": np.array([math.cos(0.2), math.sin(0.2)]), "nsteps": 37}
+
+
+@cuda.jit
+def checkpointed_device_inplace_plain(x, p, nsteps):
+    """checkpointed_device_inplace without the checkpointing: its finite-difference twin."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        w = 0.0
+        for s in range(nsteps):
+            v, w = rotate(v, w, p[0], p[1])
+            v = v + 0.01 * math.sin(w)
+        x[i] = v + w
+
+
+@cuda.jit
+def local_int_scratch(x, out):
+    """A cuda.local.array of integers (no derivative) used to pick elements: refused today (every
+    local array is), checked like a case if accepted later."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        order = cuda.local.array(3, numba.int64)  # ERR
+        order[0] = 2
+        order[1] = 0
+        order[2] = 1
+        s = 0.0
+        for k in range(3):
+            s += x[i] * (order[k] + 1.0) * math.cos(x[i] * k)
+        out[i] = s
+
+
+@cuda.jit
+def mixed_dtypes(x, out):
+    """float64 in, float32 out."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = math.sin(x[i]) * x[i]
+
+
+def _mixed_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, np.float32), "out": np.zeros(n, np.float64)}
+
+
 REVIEW_CASES = [
     Case("nbody_forces", nbody_forces, _nbody_args, ("pos", "mass", "eps"), ("force",), *_1D,
          colliding=("pos", "mass", "eps")),
@@ -1307,6 +1369,9 @@ REVIEW_CASES = [
     Case("first_thread_sums", first_thread_sums, _first_args, ("x",), ("total", "out"), *_1D,
          colliding=("x",)),
     Case("first_thread_by_order", first_thread_by_order, _first_order_args, ("x",), ("total",), *_1D),
+    Case("checkpointed_device_inplace", checkpointed_device_inplace, _ckpt_args, ("x", "p"), ("x",), *_1D,
+         reference=checkpointed_device_inplace_plain, colliding=("p",)),
+    Case("mixed_dtypes", mixed_dtypes, _mixed_args, ("x",), ("out",), *_1D, dtype=np.float32, own=("x",)),
     Case("loop_var_power", loop_var_power, _lvp_args, ("x",), ("out",), *_1D, own=("x",)),
 ]
 
@@ -1402,5 +1467,7 @@ REVIEW_REFUSALS = [
     Refusal("race_inside_device_function", hidden_race, C._xo_args, ("x",), ("x", "out"), match=r"race"),
     Refusal("plain_sum_race", plain_sum_race, _sum_args, ("x",), ("total",), match=r"race"),
     Refusal("every_thread_writes_all", every_thread_writes_all, _all_args, ("x", "w"), ("out",), match=r"race"),
+    Refusal("local_int_array", local_int_scratch, _readback_args, ("x",), ("out",), match=r"local",
+            maybe=Case("local_int_scratch", local_int_scratch, _readback_args, ("x",), ("out",), *_1D)),
     Refusal("atomic_max", atomic_max, _amax_args, ("x",), ("out",)),
 ]
