@@ -1375,7 +1375,6 @@ REVIEW_CASES = [
     Case("loop_var_power", loop_var_power, _lvp_args, ("x",), ("out",), *_1D, own=("x",)),
 ]
 
-REVIEW_CASE = {c.name: c for c in REVIEW_CASES}
 
 
 # ---------------------------------------------------------------- refusals
@@ -1450,6 +1449,31 @@ def _sum_args(rng):
     return {"x": _normal(rng, n, f8), "total": np.zeros(1)}
 
 
+@cuda.jit
+def rowsum_race(m, out):
+    """Row sums on a 2-D grid by a plain ``+=``: threads (i, 0), (i, 1), ... add into out[i]."""
+    i, j = cuda.grid(2)
+    if i < m.shape[0] and j < m.shape[1]:
+        out[i] += m[i, j] * m[i, j]  # ERR
+
+
+@cuda.jit
+def row_first_column(m, out):
+    """A 2-D grid where only the threads of column 0 write out[i] (``j == 0``): no race."""
+    i, j = cuda.grid(2)
+    if i < m.shape[0] and j == 0:
+        s = 0.0
+        for k in range(m.shape[1]):
+            s += m[i, k] * math.sin(m[i, k])
+        out[i] = s
+
+
+def _rows_args(rng):
+    return {"m": _normal(rng, (7, 5), f8), "out": np.zeros(7)}
+
+
+REVIEW_CASES.append(Case("row_first_column", row_first_column, _rows_args, ("m",), ("out",), (2, 2), (4, 4)))
+
 # Refused in reverse mode for now (a clear error at the definition; the tangent kernels work): if
 # a later change accepts them, the refusal test checks them like REVIEW_CASES.
 MAYBE_DEVICE_IN_WHILE = Case("device_in_while", device_in_while, _diw_args, ("x", "a"), ("out",), *_1D)
@@ -1469,5 +1493,8 @@ REVIEW_REFUSALS = [
     Refusal("every_thread_writes_all", every_thread_writes_all, _all_args, ("x", "w"), ("out",), match=r"race"),
     Refusal("local_int_array", local_int_scratch, _readback_args, ("x",), ("out",), match=r"local",
             maybe=Case("local_int_scratch", local_int_scratch, _readback_args, ("x",), ("out",), *_1D)),
+    Refusal("rowsum_race_2d", rowsum_race, _rows_args, ("m",), ("out",), match=r"race"),
     Refusal("atomic_max", atomic_max, _amax_args, ("x",), ("out",)),
 ]
+
+REVIEW_CASE = {c.name: c for c in REVIEW_CASES}

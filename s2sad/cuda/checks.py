@@ -237,13 +237,30 @@ def check_shared_plain_writes(fn, named):
         return bool(ss) and all(isinstance(d, ir.Assign) and not d.inplace and guard(d.value, depth + 1)
                                 for d in ss)
 
+    def shared(index):
+        """Every entry a bound or a component of one cuda.grid, and some component missing:
+        ``out[0]``, or ``out[i]`` with ``i, j = cuda.grid(2)`` (threads (i, 0), (i, 1), ... meet)."""
+        comps = {}
+        for x in index:
+            if isinstance(x, ir.Var) and x.name in indices and x.name not in loop_vars:
+                site, comp, k = indices[x.name]
+                comps.setdefault((site, k), set()).add(comp)
+            elif not bound(x):
+                return False
+        return len(comps) <= 1 and all(c != set(range(k)) for (_, k), c in comps.items())
+
     def walk(stmts, reached):
         for s in stmts:
             if isinstance(s, (ir.Store, ir.AugStore)) and reached and s.array.name in named \
-                    and not getattr(s, "atomic", False) and all(bound(x) for x in s.index):
-                how = "writes" if isinstance(s, ir.Store) else "adds into (a plain `+=`, not atomic)"
+                    and not getattr(s, "atomic", False) and shared(s.index):
+                plain = isinstance(s, ir.Store)
+                if any(isinstance(x, ir.Var) and x.name in indices for x in s.index):
+                    who = "threads that differ only in a thread index this index leaves out " + (
+                        "write" if plain else "add into (a plain `+=`, not atomic)")
+                else:
+                    who = "every thread " + ("writes" if plain else "adds into (a plain `+=`, not atomic)")
                 raise NonDifferentiableError(
-                    f"every thread {how} the same element of `{s.array.name}`: a race in the primal "
+                    f"{who} the same element of `{s.array.name}`: a race in the primal "
                     "kernel (the threads' writes overwrite each other, or their additions are lost), "
                     "so there is no one derivative to take", s.loc,
                     f"add with `cuda.atomic.add({s.array.name}, index, value)`, or let one thread write "
