@@ -1276,6 +1276,46 @@ def _mixed_args(rng):
     return {"x": _normal(rng, n, np.float32), "out": np.zeros(n, np.float64)}
 
 
+GRAVITY = 9.81
+COEFFS = np.array([0.5, -0.25, 0.125])
+
+
+@cuda.jit(device=True)
+def settle_count(v, target):
+    k = 0
+    for s in range(6):
+        if v > target:
+            v = 0.5 * (v + target) + 0.01 * v * v
+            k += 1
+    return v, k
+
+
+@cuda.jit
+def device_tuple_with_int(x, out):
+    """A device function returning (float, int), of which only the float is differentiated: its
+    adjoint's call is `v_bar = settle_count_vjp(...)[0]`, which the tape size missed (rows = 0,
+    the device adjoint wrote past its tape). Module-level constants (a float, an array)."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v, k = settle_count(x[i], 0.3)
+        out[i] = v * (k + 1) + GRAVITY * COEFFS[k % 3] * x[i]
+
+
+def _dti_args(rng):
+    n = 40
+    # keep every intermediate of settle_count away from the target 0.3
+    while True:
+        x = rng.uniform(-1.0, 3.0, n)
+        v = x.copy()
+        ok = np.abs(v - 0.3) > 0.02
+        for _ in range(6):
+            m = v > 0.3
+            v = np.where(m, 0.5 * (v + 0.3) + 0.01 * v * v, v)
+            ok &= np.abs(v - 0.3) > 0.002
+        if ok.all():
+            return {"x": x, "out": np.zeros(n)}
+
+
 REVIEW_CASES = [
     Case("nbody_forces", nbody_forces, _nbody_args, ("pos", "mass", "eps"), ("force",), *_1D,
          colliding=("pos", "mass", "eps")),
@@ -1372,6 +1412,7 @@ REVIEW_CASES = [
     Case("checkpointed_device_inplace", checkpointed_device_inplace, _ckpt_args, ("x", "p"), ("x",), *_1D,
          reference=checkpointed_device_inplace_plain, colliding=("p",)),
     Case("mixed_dtypes", mixed_dtypes, _mixed_args, ("x",), ("out",), *_1D, dtype=np.float32, own=("x",)),
+    Case("device_tuple_with_int", device_tuple_with_int, _dti_args, ("x",), ("out",), *_1D, own=("x",)),
     Case("loop_var_power", loop_var_power, _lvp_args, ("x",), ("out",), *_1D, own=("x",)),
 ]
 
@@ -1474,6 +1515,25 @@ def _rows_args(rng):
 
 REVIEW_CASES.append(Case("row_first_column", row_first_column, _rows_args, ("m",), ("out",), (2, 2), (4, 4)))
 
+@cuda.jit(device=True)
+def ping(u, n):
+    if n <= 0:
+        return u
+    return pong(u * 0.5, n - 1)
+
+
+@cuda.jit(device=True)
+def pong(u, n):
+    return ping(math.sin(u), n)  # ERR
+
+
+@cuda.jit
+def mutual_recursion(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = ping(x[i], 3)
+
+
 # Refused in reverse mode for now (a clear error at the definition; the tangent kernels work): if
 # a later change accepts them, the refusal test checks them like REVIEW_CASES.
 MAYBE_DEVICE_IN_WHILE = Case("device_in_while", device_in_while, _diw_args, ("x", "a"), ("out",), *_1D)
@@ -1494,6 +1554,7 @@ REVIEW_REFUSALS = [
     Refusal("local_int_array", local_int_scratch, _readback_args, ("x",), ("out",), match=r"local",
             maybe=Case("local_int_scratch", local_int_scratch, _readback_args, ("x",), ("out",), *_1D)),
     Refusal("rowsum_race_2d", rowsum_race, _rows_args, ("m",), ("out",), match=r"race"),
+    Refusal("mutual_recursion", mutual_recursion, C._xo_args, ("x",), ("out",), at=pong, match=r"recurs"),
     Refusal("atomic_max", atomic_max, _amax_args, ("x",), ("out",)),
 ]
 

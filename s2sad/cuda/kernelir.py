@@ -15,7 +15,7 @@ of a CUDA kernel:
 from __future__ import annotations
 
 from .. import ir
-from ..analysis.tapesize import Counter, as_expr, peak, push_bound
+from ..analysis.tapesize import Counter, add_counts, as_expr, peak, push_bound
 from ..errors import NonDifferentiableError
 from ..ir.types import Array
 from ..primitives.cudarules import THREAD_ATTRS
@@ -549,12 +549,19 @@ class _NetZeroLoops(Counter):
         self.calls, self.key_of_kind = calls or {}, key_of_kind or {}
 
     def stmt_count(self, s):
-        v = getattr(s, "value", None)
-        if isinstance(s, (ir.Assign, ir.TupleAssign, ir.ExprStmt)) and isinstance(v, ir.Call) \
-                and v.func in self.calls:
-            params, peaks = self.calls[v.func]
-            args = dict(zip(params, v.args))
-            return {self.key_of_kind[k]: (_substitute(n, args), 0) for k, n in peaks.items()}
+        if not ir.child_blocks(s):
+            # a device adjoint's call anywhere in the statement: `v_bar = f_vjp(...)[0]` (the
+            # callee returns a tuple of which one item is active) records as much as a bare call
+            calls = [e for r in ir.stmt_roots(s) for e in ir.walk_expr(r)
+                     if isinstance(e, ir.Call) and e.func in self.calls]
+            total = {}
+            for call in calls:
+                params, peaks = self.calls[call.func]
+                args = dict(zip(params, call.args))
+                total = add_counts(total, {self.key_of_kind[k]: (_substitute(n, args), 0)
+                                           for k, n in peaks.items()})
+            if calls:
+                return total
         if isinstance(s, ir.While):
             body = self.count(s.cond + s.body)
             if body is not None and all(net == 0 for _, net in body.values()):
