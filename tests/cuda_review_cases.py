@@ -1316,6 +1316,35 @@ def _dti_args(rng):
             return {"x": x, "out": np.zeros(n)}
 
 
+@cuda.jit(device=True)
+def inner_steps(v, a):
+    for s in range(5):
+        v = v - 0.1 * (v * v * v - a)
+    return v, s
+
+
+@cuda.jit(device=True)
+def outer_steps(v, a):  # ERR
+    for r in range(3):
+        w, last = inner_steps(v, a)
+        v = 0.5 * (v + w) + 0.01 * last
+    return v
+
+
+@cuda.jit
+def nested_device_tapes(x, a, out):
+    """A device function whose adjoint records calling another that records (and returns a
+    tuple with an integer), called twice in one statement."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = outer_steps(x[i], a[i]) * outer_steps(0.5 * x[i], 1.5 * a[i])
+
+
+def _nested_args(rng):
+    n = 40
+    return {"x": _normal(rng, n, f8, 0.5), "a": _uniform(rng, n, f8, 0.5, 1.5), "out": np.zeros(n)}
+
+
 REVIEW_CASES = [
     Case("nbody_forces", nbody_forces, _nbody_args, ("pos", "mass", "eps"), ("force",), *_1D,
          colliding=("pos", "mass", "eps")),
@@ -1542,7 +1571,12 @@ MAYBE_DEVICE_EARLY_RETURN = Case("device_early_return", device_early_return, _de
 
 MAYBE_ROW_VIEW = Case("row_view", row_view, _row_args, ("u",), ("out",), *_1D)
 
+MAYBE_NESTED_DEVICE_TAPES = Case("nested_device_tapes", nested_device_tapes, _nested_args, ("x", "a"), ("out",),
+                                 *_1D)
+
 REVIEW_REFUSALS = [
+    Refusal("nested_device_adjoints_recording", nested_device_tapes, _nested_args, ("x", "a"), ("out",),
+            at=outer_steps, maybe=MAYBE_NESTED_DEVICE_TAPES),
     Refusal("row_view", row_view, _row_args, ("u",), ("out",), match=r"view", maybe=MAYBE_ROW_VIEW),
     Refusal("device_adjoint_in_data_dependent_while", device_in_while, _diw_args, ("x", "a"), ("out",),
             maybe=MAYBE_DEVICE_IN_WHILE),
