@@ -1345,6 +1345,42 @@ def _nested_args(rng):
     return {"x": _normal(rng, n, f8, 0.5), "a": _uniform(rng, n, f8, 0.5, 1.5), "out": np.zeros(n)}
 
 
+@cuda.jit
+def device_loop_in_time_loop(x, a, nsteps, out):
+    """A device function whose adjoint records (a loop in it) called in the kernel's time loop:
+    the reverse sweep pops the kernel's value, then the device adjoint pushes and pops its own
+    (refused before: the tape size analysis gave up on the guarded loop)."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        for k in range(nsteps):
+            v = relax(v, a[i]) * 0.9
+        out[i] = v
+
+
+def _dlt_args(rng):
+    n = 40
+    return {"x": _uniform(rng, n, f8, 0.3, 1.2), "a": _uniform(rng, n, f8, 0.5, 1.5), "nsteps": 7,
+            "out": np.zeros(n)}
+
+
+@cuda.jit
+def device_loop_in_data_loop(x, counts, a, out):  # ERR
+    """As device_loop_in_time_loop, the kernel's trip count read from data: refused in reverse."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        v = x[i]
+        for k in range(counts[i]):
+            v = relax(v, a[i])
+        out[i] = v
+
+
+def _dld_args(rng):
+    n = 40
+    return {"x": _uniform(rng, n, f8, 0.3, 1.2), "counts": rng.integers(0, 6, n).astype(np.int64),
+            "a": _uniform(rng, n, f8, 0.5, 1.5), "out": np.zeros(n)}
+
+
 REVIEW_CASES = [
     Case("nbody_forces", nbody_forces, _nbody_args, ("pos", "mass", "eps"), ("force",), *_1D,
          colliding=("pos", "mass", "eps")),
@@ -1442,6 +1478,8 @@ REVIEW_CASES = [
          reference=checkpointed_device_inplace_plain, colliding=("p",)),
     Case("mixed_dtypes", mixed_dtypes, _mixed_args, ("x",), ("out",), *_1D, dtype=np.float32, own=("x",)),
     Case("device_tuple_with_int", device_tuple_with_int, _dti_args, ("x",), ("out",), *_1D, own=("x",)),
+    Case("device_loop_in_time_loop", device_loop_in_time_loop, _dlt_args, ("x", "a"), ("out",), *_1D,
+         own=("x", "a"), taped=True),
     Case("loop_var_power", loop_var_power, _lvp_args, ("x",), ("out",), *_1D, own=("x",)),
 ]
 
@@ -1574,7 +1612,12 @@ MAYBE_ROW_VIEW = Case("row_view", row_view, _row_args, ("u",), ("out",), *_1D)
 MAYBE_NESTED_DEVICE_TAPES = Case("nested_device_tapes", nested_device_tapes, _nested_args, ("x", "a"), ("out",),
                                  *_1D)
 
+MAYBE_DEVICE_LOOP_IN_DATA_LOOP = Case("device_loop_in_data_loop", device_loop_in_data_loop, _dld_args,
+                                      ("x", "a"), ("out",), *_1D)
+
 REVIEW_REFUSALS = [
+    Refusal("device_adjoint_in_data_dependent_for", device_loop_in_data_loop, _dld_args, ("x", "a"), ("out",),
+            maybe=MAYBE_DEVICE_LOOP_IN_DATA_LOOP),
     Refusal("nested_device_adjoints_recording", nested_device_tapes, _nested_args, ("x", "a"), ("out",),
             at=outer_steps, maybe=MAYBE_NESTED_DEVICE_TAPES),
     Refusal("row_view", row_view, _row_args, ("u",), ("out",), match=r"view", maybe=MAYBE_ROW_VIEW),

@@ -15,7 +15,7 @@ of a CUDA kernel:
 from __future__ import annotations
 
 from .. import ir
-from ..analysis.tapesize import Counter, add_counts, as_expr, peak, push_bound
+from ..analysis.tapesize import Counter, _max, _mul, add_counts, as_expr, free_names, peak, push_bound, trip_count
 from ..errors import NonDifferentiableError
 from ..ir.types import Array
 from ..primitives.cudarules import THREAD_ATTRS
@@ -566,7 +566,48 @@ class _NetZeroLoops(Counter):
             body = self.count(s.cond + s.body)
             if body is not None and all(net == 0 for _, net in body.values()):
                 return {k: (p, 0) for k, (p, _) in body.items()}
+        if isinstance(s, ir.For):
+            popping = self._popping_loop(s)
+            if popping is not None:
+                return popping
+        if isinstance(s, ir.If):
+            # the whole kernel is counted here (forward and reverse sweeps): a guarded loop
+            # pushes a number only known at launch in one branch and nothing in the other, so
+            # the nets differ; the larger one bounds every peak after it (rows to allocate)
+            a, b = self.count(s.body), self.count(s.orelse)
+            if a is None or b is None:
+                return None
+            out = {}
+            for k in set(a) | set(b):
+                (pa, na), (pb, nb) = a.get(k, (0, 0)), b.get(k, (0, 0))
+                if na == nb:
+                    net = na
+                elif isinstance(na, int) and isinstance(nb, int):
+                    net = max(na, nb)
+                else:  # (tapesize._max takes 0 for the smaller, which a net below 0 is not)
+                    net = ir.Call("max", (as_expr(na), as_expr(nb)))
+                out[k] = (_max(pa, pb), net)
+            return out
         return super().stmt_count(s)
+
+    def _popping_loop(self, s):
+        """A reverse-sweep loop whose iterations pop a value and then call a device adjoint
+        that pushes and pops its own (net < 0, peak > 0): each iteration starts lower than the
+        one before, so the first one's peak is the loop's. None: the general rule decides."""
+        body = self.count(s.body)
+        if not body or free_names(body) & (ir.assigned_names(s.body) | {s.var.name}):
+            return None
+        if not any(isinstance(net, int) and net < 0 and pk != 0 for pk, net in body.values()):
+            return None
+        out = {}
+        for k, (pk, net) in body.items():
+            if net == 0:
+                out[k] = (pk, 0)
+            elif isinstance(net, int) and net < 0:
+                out[k] = (pk, _mul(net, trip_count(s)))
+            else:
+                return None
+        return out
 
 
 def launch_expr(e, fn, types):
