@@ -153,8 +153,7 @@ def source_from_the_kernels_signature():
 
 
 REFUSED = {("calls_settle", "vjp"),  # its device adjoint records an unknown number of values
-           ("device_in_while", "vjp"), ("device_early_return", "vjp"),  # refused likewise
-           ("nested_device_tapes", "vjp"), ("device_loop_in_data_loop", "vjp"),  # likewise
+           ("device_in_while", "vjp"), ("device_loop_in_data_loop", "vjp"),  # refused likewise
            ("row_view", "vjp")}  # a row view's adjoint: a local array of unknown size
 
 
@@ -166,8 +165,7 @@ def main(names):
         return NO_NVVM
     import cuda_review_cases as RC  # the adversarial review's kernels (tests/test_cuda_review.py)
 
-    review = RC.REVIEW_CASES + [RC.MAYBE_DEVICE_IN_WHILE, RC.MAYBE_DEVICE_EARLY_RETURN, RC.MAYBE_ROW_VIEW,
-                               RC.MAYBE_NESTED_DEVICE_TAPES, RC.MAYBE_DEVICE_LOOP_IN_DATA_LOOP]
+    review = RC.REVIEW_CASES + [RC.MAYBE_DEVICE_IN_WHILE, RC.MAYBE_ROW_VIEW, RC.MAYBE_DEVICE_LOOP_IN_DATA_LOOP]
     cases = [c for c in C.CASES + transform_cases() + review if not names or c.name in names]
     failed = 0
     for case in cases:
