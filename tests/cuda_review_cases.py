@@ -3,9 +3,8 @@ scientists write, which the transform's authors never saw, checked by the same h
 tests/cuda_cases.py (tests/test_cuda_review.py runs them: finite differences of the primal kernel
 along random and unit directions, the jvp/vjp dot-product test, the race detector).
 
-``REVIEW_CASES`` must be differentiated right; ``REVIEW_REFUSALS`` must be refused at the
-``# ERR`` line. Each kernel's docstring says what it probes. Grids stay within the simulator's
-64 threads.
+A long file, one kernel a probe: ``REVIEW_CASES`` must be differentiated right; ``REVIEW_REFUSALS``
+must be refused at the ``# ERR`` line. Each kernel's docstring says what it probes. Grids: <= 64 threads.
 
 A plain write or ``+=`` into one element every thread names alike (``total[0] += v``) is refused
 where the guards provably let several threads through; a guarded single writer (``if i == 0``)
