@@ -5,8 +5,8 @@ pytest module: tests/test_cuda_ptx.py runs it in a subprocess with NUMBA_ENABLE_
 
 Numba's CUDA simulator runs kernels as Python, so it accepts device code that numba-cuda's
 typing rejects (a ``range`` object's ``len``, a cast numba cannot type, a tuple it cannot
-unify). Compiling to PTX needs libNVVM but no GPU. Each corpus case (tests/cuda_cases.py, and the kernels of tests/test_cuda_transform.py the
-corpus lacks) is built in both modes, for its own float type and for the other one (float32 <-> float64), and
+unify). Compiling to PTX needs libNVVM but no GPU. Each corpus case (tests/cuda_cases.py, the kernels of tests/test_cuda_transform.py the
+corpus lacks, and the review's tests/cuda_review_cases.py) is built in both modes, for its own float type and for the other one (float32 <-> float64), and
 its kernel (and counting kernel, when it has one) goes through ``numba.cuda.compile_ptx`` for
 compute capability 9.0. Prints one line per kernel and exits 1 if any fails; exits 3 when
 libNVVM cannot be loaded (nothing was checked)."""
@@ -152,7 +152,9 @@ def source_from_the_kernels_signature():
     assert "step(a: float32[:], x: float32[:], y: float32[:], out: float32[:])" in src, src[:800]
 
 
-REFUSED = {("calls_settle", "vjp")}  # its device adjoint records an unknown number of values
+REFUSED = {("calls_settle", "vjp"),  # its device adjoint records an unknown number of values
+           ("device_in_while", "vjp"), ("device_loop_in_data_loop", "vjp"),  # refused likewise
+           ("row_view", "vjp")}  # a row view's adjoint: a local array of unknown size
 
 
 def main(names):
@@ -161,7 +163,10 @@ def main(names):
     if why is not None:
         print(f"libNVVM not usable, nothing compiled: {why}")
         return NO_NVVM
-    cases = [c for c in C.CASES + transform_cases() if not names or c.name in names]
+    import cuda_review_cases as RC  # the adversarial review's kernels (tests/test_cuda_review.py)
+
+    review = RC.REVIEW_CASES + [RC.MAYBE_DEVICE_IN_WHILE, RC.MAYBE_ROW_VIEW, RC.MAYBE_DEVICE_LOOP_IN_DATA_LOOP]
+    cases = [c for c in C.CASES + transform_cases() + review if not names or c.name in names]
     failed = 0
     for case in cases:
         for dtype in (np.float64, np.float32):

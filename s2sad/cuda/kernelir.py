@@ -15,7 +15,7 @@ of a CUDA kernel:
 from __future__ import annotations
 
 from .. import ir
-from ..analysis.tapesize import Counter, as_expr, peak, push_bound
+from ..analysis.tapesize import Counter, _max, _mul, add_counts, as_expr, free_names, peak, push_bound, trip_count
 from ..errors import NonDifferentiableError
 from ..ir.types import Array
 from ..primitives.cudarules import THREAD_ATTRS
@@ -140,8 +140,11 @@ def _local_arrays(stmts, consts):
             shape = _const_eval(s.value.args[0], consts)
             if shape is None:
                 raise NonDifferentiableError(
-                    "inside a kernel, the number of snapshots of a checkpointed loop must be a constant",
-                    s.loc, "write `s2sad.checkpointed(range(n), snapshots=8)` with a number")
+                    "inside a kernel, the adjoint needs a local array here whose size is not known when "
+                    "the kernel compiles (the adjoint of an array view such as a row `u[i]`, or the "
+                    "snapshots of a checkpointed loop)", s.loc,
+                    "read the elements directly (`u[i, 0]`, `u[i, k]`) instead of taking a view; for a "
+                    "checkpointed loop write `s2sad.checkpointed(range(n), snapshots=8)` with a number")
             dtype = s.value.kw("dtype")
             out.append(ir.Assign(s.target, ir.Call("cuda.local.array", (ir.Const(shape), dtype)), loc=s.loc,
                                  comment=s.comment))
@@ -337,13 +340,18 @@ def _index_tapes(stmts, tapes):
 
 def _intrinsics(e, types=None):
     """``e`` in what numba-cuda compiles: thread-index intrinsics as attributes, a loop's trip
-    count in integer arithmetic, ``np.sign`` of a number (no ufunc in device code) by ``_sign``."""
+    count in integer arithmetic, ``np.sign`` of a number (no ufunc in device code) by ``_sign``,
+    ``np.power`` of numbers by ``**``."""
     if isinstance(e, ir.Call) and e.func in INTRINSIC_ATTRS:
         return ir.Global(e.func)
     if isinstance(e, ir.Call) and e.func == "len" and len(e.args) == 1 and isinstance(e.args[0], ir.Call) \
             and e.args[0].func == "range" and len(e.args[0].args) == 3:
         # a loop's trip count in integer arithmetic (no range object in device code)
         return ir.Call(RANGE_LEN, tuple(_intrinsics(a, types) for a in e.args[0].args))
+    if isinstance(e, ir.Call) and e.func == "np.power" and len(e.args) == 2 and not e.kwargs:
+        # the rules' x ** (p - 1) for p < 1 (np.power: inf at 0 on the CPU, where Python's ** raises);
+        # numba-cuda has no ufunc on numbers in device code, and its ** is CUDA's pow (inf at 0)
+        return ir.BinOp("**", *(_intrinsics(a, types) for a in e.args))
     if isinstance(e, ir.Call) and e.func == "np.sign" and len(e.args) == 1:
         sign = ir.Call(SIGN, (_intrinsics(e.args[0], types),))
         return ir.Call("np.float32", (sign,)) if _dtype_of(e.args[0], types or {}) == "float32" else sign
@@ -541,17 +549,65 @@ class _NetZeroLoops(Counter):
         self.calls, self.key_of_kind = calls or {}, key_of_kind or {}
 
     def stmt_count(self, s):
-        v = getattr(s, "value", None)
-        if isinstance(s, (ir.Assign, ir.TupleAssign, ir.ExprStmt)) and isinstance(v, ir.Call) \
-                and v.func in self.calls:
-            params, peaks = self.calls[v.func]
-            args = dict(zip(params, v.args))
-            return {self.key_of_kind[k]: (_substitute(n, args), 0) for k, n in peaks.items()}
+        if not ir.child_blocks(s):
+            # a device adjoint's call anywhere in the statement: `v_bar = f_vjp(...)[0]` (the
+            # callee returns a tuple of which one item is active) records as much as a bare call
+            calls = [e for r in ir.stmt_roots(s) for e in ir.walk_expr(r)
+                     if isinstance(e, ir.Call) and e.func in self.calls]
+            total = {}
+            for call in calls:
+                params, peaks = self.calls[call.func]
+                args = dict(zip(params, call.args))
+                total = add_counts(total, {self.key_of_kind[k]: (_substitute(n, args), 0)
+                                           for k, n in peaks.items()})
+            if calls:
+                return total
         if isinstance(s, ir.While):
             body = self.count(s.cond + s.body)
             if body is not None and all(net == 0 for _, net in body.values()):
                 return {k: (p, 0) for k, (p, _) in body.items()}
+        if isinstance(s, ir.For):
+            popping = self._popping_loop(s)
+            if popping is not None:
+                return popping
+        if isinstance(s, ir.If):
+            # the whole kernel is counted here (forward and reverse sweeps): a guarded loop
+            # pushes a number only known at launch in one branch and nothing in the other, so
+            # the nets differ; the larger one bounds every peak after it (rows to allocate)
+            a, b = self.count(s.body), self.count(s.orelse)
+            if a is None or b is None:
+                return None
+            out = {}
+            for k in set(a) | set(b):
+                (pa, na), (pb, nb) = a.get(k, (0, 0)), b.get(k, (0, 0))
+                if na == nb:
+                    net = na
+                elif isinstance(na, int) and isinstance(nb, int):
+                    net = max(na, nb)
+                else:  # (tapesize._max takes 0 for the smaller, which a net below 0 is not)
+                    net = ir.Call("max", (as_expr(na), as_expr(nb)))
+                out[k] = (_max(pa, pb), net)
+            return out
         return super().stmt_count(s)
+
+    def _popping_loop(self, s):
+        """A reverse-sweep loop whose iterations pop a value and then call a device adjoint
+        that pushes and pops its own (net < 0, peak > 0): each iteration starts lower than the
+        one before, so the first one's peak is the loop's. None: the general rule decides."""
+        body = self.count(s.body)
+        if not body or free_names(body) & (ir.assigned_names(s.body) | {s.var.name}):
+            return None
+        if not any(isinstance(net, int) and net < 0 and pk != 0 for pk, net in body.values()):
+            return None
+        out = {}
+        for k, (pk, net) in body.items():
+            if net == 0:
+                out[k] = (pk, 0)
+            elif isinstance(net, int) and net < 0:
+                out[k] = (pk, _mul(net, trip_count(s)))
+            else:
+                return None
+        return out
 
 
 def launch_expr(e, fn, types):

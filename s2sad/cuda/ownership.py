@@ -129,9 +129,12 @@ def own_index(index, indices):
 
 
 def grid_dims(fn):
-    """The numbers of dimensions of the ``cuda.grid`` calls of ``fn``."""
-    return {s.value.args[0].value for s in ir.walk_stmts(fn.body)
-            if isinstance(s, ir.Assign) and isinstance(s.value, ir.Call) and s.value.func == "cuda.grid"}
+    """The numbers of dimensions of the ``cuda.grid`` calls of ``fn``, and 1 for a thread index
+    written out as ``threadIdx.x + blockIdx.x * blockDim.x`` (its threads are told apart only
+    along x: a launch with 2-D blocks gives two threads the same index)."""
+    calls = {s.value.args[0].value for s in ir.walk_stmts(fn.body)
+             if isinstance(s, ir.Assign) and isinstance(s.value, ir.Call) and s.value.func == "cuda.grid"}
+    return calls | {k for _, _, k in thread_indices(fn).values()}
 
 
 def array_accesses(fn):

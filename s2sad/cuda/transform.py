@@ -334,9 +334,12 @@ class KernelDerivative:
         c = self.build(args)
         griddim, blockdim = _dim3(config[0]), _dim3(config[1])
         extra = tuple(config[2:])
-        used = max(c.dims) if c.dims else 3
+        # the fewest dimensions any of its thread indices tells apart (cuda.grid(1) next to
+        # cuda.grid(2): a 2-D launch gives two threads one cuda.grid(1) index)
+        used = min(c.dims) if c.dims else 3
         if any(d != 1 for d in (griddim[used:] + blockdim[used:])):
-            raise ValueError(f"{self.pyfun.__name__} numbers its threads with cuda.grid({used}); launch "
+            how = f"cuda.grid({used})" + (" or threadIdx.x + blockIdx.x * blockDim.x" if used == 1 else "")
+            raise ValueError(f"{self.pyfun.__name__} numbers its threads with {how}; launch "
                              f"it with at most {used}-dimensional grid and blocks (got {config[0]}, "
                              f"{config[1]}): the derivative relies on every thread having its own index")
         threads = math.prod(griddim) * math.prod(blockdim)

@@ -915,7 +915,8 @@ class Lowering:
         index = self.index(node.args[1], out)
         value = self.operand(node.args[2], out)
         self.stmt_loc = self.src.loc(node)
-        self.emit(out, ir.AugStore(ir.Var(arr.id), index, "+" if path == "atomic.add" else "-", value))
+        self.emit(out, ir.AugStore(ir.Var(arr.id), index, "+" if path == "atomic.add" else "-", value,
+                                   atomic=True))
 
     def call_arg(self, node, out):
         if isinstance(node, ast.List):

@@ -209,12 +209,15 @@ class Store(Stmt):
 
 @dataclass(eq=False)
 class AugStore(Stmt):
-    """``array[index] += value`` / ``-=``: kept whole because its adjoint needs no old value."""
+    """``array[index] += value`` / ``-=``: kept whole because its adjoint needs no old value.
+    ``atomic``: the user's ``cuda.atomic.add``/``.sub`` (a plain ``+=`` from several threads
+    into one element is a race in the primal kernel; an atomic one is not)."""
 
     array: Var
     index: tuple
     op: str
     value: Expr
+    atomic: bool = field(default=False, kw_only=True)
 
 
 @dataclass(eq=False)
