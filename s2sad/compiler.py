@@ -181,6 +181,7 @@ class Build:
         tres = self.ti.infer(k2, argtypes)
         fn = self._merge_aliased_arguments(fn, tres.types, tres.calls)
         fn = _inplace_as_stores(fn, tres.types)
+        fn = _masks_flattened(fn, tres.types)
 
         def mutates(call, k):  # `p += e` in the callee writes only when p is an array
             a = call.args[k]
@@ -354,6 +355,44 @@ def _inplace_as_stores(fn, types):
         temps.add(tmp.name)
         return [ir.Assign(tmp, s.value, loc=s.loc, comment=s.comment),
                 ir.Store(s.target, (ir.Slice(None, None, None),) * t.ndim, tmp, loc=s.loc)]
+
+    temps = set()
+    new = _copy_with(fn, convert)
+    if temps:
+        new.temps, new.made = fn.temps | temps, fn.made | temps
+    return new
+
+
+def _masks_flattened(fn, types):
+    """``y = x[mask]`` with a mask of x's shape (more than one axis) read as the 1-d mask it is
+    over the flattened array, ``_t1 = np.ravel(x); _t2 = np.ravel(mask); y = _t1[_t2]``: Numba
+    takes 1-d masks only (an n-d one fails inside its compiler), NumPy gives the same entries
+    in the same (row-major) order. ``types`` gets the new temporaries."""
+    namer = Namer(fn)
+    namer.used |= set(types)
+
+    def mask_of(s):
+        e = getattr(s, "value", None)
+        if not (isinstance(s, ir.Assign) and isinstance(e, ir.Load) and len(e.index) == 1
+                and isinstance(e.index[0], ir.Var) and isinstance(e.array, ir.Var)):
+            return None
+        m = types.get(e.index[0].name)
+        ok = isinstance(m, Array) and m.dtype == "bool" and m.ndim > 1
+        return (e.array, e.index[0]) if ok and isinstance(types.get(e.array.name), Array) else None
+
+    def convert(s):
+        found = mask_of(s)
+        if found is None:
+            return None
+        out = []
+        flat = []
+        for v in found:
+            tmp = ir.Var(namer.temp("_t"))
+            types[tmp.name] = Array(types[v.name].dtype, 1)
+            temps.add(tmp.name)
+            out.append(ir.Assign(tmp, ir.Call("np.ravel", (v,)), loc=s.loc))
+            flat.append(tmp)
+        return out + [ir.Assign(s.target, ir.Load(flat[0], (flat[1],)), loc=s.loc, comment=s.comment)]
 
     temps = set()
     new = _copy_with(fn, convert)

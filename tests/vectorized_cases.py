@@ -116,3 +116,50 @@ def broadcast_4d(a, b):
 
 
 CASES[broadcast_4d] = (_R.normal(size=(2, 1, 4, 1)), _R.normal(size=(2, 3, 4, 5)))
+
+
+# ---------------------------------------------------------------- gathers (integer and boolean indexing)
+
+TOKENS = np.array([3, 1, 4, 1, 5, 1, 2, 0])  # token 1 three times: its embedding row's adjoint sums three
+TOKENS_2D = np.array([[3, 1, 1], [0, 1, 5]])
+W43 = np.cos(np.arange(12.0)).reshape(4, 3)
+
+
+def embedding_softmax(table, w):
+    # a bag of embeddings, then a softmax cross-entropy over 3 classes (target class 2)
+    h = np.sum(table[TOKENS], axis=0)
+    z = h @ w
+    m = np.max(z)
+    return m + np.log(np.sum(np.exp(z - m))) - z[2]
+
+
+def embedding_2d_index(table, v):
+    e = table[TOKENS_2D]                       # (2, 3, 4): a batch of sequences
+    z = np.tanh(e) * v                         # (2, 3, 4) * (4,)
+    return np.sum(z * z)
+
+
+def gather_repeated(x):
+    idx = np.array([0, 2, 2, 2, -1, 0])
+    y = x[idx]
+    return np.sum(y * y * np.arange(1.0, 7.0)) + np.sum(np.sin(x[idx]))
+
+
+def gather_columns(m, v):
+    cols = np.array([2, 0, 2])
+    y = m[:, cols] * v                          # (3, 3) * (3,)
+    return np.sum(y * y) + np.sum(m[cols, 1] ** 3)
+
+
+def masked_reduction(x, y):
+    keep = x > 0.0
+    return np.sum(x[keep] ** 2) + np.sum(np.exp(y[y < 0.5])) + np.sum(np.where(keep, x * y, 0.0))
+
+
+CASES.update({
+    embedding_softmax: (_R.normal(size=(6, 4)), _R.normal(size=(4, 3))),
+    embedding_2d_index: (_R.normal(size=(6, 4)) * 0.5, _R.normal(size=4)),
+    gather_repeated: (_R.normal(size=5),),
+    gather_columns: (_R.normal(size=(3, 4)), _R.normal(size=3)),
+    masked_reduction: (_R.normal(size=(3, 4)), _R.normal(size=(3, 4))),
+})

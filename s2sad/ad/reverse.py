@@ -810,6 +810,12 @@ class Reverse(RecordingAnalysis):
         for i in index:
             self.need(i) if not isinstance(i, ir.Slice) else [self.need(p) for p in (i.lower, i.upper, i.step)]
 
+    def _advanced(self, arr, index):
+        """The ``AdvancedIndex`` of ``arr[index]`` (None for basic indexing)."""
+        from ..analysis.typeinfer import advanced_index
+        idx = [self.typeof(i) if not isinstance(i, (ir.Slice, ir.NewAxis)) else i for i in index]
+        return advanced_index(self.types[arr], index, idx, None)
+
     def _load_type(self, arr, index):
         from ..analysis.typeinfer import load_type
         t = self.types[arr]
@@ -950,7 +956,11 @@ class Reverse(RecordingAnalysis):
             if isinstance(e.array, ir.Var) and self.active(e.array.name):
                 self.need_index(e.index)
                 ab = self.bname(e.array.name)
-                out.append(ir.AugAssign(ir.Load(ir.Var(ab), e.index), "+", g, loc=loc))
+                fancy = self._advanced(e.array.name, e.index)
+                if fancy is not None and not fancy.mask:
+                    out.append(ir.ExprStmt(_scatter(ir.Var(ab), fancy, g), loc=loc))
+                else:  # basic indexing, or a mask (no entry twice): a plain accumulation
+                    out.append(ir.AugAssign(ir.Load(ir.Var(ab), e.index), "+", g, loc=loc))
             return out
         if isinstance(e, ir.Call) and (e.func.startswith("foreign:")):
             active = [a for a in ir.expr_vars(e) if self.active(a)]
@@ -1116,10 +1126,20 @@ def _product(dims):
     return e
 
 
+def _scatter(view, fancy, g):
+    """``view[fancy] += g`` with repeated indices summed, as a call of the ``_scatter_add``
+    helper: ``x[idx, rest]`` is ``x[:, rest][idx]``, ``x[:, idx]`` is ``x.T[idx].T``."""
+    if fancy.pos == 1:
+        return ir.Call("_scatter_add", (ir.Attr(view, "T"), fancy.array, ir.Attr(g, "T")))
+    if fancy.rest:
+        view = ir.Load(view, (ir.Slice(None, None, None),) + tuple(fancy.rest))
+    return ir.Call("_scatter_add", (view, fancy.array, g))
+
+
 def _index_is_scalar(index, ndim, typeof):
     ints = 0
     for i in index:
-        if isinstance(i, (ir.Slice, ir.NewAxis)):
+        if isinstance(i, (ir.Slice, ir.NewAxis)) or isinstance(typeof(i), Array):
             return False
         ints += 1
     return ints == ndim

@@ -162,7 +162,26 @@ def _copy_loops(text):
     return text
 
 
+# Indexed accumulation: NumPy's np.add.at under Python; Numba has no ufunc.at, so compiled, a
+# loop over the indices does it (the index array of any rank flattened, ``g`` one row per index).
+HELPERS["_scatter_add"] = '''
+def _scatter_add(out, idx, g):
+    """out[idx] += g with the rows of repeated indices summed (np.add.at): the adjoint of a
+    gather out[idx], written into `out` (which may be a view)."""
+    np.add.at(out, idx, g)
+'''
+_SCATTER_ADD_LOOP = '''
+def _scatter_add(out, idx, g):
+    """out[idx] += g with the rows of repeated indices summed (np.add.at): the adjoint of a
+    gather out[idx], written into `out` (which may be a view)."""
+    flat = idx.ravel()
+    rows = np.ascontiguousarray(g).reshape((flat.size,) + out.shape[1:])
+    for k in range(flat.size):
+        out[flat[k]] += rows[k]
+'''
+
 JIT_HELPERS = {n: _copy_loops(t) for n, t in HELPERS.items()}
+JIT_HELPERS["_scatter_add"] = _SCATTER_ADD_LOOP
 
 
 def helper_source(names, decorator=""):
