@@ -163,3 +163,27 @@ CASES.update({
     gather_columns: (_R.normal(size=(3, 4)), _R.normal(size=3)),
     masked_reduction: (_R.normal(size=(3, 4)), _R.normal(size=(3, 4))),
 })
+
+
+# ---------------------------------------------------------------- np.linalg.slogdet, np.linalg.cholesky
+
+
+def slogdet_spd(x):
+    a = x.T @ x + np.eye(3)                     # symmetric positive definite
+    sign, logdet = np.linalg.slogdet(a)
+    return sign * logdet + 0.5 * np.linalg.slogdet(a * W33)[1]
+
+
+def gaussian_loglik_cholesky(x, mu, f):
+    # log N(x; mu, f f^T + I/2) by its Cholesky factor: a whitened residual and log det
+    cov = f @ f.T + 0.5 * np.eye(4)
+    L = np.linalg.cholesky(cov)
+    r = np.linalg.solve(L, x - mu)
+    return -0.5 * np.sum(r * r) - np.sum(np.log(np.diag(L))) - 2.0 * np.log(2.0 * np.pi)
+
+
+W33 = np.array([[1.5, 0.2, -0.1], [0.3, 1.2, 0.4], [-0.2, 0.1, 0.9]])
+CASES.update({
+    slogdet_spd: (_R.normal(size=(5, 3)),),
+    gaussian_loglik_cholesky: (_R.normal(size=4), 0.1 * _R.normal(size=4), _R.normal(size=(4, 2))),
+})

@@ -982,6 +982,8 @@ class Reverse(RecordingAnalysis):
                 ct = MaybeStretched(tt) if isinstance(self.types[e.right.name], Array) else tt
                 code.append(self.accumulate(e.right, g, ct, loc, sign=e.op))
             return ["in-place", code]
+        if isinstance(tt, Tuple) and g is None:  # a primitive with a tuple result (np.linalg.slogdet)
+            g = ir.TupleMake(tuple(ir.Var(b) if b is not None else ir.Const(0.0) for b in self.bar_parts(t)))
         contribs = self.deriver.contributions(e, ans if ans is not None else s.target, tt, g, loc)
         for operand, c, ctype in contribs:
             self.need(c)

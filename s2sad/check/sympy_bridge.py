@@ -1030,6 +1030,27 @@ def _linalg_solve(it, A, b):
     return _from_matrix(_matrix(A).LUsolve(_matrix(b)), np.shape(b))
 
 
+@_prim("np.linalg.slogdet")
+def _linalg_slogdet(it, A):
+    if not _has_sym(A):
+        sign, logdet = np.linalg.slogdet(np.asarray(A, dtype=np.float64))
+        return float(sign), float(logdet)
+    det = _matrix(A).det()
+    sign = float(np.sign(float(it.num(det))))
+    it.note(it.num(det))  # the sign is piecewise constant: resolved at the point, as abs is
+    return sign, sp.log(sign * det)
+
+
+@_prim("np.linalg.cholesky")
+def _linalg_cholesky(it, A):
+    if not _has_sym(A):
+        return np.linalg.cholesky(np.asarray(A, dtype=np.float64))
+    # as LAPACK computes it: from the lower triangle alone
+    a = np.asarray(A, dtype=object)
+    low = np.tril(a)
+    return _from_matrix(_matrix(low + np.tril(a, -1).T).cholesky(hermitian=False), np.shape(A))
+
+
 def _on_objects(f):
     """A NumPy function that only moves or multiplies entries, applied to object arrays."""
     return lambda it, *args, **kwargs: _norm(f(*[np.asarray(a, dtype=object) if isinstance(a, np.ndarray)
@@ -1037,6 +1058,8 @@ def _on_objects(f):
 
 
 _PRIMS["np.swapaxes"] = _on_objects(np.swapaxes)
+_PRIMS["np.tril"] = _on_objects(np.tril)
+_PRIMS["np.triu"] = _on_objects(np.triu)
 _PRIMS["np.moveaxis"] = _on_objects(np.moveaxis)
 _PRIMS["np.kron"] = _on_objects(np.kron)
 
