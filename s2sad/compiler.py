@@ -18,6 +18,7 @@ from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
+from .backend.runtime import HELPERS
 from .ir.names import fresh_name
 from .ir.types import Array, Tuple
 from .errors import S2SADError, reporting_internal_errors
@@ -59,7 +60,7 @@ class Build:
         self.names = {}  # (mode, key, argtypes, mask) -> emitted name
         self.functions = []  # (name, ir.Function)
         self.helpers = set()
-        self.used_names = set()
+        self.used_names = set(HELPERS)  # a user function named as a runtime helper is renamed
         self._mutated = {}
         self.derivatives = {}  # generated name -> Derivative
         self._specs = {}

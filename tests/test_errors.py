@@ -170,7 +170,10 @@ CATALOGUE = [
     # types
     *case("type_conflict", TIE),
     *case("return_type_conflict", TIE, match=r"return"),
-    *case("fancy_index", TIE, args=(vec(),)),
+    *case("fancy_two_arrays", TIE, args=(mat(),), match=r"two arrays at once"),
+    *case("fancy_and_newaxis", TIE, args=(vec(),), match=r"np.newaxis"),
+    *case("fancy_float_array", TIE, args=(vec(),), match=r"ints or bools"),
+    *case("mask_after_slice", TIE, args=(mat(),), match=r"boolean mask"),
     *case("float_index", TIE, args=(vec(), 1.0)),
     *case("index_a_float", TIE),
     *case("range_of_float", TIE),

@@ -187,3 +187,62 @@ CASES.update({
     slogdet_spd: (_R.normal(size=(5, 3)),),
     gaussian_loglik_cholesky: (_R.normal(size=4), 0.1 * _R.normal(size=4), _R.normal(size=(4, 2))),
 })
+
+
+# ---------------------------------------------------------------- writes through index arrays
+# NumPy: x[idx] = v and x[idx] += v keep the value written last to a repeated index;
+# np.add.at(x, idx, v) adds every one.
+
+SLOTS = np.array([1, 3, 1, 0, -2])  # slot 1 twice, and -2 is slot 3 of 5 again
+
+
+def scatter_assign_repeated(x, v):
+    y = x * 1.0
+    y[SLOTS] = v * v
+    return np.sum(y * np.arange(1.0, 6.0)) + np.sum(np.sin(y))
+
+
+def scatter_add_inplace_repeated(x, v):
+    y = np.cos(x)
+    y[SLOTS] += v
+    y[SLOTS] -= 0.5 * v * v
+    return np.sum(y * y * np.arange(1.0, 6.0))
+
+
+def add_at_repeated(x, v):
+    y = x * 2.0
+    np.add.at(y, SLOTS, v * v)
+    return np.sum(y * np.arange(1.0, 6.0)) + np.sum(y ** 3)
+
+
+def add_at_rows(table, v):
+    # the adjoint of an embedding lookup, written out: rows accumulated, row 0 three times
+    acc = np.zeros_like(table)
+    rows = np.array([0, 2, 0, 0])
+    np.add.at(acc, rows, v)
+    acc[rows] *= 2.0
+    return np.sum(np.tanh(acc + table) * W43)
+
+
+CASES.update({
+    scatter_assign_repeated: (_R.normal(size=5), _R.normal(size=5)),
+    scatter_add_inplace_repeated: (_R.normal(size=5), _R.normal(size=5)),
+    add_at_repeated: (_R.normal(size=5), _R.normal(size=5)),
+    add_at_rows: (_R.normal(size=(4, 3)), _R.normal(size=(4, 3))),
+})
+
+
+def scalar_written_to_many(x, s):
+    # one scalar written to several entries (a slice, an index array, np.add.at): its tangent
+    # in vector forward mode broadcasts over them
+    y = x * 1.0
+    y[1:3] = s
+    y[SLOTS] += s * s
+    np.add.at(y, SLOTS, np.sin(s))
+    return np.sum(y * np.arange(1.0, 6.0) ** 2)
+
+
+CASES[scalar_written_to_many] = (_R.normal(size=5), 0.7)
+GATHERS_AND_LINALG = [embedding_softmax, embedding_2d_index, gather_repeated, gather_columns, masked_reduction,
+                      slogdet_spd, gaussian_loglik_cholesky, scatter_assign_repeated, scatter_add_inplace_repeated,
+                      add_at_repeated, add_at_rows, scalar_written_to_many]

@@ -715,7 +715,7 @@ class Reverse(RecordingAnalysis):
             if a is not None and vb is not None:
                 self.comment(s, out)
                 self.need_index(s.index)
-                g = ir.Load(ir.Var(a), s.index)
+                g = ir.Load(ir.Var(a), s.index) if s.at else self.written_adjoint(s, a)
                 out.append(self.accumulate(s.value, g, self._load_type(s.array.name, s.index),
                                            s.loc, sign=s.op))
             if s.array.name in self.push_arrays and self.phase == 2:
@@ -810,6 +810,41 @@ class Reverse(RecordingAnalysis):
         for i in index:
             self.need(i) if not isinstance(i, ir.Slice) else [self.need(p) for p in (i.lower, i.upper, i.step)]
 
+    def scatter(self, ab, fancy, g, loc):
+        """``ab[fancy] += g`` with repeated indices summed (``np.add.at``), the adjoint of a
+        gather. ``x[idx, rest]`` is ``x[:, rest][idx]`` and ``x[:, idx]`` is ``x.T[idx].T``:
+        those are summed into a new array, then added to the view, so that no call writes
+        through a view (generated code stays inside what s2sad differentiates again)."""
+        x = ir.Var(ab)
+        if fancy.pos == 0 and not fancy.rest:
+            return [ir.ExprStmt(ir.scatter_add(x, (fancy.array,), g), loc=loc)]
+        tmp = ir.Var(self.namer.temp("_s"))
+        if fancy.pos == 1:
+            view, g, back = ir.Attr(x, "T"), ir.Attr(g, "T"), ir.Attr(tmp, "T")
+        else:
+            view, back = ir.Load(x, (ir.Slice(None, None, None),) + tuple(fancy.rest)), tmp
+        target = x if fancy.pos == 1 else view
+        return [ir.Assign(tmp, ir.Call("np.zeros_like", (view,)), loc=loc),
+                ir.ExprStmt(ir.scatter_add(tmp, (fancy.array,), g), loc=loc),
+                ir.AugAssign(target, "+", back, loc=loc)]
+
+    def written_adjoint(self, s, a):
+        """What the value ``v`` of ``x[index] = v`` (or ``+= v``) gets of x's adjoint ``a``:
+        ``a[index]``, but where an index array repeats an index only its last occurrence gets
+        it (NumPy keeps the value written last), by the mask ``_last_mask`` of the indices."""
+        g = ir.Load(ir.Var(a), s.index)
+        fancy = self._advanced(s.array.name, s.index)
+        if fancy is None or fancy.mask:
+            return g
+        n = ir.Load(ir.Attr(ir.Var(a), "shape"), (ir.Const(fancy.pos),))
+        mask = ir.Call("_last_mask", (fancy.array, n))
+        k = self.typeof(fancy.array).ndim
+        trailing = self._load_type(s.array.name, s.index)
+        r = (trailing.ndim if isinstance(trailing, Array) else 0) - k
+        if fancy.pos == 0 and r > 0:  # over the entries' trailing axes
+            mask = ir.Load(mask, (ir.Slice(None, None, None),) * k + (ir.NewAxis(),) * r)
+        return ir.BinOp("*", g, mask)
+
     def _advanced(self, arr, index):
         """The ``AdvancedIndex`` of ``arr[index]`` (None for basic indexing)."""
         from ..analysis.typeinfer import advanced_index
@@ -828,7 +863,7 @@ class Reverse(RecordingAnalysis):
         if a is not None:
             self.comment(s, out)
             self.need_index(s.index)
-            g = ir.Load(ir.Var(a), s.index)
+            g = self.written_adjoint(s, a)
             if isinstance(s.value, ir.Var) and self.active(s.value.name):
                 out.append(self.accumulate(s.value, g, self._load_type(s.array.name, s.index), s.loc))
             out.append(ir.Store(ir.Var(a), s.index, ir.Const(0.0), loc=s.loc))
@@ -958,7 +993,7 @@ class Reverse(RecordingAnalysis):
                 ab = self.bname(e.array.name)
                 fancy = self._advanced(e.array.name, e.index)
                 if fancy is not None and not fancy.mask:
-                    out.append(ir.ExprStmt(_scatter(ir.Var(ab), fancy, g), loc=loc))
+                    out.extend(self.scatter(ab, fancy, g, loc))
                 else:  # basic indexing, or a mask (no entry twice): a plain accumulation
                     out.append(ir.AugAssign(ir.Load(ir.Var(ab), e.index), "+", g, loc=loc))
             return out
@@ -1126,16 +1161,6 @@ def _product(dims):
     for d in dims[1:]:
         e = ir.BinOp("*", e, d)
     return e
-
-
-def _scatter(view, fancy, g):
-    """``view[fancy] += g`` with repeated indices summed, as a call of the ``_scatter_add``
-    helper: ``x[idx, rest]`` is ``x[:, rest][idx]``, ``x[:, idx]`` is ``x.T[idx].T``."""
-    if fancy.pos == 1:
-        return ir.Call("_scatter_add", (ir.Attr(view, "T"), fancy.array, ir.Attr(g, "T")))
-    if fancy.rest:
-        view = ir.Load(view, (ir.Slice(None, None, None),) + tuple(fancy.rest))
-    return ir.Call("_scatter_add", (view, fancy.array, g))
 
 
 def _index_is_scalar(index, ndim, typeof):

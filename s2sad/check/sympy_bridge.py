@@ -417,6 +417,12 @@ class Interpreter:
         elif isinstance(s, ir.Store):
             arr = self.expr(s.array, env)
             self.store(arr, self.index(s.index, env), self.expr(s.value, env))
+        elif isinstance(s, ir.AugStore) and s.at:  # np.add.at: one addition per index
+            arr = self.expr(s.array, env)
+            idx = np.asarray(self.index(s.index, env)[0])
+            val = np.broadcast_to(np.asarray(self.expr(s.value, env), dtype=object), idx.shape + arr.shape[1:])
+            for k, i in enumerate(idx.ravel()):
+                self.store(arr, int(i), arr[int(i)] + val.reshape((idx.size,) + arr.shape[1:])[k])
         elif isinstance(s, ir.AugStore):
             arr = self.expr(s.array, env)
             idx = self.index(s.index, env)
@@ -512,8 +518,11 @@ class Interpreter:
                 out.append(None)
             else:
                 v = self.expr(i, env)
+                if isinstance(v, np.ndarray) and v.dtype.kind in "iub":  # a gather or a mask
+                    out.append(v)
+                    continue
                 if isinstance(v, np.ndarray):
-                    self.fail("indexing with an array is not supported")
+                    self.fail("indexing with an array of floats is not supported")
                 out.append(self.as_int(v))
         return tuple(out)
 

@@ -209,12 +209,15 @@ class Store(Stmt):
 
 @dataclass(eq=False)
 class AugStore(Stmt):
-    """``array[index] += value`` / ``-=``: kept whole because its adjoint needs no old value."""
+    """``array[index] += value`` / ``-=``: kept whole because its adjoint needs no old value.
+    With ``at`` it is ``np.add.at(array, index, value)``: an index repeated in an index array
+    adds each of its values (where ``+=`` keeps the last one, as NumPy does)."""
 
     array: Var
     index: tuple
     op: str
     value: Expr
+    at: bool = field(default=False, kw_only=True)
 
 
 @dataclass(eq=False)
@@ -469,6 +472,17 @@ def stored_arrays(stmts):
         elif isinstance(s, AugAssign) and isinstance(s.target, Load):
             out.add(s.target.array.name)
     return out
+
+
+def scatter_add(array, index, value):
+    """``np.add.at(array, index, value)`` as compiled code writes it: a call of a runtime
+    helper (a loop: Numba has no ufunc.at), ``_scatter_add`` on one index array, ``(idx,)``,
+    ``_scatter_add_b`` on ``(:, idx)`` (a batched tangent, its directions first)."""
+    if len(index) == 2 and isinstance(index[0], Slice) and index[0] == Slice(None, None, None):
+        return Call("_scatter_add_b", (array, index[1], value))
+    if len(index) != 1:
+        raise ValueError(f"np.add.at on the index {index}")
+    return Call("_scatter_add", (array, index[0], value))
 
 
 def rename_vars(node, mapping):
