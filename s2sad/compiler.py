@@ -20,7 +20,7 @@ from .analysis.activity import Activity, check_aliasing, check_foreign_calls
 from .analysis.typeinfer import TypeInference
 from .backend.runtime import HELPERS
 from .ir.names import fresh_name
-from .ir.types import Array, Tuple
+from .ir.types import Array, Tuple, I64
 from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
 from .primitives import RULES
@@ -365,35 +365,57 @@ def _inplace_as_stores(fn, types):
 
 
 def _masks_flattened(fn, types):
-    """``y = x[mask]`` with a mask of x's shape (more than one axis) read as the 1-d mask it is
-    over the flattened array, ``_t1 = np.ravel(x); _t2 = np.ravel(mask); y = _t1[_t2]``: Numba
-    takes 1-d masks only (an n-d one fails inside its compiler), NumPy gives the same entries
-    in the same (row-major) order. ``types`` gets the new temporaries."""
+    """Reads and writes through a mask of more than one axis (of x's shape) done through the
+    1-d mask it is over the flattened array: Numba takes 1-d masks only (an n-d one fails
+    inside its compiler); NumPy gives the same entries in the same (row-major) order.
+
+    - ``y = x[mask]``: ``_t1 = np.ravel(x); _t2 = np.ravel(mask); y = _t1[_t2]``;
+    - ``x[mask] = v`` (or ``+= v``): into a flat copy, ``_t3 = np.copy(_t1); _t3[_t2] = v``,
+      then written back whole, ``x[:, :] = np.reshape(_t3, x.shape)`` (a copy: np.ravel may
+      give a view, and a write through a view is aliasing s2sad does not follow).
+
+    ``types`` gets the new temporaries."""
     namer = Namer(fn)
     namer.used |= set(types)
 
     def mask_of(s):
-        e = getattr(s, "value", None)
-        if not (isinstance(s, ir.Assign) and isinstance(e, ir.Load) and len(e.index) == 1
-                and isinstance(e.index[0], ir.Var) and isinstance(e.array, ir.Var)):
+        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Load):
+            arr, index = s.value.array, s.value.index
+        elif isinstance(s, (ir.Store, ir.AugStore)):
+            arr, index = s.array, s.index
+        else:
             return None
-        m = types.get(e.index[0].name)
+        if not (len(index) == 1 and isinstance(index[0], ir.Var) and isinstance(arr, ir.Var)):
+            return None
+        m = types.get(index[0].name)
         ok = isinstance(m, Array) and m.dtype == "bool" and m.ndim > 1
-        return (e.array, e.index[0]) if ok and isinstance(types.get(e.array.name), Array) else None
+        return (arr, index[0]) if ok and isinstance(types.get(arr.name), Array) else None
+
+    def temp(t, value, out, loc):
+        tmp = ir.Var(namer.temp("_t"))
+        types[tmp.name] = t
+        temps.add(tmp.name)
+        out.append(ir.Assign(tmp, value, loc=loc))
+        return tmp
 
     def convert(s):
         found = mask_of(s)
         if found is None:
             return None
+        x, mask = found
+        xt = types[x.name]
         out = []
-        flat = []
-        for v in found:
-            tmp = ir.Var(namer.temp("_t"))
-            types[tmp.name] = Array(types[v.name].dtype, 1)
-            temps.add(tmp.name)
-            out.append(ir.Assign(tmp, ir.Call("np.ravel", (v,)), loc=s.loc))
-            flat.append(tmp)
-        return out + [ir.Assign(s.target, ir.Load(flat[0], (flat[1],)), loc=s.loc, comment=s.comment)]
+        flat_x, flat_m = (temp(Array(types[v.name].dtype, 1), ir.Call("np.ravel", (v,)), out, s.loc) for v in found)
+        if isinstance(s, ir.Assign):
+            return out + [ir.Assign(s.target, ir.Load(flat_x, (flat_m,)), loc=s.loc, comment=s.comment)]
+        copy_ = temp(Array(xt.dtype, 1), ir.Call("np.copy", (flat_x,)), out, s.loc)
+        if isinstance(s, ir.Store):
+            out.append(ir.Store(copy_, (flat_m,), s.value, loc=s.loc))
+        else:
+            out.append(ir.AugStore(copy_, (flat_m,), s.op, s.value, loc=s.loc))
+        shape = temp(Tuple((I64,) * xt.ndim), ir.Attr(x, "shape"), out, s.loc)
+        back = temp(xt, ir.Call("np.reshape", (copy_, shape)), out, s.loc)
+        return out + [ir.Store(x, (ir.Slice(None, None, None),) * xt.ndim, back, loc=s.loc, comment=s.comment)]
 
     temps = set()
     new = _copy_with(fn, convert)

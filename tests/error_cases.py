@@ -656,3 +656,9 @@ def no_rule_on_active(x):
 
 def no_return(x):  # ERR
     y = x * 2.0
+
+
+def add_at_scalar_index(a):
+    b = a * 1.0
+    np.add.at(b, 1, a[0])  # ERR
+    return np.sum(b)

@@ -174,6 +174,7 @@ CATALOGUE = [
     *case("fancy_and_newaxis", TIE, args=(vec(),), match=r"np.newaxis"),
     *case("fancy_float_array", TIE, args=(vec(),), match=r"ints or bools"),
     *case("mask_after_slice", TIE, args=(mat(),), match=r"boolean mask"),
+    *case("add_at_scalar_index", TIE, args=(vec(),), match=r"np.add.at takes an array"),
     *case("float_index", TIE, args=(vec(), 1.0)),
     *case("index_a_float", TIE),
     *case("range_of_float", TIE),

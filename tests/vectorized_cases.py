@@ -242,7 +242,19 @@ def scalar_written_to_many(x, s):
     return np.sum(y * np.arange(1.0, 6.0) ** 2)
 
 
+def masked_writes(m, v):
+    # masks over the rows (1-d) and over every entry (2-d, as Numba does it: flattened)
+    y = m * 1.0
+    rows = m[:, 0] > 0.0
+    y[rows] = v * 2.0
+    y[m > 0.5] = 0.5 * v[0]
+    y[y < 0.0] *= y[y < 0.0]
+    return np.sum(y * y * W34) + np.sum(m[rows] ** 3)
+
+
 CASES[scalar_written_to_many] = (_R.normal(size=5), 0.7)
+CASES[masked_writes] = (np.array([[0.3, -0.2, 0.7, -0.9], [-0.7, 0.9, 0.1, 0.6], [0.2, 0.4, -0.3, 0.8]]),
+                        _R.normal(size=4))
 GATHERS_AND_LINALG = [embedding_softmax, embedding_2d_index, gather_repeated, gather_columns, masked_reduction,
                       slogdet_spd, gaussian_loglik_cholesky, scatter_assign_repeated, scatter_add_inplace_repeated,
-                      add_at_repeated, add_at_rows, scalar_written_to_many]
+                      add_at_repeated, add_at_rows, scalar_written_to_many, masked_writes]

@@ -102,6 +102,11 @@ class TypeInference:
                             self.typeof(p, s)
                 elif not isinstance(i, ir.NewAxis):
                     self.typeof(i, s)
+            if isinstance(s, ir.AugStore) and s.at:
+                it = self.typeof(s.index[0], s)
+                if it is not None and not (isinstance(it, Array) and it.dtype == "int64"):
+                    raise TypeInferenceError(f"np.add.at takes an array of integer indices here, not {a_(it)}",
+                                             s.loc, "for one index write x[i] += v")
         elif isinstance(s, ir.If):
             self.typeof(s.test, s)
             self.block(s.body)
