@@ -196,6 +196,12 @@ def _scatter_add_b(out, idx, g):
     of a batched tangent."""
     np.add.at(out, (slice(None), idx), g)
 '''
+HELPERS["_lower_half"] = '''
+def _lower_half(x):
+    """The lower triangle of x (of each matrix of a stack) with its diagonal halved: the Φ of
+    the derivative of the Cholesky factor."""
+    return np.tril(x) - 0.5 * x * np.eye(x.shape[-1])
+'''
 HELPERS["_last_mask"] = '''
 def _last_mask(idx, n):
     """1.0 at each entry of the index array `idx` (into an axis of length n) that is the last

@@ -313,35 +313,37 @@ custom("np.linalg.slogdet", ("A",), _square_check("np.linalg.slogdet", lambda ts
 # of the Cholesky decomposition"; JAX's cholesky_jvp_rule) dL = L Φ(L⁻¹ dS L⁻ᵀ) with Φ the
 # lower triangle with its diagonal halved. Its adjoint: with P = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ (Φ is
 # self-adjoint), S̄ = P, and Ā = Φ(P + Pᵀ): the lower entries get both of S's mirrored ones.
+# For a symmetric Y, L⁻¹ Y L⁻ᵀ = solve(L, solve(L, Y)ᵀ) (and likewise with Lᵀ): two solves,
+# each operand written once (an expression has no names to share a value).
 
 
 def _swap(x, stacked):
     return ir.Call("np.swapaxes", (x, ir.Const(-1), ir.Const(-2))) if stacked else _T(x)
 
 
-def _phi(x, n):
-    """The lower triangle of ``x`` (of a stack too) with its diagonal halved: ``x`` times the
-    mask tril(1) - I/2."""
-    mask = ir.BinOp("-", ir.Call("np.tril", (ir.Call("np.ones", (ir.TupleMake((n, n)),)),)),
-                    ir.BinOp("*", ir.Const(0.5), ir.Call("np.eye", (n,))))
-    return ir.BinOp("*", x, mask)
+def _phi(x):
+    """Φ(x): the lower triangle of ``x`` (of a stack too) with its diagonal halved (the runtime
+    helper ``_lower_half``)."""
+    return ir.Call("_lower_half", (x,))
+
+
+def _sandwich(L, y, stacked):
+    """L⁻¹ y L⁻ᵀ for a symmetric y (a stack of them too)."""
+    return ir.Call("np.linalg.solve", (L, _swap(ir.Call("np.linalg.solve", (L, y)), stacked)))
 
 
 def _cholesky_tangent(c, d, stacked):
     L = c.ans
-    n = ir.Load(ir.Attr(L, "shape"), (ir.Const(0),))
-    mm = (lambda a, b: ir.Call("np.matmul", (a, b))) if stacked else (lambda a, b: ir.Call("np.dot", (a, b)))
-    li = ir.Call("np.linalg.inv", (L,))
     sym = ir.BinOp("+", ir.Call("np.tril", (d,)), _swap(ir.Call("np.tril", (d, ir.Const(-1))), stacked))
-    return mm(L, _phi(mm(mm(li, sym), _T(li)), n))
+    mm = "np.matmul" if stacked else "np.dot"
+    return ir.Call(mm, (L, _phi(_sandwich(L, sym, stacked))))
 
 
 def _cholesky_vjp(c):
     L = c.ans
-    n = ir.Load(ir.Attr(L, "shape"), (ir.Const(0),))
-    li = ir.Call("np.linalg.inv", (L,))
-    p = _dot(_T(li), _phi(_dot(_T(L), c.env["g"]), n), li)
-    return _phi(ir.BinOp("+", p, _T(p)), n)
+    x = _dot(_T(L), c.env["g"])
+    # P + Pᵀ = L⁻ᵀ (Φ(X) + Φ(X)ᵀ) L⁻¹, X = Lᵀ L̄
+    return _phi(_sandwich(_T(L), ir.BinOp("+", _phi(x), _T(_phi(x))), False))
 
 
 custom("np.linalg.cholesky", ("A",), _square_check("np.linalg.cholesky", lambda ts, c: Array("float64", 2)),
