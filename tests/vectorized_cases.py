@@ -252,9 +252,33 @@ def masked_writes(m, v):
     return np.sum(y * y * W34) + np.sum(m[rows] ** 3)
 
 
+PERMS = np.random.default_rng(5).integers(0, 40, size=(200, 8))  # repeats within and across rows
+
+
+def _pick(x, idx):
+    return x[idx] * x[idx]
+
+
+def gathers_in_a_loop(x, w):
+    # 200 steps each gathering (through a helper) and writing back through 8 indices with
+    # repeats: the indices and the overwritten entries are recorded for the reverse sweep
+    z = x * 1.0
+    y = np.zeros(8)
+    s = 0.0
+    for k in range(PERMS.shape[0]):
+        idx = PERMS[k]
+        y = 0.5 * y + _pick(z, idx) * w[k % 4]
+        z[idx] += 0.01 * y
+        np.add.at(z, idx, -0.005 * y)
+        s += np.sum(np.sin(y))
+    return s + np.sum(z * z)
+
+
 CASES[scalar_written_to_many] = (_R.normal(size=5), 0.7)
+CASES[gathers_in_a_loop] = (0.3 * _R.normal(size=40), np.array([0.4, -0.3, 0.2, 0.35]))
 CASES[masked_writes] = (np.array([[0.3, -0.2, 0.7, -0.9], [-0.7, 0.9, 0.1, 0.6], [0.2, 0.4, -0.3, 0.8]]),
                         _R.normal(size=4))
 GATHERS_AND_LINALG = [embedding_softmax, embedding_2d_index, gather_repeated, gather_columns, masked_reduction,
                       slogdet_spd, gaussian_loglik_cholesky, scatter_assign_repeated, scatter_add_inplace_repeated,
-                      add_at_repeated, add_at_rows, scalar_written_to_many, masked_writes]
+                      add_at_repeated, add_at_rows, scalar_written_to_many, masked_writes,
+                      gathers_in_a_loop]
