@@ -17,7 +17,7 @@ from .ad.naming import Namer
 from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
-from .analysis.typeinfer import TypeInference
+from .analysis.typeinfer import TypeInference, operand_type
 from .backend.runtime import HELPERS
 from .ir.names import fresh_name
 from .ir.types import Array, Tuple, I64
@@ -365,11 +365,13 @@ def _inplace_as_stores(fn, types):
 
 
 def _masks_flattened(fn, types):
-    """Reads and writes through a mask of more than one axis (of x's shape) done through the
-    1-d mask it is over the flattened array: Numba takes 1-d masks only (an n-d one fails
-    inside its compiler); NumPy gives the same entries in the same (row-major) order.
+    """Reads and writes through a mask of more than one axis (of x's shape), or through one
+    integer array per axis (``m[rows, cols]``), done through the 1-d index they are into the
+    flattened array: Numba takes one 1-d advanced index only (an n-d mask fails inside its
+    compiler); NumPy gives the same entries in the same (row-major) order.
 
-    - ``y = x[mask]``: ``_t1 = np.ravel(x); _t2 = np.ravel(mask); y = _t1[_t2]``;
+    - ``y = x[mask]``: ``_t1 = np.ravel(x); _t2 = np.ravel(mask); y = _t1[_t2]``; ``m[rows,
+      cols]`` likewise with ``_t2 = rows % m.shape[0] * m.shape[1] + cols % m.shape[1]``;
     - ``x[mask] = v`` (or ``+= v``): into a flat copy, ``_t3 = np.copy(_t1); _t3[_t2] = v``,
       then written back whole, ``x[:, :] = np.reshape(_t3, x.shape)`` (a copy: np.ravel may
       give a view, and a write through a view is aliasing s2sad does not follow).
@@ -385,11 +387,27 @@ def _masks_flattened(fn, types):
             arr, index = s.array, s.index
         else:
             return None
-        if not (len(index) == 1 and isinstance(index[0], ir.Var) and isinstance(arr, ir.Var)):
+        if not (isinstance(arr, ir.Var) and isinstance(types.get(arr.name), Array)
+                and all(isinstance(i, (ir.Var, ir.Global)) for i in index)):
             return None
-        m = types.get(index[0].name)
-        ok = isinstance(m, Array) and m.dtype == "bool" and m.ndim > 1
-        return (arr, index[0]) if ok and isinstance(types.get(arr.name), Array) else None
+        ms = [operand_type(i, types, fn.globals) for i in index]
+        if len(index) == 1 and isinstance(ms[0], Array) and ms[0].dtype == "bool" and ms[0].ndim > 1:
+            return arr, index[0]
+        if len(index) > 1 and all(isinstance(m, Array) and m.dtype == "int64" for m in ms):
+            return arr, index
+        return None
+
+    def flat_index(x, index):
+        """The expression of the flat (row-major) index of x[index]: raveled mask, or
+        the int arrays' multi-index (negative entries wrapped, as NumPy does)."""
+        if not isinstance(index, tuple):
+            return ir.Call("np.ravel", (index,)), Array("bool", 1)
+        dim = lambda k: ir.Load(ir.Attr(x, "shape"), (ir.Const(k),))  # noqa: E731
+        flat = None
+        for k, i in enumerate(index):
+            term = ir.BinOp("%", i, dim(k))
+            flat = term if flat is None else ir.BinOp("+", ir.BinOp("*", flat, dim(k)), term)
+        return flat, Array("int64", max(operand_type(i, types, fn.globals).ndim for i in index))
 
     def temp(t, value, out, loc):
         tmp = ir.Var(namer.temp("_t"))
@@ -402,10 +420,12 @@ def _masks_flattened(fn, types):
         found = mask_of(s)
         if found is None:
             return None
-        x, mask = found
+        x, index = found
         xt = types[x.name]
         out = []
-        flat_x, flat_m = (temp(Array(types[v.name].dtype, 1), ir.Call("np.ravel", (v,)), out, s.loc) for v in found)
+        flat_x = temp(Array(xt.dtype, 1), ir.Call("np.ravel", (x,)), out, s.loc)
+        value, t = flat_index(x, index)
+        flat_m = temp(t, value, out, s.loc)
         if isinstance(s, ir.Assign):
             return out + [ir.Assign(s.target, ir.Load(flat_x, (flat_m,)), loc=s.loc, comment=s.comment)]
         copy_ = temp(Array(xt.dtype, 1), ir.Call("np.copy", (flat_x,)), out, s.loc)

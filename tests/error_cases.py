@@ -515,10 +515,10 @@ def return_type_conflict(x):
     return np.zeros(3)  # ERR
 
 
-def fancy_two_arrays(m):
+def fancy_two_arrays(t):
     rows = np.array([0, 1])
     cols = np.array([2, 0])
-    b = m[rows, cols]  # ERR
+    b = t[rows, cols]  # ERR (t has 3 axes: an array for each is read, not two)
     return np.sum(b)
 
 

@@ -274,11 +274,34 @@ def gathers_in_a_loop(x, w):
     return s + np.sum(z * z)
 
 
+LABELS = np.array([2, 0, 1, 2, 2, 0])
+
+
+def softmax_xent_pairs(z):
+    # the cross-entropy as PyTorch users write it: log-probabilities picked by (row, label)
+    m = np.max(z)
+    e = np.exp(z - m)
+    logp = np.log(e / np.sum(e, axis=1)[:, None])
+    return -np.mean(logp[np.arange(z.shape[0]), LABELS])
+
+
+def pairs_written(z, v):
+    # one integer array per axis, written (entry (1, 0) twice: the last wins) and read back
+    rows, cols = np.array([0, 1, 1, -1]), np.array([2, 0, 0, 1])
+    y = z * 1.0
+    y[rows, cols] = v
+    y[rows, cols] += v * v
+    return np.sum(y * y * W63) + np.sum(y[rows[:, None], cols[None, :]] ** 3)
+
+
+W63 = np.sin(np.arange(18.0)).reshape(6, 3)
 CASES[scalar_written_to_many] = (_R.normal(size=5), 0.7)
+CASES[softmax_xent_pairs] = (_R.normal(size=(6, 3)),)
+CASES[pairs_written] = (_R.normal(size=(6, 3)), _R.normal(size=4))
 CASES[gathers_in_a_loop] = (0.3 * _R.normal(size=40), np.array([0.4, -0.3, 0.2, 0.35]))
 CASES[masked_writes] = (np.array([[0.3, -0.2, 0.7, -0.9], [-0.7, 0.9, 0.1, 0.6], [0.2, 0.4, -0.3, 0.8]]),
                         _R.normal(size=4))
 GATHERS_AND_LINALG = [embedding_softmax, embedding_2d_index, gather_repeated, gather_columns, masked_reduction,
                       slogdet_spd, gaussian_loglik_cholesky, scatter_assign_repeated, scatter_add_inplace_repeated,
                       add_at_repeated, add_at_rows, scalar_written_to_many, masked_writes,
-                      gathers_in_a_loop]
+                      gathers_in_a_loop, softmax_xent_pairs, pairs_written]

@@ -448,10 +448,14 @@ def advanced_index(t, index, idx_types, loc):
     if not arrays:
         return None
     hint = ("index with one integer (or boolean) array, first (x[idx], x[idx, j]) or after one "
-            "`:` (x[:, idx]); for the others, index in two steps or loop over the indices")
+            "`:` (x[:, idx]), or with one integer array per axis (m[rows, cols]); for the others, "
+            "index in two steps or loop over the indices")
     if len(arrays) > 1:
-        raise TypeInferenceError("indexing with two arrays at once (NumPy broadcasts them together) "
-                                 "is not supported", loc, hint)
+        if len(arrays) == len(index) == t.ndim and all(idx_types[k].dtype == "int64" for k in arrays):
+            # one entry per index tuple (m[rows, cols]): read through flat indices (compiler.py)
+            return AdvancedIndex(0, None, (), False, Array(t.dtype, max(idx_types[k].ndim for k in arrays)))
+        raise TypeInferenceError("indexing with several arrays at once is supported as one integer "
+                                 "array per axis (m[rows, cols]), not this way", loc, hint)
     k = arrays[0]
     it = idx_types[k]
     if it.dtype not in ("int64", "bool"):
