@@ -182,7 +182,7 @@ class Build:
         tres = self.ti.infer(k2, argtypes)
         fn = self._merge_aliased_arguments(fn, tres.types, tres.calls)
         fn = _inplace_as_stores(fn, tres.types)
-        fn = _masks_flattened(fn, tres.types)
+        fn = _through_flat_indices(fn, tres.types)
 
         def mutates(call, k):  # `p += e` in the callee writes only when p is an array
             a = call.args[k]
@@ -364,7 +364,7 @@ def _inplace_as_stores(fn, types):
     return new
 
 
-def _masks_flattened(fn, types):
+def _through_flat_indices(fn, types):
     """Reads and writes through a mask of more than one axis (of x's shape), or through one
     integer array per axis (``m[rows, cols]``), done through the 1-d index they are into the
     flattened array: Numba takes one 1-d advanced index only (an n-d mask fails inside its
