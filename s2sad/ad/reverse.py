@@ -896,6 +896,8 @@ class Reverse(RecordingAnalysis):
         """Statements that start the adjoint of ``name`` anew (for the value an assignment
         overwrote: of the shape recorded before ``site`` when that value is not restored)."""
         t = self.types[name]
+        if isinstance(t, Tuple):  # one adjoint per item
+            return self.zero_tuple_adjoint(name, loc)
         b = self.bname(name)
         if isinstance(t, Array) and site is not None and id(site) in self.old_shapes and self.phase == 2:
             out, dims = self.pop_shape(t.ndim, loc)
