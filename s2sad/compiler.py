@@ -18,9 +18,10 @@ from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
 from .ad.split import SplitCall
 from .analysis.activity import Activity, check_aliasing, check_foreign_calls
-from .analysis.typeinfer import TypeInference
+from .analysis.typeinfer import TypeInference, operand_type
+from .backend.runtime import HELPERS
 from .ir.names import fresh_name
-from .ir.types import Array, Tuple
+from .ir.types import Array, Tuple, I64
 from .errors import S2SADError, reporting_internal_errors
 from .frontend.program import Program
 from .log import event
@@ -61,7 +62,7 @@ class Build:
         self.names = {}  # (mode, key, argtypes, mask) -> emitted name
         self.functions = []  # (name, ir.Function)
         self.helpers = set()
-        self.used_names = set()
+        self.used_names = set(HELPERS)  # a user function named as a runtime helper is renamed
         self._mutated = {}
         self.derivatives = {}  # generated name -> Derivative
         self._specs = {}
@@ -184,6 +185,7 @@ class Build:
         tres = self.ti.infer(k2, argtypes)
         fn = self._merge_aliased_arguments(fn, tres.types, tres.calls)
         fn = _inplace_as_stores(fn, tres.types)
+        fn = _through_flat_indices(fn, tres.types)
 
         def mutates(call, k):  # `p += e` in the callee writes only when p is an array
             a = call.args[k]
@@ -385,6 +387,86 @@ def _inplace_as_stores(fn, types):
         temps.add(tmp.name)
         return [ir.Assign(tmp, s.value, loc=s.loc, comment=s.comment),
                 ir.Store(s.target, (ir.Slice(None, None, None),) * t.ndim, tmp, loc=s.loc)]
+
+    temps = set()
+    new = _copy_with(fn, convert)
+    if temps:
+        new.temps, new.made = fn.temps | temps, fn.made | temps
+    return new
+
+
+def _through_flat_indices(fn, types):
+    """Reads and writes through a mask of more than one axis (of x's shape), or through one
+    integer array per axis (``m[rows, cols]``), done through the 1-d index they are into the
+    flattened array: Numba takes one 1-d advanced index only (an n-d mask fails inside its
+    compiler); NumPy gives the same entries in the same (row-major) order.
+
+    - ``y = x[mask]``: ``_t1 = np.ravel(x); _t2 = np.ravel(mask); y = _t1[_t2]``; ``m[rows,
+      cols]`` likewise with ``_t2 = rows % m.shape[0] * m.shape[1] + cols % m.shape[1]``;
+    - ``x[mask] = v`` (or ``+= v``): into a flat copy, ``_t3 = np.copy(_t1); _t3[_t2] = v``,
+      then written back whole, ``x[:, :] = np.reshape(_t3, x.shape)`` (a copy: np.ravel may
+      give a view, and a write through a view is aliasing s2sad does not follow).
+
+    ``types`` gets the new temporaries."""
+    namer = Namer(fn)
+    namer.used |= set(types)
+
+    def mask_of(s):
+        if isinstance(s, ir.Assign) and isinstance(s.value, ir.Load):
+            arr, index = s.value.array, s.value.index
+        elif isinstance(s, (ir.Store, ir.AugStore)):
+            arr, index = s.array, s.index
+        else:
+            return None
+        if not (isinstance(arr, ir.Var) and isinstance(types.get(arr.name), Array)
+                and all(isinstance(i, (ir.Var, ir.Global)) for i in index)):
+            return None
+        ms = [operand_type(i, types, fn.globals) for i in index]
+        if len(index) == 1 and isinstance(ms[0], Array) and ms[0].dtype == "bool" and ms[0].ndim > 1:
+            return arr, index[0]
+        if len(index) > 1 and all(isinstance(m, Array) and m.dtype == "int64" for m in ms):
+            return arr, index
+        return None
+
+    def flat_index(x, index):
+        """The expression of the flat (row-major) index of x[index]: raveled mask, or
+        the int arrays' multi-index (negative entries wrapped, as NumPy does)."""
+        if not isinstance(index, tuple):
+            return ir.Call("np.ravel", (index,)), Array("bool", 1)
+        dim = lambda k: ir.Load(ir.Attr(x, "shape"), (ir.Const(k),))  # noqa: E731
+        flat = None
+        for k, i in enumerate(index):
+            term = ir.BinOp("%", i, dim(k))
+            flat = term if flat is None else ir.BinOp("+", ir.BinOp("*", flat, dim(k)), term)
+        return flat, Array("int64", max(operand_type(i, types, fn.globals).ndim for i in index))
+
+    def temp(t, value, out, loc):
+        tmp = ir.Var(namer.temp("_t"))
+        types[tmp.name] = t
+        temps.add(tmp.name)
+        out.append(ir.Assign(tmp, value, loc=loc))
+        return tmp
+
+    def convert(s):
+        found = mask_of(s)
+        if found is None:
+            return None
+        x, index = found
+        xt = types[x.name]
+        out = []
+        flat_x = temp(Array(xt.dtype, 1), ir.Call("np.ravel", (x,)), out, s.loc)
+        value, t = flat_index(x, index)
+        flat_m = temp(t, value, out, s.loc)
+        if isinstance(s, ir.Assign):
+            return out + [ir.Assign(s.target, ir.Load(flat_x, (flat_m,)), loc=s.loc, comment=s.comment)]
+        copy_ = temp(Array(xt.dtype, 1), ir.Call("np.copy", (flat_x,)), out, s.loc)
+        if isinstance(s, ir.Store):
+            out.append(ir.Store(copy_, (flat_m,), s.value, loc=s.loc))
+        else:
+            out.append(ir.AugStore(copy_, (flat_m,), s.op, s.value, loc=s.loc))
+        shape = temp(Tuple((I64,) * xt.ndim), ir.Attr(x, "shape"), out, s.loc)
+        back = temp(xt, ir.Call("np.reshape", (copy_, shape)), out, s.loc)
+        return out + [ir.Store(x, (ir.Slice(None, None, None),) * xt.ndim, back, loc=s.loc, comment=s.comment)]
 
     temps = set()
     new = _copy_with(fn, convert)

@@ -515,9 +515,28 @@ def return_type_conflict(x):
     return np.zeros(3)  # ERR
 
 
-def fancy_index(a):
-    idx = np.arange(2)
-    b = a[idx]  # ERR
+def fancy_two_arrays(t):
+    rows = np.array([0, 1])
+    cols = np.array([2, 0])
+    b = t[rows, cols]  # ERR (t has 3 axes: an array for each is read, not two)
+    return np.sum(b)
+
+
+def fancy_and_newaxis(a):
+    idx = np.array([0, 2])
+    b = a[idx, None]  # ERR
+    return np.sum(b)
+
+
+def fancy_float_array(a):
+    w = a * 0.5
+    b = a[w]  # ERR
+    return np.sum(b)
+
+
+def mask_after_slice(m):
+    keep = m[0] > 1.5
+    b = m[:, keep]  # ERR
     return np.sum(b)
 
 
@@ -637,3 +656,9 @@ def no_rule_on_active(x):
 
 def no_return(x):  # ERR
     y = x * 2.0
+
+
+def add_at_scalar_index(a):
+    b = a * 1.0
+    np.add.at(b, 1, a[0])  # ERR
+    return np.sum(b)

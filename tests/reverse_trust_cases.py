@@ -167,3 +167,24 @@ def running_tanh(w, X):
     for i in range(X.shape[0]):
         total = math.tanh(total + np.dot(X[i], w))
     return total
+
+
+def tuple_in_a_loop(x, n):
+    # a tuple made anew each step: its items' adjoints start again at zero each step
+    s = 0.0
+    for k in range(n):
+        t = (x * x, x + 1.0)
+        s += t[0] * t[1]
+        x = x * 0.9 + 0.1 * t[1]
+    return s
+
+
+def slogdet_in_a_loop(a, n):
+    # a primitive with a tuple result (sign, log|det|) inside a loop
+    s = 0.0
+    b = a * 1.0
+    for k in range(n):
+        sign, logdet = np.linalg.slogdet(b)
+        s += sign * logdet
+        b = b + 0.01 * (b @ b)
+    return s

@@ -170,7 +170,11 @@ CATALOGUE = [
     # types
     *case("type_conflict", TIE),
     *case("return_type_conflict", TIE, match=r"return"),
-    *case("fancy_index", TIE, args=(vec(),)),
+    *case("fancy_two_arrays", TIE, args=(np.ones((2, 3, 4)),), match=r"several arrays at once"),
+    *case("fancy_and_newaxis", TIE, args=(vec(),), match=r"np.newaxis"),
+    *case("fancy_float_array", TIE, args=(vec(),), match=r"ints or bools"),
+    *case("mask_after_slice", TIE, args=(mat(),), match=r"boolean mask"),
+    *case("add_at_scalar_index", TIE, args=(vec(),), match=r"np.add.at takes an array"),
     *case("float_index", TIE, args=(vec(), 1.0)),
     *case("index_a_float", TIE),
     *case("range_of_float", TIE),

@@ -153,3 +153,15 @@ def test_jit_boundscheck_option_raises_index_error_like_python():
 def test_tests_run_with_numba_bounds_checks():
     import numba
     assert numba.config.BOUNDSCHECK  # set by tests/conftest.py before Numba is imported
+
+
+@pytest.mark.parametrize("jit", BACKENDS)
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_tuples_made_in_a_loop(jit, mode):
+    """The adjoint of a tuple assigned in every step (a tuple literal, a primitive's tuple result)
+    is reset once propagated: it accumulated across steps before (reverse mode off by 10x)."""
+    _close(s2sad.grad(C.tuple_in_a_loop, mode=mode, jit=jit)(0.7, 100),
+           numerical_grad(C.tuple_in_a_loop, (0.7, 100)))
+    a = np.array([[2.0, 0.3, 0.1], [0.2, 1.5, -0.3], [0.0, 0.4, 1.2]])
+    _close(s2sad.grad(C.slogdet_in_a_loop, mode=mode, jit=jit)(a, 30),
+           numerical_grad(C.slogdet_in_a_loop, (a, 30)))

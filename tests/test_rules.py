@@ -412,6 +412,15 @@ case(
     Case("np.linalg.det", "B", "np.linalg.det(B)"),
     Case("np.linalg.solve", "B, b", "np.sum(np.linalg.solve(B, b) * W)"),
     Case("np.linalg.solve", "B, D", "np.sum(np.linalg.solve(B, D) * W32)", id="matrix-rhs"),
+    Case("np.linalg.slogdet", "B", "np.linalg.slogdet(B)[1]"),
+    Case("np.linalg.slogdet", "B", "s, ld = np.linalg.slogdet(B * W33)\nreturn s * ld", id="unpacked-negative-det"),
+    Case("np.linalg.cholesky", "B", "np.sum(np.linalg.cholesky(B @ B.T + np.eye(3)) * W33)", id="spd"),
+    # the lower triangle alone is read (LAPACK's): B's upper entries have no effect
+    Case("np.linalg.cholesky", "B", "np.sum(np.linalg.cholesky(B + 2.0 * np.eye(3)) * W33)",
+         id="lower-triangle-read"),
+    Case("np.tril", "B", "np.sum(np.tril(B) * W33)"),
+    Case("np.tril", "B", "np.sum(np.tril(B, -1) * W33)", id="k"),
+    Case("np.triu", "A", "np.sum(np.triu(A, 1) * W23)"),
     # variance and standard deviation: over everything, along an axis, ddof, keepdims, methods
     Case("np.var", "a", "np.var(a)"),
     Case("np.var", "A", "np.sum(np.var(A, axis=0) * W)", id="axis0"),

@@ -26,7 +26,8 @@ NUMBA_CANNOT = {"layer_norm", "batch_norm", "log_softmax_xent", "attention", "ma
 
 
 def _nums(args):
-    return tuple(k for k, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f")
+    return tuple(k for k, a in enumerate(args)
+                 if isinstance(a, float) or (isinstance(a, np.ndarray) and a.dtype.kind == "f"))
 
 
 @pytest.mark.parametrize("mode", ["reverse", "forward"])
@@ -55,3 +56,74 @@ def test_backends_agree(f, args):
     jit = s2sad.grad(f, nums, jit=True)(*args)
     for a, b in zip(py, jit):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- gathers, scatters, slogdet, cholesky
+
+GATHERS = [(f, V.CASES[f]) for f in V.GATHERS_AND_LINALG]
+GATHER_IDS = [f.__name__ for f, _ in GATHERS]
+
+
+@pytest.mark.parametrize("f, args", [c for c in GATHERS if c[0] is not V.gathers_in_a_loop],
+                         ids=[i for i in GATHER_IDS if i != "gathers_in_a_loop"])  # 200 steps: too big a tree
+def test_gathers_and_linalg_against_sympy(f, args):
+    """An independent reference: SymPy differentiates the function as written (gathers and
+    repeated writes as NumPy does them, Cholesky from the lower triangle as LAPACK does)."""
+    from s2sad.check import check_sympy
+    report = check_sympy(f, args, _nums(args))
+    assert report.ok, str(report)
+
+
+# their batched tangents go through np.dot / np.matmul of 3-d stacks, which the jit backend's
+# loop kernels (issue 15's other part) are to compile
+BATCHED_3D_PRODUCTS = {"slogdet_spd", "gaussian_loglik_cholesky"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("f, args", [c for c in GATHERS if c[0].__name__ not in BATCHED_3D_PRODUCTS],
+                         ids=[i for i in GATHER_IDS if i not in BATCHED_3D_PRODUCTS])
+def test_vector_forward_mode_backends_agree(f, args):
+    """Batched tangents written through index arrays and np.add.at (the ``_scatter_add_b``
+    loop under Numba) and masks read from flattened arrays: jacfwd under both backends."""
+    nums = _nums(args)
+    py = s2sad.jacfwd(f, nums)(*args)
+    jit = s2sad.jacfwd(f, nums, jit=True)(*args)
+    for a, b in zip(py, jit):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("f", [V.embedding_softmax, V.gather_columns, V.add_at_rows, V.gaussian_loglik_cholesky],
+                         ids=lambda f: f.__name__)
+def test_hessians_through_gathers_and_cholesky(f):
+    """Forward mode over the generated gradient: the scatter-adds (np.add.at) and the Cholesky
+    adjoint are themselves differentiated. Against central differences of the gradient."""
+    from s2sad.check.fd import numerical_jacobian
+    args = V.CASES[f]
+    h = s2sad.hessian(f, 0)(*args)
+    g = s2sad.grad(f, 0)
+    want = np.asarray(numerical_jacobian(lambda a: g(a, *args[1:]), (args[0],), 0))
+    assert rel_error(h, want.reshape(h.shape)) < 1e-6
+
+
+def test_repeated_indices_are_summed_not_overwritten():
+    """The adjoint of y = x[idx] with idx repeating 2 three times: x_bar[2] is the sum of the
+    three (np.add.at), where x_bar[idx] += g would keep one; hand-derived."""
+    x = np.array([0.5, -1.0, 2.0, 0.25, 1.5])
+    got = s2sad.grad(V.gather_repeated)(x)
+    w = np.arange(1.0, 7.0)
+    want = np.zeros(5)
+    for k, i in enumerate([0, 2, 2, 2, -1, 0]):
+        want[i] += 2.0 * x[i] * w[k] + np.cos(x[i])
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    np.testing.assert_allclose(s2sad.grad(V.gather_repeated, jit=True)(x), want, rtol=1e-13)
+
+
+def test_last_write_wins_in_the_adjoint():
+    """y[SLOTS] = v * v with slot 1 written by v[0] and v[2], slot 3 by v[1] and v[4]: NumPy
+    keeps v[2]'s and v[4]'s, so v[0] and v[1] have no effect (derivative exactly 0)."""
+    x, v = V.CASES[V.scatter_assign_repeated]
+    for jit in (False, True):
+        gv = s2sad.grad(V.scatter_assign_repeated, 1, jit=jit)(x, v)
+        assert gv[0] == 0.0 and gv[1] == 0.0 and gv[2] != 0.0 and gv[4] != 0.0
+        gx = s2sad.grad(V.scatter_assign_repeated, 0, jit=jit)(x, v)
+        assert gx[0] == 0.0 and gx[1] == 0.0 and gx[3] == 0.0 and gx[2] != 0.0 and gx[4] != 0.0

@@ -116,3 +116,192 @@ def broadcast_4d(a, b):
 
 
 CASES[broadcast_4d] = (_R.normal(size=(2, 1, 4, 1)), _R.normal(size=(2, 3, 4, 5)))
+
+
+# ---------------------------------------------------------------- gathers (integer and boolean indexing)
+
+TOKENS = np.array([3, 1, 4, 1, 5, 1, 2, 0])  # token 1 three times: its embedding row's adjoint sums three
+TOKENS_2D = np.array([[3, 1, 1], [0, 1, 5]])
+W43 = np.cos(np.arange(12.0)).reshape(4, 3)
+
+
+def embedding_softmax(table, w):
+    # a bag of embeddings, then a softmax cross-entropy over 3 classes (target class 2)
+    h = np.sum(table[TOKENS], axis=0)
+    z = h @ w
+    m = np.max(z)
+    return m + np.log(np.sum(np.exp(z - m))) - z[2]
+
+
+def embedding_2d_index(table, v):
+    e = table[TOKENS_2D]                       # (2, 3, 4): a batch of sequences
+    z = np.tanh(e) * v                         # (2, 3, 4) * (4,)
+    return np.sum(z * z)
+
+
+def gather_repeated(x):
+    idx = np.array([0, 2, 2, 2, -1, 0])
+    y = x[idx]
+    return np.sum(y * y * np.arange(1.0, 7.0)) + np.sum(np.sin(x[idx]))
+
+
+def gather_columns(m, v):
+    cols = np.array([2, 0, 2])
+    y = m[:, cols] * v                          # (3, 3) * (3,)
+    return np.sum(y * y) + np.sum(m[cols, 1] ** 3)
+
+
+def masked_reduction(x, y):
+    keep = x > 0.0
+    return np.sum(x[keep] ** 2) + np.sum(np.exp(y[y < 0.5])) + np.sum(np.where(keep, x * y, 0.0))
+
+
+CASES.update({
+    embedding_softmax: (_R.normal(size=(6, 4)), _R.normal(size=(4, 3))),
+    embedding_2d_index: (_R.normal(size=(6, 4)) * 0.5, _R.normal(size=4)),
+    gather_repeated: (_R.normal(size=5),),
+    gather_columns: (_R.normal(size=(3, 4)), _R.normal(size=3)),
+    masked_reduction: (_R.normal(size=(3, 4)), _R.normal(size=(3, 4))),
+})
+
+
+# ---------------------------------------------------------------- np.linalg.slogdet, np.linalg.cholesky
+
+
+def slogdet_spd(x):
+    a = x.T @ x + np.eye(3)                     # symmetric positive definite
+    sign, logdet = np.linalg.slogdet(a)
+    return sign * logdet + 0.5 * np.linalg.slogdet(a * W33)[1]
+
+
+def gaussian_loglik_cholesky(x, mu, f):
+    # log N(x; mu, f f^T + I/2) by its Cholesky factor: a whitened residual and log det
+    cov = f @ f.T + 0.5 * np.eye(4)
+    L = np.linalg.cholesky(cov)
+    r = np.linalg.solve(L, x - mu)
+    return -0.5 * np.sum(r * r) - np.sum(np.log(np.diag(L))) - 2.0 * np.log(2.0 * np.pi)
+
+
+W33 = np.array([[1.5, 0.2, -0.1], [0.3, 1.2, 0.4], [-0.2, 0.1, 0.9]])
+CASES.update({
+    slogdet_spd: (_R.normal(size=(5, 3)),),
+    gaussian_loglik_cholesky: (_R.normal(size=4), 0.1 * _R.normal(size=4), _R.normal(size=(4, 2))),
+})
+
+
+# ---------------------------------------------------------------- writes through index arrays
+# NumPy: x[idx] = v and x[idx] += v keep the value written last to a repeated index;
+# np.add.at(x, idx, v) adds every one.
+
+SLOTS = np.array([1, 3, 1, 0, -2])  # slot 1 twice, and -2 is slot 3 of 5 again
+
+
+def scatter_assign_repeated(x, v):
+    y = x * 1.0
+    y[SLOTS] = v * v
+    return np.sum(y * np.arange(1.0, 6.0)) + np.sum(np.sin(y))
+
+
+def scatter_add_inplace_repeated(x, v):
+    y = np.cos(x)
+    y[SLOTS] += v
+    y[SLOTS] -= 0.5 * v * v
+    return np.sum(y * y * np.arange(1.0, 6.0))
+
+
+def add_at_repeated(x, v):
+    y = x * 2.0
+    np.add.at(y, SLOTS, v * v)
+    return np.sum(y * np.arange(1.0, 6.0)) + np.sum(y ** 3)
+
+
+def add_at_rows(table, v):
+    # the adjoint of an embedding lookup, written out: rows accumulated, row 0 three times
+    acc = np.zeros_like(table)
+    rows = np.array([0, 2, 0, 0])
+    np.add.at(acc, rows, v)
+    acc[rows] *= 2.0
+    return np.sum(np.tanh(acc + table) * W43)
+
+
+CASES.update({
+    scatter_assign_repeated: (_R.normal(size=5), _R.normal(size=5)),
+    scatter_add_inplace_repeated: (_R.normal(size=5), _R.normal(size=5)),
+    add_at_repeated: (_R.normal(size=5), _R.normal(size=5)),
+    add_at_rows: (_R.normal(size=(4, 3)), _R.normal(size=(4, 3))),
+})
+
+
+def scalar_written_to_many(x, s):
+    # one scalar written to several entries (a slice, an index array, np.add.at): its tangent
+    # in vector forward mode broadcasts over them
+    y = x * 1.0
+    y[1:3] = s
+    y[SLOTS] += s * s
+    np.add.at(y, SLOTS, np.sin(s))
+    return np.sum(y * np.arange(1.0, 6.0) ** 2)
+
+
+def masked_writes(m, v):
+    # masks over the rows (1-d) and over every entry (2-d, as Numba does it: flattened)
+    y = m * 1.0
+    rows = m[:, 0] > 0.0
+    y[rows] = v * 2.0
+    y[m > 0.5] = 0.5 * v[0]
+    y[y < 0.0] *= y[y < 0.0]
+    return np.sum(y * y * W34) + np.sum(m[rows] ** 3)
+
+
+PERMS = np.random.default_rng(5).integers(0, 40, size=(200, 8))  # repeats within and across rows
+
+
+def _pick(x, idx):
+    return x[idx] * x[idx]
+
+
+def gathers_in_a_loop(x, w):
+    # 200 steps each gathering (through a helper) and writing back through 8 indices with
+    # repeats: the indices and the overwritten entries are recorded for the reverse sweep
+    z = x * 1.0
+    y = np.zeros(8)
+    s = 0.0
+    for k in range(PERMS.shape[0]):
+        idx = PERMS[k]
+        y = 0.5 * y + _pick(z, idx) * w[k % 4]
+        z[idx] += 0.01 * y
+        np.add.at(z, idx, -0.005 * y)
+        s += np.sum(np.sin(y))
+    return s + np.sum(z * z)
+
+
+LABELS = np.array([2, 0, 1, 2, 2, 0])
+
+
+def softmax_xent_pairs(z):
+    # the cross-entropy as PyTorch users write it: log-probabilities picked by (row, label)
+    m = np.max(z)
+    e = np.exp(z - m)
+    logp = np.log(e / np.sum(e, axis=1)[:, None])
+    return -np.mean(logp[np.arange(z.shape[0]), LABELS])
+
+
+def pairs_written(z, v):
+    # one integer array per axis, written (entry (1, 0) twice: the last wins) and read back
+    rows, cols = np.array([0, 1, 1, -1]), np.array([2, 0, 0, 1])
+    y = z * 1.0
+    y[rows, cols] = v
+    y[rows, cols] += v * v
+    return np.sum(y * y * W63) + np.sum(y[rows[:, None], cols[None, :]] ** 3)
+
+
+W63 = np.sin(np.arange(18.0)).reshape(6, 3)
+CASES[scalar_written_to_many] = (_R.normal(size=5), 0.7)
+CASES[softmax_xent_pairs] = (_R.normal(size=(6, 3)),)
+CASES[pairs_written] = (_R.normal(size=(6, 3)), _R.normal(size=4))
+CASES[gathers_in_a_loop] = (0.3 * _R.normal(size=40), np.array([0.4, -0.3, 0.2, 0.35]))
+CASES[masked_writes] = (np.array([[0.3, -0.2, 0.7, -0.9], [-0.7, 0.9, 0.1, 0.6], [0.2, 0.4, -0.3, 0.8]]),
+                        _R.normal(size=4))
+GATHERS_AND_LINALG = [embedding_softmax, embedding_2d_index, gather_repeated, gather_columns, masked_reduction,
+                      slogdet_spd, gaussian_loglik_cholesky, scatter_assign_repeated, scatter_add_inplace_repeated,
+                      add_at_repeated, add_at_rows, scalar_written_to_many, masked_writes,
+                      gathers_in_a_loop, softmax_xent_pairs, pairs_written]

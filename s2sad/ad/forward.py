@@ -65,6 +65,10 @@ class Forward:
     def tindex(self, index):
         return index
 
+    def written(self, s, vd):
+        """The tangent ``vd`` of the value a store ``s`` writes, as the store writes it."""
+        return vd
+
     def block(self, stmts):
         out = []
         for s in stmts:
@@ -92,13 +96,14 @@ class Forward:
                 vd = self.deriver.operand_d(s.value)
                 if vd is None:
                     vd = ir.Const(0.0)
-                self.emit(out, ir.Store(ir.Var(d), self.tindex(s.index), vd), s.loc)
+                self.emit(out, ir.Store(ir.Var(d), self.tindex(s.index), self.written(s, vd)), s.loc)
         elif isinstance(s, ir.AugStore):
             out.append(s)
             d = self.dname(s.array.name)
             vd = self.deriver.operand_d(s.value)
             if d is not None and vd is not None:
-                self.emit(out, ir.AugStore(ir.Var(d), self.tindex(s.index), s.op, vd), s.loc)
+                self.emit(out, ir.AugStore(ir.Var(d), self.tindex(s.index), s.op, self.written(s, vd), at=s.at),
+                          s.loc)
         elif isinstance(s, ir.If):
             out.append(ir.If(s.test, self.block(s.body), self.block(s.orelse), loc=s.loc))
         elif isinstance(s, ir.For):
@@ -281,6 +286,17 @@ class BatchedForward(Forward):
     def tindex(self, index):
         from ..primitives.batched import ALL
         return (ALL,) + tuple(index)
+
+    def written(self, s, vd):
+        """A value of lower rank than the entries it is written to (``y[1:4] = s``) has its
+        directions on its first axis: size-1 axes after it make it broadcast over the entries."""
+        from ..analysis.typeinfer import load_type
+        from ..primitives.batched import expand, rank
+        if isinstance(vd, ir.Const):
+            return vd
+        idx = [self.typeof(i) if not isinstance(i, (ir.Slice, ir.NewAxis)) else i for i in s.index]
+        region = load_type(self.types[s.array.name], ir.Load(s.array, s.index), idx, s)
+        return expand(vd, rank(region) - rank(self.typeof(s.value)))
 
     def run(self, name, wrt):
         out = super().run(name, wrt)

@@ -751,7 +751,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
             if a is not None and vb is not None:
                 self.comment(s, out)
                 self.need_index(s.index)
-                g = ir.Load(ir.Var(a), s.index)
+                g = ir.Load(ir.Var(a), s.index) if s.at else self.written_adjoint(s, a)
                 out.append(self.accumulate(s.value, g, self._load_type(s.array.name, s.index),
                                            s.loc, sign=s.op))
             if s.array.name in self.push_arrays and self.phase == 2:
@@ -846,6 +846,47 @@ class Reverse(RecordingAnalysis, SplitSweeps):
         for i in index:
             self.need(i) if not isinstance(i, ir.Slice) else [self.need(p) for p in (i.lower, i.upper, i.step)]
 
+    def scatter(self, ab, fancy, g, loc):
+        """``ab[fancy] += g`` with repeated indices summed (``np.add.at``), the adjoint of a
+        gather. ``x[idx, rest]`` is ``x[:, rest][idx]`` and ``x[:, idx]`` is ``x.T[idx].T``:
+        those are summed into a new array, then added to the view, so that no call writes
+        through a view (generated code stays inside what s2sad differentiates again)."""
+        x = ir.Var(ab)
+        if fancy.pos == 0 and not fancy.rest:
+            return [ir.ExprStmt(ir.scatter_add(x, (fancy.array,), g), loc=loc)]
+        tmp = ir.Var(self.namer.temp("_s"))
+        if fancy.pos == 1:
+            view, g, back = ir.Attr(x, "T"), ir.Attr(g, "T"), ir.Attr(tmp, "T")
+        else:
+            view, back = ir.Load(x, (ir.Slice(None, None, None),) + tuple(fancy.rest)), tmp
+        target = x if fancy.pos == 1 else view
+        return [ir.Assign(tmp, ir.Call("np.zeros_like", (view,)), loc=loc),
+                ir.ExprStmt(ir.scatter_add(tmp, (fancy.array,), g), loc=loc),
+                ir.AugAssign(target, "+", back, loc=loc)]
+
+    def written_adjoint(self, s, a):
+        """What the value ``v`` of ``x[index] = v`` (or ``+= v``) gets of x's adjoint ``a``:
+        ``a[index]``, but where an index array repeats an index only its last occurrence gets
+        it (NumPy keeps the value written last), by the mask ``_last_mask`` of the indices."""
+        g = ir.Load(ir.Var(a), s.index)
+        fancy = self._advanced(s.array.name, s.index)
+        if fancy is None or fancy.mask:
+            return g
+        n = ir.Load(ir.Attr(ir.Var(a), "shape"), (ir.Const(fancy.pos),))
+        mask = ir.Call("_last_mask", (fancy.array, n))
+        k = self.typeof(fancy.array).ndim
+        trailing = self._load_type(s.array.name, s.index)
+        r = (trailing.ndim if isinstance(trailing, Array) else 0) - k
+        if fancy.pos == 0 and r > 0:  # over the entries' trailing axes
+            mask = ir.Load(mask, (ir.Slice(None, None, None),) * k + (ir.NewAxis(),) * r)
+        return ir.BinOp("*", g, mask)
+
+    def _advanced(self, arr, index):
+        """The ``AdvancedIndex`` of ``arr[index]`` (None for basic indexing)."""
+        from ..analysis.typeinfer import advanced_index
+        idx = [self.typeof(i) if not isinstance(i, (ir.Slice, ir.NewAxis)) else i for i in index]
+        return advanced_index(self.types[arr], index, idx, None)
+
     def _load_type(self, arr, index):
         from ..analysis.typeinfer import load_type
         t = self.types[arr]
@@ -858,7 +899,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
         if a is not None:
             self.comment(s, out)
             self.need_index(s.index)
-            g = ir.Load(ir.Var(a), s.index)
+            g = self.written_adjoint(s, a)
             if isinstance(s.value, ir.Var) and self.active(s.value.name):
                 out.append(self.accumulate(s.value, g, self._load_type(s.array.name, s.index), s.loc))
             out.append(ir.Store(ir.Var(a), s.index, ir.Const(0.0), loc=s.loc))
@@ -892,6 +933,8 @@ class Reverse(RecordingAnalysis, SplitSweeps):
         """Statements that start the adjoint of ``name`` anew (for the value an assignment
         overwrote: of the shape recorded before ``site`` when that value is not restored)."""
         t = self.types[name]
+        if isinstance(t, Tuple):  # one adjoint per item
+            return self.zero_tuple_adjoint(name, loc)
         b = self.bname(name)
         if isinstance(t, Array) and site is not None and id(site) in self.old_shapes and self.phase == 2:
             out, dims = self.pop_shape(t.ndim, loc)
@@ -987,7 +1030,11 @@ class Reverse(RecordingAnalysis, SplitSweeps):
             if isinstance(e.array, ir.Var) and self.active(e.array.name):
                 self.need_index(e.index)
                 ab = self.bname(e.array.name)
-                out.append(ir.AugAssign(ir.Load(ir.Var(ab), e.index), "+", g, loc=loc))
+                fancy = self._advanced(e.array.name, e.index)
+                if fancy is not None and not fancy.mask:
+                    out.extend(self.scatter(ab, fancy, g, loc))
+                else:  # basic indexing, or a mask (no entry twice): a plain accumulation
+                    out.append(ir.AugAssign(ir.Load(ir.Var(ab), e.index), "+", g, loc=loc))
             return out
         if isinstance(e, ir.Call) and (e.func.startswith("foreign:")):
             active = [a for a in ir.expr_vars(e) if self.active(a)]
@@ -1009,6 +1056,8 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 ct = MaybeStretched(tt) if isinstance(self.types[e.right.name], Array) else tt
                 code.append(self.accumulate(e.right, g, ct, loc, sign=e.op))
             return ["in-place", code]
+        if isinstance(tt, Tuple) and g is None:  # a primitive with a tuple result (np.linalg.slogdet)
+            g = ir.TupleMake(tuple(ir.Var(b) if b is not None else ir.Const(0.0) for b in self.bar_parts(t)))
         contribs = self.deriver.contributions(e, ans if ans is not None else s.target, tt, g, loc)
         for operand, c, ctype in contribs:
             self.need(c)
@@ -1151,7 +1200,7 @@ def _product(dims):
 def _index_is_scalar(index, ndim, typeof):
     ints = 0
     for i in index:
-        if isinstance(i, (ir.Slice, ir.NewAxis)):
+        if isinstance(i, (ir.Slice, ir.NewAxis)) or isinstance(typeof(i), Array):
             return False
         ints += 1
     return ints == ndim

@@ -102,6 +102,11 @@ class TypeInference:
                             self.typeof(p, s)
                 elif not isinstance(i, ir.NewAxis):
                     self.typeof(i, s)
+            if isinstance(s, ir.AugStore) and s.at:
+                it = self.typeof(s.index[0], s)
+                if it is not None and not (isinstance(it, Array) and it.dtype == "int64"):
+                    raise TypeInferenceError(f"np.add.at takes an array of integer indices here, not {a_(it)}",
+                                             s.loc, "for one index write x[i] += v")
         elif isinstance(s, ir.If):
             self.typeof(s.test, s)
             self.block(s.body)
@@ -388,6 +393,9 @@ def load_type(t, e, idx, s):
     if not isinstance(t, Array):
         raise TypeInferenceError(f"{a_(t)} cannot be indexed", s.loc,
                                  "only numpy arrays and tuples can be indexed")
+    fancy = advanced_index(t, e.index, idx, s.loc if s is not None else None)
+    if fancy is not None:
+        return fancy.result
     nd = t.ndim
     used = 0
     for i, it in zip(e.index, idx):
@@ -399,9 +407,6 @@ def load_type(t, e, idx, s):
             continue
         if isinstance(it, Scalar) and it.dtype in ("int64", "bool"):
             nd -= 1
-        elif isinstance(it, Array) and it.dtype in ("int64", "bool"):
-            raise TypeInferenceError("indexing with an array (fancy indexing) is not supported", s.loc,
-                                     "index with ints and slices, or loop over the indices")
         else:
             raise TypeInferenceError(f"an index must be an int or a slice, got {a_(it)}", s.loc,
                                      "convert with int(...)")
@@ -411,6 +416,76 @@ def load_type(t, e, idx, s):
     if nd == 0:
         return Scalar(t.dtype)
     return Array(t.dtype, nd)
+
+
+class AdvancedIndex:
+    """An index with one integer or boolean array in it (NumPy's advanced indexing), in the
+    forms s2sad differentiates:
+
+    - ``x[idx]``, ``x[idx, j]``, ``x[idx, 1:3]``: an int array ``idx`` (any rank) first, then
+      ints and slices (``pos`` 0, ``rest`` the entries after it): rows gathered, the result's
+      leading axes those of ``idx``; ``x[idx, rest] == x[:, rest][idx]``;
+    - ``x[:, idx]``: a 1-d int array after one ``:`` of a matrix (``pos`` 1): columns gathered;
+    - ``x[mask]``: a boolean array over the leading axes of ``x`` (``mask`` True): a 1-d array of
+      the entries (rows) where it is true.
+
+    Reading one gathers; the adjoint scatters back with repeated indices summed (``np.add.at``).
+    """
+
+    def __init__(self, pos, array, rest, mask, result):
+        self.pos = pos
+        self.array = array  # the index array's operand
+        self.rest = rest  # the entries after it
+        self.mask = mask
+        self.result = result
+
+
+def advanced_index(t, index, idx_types, loc):
+    """The ``AdvancedIndex`` of ``t[index]`` (``idx_types``: each entry's type, or the Slice /
+    NewAxis itself), None for basic indexing (ints, slices, newaxis); refuses the forms it does
+    not differentiate."""
+    arrays = [k for k, it in enumerate(idx_types) if isinstance(it, Array)]
+    if not arrays:
+        return None
+    hint = ("index with one integer (or boolean) array, first (x[idx], x[idx, j]) or after one "
+            "`:` (x[:, idx]), or with one integer array per axis (m[rows, cols]); for the others, "
+            "index in two steps or loop over the indices")
+    if len(arrays) > 1:
+        if len(arrays) == len(index) == t.ndim and all(idx_types[k].dtype == "int64" for k in arrays):
+            # one entry per index tuple (m[rows, cols]): read through flat indices (compiler.py)
+            return AdvancedIndex(0, None, (), False, Array(t.dtype, max(idx_types[k].ndim for k in arrays)))
+        raise TypeInferenceError("indexing with several arrays at once is supported as one integer "
+                                 "array per axis (m[rows, cols]), not this way", loc, hint)
+    k = arrays[0]
+    it = idx_types[k]
+    if it.dtype not in ("int64", "bool"):
+        raise TypeInferenceError(f"an index array must hold ints or bools, not {it.dtype}", loc,
+                                 "convert with .astype(np.int64)")
+    if any(isinstance(i, ir.NewAxis) for i in index):
+        raise TypeInferenceError("`None`/`np.newaxis` in an index with an index array is not "
+                                 "supported", loc, "add the axis in a second step: y = x[idx]; y[:, None]")
+    rest = tuple(index[k + 1:])
+    for i, rt in zip(rest, idx_types[k + 1:]):
+        if not isinstance(i, ir.Slice) and not (isinstance(rt, Scalar) and rt.dtype in ("int64", "bool")):
+            raise TypeInferenceError(f"an index must be an int or a slice, got {a_(rt)}", loc,
+                                     "convert with int(...)")
+    if len(index) > t.ndim:
+        raise TypeInferenceError(f"too many indices ({len(index)}) for a {t.ndim}-d array", loc,
+                                 f"index a {t.ndim}-d array with at most {t.ndim} indices")
+    full = lambda i: isinstance(i, ir.Slice) and i.lower is None and i.upper is None and i.step is None  # noqa: E731
+    if it.dtype == "bool":
+        if k != 0 or rest or it.ndim not in (1, t.ndim):
+            raise TypeInferenceError("a boolean mask is differentiated as the only index, over the "
+                                     "leading axes of the array: x[mask]", loc,
+                                     "write x[mask] with a mask of x's shape or over its first axis")
+        return AdvancedIndex(0, index[0], (), True, Array(t.dtype, t.ndim - it.ndim + 1))
+    if k == 0:
+        ints = sum(1 for i in rest if not isinstance(i, ir.Slice))
+        return AdvancedIndex(0, index[0], rest, False, Array(t.dtype, t.ndim - 1 - ints + it.ndim)
+                             if t.ndim - 1 - ints + it.ndim else Scalar(t.dtype))
+    if k == 1 and full(index[0]) and not rest and t.ndim == 2 and it.ndim == 1:
+        return AdvancedIndex(1, index[1], (), False, Array(t.dtype, 2))
+    raise TypeInferenceError("this form of indexing with an array is not supported", loc, hint)
 
 
 def foreign_type(obj, ts, e, s):

@@ -148,7 +148,7 @@ def _function_texts(build, jit, boundscheck):
     """The runtime helpers and the generated functions, printed (folded first), each with its
     Numba decorator when ``jit``."""
     out = []
-    called, helpers = _names_called(build.functions)
+    called, helpers = _names_called(build.functions, jit)
     helpers |= build.helpers
     if helpers:
         out.append(helper_source(helpers, jit_decorator(True, boundscheck) + "\n" if jit else "")
@@ -158,11 +158,11 @@ def _function_texts(build, jit, boundscheck):
         fn = tidy(copy.deepcopy(fn))
         if jit:
             fn = row_updates_through_views(fn)
-        out.append(deco + pysource.function_source(fn, callee_names))
+        out.append(deco + pysource.function_source(fn, callee_names, jit))
     return out
 
 
-def _names_called(functions):
+def _names_called(functions, jit=False):
     """Names of the functions that generated functions call, and of the runtime helpers
     among them (``_digamma``, ``_unbroadcast2``, ...; a user function of the same name, as
     in a module that differentiates generated code again, is no helper)."""
@@ -170,7 +170,10 @@ def _names_called(functions):
     for fn, callee_names in functions:
         for s in ir.walk_stmts(fn.body):
             for root in ir.stmt_roots(s):
-                for e in ir.walk_expr(root):
+                exprs = list(ir.walk_expr(root))
+                if jit and isinstance(s, ir.AugStore) and s.at:  # printed as a call of _scatter_add
+                    exprs.append(ir.scatter_add(s.array, s.index, s.value))
+                for e in exprs:
                     if isinstance(e, ir.Call):
                         out.add(e.func)
                         if e.func in HELPERS:

@@ -28,8 +28,9 @@ def _dotted(name):
 
 
 class ToAst:
-    def __init__(self, callee_names=None):
+    def __init__(self, callee_names=None, jit=False):
         self.callee_names = callee_names or {}
+        self.jit = jit  # for Numba: np.add.at (no ufunc.at there) as the runtime helper's loop
         self.headers = set()  # ids of the comments that open a function's regions
 
     # ------------------------------------------------------------ expressions
@@ -157,6 +158,14 @@ class ToAst:
         if isinstance(s, ir.Store):
             return ast.Assign([ast.Subscript(self.expr(s.array), self.index(s.index), ast.Store())],
                               self.expr(s.value), lineno=0)
+        if isinstance(s, ir.AugStore) and s.at:
+            if self.jit:
+                return ast.Expr(self.expr(ir.scatter_add(s.array, s.index, s.value)))
+            # NumPy's own, which s2sad reads back as this statement
+            idx = [ast.Call(ast.Name("slice", ast.Load()), [ast.Constant(None)], []) if isinstance(i, ir.Slice)
+                   else self.expr(i) for i in s.index]
+            return ast.Expr(ast.Call(_dotted("np.add.at"), [self.expr(s.array), idx[0] if len(idx) == 1 else
+                                                            ast.Tuple(idx, ast.Load()), self.expr(s.value)], []))
         if isinstance(s, ir.AugStore):
             return ast.AugAssign(ast.Subscript(self.expr(s.array), self.index(s.index), ast.Store()),
                                  _BIN[s.op](), self.expr(s.value))
@@ -260,8 +269,8 @@ def _restore_comments(text):
     return "\n".join(out)
 
 
-def function_source(fn, callee_names=None):
-    node = ToAst(callee_names).function(fn)
+def function_source(fn, callee_names=None, jit=False):
+    node = ToAst(callee_names, jit).function(fn)
     mod = ast.Module([node], [])
     ast.fix_missing_locations(mod)
     text = ast.unparse(mod)

@@ -167,6 +167,62 @@ def _copy_loops(text):
     return text
 
 
+# Indexed accumulation: NumPy's np.add.at under Python; Numba has no ufunc.at, so compiled, a
+# loop over the indices does it (the index array of any rank flattened, ``g`` one row per index).
+HELPERS["_scatter_add"] = '''
+def _scatter_add(out, idx, g):
+    """out[idx] += g with the rows of repeated indices summed (np.add.at): the adjoint of a
+    gather out[idx], written into `out`."""
+    np.add.at(out, idx, g)
+'''
+_SCATTER_ADD_LOOP = '''
+def _scatter_add(out, idx, g):
+    """out[idx] += g with the rows of repeated indices summed (np.add.at): the adjoint of a
+    gather out[idx], written into `out`."""
+    flat = idx.ravel()
+    rows = (np.zeros(idx.shape + out.shape[1:], dtype=out.dtype) + g).reshape((flat.size,) + out.shape[1:])
+    for k in range(flat.size):
+        out[flat[k]] += rows[k]
+'''
+_SCATTER_ADD_B = '''
+def _scatter_add_b(out, idx, g):
+    """np.add.at(out, (slice(None), idx), g): _scatter_add for each direction (the first axis)
+    of a batched tangent."""
+    flat = idx.ravel()
+    rows = (np.zeros(out.shape[:1] + idx.shape + out.shape[2:], dtype=out.dtype) + g).reshape(
+        (out.shape[0], flat.size) + out.shape[2:])
+    for b in range(out.shape[0]):
+        for k in range(flat.size):
+            out[b, flat[k]] += rows[b, k]
+'''
+HELPERS["_scatter_add_b"] = '''
+def _scatter_add_b(out, idx, g):
+    """np.add.at(out, (slice(None), idx), g): _scatter_add for each direction (the first axis)
+    of a batched tangent."""
+    np.add.at(out, (slice(None), idx), g)
+'''
+HELPERS["_lower_half"] = '''
+def _lower_half(x):
+    """The lower triangle of x (of each matrix of a stack) with its diagonal halved: the Φ of
+    the derivative of the Cholesky factor."""
+    return np.tril(x) - 0.5 * x * np.eye(x.shape[-1])
+'''
+HELPERS["_last_mask"] = '''
+def _last_mask(idx, n):
+    """1.0 at each entry of the index array `idx` (into an axis of length n) that is the last
+    occurrence of its index, 0.0 at the earlier ones: where NumPy writes x[idx] = v, the value
+    written last to a repeated index is the one kept."""
+    flat = idx.ravel()
+    seen = np.zeros(n)
+    keep = np.zeros(flat.size)
+    for k in range(flat.size - 1, -1, -1):
+        i = flat[k] % n
+        if seen[i] == 0.0:
+            seen[i] = 1.0
+            keep[k] = 1.0
+    return keep.reshape(idx.shape)
+'''
+
 JIT_HELPERS = {n: _copy_loops(t) for n, t in HELPERS.items()}
 # Numba compiles np.sum(g, axis=0) with the string formatting of its axis-bounds error message
 # (its unicode machinery): 2.1 s of CPU on a cold first call, against 0.1 s for this loop (MLP's
@@ -179,6 +235,8 @@ def _sum0(g):
         out += g[i]
     return out
 '''
+JIT_HELPERS["_scatter_add"] = _SCATTER_ADD_LOOP
+JIT_HELPERS["_scatter_add_b"] = _SCATTER_ADD_B
 
 
 def helper_source(names, decorator=""):

@@ -417,6 +417,12 @@ class Interpreter:
         elif isinstance(s, ir.Store):
             arr = self.expr(s.array, env)
             self.store(arr, self.index(s.index, env), self.expr(s.value, env))
+        elif isinstance(s, ir.AugStore) and s.at:  # np.add.at: one addition per index
+            arr = self.expr(s.array, env)
+            idx = np.asarray(self.index(s.index, env)[0])
+            val = np.broadcast_to(np.asarray(self.expr(s.value, env), dtype=object), idx.shape + arr.shape[1:])
+            for k, i in enumerate(idx.ravel()):
+                self.store(arr, int(i), arr[int(i)] + val.reshape((idx.size,) + arr.shape[1:])[k])
         elif isinstance(s, ir.AugStore):
             arr = self.expr(s.array, env)
             idx = self.index(s.index, env)
@@ -512,8 +518,11 @@ class Interpreter:
                 out.append(None)
             else:
                 v = self.expr(i, env)
+                if isinstance(v, np.ndarray) and v.dtype.kind in "iub":  # a gather or a mask
+                    out.append(v)
+                    continue
                 if isinstance(v, np.ndarray):
-                    self.fail("indexing with an array is not supported")
+                    self.fail("indexing with an array of floats is not supported")
                 out.append(self.as_int(v))
         return tuple(out)
 
@@ -1030,6 +1039,27 @@ def _linalg_solve(it, A, b):
     return _from_matrix(_matrix(A).LUsolve(_matrix(b)), np.shape(b))
 
 
+@_prim("np.linalg.slogdet")
+def _linalg_slogdet(it, A):
+    if not _has_sym(A):
+        sign, logdet = np.linalg.slogdet(np.asarray(A, dtype=np.float64))
+        return float(sign), float(logdet)
+    det = _matrix(A).det()
+    sign = float(np.sign(float(it.num(det))))
+    it.note(it.num(det))  # the sign is piecewise constant: resolved at the point, as abs is
+    return sign, sp.log(sign * det)
+
+
+@_prim("np.linalg.cholesky")
+def _linalg_cholesky(it, A):
+    if not _has_sym(A):
+        return np.linalg.cholesky(np.asarray(A, dtype=np.float64))
+    # as LAPACK computes it: from the lower triangle alone
+    a = np.asarray(A, dtype=object)
+    low = np.tril(a)
+    return _from_matrix(_matrix(low + np.tril(a, -1).T).cholesky(hermitian=False), np.shape(A))
+
+
 def _on_objects(f):
     """A NumPy function that only moves or multiplies entries, applied to object arrays."""
     return lambda it, *args, **kwargs: _norm(f(*[np.asarray(a, dtype=object) if isinstance(a, np.ndarray)
@@ -1037,6 +1067,8 @@ def _on_objects(f):
 
 
 _PRIMS["np.swapaxes"] = _on_objects(np.swapaxes)
+_PRIMS["np.tril"] = _on_objects(np.tril)
+_PRIMS["np.triu"] = _on_objects(np.triu)
 _PRIMS["np.moveaxis"] = _on_objects(np.moveaxis)
 _PRIMS["np.kron"] = _on_objects(np.kron)
 

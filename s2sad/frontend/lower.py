@@ -309,6 +309,9 @@ class Lowering:
             if isinstance(s.value, ast.Call) and self.cuda_path(s.value.func) in ("atomic.add", "atomic.sub"):
                 self.atomic(s.value, self.cuda_path(s.value.func), out)
                 return
+            if isinstance(s.value, ast.Call) and self.is_add_at(s.value.func):
+                self.add_at(s.value, out)
+                return
             if isinstance(s.value, ast.Call):
                 val = self.expr(s.value, out)
                 if isinstance(val, (ir.CallUser, ir.Call, ir.Method)):
@@ -317,6 +320,24 @@ class Lowering:
             self.expr(s.value, out)  # evaluated for its errors only
         else:
             self.error(s, f"`{type(s).__name__}` statements are not supported")
+
+    def is_add_at(self, func):
+        return isinstance(func, ast.Attribute) and func.attr == "at" and isinstance(func.value, ast.Attribute) \
+            and func.value.attr == "add" and self.module_of(func.value.value) is np
+
+    def add_at(self, call, out):
+        """``np.add.at(x, idx, v)``: ``x[idx] += v`` with repeated indices each adding theirs."""
+        if len(call.args) != 3 or call.keywords or not isinstance(call.args[0], ast.Name):
+            self.error(call, "write np.add.at(x, idx, v) with x an array variable",
+                       "pass the array by name, the indices and the values")
+        name = call.args[0].id
+        if name not in self.locals:
+            self.error(call, f"cannot write into `{name}`, which is not a local variable or "
+                       "parameter", "copy it into a local array first")
+        idx = self.operand(call.args[1], out)
+        val = self.operand(call.args[2], out)
+        self.stmt_loc = self.src.loc(call)
+        self.emit(out, ir.AugStore(ir.Var(name), (idx,), "+", val, at=True))
 
     def for_(self, s, out):
         if s.orelse:

@@ -211,13 +211,16 @@ class Store(Stmt):
 class AugStore(Stmt):
     """``array[index] += value`` / ``-=``: kept whole because its adjoint needs no old value.
     ``atomic``: the user's ``cuda.atomic.add``/``.sub`` (a plain ``+=`` from several threads
-    into one element is a race in the primal kernel; an atomic one is not)."""
+    into one element is a race in the primal kernel; an atomic one is not).
+    With ``at`` it is ``np.add.at(array, index, value)``: an index repeated in an index array
+    adds each of its values (where ``+=`` keeps the last one, as NumPy does)."""
 
     array: Var
     index: tuple
     op: str
     value: Expr
     atomic: bool = field(default=False, kw_only=True)
+    at: bool = field(default=False, kw_only=True)
 
 
 @dataclass(eq=False)
@@ -472,6 +475,17 @@ def stored_arrays(stmts):
         elif isinstance(s, AugAssign) and isinstance(s.target, Load):
             out.add(s.target.array.name)
     return out
+
+
+def scatter_add(array, index, value):
+    """``np.add.at(array, index, value)`` as compiled code writes it: a call of a runtime
+    helper (a loop: Numba has no ufunc.at), ``_scatter_add`` on one index array, ``(idx,)``,
+    ``_scatter_add_b`` on ``(:, idx)`` (a batched tangent, its directions first)."""
+    if len(index) == 2 and isinstance(index[0], Slice) and index[0] == Slice(None, None, None):
+        return Call("_scatter_add_b", (array, index[1], value))
+    if len(index) != 1:
+        raise ValueError(f"np.add.at on the index {index}")
+    return Call("_scatter_add", (array, index[0], value))
 
 
 def rename_vars(node, mapping):

@@ -1,12 +1,13 @@
 """The primitive table's linear-algebra entries: axes moved (np.swapaxes, np.moveaxis),
-np.kron, contractions (np.einsum, np.tensordot) and np.linalg (norm, inv, det, solve). Like
-``rules.py``, each entry gives its type rule, JVP, batched JVP and VJP."""
+triangles (np.tril, np.triu), np.kron, contractions (np.einsum, np.tensordot) and np.linalg
+(norm, inv, det, slogdet, solve, cholesky). Like ``rules.py``, each entry gives its type rule,
+JVP, batched JVP and VJP."""
 
 from __future__ import annotations
 
 from .. import ir
 from ..errors import NonDifferentiableError
-from ..ir.types import Array, Scalar, F64
+from ..ir.types import Array, Scalar, Tuple, F64
 from . import batched as B
 from . import table as T
 from .table import bilinear, const_value, custom, inverse_permutation, linear
@@ -41,6 +42,25 @@ for _name in ("np.swapaxes", "np.moveaxis"):
            lambda ts, c: ts[0],
            jvp={0: lambda c: ir.Call("np.transpose", (c.env["d"], ir.Const(_moved_axes(c))))},
            batched=lambda c, ds: B.transpose(c, ds, _moved_axes(c)))
+
+
+# ---------------------------------------------------------------- triangles: np.tril, np.triu
+# Linear masks on the last two axes (a stack of tangents too): each is its own adjoint.
+
+
+def _triangle_type(name):
+    def tf(ts, c):
+        if not (isinstance(ts[0], Array) and ts[0].ndim == 2) or c.kwargs or \
+                (len(c.args) > 1 and not isinstance(const_value(c.args[1]), int)):
+            raise NonDifferentiableError(f"s2sad differentiates {name}(x) or {name}(x, k) of a matrix "
+                                         "with a constant k")
+        return ts[0]
+    return tf
+
+
+for _name in ("np.tril", "np.triu"):
+    linear(_name, ("x", "k"), {0: lambda c: ir.Call(c.call.func, (c.env["g"],) + tuple(c.call.args[1:]))},
+           _triangle_type(_name), batched=B.same)
 
 
 # ---------------------------------------------------------------- np.kron
@@ -191,7 +211,8 @@ custom("np.tensordot", ("a", "b", "axes"), t_tensordot, diff=(0, 1),
 # The matrix-calculus identities (Giles, "An extended collection of matrix derivative results
 # for forward and reverse mode AD", 2008): with C = inv(A), dC = -C dA C and Ā = -Cᵀ C̄ Cᵀ;
 # d det(A) = det(A) tr(C dA) and Ā = det(A) ḡ Cᵀ; x = solve(A, b): dx = solve(A, db - dA x),
-# b̄ = solve(Aᵀ, x̄), Ā = -b̄ xᵀ.
+# b̄ = solve(Aᵀ, x̄), Ā = -b̄ xᵀ; d log|det A| = tr(C dA), so Ā = ḡ Cᵀ (the sign is piecewise
+# constant: no derivative).
 
 
 def _dot(*xs):
@@ -268,3 +289,63 @@ custom("np.linalg.solve", ("A", "b"), _square_check("np.linalg.solve", lambda ts
        jvp={0: lambda c: ir.UnaryOp("-", ir.Call("np.linalg.solve", (c.env["A"], ir.Call("np.dot", (c.env["d"], c.ans))))),
             1: lambda c: ir.Call("np.linalg.solve", (c.env["A"], c.env["d"]))},
        batched=_solve_batched)
+
+
+def _item(g, k):
+    """Item ``k`` of a tuple result's adjoint (a TupleMake of the items' adjoints)."""
+    return g.items[k] if isinstance(g, ir.TupleMake) else ir.TupleGet(g, k)
+
+
+def _inv_T(A):
+    return _T(ir.Call("np.linalg.inv", (A,)))
+
+
+custom("np.linalg.slogdet", ("A",), _square_check("np.linalg.slogdet", lambda ts, c: Tuple((F64, F64))), diff=(0,),
+       vjp={0: lambda c: ir.BinOp("*", _item(c.env["g"], 1), _inv_T(c.env["A"]))},
+       jvp={0: lambda c: ir.TupleMake((ir.Const(0.0), ir.Call("np.sum", (ir.BinOp("*", _inv_T(c.env["A"]), c.env["d"]),))))},
+       batched=lambda c, ds: ir.TupleMake((ir.Call("np.zeros", (B.NB,)), B.sum_rest(
+           ir.BinOp("*", ds[0], _inv_T(c.call.args[0])), c.argtypes[0]))))
+
+
+# np.linalg.cholesky: L lower with L Lᵀ = A, computed (by LAPACK, as NumPy and Numba call it)
+# from the lower triangle of A alone. So its derivative is that of the symmetric matrix
+# S(A) = tril(A) + tril(A, -1)ᵀ: dS = tril(dA) + tril(dA, -1)ᵀ, and (Murray 2016, "Differentiation
+# of the Cholesky decomposition"; JAX's cholesky_jvp_rule) dL = L Φ(L⁻¹ dS L⁻ᵀ) with Φ the
+# lower triangle with its diagonal halved. Its adjoint: with P = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ (Φ is
+# self-adjoint), S̄ = P, and Ā = Φ(P + Pᵀ): the lower entries get both of S's mirrored ones.
+# For a symmetric Y, L⁻¹ Y L⁻ᵀ = solve(L, solve(L, Y)ᵀ) (and likewise with Lᵀ): two solves,
+# each operand written once (an expression has no names to share a value).
+
+
+def _swap(x, stacked):
+    return ir.Call("np.swapaxes", (x, ir.Const(-1), ir.Const(-2))) if stacked else _T(x)
+
+
+def _phi(x):
+    """Φ(x): the lower triangle of ``x`` (of a stack too) with its diagonal halved (the runtime
+    helper ``_lower_half``)."""
+    return ir.Call("_lower_half", (x,))
+
+
+def _sandwich(L, y, stacked):
+    """L⁻¹ y L⁻ᵀ for a symmetric y (a stack of them too)."""
+    return ir.Call("np.linalg.solve", (L, _swap(ir.Call("np.linalg.solve", (L, y)), stacked)))
+
+
+def _cholesky_tangent(c, d, stacked):
+    L = c.ans
+    sym = ir.BinOp("+", ir.Call("np.tril", (d,)), _swap(ir.Call("np.tril", (d, ir.Const(-1))), stacked))
+    mm = "np.matmul" if stacked else "np.dot"
+    return ir.Call(mm, (L, _phi(_sandwich(L, sym, stacked))))
+
+
+def _cholesky_vjp(c):
+    L = c.ans
+    x = _dot(_T(L), c.env["g"])
+    # P + Pᵀ = L⁻ᵀ (Φ(X) + Φ(X)ᵀ) L⁻¹, X = Lᵀ L̄
+    return _phi(_sandwich(_T(L), ir.BinOp("+", _phi(x), _T(_phi(x))), False))
+
+
+custom("np.linalg.cholesky", ("A",), _square_check("np.linalg.cholesky", lambda ts, c: Array("float64", 2)),
+       diff=(0,), vjp={0: _cholesky_vjp}, jvp={0: lambda c: _cholesky_tangent(c, c.env["d"], False)},
+       batched=lambda c, ds: _cholesky_tangent(c, ds[0], True))
