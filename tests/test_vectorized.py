@@ -18,13 +18,6 @@ import vectorized_cases as V
 CASES = list(V.CASES.items())
 IDS = [f.__name__ for f, _ in CASES]
 
-# functions whose primal Numba itself cannot compile (axis/keepdims reductions, np.var with
-# an axis): their jitted derivatives are issue 15's loop kernels, not yet here
-NUMBA_CANNOT = {"layer_norm", "batch_norm", "log_softmax_xent", "attention", "matmul_stacks",
-                "matmul_stack_by_matrix", "matmul_matrix_by_stack", "matmul_broadcast_stack",
-                "multi_head_scores", "broadcast_4d"}
-
-
 def _nums(args):
     return tuple(k for k, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f")
 
@@ -47,8 +40,7 @@ def test_vectorized_jacobians_by_vector_forward_mode(f, args):
     assert rel_error(got, numerical_grad(f, args, nums)) < 1e-6
 
 
-@pytest.mark.parametrize("f, args", [c for c in CASES if c[0].__name__ not in NUMBA_CANNOT],
-                         ids=[i for i in IDS if i not in NUMBA_CANNOT])
+@pytest.mark.parametrize("f, args", CASES, ids=IDS)
 def test_backends_agree(f, args):
     nums = _nums(args)
     py = s2sad.grad(f, nums)(*args)

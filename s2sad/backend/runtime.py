@@ -5,6 +5,8 @@ They are plain numpy code inside s2sad's differentiable subset, so generated cod
 be differentiated again, and Numba compiles them in nopython mode.
 """
 
+from .kernels import kernel_source
+
 HELPERS = {
     "_digamma": '''
 def _digamma(x):
@@ -71,7 +73,7 @@ def _unbroadcast3(g, like):
     "_unbroadcastn": '''
 def _unbroadcastn(g, like):
     """g summed back to the shape of `like` (any rank) over the size-1 axes broadcasting
-    stretched. Tuple axes: NumPy only (under Numba a clear compile error, never a wrong sum)."""
+    stretched."""
     if g.shape == like.shape:
         return g
     axes = tuple(k for k in range(g.ndim) if like.shape[k] == 1 and g.shape[k] != 1)
@@ -162,10 +164,38 @@ def _copy_loops(text):
     return text
 
 
-JIT_HELPERS = {n: _copy_loops(t) for n, t in HELPERS.items()}
+# Numba has no tuple-axis np.sum with keepdims: compiled, _unbroadcastn is one loop over g
+_JIT_FORMS = {
+    "_unbroadcastn": '''
+def _unbroadcastn(g, like):
+    """g summed back to the shape of `like` (any rank) over the size-1 axes broadcasting
+    stretched: each entry of g added to the entry of the result its index maps to."""
+    if g.shape == like.shape:
+        return g
+    out = np.zeros(like.shape, dtype=g.dtype)
+    flat_out = out.reshape(-1)
+    flat_g = np.ascontiguousarray(g).reshape(-1)
+    for i in range(flat_g.size):
+        rest = i
+        at = 0
+        stride = 1
+        for k in range(g.ndim - 1, -1, -1):
+            j = rest % g.shape[k]
+            rest //= g.shape[k]
+            if like.shape[k] != 1:
+                at += j * stride
+            stride *= like.shape[k]
+        flat_out[at] += flat_g[i]
+    return out
+''',
+}
+
+JIT_HELPERS = {n: _copy_loops(t) for n, t in HELPERS.items()} | _JIT_FORMS
 
 
 def helper_source(names, decorator=""):
-    """The helpers' text; with a Numba ``decorator``, in the form Numba compiles fastest."""
+    """The helpers' text; with a Numba ``decorator``, in the form Numba compiles fastest, and
+    the loop kernels (``kernels.py``) that stand in for NumPy calls Numba lacks."""
     table = JIT_HELPERS if decorator else HELPERS
-    return "\n".join(decorator + table[n].strip() + "\n\n" for n in sorted(names))
+    return "\n".join(decorator + (table[n] if n in table else kernel_source(n)).strip() + "\n\n"
+                     for n in sorted(names))
