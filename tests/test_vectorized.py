@@ -108,3 +108,13 @@ def test_hessians(name):
     want = np.reshape(_fd_hessian(f, args, 0), H.shape)
     assert rel_error(H, want) < 1e-5
     assert np.allclose(H.reshape(args[0].size, -1), H.reshape(args[0].size, -1).T, rtol=1e-10, atol=1e-12)
+
+
+def _max_over_two_axes(t):
+    return np.sum(np.max(t, axis=(0, 2)))
+
+
+def test_reduction_over_a_tuple_of_axes_other_than_sum_is_refused_at_its_line():
+    from s2sad.errors import TypeInferenceError
+    with pytest.raises(TypeInferenceError, match=r"test_vectorized\.py:\d+:\d+.*one axis at a time"):
+        s2sad.grad(_max_over_two_axes)(np.ones((2, 3, 4)))

@@ -169,3 +169,15 @@ CASES.update({
     tensordot_forms: (_R.normal(size=(2, 4, 4)), _R.normal(size=(4, 3)), _R.normal(size=(4, 3))),
     gmm_vec: _gmm_case(),
 })
+
+
+def axis_reductions(t):
+    # every reduction over axes of a 3-d array that Numba lacks, each one stand-in kernel
+    a = np.sum(np.mean(t, axis=1, keepdims=True) * np.max(t, axis=0, keepdims=True))
+    b = np.sum(np.min(t, axis=-1) ** 2) + np.sum(np.prod(t, axis=0)) + np.sum(np.sum(t, axis=(0, 2)) ** 2)
+    c = np.sum(np.var(t, axis=2, ddof=1)) + np.sum(np.std(t, axis=1, keepdims=True) ** 3) + np.var(t, ddof=1)
+    d = np.sum(t.mean(axis=0) * t.sum(axis=(0, 1), keepdims=True)) + np.std(t, keepdims=True)[0, 0, 0]
+    return a + b + c + d
+
+
+CASES[axis_reductions] = (_R.normal(size=(2, 3, 4)) + 2.0,)

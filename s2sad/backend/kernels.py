@@ -121,7 +121,7 @@ def _einsum_kernel(name):
     head, out = spec.rsplit("_to_", 1)
     ins = head.split("_")
     ops = [f"x{k}" for k in range(len(ins))]
-    text = f"np.einsum(\"{','.join(ins)}->{out}\""
+    text = f"np.einsum('{','.join(ins)}->{out}'"
     sizes, lines = {}, []
     for op, sub in zip(ops, ins):
         for ax, ch in enumerate(sub):
@@ -313,7 +313,7 @@ class _Rewrite:
         return self.kernel(f"_matmul{n}", lift(a, ta), lift(b, tb))
 
     def einsum(self, call, ts):
-        ctx = SimpleNamespace(call=call, argtypes=ts)
+        ctx = SimpleNamespace(call=call, argtypes=ts, kw=call.kw)
         if call.func == "np.einsum" and not isinstance(call.args[0], ir.Const):
             return None
         if call.func == "np.tensordot":
