@@ -32,7 +32,7 @@ def _labels(source, fn):
             m = _USER_LINE.match(ln)
             if m:
                 user = m.group(1)
-            if "reverse sweep" in ln:
+            if "-- reverse sweep --" in ln:
                 sweep = "reverse"
         out.append((user, sweep))
     return out
@@ -45,13 +45,17 @@ def _instrumented(source, name):
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
     body = fn.body[1:] if isinstance(fn.body[0], ast.Expr) and isinstance(fn.body[0].value, ast.Constant) else fn.body
     fn.body = body
-    labels = _labels(source, fn)
-    new = []
-    for k, stmt in enumerate(body):
-        new += ast.parse(f"with numba.objmode():\n    _tick({k})\n").body + [stmt]
-    # before the return, and twice in a row to measure a read alone
-    new[-1:-1] = ast.parse(f"with numba.objmode():\n    _tick({len(body)})\n"
-                           f"with numba.objmode():\n    _tick({len(body) + 1})\n").body
+    # a clock read where the user line or the sweep changes (each objmode block costs Numba a
+    # compilation of its own), before the return, and twice in a row to time a read alone
+    labels, new = [], []
+    for stmt, label in zip(body, _labels(source, fn)):
+        if not labels or label != labels[-1]:
+            new += ast.parse(f"with numba.objmode():\n    _tick({len(labels)})\n").body
+            labels.append(label)
+        new.append(stmt)
+    n = len(labels)
+    new[-1:-1] = ast.parse(f"with numba.objmode():\n    _tick({n})\n"
+                           f"with numba.objmode():\n    _tick({n + 1})\n").body
     fn.body = new
     text = ast.unparse(tree).replace("cache=True", "cache=False")
     return text, labels
