@@ -156,7 +156,10 @@ def _function_texts(build, jit, boundscheck):
         for fn, _ in functions:
             helpers |= use_kernels(fn, glob)
     if helpers:
-        out.append(helper_source(helpers, jit_decorator(True, boundscheck) + "\n" if jit else "")
+        # the loop kernels are called, not inlined: each is a loop nest whose call costs
+        # nothing beside it, and Numba compiles an inlined function again at every call site
+        out.append(helper_source(helpers, jit_decorator(True, boundscheck) + "\n" if jit else "",
+                                 jit_decorator(False, boundscheck) + "\n" if jit else "")
                    .strip("\n"))
     for fn, callee_names in functions:
         deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""

@@ -193,9 +193,11 @@ def _unbroadcastn(g, like):
 JIT_HELPERS = {n: _copy_loops(t) for n, t in HELPERS.items()} | _JIT_FORMS
 
 
-def helper_source(names, decorator=""):
+def helper_source(names, decorator="", kernel_decorator=None):
     """The helpers' text; with a Numba ``decorator``, in the form Numba compiles fastest, and
-    the loop kernels (``kernels.py``) that stand in for NumPy calls Numba lacks."""
+    the loop kernels (``kernels.py``) that stand in for NumPy calls Numba lacks, each under
+    ``kernel_decorator`` (default: ``decorator``)."""
     table = JIT_HELPERS if decorator else HELPERS
-    return "\n".join(decorator + (table[n] if n in table else kernel_source(n)).strip() + "\n\n"
+    kdeco = decorator if kernel_decorator is None else kernel_decorator
+    return "\n".join((decorator + table[n] if n in table else kdeco + kernel_source(n)).strip() + "\n\n"
                      for n in sorted(names))
