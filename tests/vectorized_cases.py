@@ -125,7 +125,8 @@ CASES[broadcast_4d] = (_R.normal(size=(2, 1, 4, 1)), _R.normal(size=(2, 3, 4, 5)
 # (issue 15's corpus; the attention and GMM objectives are the benchmark's own, bench/problems.py)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is at the repository root
-from bench.problems import gmm_vec, make_inputs, multi_head_attention, tril_scatter  # noqa: E402
+from bench.problems import gmm_vec, make_inputs, multi_head_attention, tril_scatter
+
 
 def mlp_softmax_head(x, w1, b1, w2, b2, onehot):
     # two dense layers, a log-softmax head over the classes, mean cross-entropy

@@ -18,7 +18,8 @@ from types import SimpleNamespace
 
 from .. import ir
 from ..analysis.typeinfer import TypeInference
-from ..ir.types import Array, F64
+from ..errors import S2SADError
+from ..ir.types import F64, Array
 from ..primitives import RULES, canonical_call
 from ..primitives.linalg import einsum_subscripts
 from ..primitives.table import axis_of, const_value, keepdims
@@ -216,7 +217,7 @@ class _Types(TypeInference):
     def of(self, e):
         try:
             return self.expr(e, _NOWHERE)
-        except Exception:  # an expression the table does not type (a helper's result)
+        except Exception:  # noqa: BLE001 - an expression the table does not type (a helper's result)
             return None
 
 
@@ -309,7 +310,7 @@ class _Rewrite:
         n = max(ta.ndim, tb.ndim)
         if min(ta.ndim, tb.ndim) < 2 or n > 4:
             return None
-        lift = lambda x, t: ir.Load(x, (ir.NewAxis(),) * (n - t.ndim)) if t.ndim < n else x  # noqa: E731
+        lift = lambda x, t: ir.Load(x, (ir.NewAxis(),) * (n - t.ndim)) if t.ndim < n else x
         return self.kernel(f"_matmul{n}", lift(a, ta), lift(b, tb))
 
     def einsum(self, call, ts):
@@ -320,6 +321,6 @@ class _Rewrite:
             ctx.argtypes = ts[:2]
         try:
             ins, out, ops = einsum_subscripts(ctx)
-        except Exception:  # subscripts s2sad does not differentiate either: left to Numba
+        except S2SADError:  # subscripts s2sad does not differentiate either: left to Numba
             return None
         return self.kernel(einsum_kernel_name(ins, out), *ops)
