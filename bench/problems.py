@@ -15,6 +15,14 @@ lorenz         lorenz(state0, params, nsteps, dt)           nsteps = 1000, dt = 
 gmm            gmm_objective(alphas, means, icf, x, g, m)   ADBench gmm_d10_K25_1k (n = 1000)
 mlp            mlp_loss(x, W1, b1, W2, b2, y)               batch 64, in 32, hidden 64, out 8
 =============  ===========================================  ===================================
+
+Vectorized problems (``VECTORIZED``; issue 15): NumPy array code as JAX users write it, which
+Numba cannot compile as it is (axis reductions, ``keepdims``, stacks of matrices):
+
+=============  ===========================================  ===================================
+gmm_vec        gmm_vec(alphas, means, icf, x, tril, g, m)   the gmm data, vectorized
+attention      multi_head_attention(x, wq, wk, wv, wo, y)   n 128, model 64, 4 heads of 16
+=============  ===========================================  ===================================
 """
 
 from __future__ import annotations
@@ -143,6 +151,60 @@ def mlp_loss(x, W1, b1, W2, b2, y):
     return np.sum(r * r) / (y.shape[0] * y.shape[1])
 
 
+def gmm_vec(alphas, means, icf, x, tril, wishart_gamma, wishart_m):
+    """The ADBench GMM objective of ``gmm_objective``, vectorized over points and components as
+    in ADBench's JAX and PyTorch modules: the centred points are a (K, n, d) array, Q_k (x_i -
+    mean_k) one batched matmul, the packed lower triangles L_k unpacked by the constant 0/1
+    matrix ``tril`` (``tril_scatter(d)``), logsumexp over components shifted by their max."""
+    n = x.shape[0]
+    d = x.shape[1]
+    K = alphas.shape[0]
+    logdiag = icf[:, :d]
+    qdiag = np.exp(logdiag)
+    sum_qs = np.sum(logdiag, axis=1)
+    Ls = np.reshape(np.dot(icf[:, d:], tril), (K, d, d))
+    xc = x[None, :, :] - means[:, None, :]  # (K, n, d)
+    qx = qdiag[:, None, :] * xc + np.matmul(xc, np.transpose(Ls, (0, 2, 1)))
+    inner = (alphas + sum_qs)[:, None] - 0.5 * np.sum(qx * qx, axis=2)  # (K, n)
+    top = np.max(inner, axis=0, keepdims=True)
+    slse = np.sum(top) + np.sum(np.log(np.sum(np.exp(inner - top), axis=0)))
+    amax = np.max(alphas)
+    lse_alphas = amax + np.log(np.sum(np.exp(alphas - amax)))
+    g2 = wishart_gamma * wishart_gamma
+    prior = (0.5 * g2 * (np.sum(qdiag * qdiag) + np.sum(icf[:, d:] * icf[:, d:]))
+             - wishart_m * np.sum(sum_qs))
+    dof = d + wishart_m + 1
+    c = dof * d * (math.log(wishart_gamma) - 0.5 * math.log(2.0)) - multigammaln(0.5 * dof, d)
+    const = -0.5 * n * d * math.log(2.0 * math.pi)
+    return const + slse - n * lse_alphas + prior - K * c
+
+
+def tril_scatter(d):
+    """(d(d-1)/2, d*d) 0/1 matrix S with (icf[k, d:] @ S).reshape(d, d) = L_k (strictly lower,
+    packed column by column as in ``sq_mahalanobis``)."""
+    S = np.zeros((d * (d - 1) // 2, d * d))
+    for c in range(d):
+        for j in range(c + 1, d):
+            S[c * (2 * d - c - 1) // 2 + j - c - 1, j * d + c] = 1.0
+    return S
+
+
+def multi_head_attention(x, wq, wk, wv, wo, y):
+    """Mean squared error of multi-head self-attention: per head (wq, wk, wv: (h, model, head))
+    softmax(q k^T / sqrt(head)) v, max-shifted over keepdims, projected back by wo (h, head,
+    model) and summed over the heads (a concatenation followed by one projection)."""
+    q = np.matmul(x[None], wq)  # (h, n, head)
+    k = np.matmul(x[None], wk)
+    v = np.matmul(x[None], wv)
+    s = np.matmul(q, np.transpose(k, (0, 2, 1))) / np.sqrt(wq.shape[2])  # (h, n, n)
+    s = s - np.max(s, axis=-1, keepdims=True)
+    p = np.exp(s)
+    p = p / np.sum(p, axis=-1, keepdims=True)
+    out = np.sum(np.matmul(np.matmul(p, v), wo), axis=0)  # (n, model)
+    r = out - y
+    return np.sum(r * r) / r.size
+
+
 # Numba must know the helpers to compile the objectives that call them. register_jitable leaves
 # each one a plain Python function (s2sad reads its source), so it is called, not used as a
 # decorator.
@@ -157,18 +219,26 @@ PROBLEMS = {
     "mlp": mlp_loss,
 }
 
+VECTORIZED = {
+    "gmm_vec": gmm_vec,
+    "attention": multi_head_attention,
+}
+
 # Positions of the arguments the gradient is taken with respect to.
 WRT = {
     "rosenbrock": (0,),
     "lorenz": (0, 1),
     "gmm": (0, 1, 2),
     "mlp": (1, 2, 3, 4),
+    "gmm_vec": (0, 1, 2),
+    "attention": (1, 2, 3, 4),
 }
 
 GMM_BENCH_FILE = "gmm_d10_K25_1k.txt"
 GMM_TEST_FILE = "gmm_d2_K3_test.txt"
 
 MLP_SIZES = {"bench": (64, 32, 64, 8), "small": (5, 3, 4, 2)}  # batch, in, hidden, out
+ATTENTION_SIZES = {"bench": (128, 64, 4, 16), "small": (5, 6, 2, 3)}  # tokens, model, heads, head
 
 
 def make_inputs(name, seed=0, small=False):
@@ -189,7 +259,12 @@ def make_inputs(name, seed=0, small=False):
         return load_gmm(gmm_path(GMM_TEST_FILE if small else GMM_BENCH_FILE))
     if name == "mlp":
         return _mlp_inputs(rng, *MLP_SIZES["small" if small else "bench"])
-    raise KeyError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
+    if name == "gmm_vec":
+        alphas, means, icf, x, gamma, m = make_inputs("gmm", seed, small)
+        return alphas, means, icf, x, tril_scatter(x.shape[1]), gamma, m
+    if name == "attention":
+        return _attention_inputs(rng, *ATTENTION_SIZES["small" if small else "bench"])
+    raise KeyError(f"unknown problem {name!r}; known: {', '.join([*PROBLEMS, *VECTORIZED])}")
 
 
 def _mlp_inputs(rng, batch, n_in, hidden, n_out):
@@ -200,6 +275,14 @@ def _mlp_inputs(rng, batch, n_in, hidden, n_out):
     b2 = 0.1 * rng.standard_normal(n_out)
     y = rng.standard_normal((batch, n_out))
     return x, W1, b1, W2, b2, y
+
+
+def _attention_inputs(rng, n, model, heads, head):
+    x = rng.standard_normal((n, model))
+    w = [rng.standard_normal((heads, model, head)) / math.sqrt(model) for _ in range(3)]
+    wo = rng.standard_normal((heads, head, model)) / math.sqrt(heads * head)
+    y = rng.standard_normal((n, model))
+    return (x, *w, wo, y)
 
 
 # ---- tiny functions: the per-call overhead of a derivative called from Python (issue 12)

@@ -70,6 +70,12 @@ DESCRIPTIONS = {
     "gmm": "ADBench GMM d=10 K=25 n=1000 (gmm_d10_K25_1k), loops over points and components",
     "mlp": "MLP loss, two dense layers + tanh, vectorized numpy (batch 64, 32 -> 64 -> 8)",
 }
+DESCRIPTIONS.update({
+    "gmm_vec": "the GMM data, vectorized NumPy (batched matmul, [:, None], axis reductions, "
+               "logsumexp); not Numba-compilable as written",
+    "attention": "multi-head self-attention, 128 tokens, model 64, 4 heads of 16 "
+                 "((h, n, d) stacks, softmax over keepdims), mean squared error",
+})
 TARGET_PROBLEMS = ("rosenbrock", "lorenz", "gmm")  # the speed targets are for problems 1-3
 
 
@@ -622,9 +628,89 @@ def measure_tape(name, wrt):
 # ================================================================= one problem
 
 
+def run_vectorized(name, opts, peers_wanted):
+    """A vectorized problem (bench/problems.py's VECTORIZED, issue 15): the NumPy function
+    itself, s2sad's jitted gradient through the public call grad(f, jit=True)(...), its Python
+    backend, JAX's jit(grad) of the same code; where the jitted gradient's time goes
+    (bench/where.py). The gradients are checked against the loop GMM's hand-written adjoint on
+    the same data (gmm_vec), or the Python backend's (attention)."""
+    import s2sad
+    from bench import where
+    from bench.handwritten import HAND
+    from bench.problems import VECTORIZED, WRT, make_inputs
+
+    f, wrt = VECTORIZED[name], WRT[name]
+    args = make_inputs(name)
+    timer = Timer(opts.samples, opts.min_sample_s, opts.budget_s, opts.clock)
+    rec = {"description": DESCRIPTIONS.get(name, name), "n_inputs": _n_inputs(args, wrt),
+           "wrt": list(wrt), "clock": opts.clock, "variants": {}}
+    V = rec["variants"]
+    groups = {"core": {}}
+    py = s2sad.grad(f, wrt)
+    ref = py(*args)
+    ref_label = "the s2sad Python backend"
+    if name == "gmm_vec":
+        loop_args = make_inputs("gmm")
+        ref, ref_label = tuple(HAND["gmm"](*loop_args)[1:]), "the loop GMM's hand-written adjoint"
+        V["hand"] = {"label": "hand-written loop adjoint of gmm (Numba)", "status": "measured",
+                     "note": "bench/handwritten.py on the loop form, same data"}
+        groups["core"]["hand"] = lambda: HAND["gmm"](*loop_args)
+
+    def add(key, label, call, grads=None, note="", group="core"):
+        V[key] = {"label": label, "status": "measured", "note": note}
+        if grads is not None:
+            V[key]["max_rel_err_vs_hand"] = _rel_err(grads, ref)
+        groups.setdefault(group, {})[key] = call
+
+    _progress(f"  {name}: compiling ...")
+    add("function", "function itself (NumPy)", lambda: f(*args))
+    g = s2sad.grad(f, wrt, jit=True)
+    t0 = time.perf_counter()
+    got = g(*args)
+    compile_s = time.perf_counter() - t0
+    add("s2sad_reverse_api", "s2sad grad(f, jit=True)(...)", lambda: g(*args), got,
+        note=f"first call (generation + Numba compilation) {compile_s:.1f} s; checked against "
+             f"{ref_label}")
+    add("s2sad_python", "s2sad grad(f) (Python backend)", lambda: py(*args),
+        py(*args) if name == "gmm_vec" else None, group="python")
+    for tool in peers_wanted:
+        from bench import peers
+        try:
+            forms = peers.make_peer(tool, name, args, wrt)
+        except peers.PeerSkipped as e:
+            V[tool] = {"label": peers.LABELS[tool], "status": "skipped", "note": str(e)}
+            continue
+        except Exception as e:  # noqa: BLE001
+            V[tool] = {"label": peers.LABELS[tool], "status": "failed", "note": f"{type(e).__name__}: {e}"}
+            continue
+        for form in forms:
+            add(tool, f"{peers.LABELS[tool]} [{form.label}]", form.call, form.grad(),
+                note=f"trace+compile {form.setup_s:.2f} s" if form.setup_s is not None else "", group=tool)
+    for gname, calls in groups.items():
+        _progress(f"  {name}: timing {', '.join(V[k]['label'] for k in calls)} ...")
+        for key, stats in timer.run_all(calls).items():
+            V[key]["timing_group"] = gname
+            V[key].update(stats) if "error" not in stats else V[key].update(status="failed", note=stats["error"])
+    base_t, hand_t = V["function"].get("median_s"), V.get("hand", {}).get("median_s")
+    for v in V.values():
+        t = v.get("median_s")
+        if t is not None:
+            v["x_function"] = t / base_t if base_t else None
+            v["x_hand"] = t / hand_t if hand_t else None
+    _progress(f"  {name}: where the time goes ...")
+    try:
+        rec["where"] = where.profile(g, args, repeats=5 if opts.quick else 30)
+    except Exception as e:  # noqa: BLE001
+        rec["where"] = {"error": f"{type(e).__name__}: {e}"}
+    return rec
+
+
 def run_problem(name, opts, peers_wanted):
     from bench.handwritten import HAND
-    from bench.problems import WRT, make_inputs
+    from bench.problems import VECTORIZED, WRT, make_inputs
+
+    if name in VECTORIZED:
+        return run_vectorized(name, opts, peers_wanted)
 
     wrt = WRT[name]
     args = make_inputs(name)
@@ -830,6 +916,9 @@ def print_problem(name, rec):
                   "(a first call here: making the derivative, its first call and the entry's)")
         else:
             print(f"first call: ERROR {cold.get('error') or warm.get('error')}")
+    if rec.get("where"):
+        from bench import where
+        where.print_profile(rec["where"])
     tp = rec.get("tape")
     if tp:
         if "error" in tp:
@@ -854,6 +943,12 @@ def evaluate_targets(results, overhead=None):
         out.append({"target": what, "problem": problem, "value": value, "limit": limit,
                     "unit": unit, "met": met})
 
+    for name in ("gmm_vec", "attention"):
+        V = results.get(name, {}).get("variants", {})
+        ours = V.get("s2sad_reverse_api", {}).get("median_s")
+        jax_t = [v["median_s"] for k, v in V.items() if k.startswith("jax") and "median_s" in v]
+        target("grad(jit) within 1.5x of JAX jit(grad), same code", name,
+               ours / min(jax_t) if ours and jax_t else None, 1.5, "x JAX")
     for name in TARGET_PROBLEMS:
         rec = results.get(name)
         if rec is None:
@@ -908,7 +1003,7 @@ def evaluate_targets(results, overhead=None):
 
 def print_targets(targets):
     print()
-    print("== targets (issues 4 and 12) ==")
+    print("== targets (issues 4, 12 and 15) ==")
     for t in targets:
         v = t["value"]
         if v is None:
@@ -951,8 +1046,9 @@ def machine_info():
 
 
 def parse(argv):
-    from bench.problems import PROBLEMS
+    from bench.problems import PROBLEMS as LOOPS, VECTORIZED
 
+    PROBLEMS = [*LOOPS, *VECTORIZED]
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--problems", default=",".join(PROBLEMS),
                    help="comma-separated subset of: " + ", ".join(PROBLEMS))

@@ -213,8 +213,17 @@ class Build:
         callee_names = self._callee_names(fn)
         out = copy.copy(fn)
         out.name = name
+        out.types = self._primal_types(key)
         self.functions.append((out, callee_names))
         return name
+
+    def _primal_types(self, key):
+        """The types of a primal function's variables that every signature it is called with
+        agrees on (the jit backend reads ranks and dtypes from them)."""
+        results = [r.types for (k, _), r in self.tcache.items() if k == key]
+        if not results:
+            return {}
+        return {v: t for v, t in results[0].items() if all(r.get(v) == t for r in results[1:])}
 
     def custom_names(self, key):
         """Names, in generated code, of a custom-rule function's primal and rule functions (each

@@ -122,3 +122,51 @@ def test_load_gmm_benchmark_instance_shapes():
     alphas, means, icf, x, gamma, m = problems.make_inputs("gmm", seed=0)
     assert (alphas.shape, means.shape, icf.shape, x.shape) == ((25,), (25, 10), (25, 55), (1000, 10))
     assert (gamma, m) == (1.0, 0.0)
+
+
+# ---------------------------------------------------------------- vectorized problems (issue 15)
+
+VECTORIZED = tuple(problems.VECTORIZED)
+
+
+def _small_vectorized(name):
+    if name == "gmm_vec":  # a synthetic instance with several points (the test file has one)
+        rng = np.random.default_rng(2)
+        n, d, K = 6, 3, 4
+        icf = 0.3 * rng.standard_normal((K, d + d * (d - 1) // 2))
+        return (rng.standard_normal(K), rng.standard_normal((K, d)), icf, rng.standard_normal((n, d)),
+                problems.tril_scatter(d), 1.2, 1.0)
+    return problems.make_inputs(name, seed=1, small=True)
+
+
+def test_vectorized_gmm_is_the_loop_gmm():
+    args = _small_vectorized("gmm_vec")
+    loop = args[:4] + args[5:]
+    assert problems.gmm_vec(*args) == pytest.approx(problems.gmm_objective(*loop), rel=1e-12)
+    if GMM_TEST.exists():
+        assert problems.gmm_vec(*problems.make_inputs("gmm_vec", small=True)) == \
+            pytest.approx(GMM_REF_OBJECTIVE, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", VECTORIZED)
+def test_vectorized_gradient_matches_finite_differences(name):
+    import s2sad
+
+    args = _small_vectorized(name)
+    f, wrt = problems.VECTORIZED[name], problems.WRT[name]
+    got = s2sad.grad(f, wrt)(*args)
+    for g, g_fd in zip(got, central_fd(f, args, wrt), strict=True):
+        assert g.shape == g_fd.shape
+        np.testing.assert_allclose(g, g_fd, rtol=1e-6, atol=1e-6 * np.max(np.abs(g_fd)))
+
+
+@pytest.mark.parametrize("name", VECTORIZED)
+def test_peers_run_the_same_code(name):
+    """bench/peers.py gives JAX and autograd the function s2sad differentiates, np rebound:
+    over NumPy itself it is the function."""
+    from bench.peers import _over
+
+    args = _small_vectorized(name)
+    wrt = problems.WRT[name]
+    same = _over(problems.VECTORIZED[name], np, args, wrt)
+    assert same(*[args[k] for k in wrt]) == problems.VECTORIZED[name](*args)

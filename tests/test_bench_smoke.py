@@ -78,3 +78,22 @@ def test_cuda_bench_on_the_simulator(tmp_path):
     assert len([t for t in targets if t.endswith("MET")]) >= 3
     assert any(t.startswith("Lorenz: generated (tape) >= 8x faster than JAX") and t.endswith("NOT MEASURED")
                for t in targets)  # JAX is skipped under --sim
+
+
+@pytest.mark.slow
+def test_quick_run_of_a_vectorized_problem(tmp_path):
+    """attention (issue 15): the NumPy function, grad(f, jit=True), the Python backend, JAX
+    reported as not installed or measured, and where the jitted gradient's time goes."""
+    out = tmp_path / "results.json"
+    p = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--no-subprocess", "--no-tape",
+         "--no-overhead", "--no-source-gen", "--peers", "jax", "--problems", "attention",
+         "--json", str(out)],
+        check=False, capture_output=True, text=True, timeout=900, cwd=str(REPO),
+        env={**os.environ, "S2SAD_CACHE_DIR": str(tmp_path / "cache")})
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "== attention:" in p.stdout and "where the time goes" in p.stdout
+    V = json.loads(out.read_text())["problems"]["attention"]["variants"]
+    assert V["s2sad_reverse_api"]["max_rel_err_vs_hand"] < 1e-10
+    assert V["jax"]["status"] in ("measured", "skipped")
+    assert {"function", "s2sad_python"} <= set(V)

@@ -2,6 +2,9 @@
 ``np.newaxis``/``None``, reductions with ``axis``/``keepdims``, normalisation layers, n-d
 transposes. Each function returns a float; ``CASES`` gives its arguments."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
 W34 = np.sin(np.arange(12.0)).reshape(3, 4)
@@ -305,3 +308,66 @@ GATHERS_AND_LINALG = [embedding_softmax, embedding_2d_index, gather_repeated, ga
                       slogdet_spd, gaussian_loglik_cholesky, scatter_assign_repeated, scatter_add_inplace_repeated,
                       add_at_repeated, add_at_rows, scalar_written_to_many, masked_writes,
                       gathers_in_a_loop, softmax_xent_pairs, pairs_written]
+
+
+# ---------------------------------------------------------------- layers end to end, einsum, GMM
+# (issue 15's corpus; the attention and GMM objectives are the benchmark's own, bench/problems.py)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is at the repository root
+from bench.problems import gmm_vec, make_inputs, multi_head_attention, tril_scatter
+
+
+def mlp_softmax_head(x, w1, b1, w2, b2, onehot):
+    # two dense layers, a log-softmax head over the classes, mean cross-entropy
+    h = np.tanh(x @ w1 + b1)
+    z = h @ w2 + b2
+    z = z - np.max(z, axis=1, keepdims=True)
+    logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.mean(np.sum(onehot * logp, axis=1))
+
+
+def einsum_forms(x, a, y, t):
+    quad = np.einsum("i,ij,j->", x, a, y)                  # x^T A y
+    gram = np.einsum("ij,kj->ik", a, a)                    # A A^T
+    stack = np.einsum("bij,bjk->bik", t, t)                # a stack of products
+    implicit = np.einsum("ij,j", a, y)                     # the output NumPy infers: "i"
+    outer = np.einsum("i,j->ij", x, y)
+    traced = np.einsum("bij,jk->bik", t, a.T)             # a stack times a matrix
+    return (quad + np.sum(gram * gram) + np.sum(np.tanh(stack)) + np.sum(implicit * implicit)
+            + np.sum(outer * a) + np.sum(np.sin(traced)))
+
+
+def tensordot_forms(t, b, a):
+    one = np.tensordot(t, b, axes=1)                       # (2, 4, 4) . (4, 3) -> (2, 4, 3)
+    two = np.tensordot(t, t, axes=([1, 2], [2, 1]))        # (2, 2)
+    return np.sum(one * one) + np.sum(two) + np.sum(np.tensordot(a, b, axes=2) * 0.5)
+
+
+def _gmm_case(n=7, d=3, K=4):
+    rng = np.random.default_rng(5)
+    icf = 0.3 * rng.normal(size=(K, d + d * (d - 1) // 2))
+    return (rng.normal(size=K), rng.normal(size=(K, d)), icf, rng.normal(size=(n, d)), tril_scatter(d),
+            1.3, 1.0)
+
+
+_HOT = np.eye(5)[[1, 4, 0, 2, 3, 3]]
+CASES.update({
+    multi_head_attention: make_inputs("attention", small=True),
+    mlp_softmax_head: (_R.normal(size=(6, 3)), _R.normal(size=(3, 4)) * 0.5, 0.1 * _R.normal(size=4),
+                       _R.normal(size=(4, 5)) * 0.5, 0.1 * _R.normal(size=5), _HOT),
+    einsum_forms: (_R.normal(size=3), _R.normal(size=(3, 4)), _R.normal(size=4), _R.normal(size=(2, 4, 4)) * 0.5),
+    tensordot_forms: (_R.normal(size=(2, 4, 4)), _R.normal(size=(4, 3)), _R.normal(size=(4, 3))),
+    gmm_vec: _gmm_case(),
+})
+
+
+def axis_reductions(t):
+    # every reduction over axes of a 3-d array that Numba lacks, each one stand-in kernel
+    a = np.sum(np.mean(t, axis=1, keepdims=True) * np.max(t, axis=0, keepdims=True))
+    b = np.sum(np.min(t, axis=-1) ** 2) + np.sum(np.prod(t, axis=0)) + np.sum(np.sum(t, axis=(0, 2)) ** 2)
+    c = np.sum(np.var(t, axis=2, ddof=1)) + np.sum(np.std(t, axis=1, keepdims=True) ** 3) + np.var(t, ddof=1)
+    d = np.sum(t.mean(axis=0) * t.sum(axis=(0, 1), keepdims=True)) + np.std(t, keepdims=True)[0, 0, 0]
+    return a + b + c + d
+
+
+CASES[axis_reductions] = (_R.normal(size=(2, 3, 4)) + 2.0,)

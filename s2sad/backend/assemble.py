@@ -26,6 +26,7 @@ from .jitform import row_updates_through_views
 from .tidy import tidy
 from .layout import LINE_LENGTH, blank_lines, command_comment, layout, wrap_comment
 from .literals import globals_text
+from .kernels import use_kernels
 from .runtime import HELPERS, helper_source
 
 # error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception
@@ -150,10 +151,18 @@ def _function_texts(build, jit, boundscheck):
     out = []
     called, helpers = _names_called(build.functions, jit)
     helpers |= build.helpers
+    functions = [(tidy(copy.deepcopy(fn)), callee_names) for fn, callee_names in build.functions]
+    if jit:  # NumPy calls Numba lacks become loop kernels
+        glob = build.module_globals()
+        for fn, _ in functions:
+            helpers |= use_kernels(fn, glob)
     if helpers:
-        out.append(helper_source(helpers, jit_decorator(True, boundscheck) + "\n" if jit else "")
+        # the loop kernels are called, not inlined: each is a loop nest whose call costs
+        # nothing beside it, and Numba compiles an inlined function again at every call site
+        out.append(helper_source(helpers, jit_decorator(True, boundscheck) + "\n" if jit else "",
+                                 jit_decorator(False, boundscheck) + "\n" if jit else "")
                    .strip("\n"))
-    for fn, callee_names in build.functions:
+    for fn, callee_names in functions:
         deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
         fn = tidy(copy.deepcopy(fn))
         if jit:

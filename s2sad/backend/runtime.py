@@ -5,6 +5,8 @@ They are plain numpy code inside s2sad's differentiable subset, so generated cod
 be differentiated again, and Numba compiles them in nopython mode.
 """
 
+from .kernels import kernel_source
+
 HELPERS = {
     "_digamma": '''
 def _digamma(x):
@@ -71,7 +73,7 @@ def _unbroadcast3(g, like):
     "_unbroadcastn": '''
 def _unbroadcastn(g, like):
     """g summed back to the shape of `like` (any rank) over the size-1 axes broadcasting
-    stretched. Tuple axes: NumPy only (under Numba a clear compile error, never a wrong sum)."""
+    stretched."""
     if g.shape == like.shape:
         return g
     axes = tuple(k for k in range(g.ndim) if like.shape[k] == 1 and g.shape[k] != 1)
@@ -223,7 +225,33 @@ def _last_mask(idx, n):
     return keep.reshape(idx.shape)
 '''
 
-JIT_HELPERS = {n: _copy_loops(t) for n, t in HELPERS.items()}
+# Numba has no tuple-axis np.sum with keepdims: compiled, _unbroadcastn is one loop over g
+_JIT_FORMS = {
+    "_unbroadcastn": '''
+def _unbroadcastn(g, like):
+    """g summed back to the shape of `like` (any rank) over the size-1 axes broadcasting
+    stretched: each entry of g added to the entry of the result its index maps to."""
+    if g.shape == like.shape:
+        return g
+    out = np.zeros(like.shape, dtype=g.dtype)
+    flat_out = out.reshape(-1)
+    flat_g = np.ascontiguousarray(g).reshape(-1)
+    for i in range(flat_g.size):
+        rest = i
+        at = 0
+        stride = 1
+        for k in range(g.ndim - 1, -1, -1):
+            j = rest % g.shape[k]
+            rest //= g.shape[k]
+            if like.shape[k] != 1:
+                at += j * stride
+            stride *= like.shape[k]
+        flat_out[at] += flat_g[i]
+    return out
+''',
+}
+
+JIT_HELPERS = {n: _copy_loops(t) for n, t in HELPERS.items()} | _JIT_FORMS
 # Numba compiles np.sum(g, axis=0) with the string formatting of its axis-bounds error message
 # (its unicode machinery): 2.1 s of CPU on a cold first call, against 0.1 s for this loop (MLP's
 # gradient: 7.0 -> s)
@@ -239,7 +267,11 @@ JIT_HELPERS["_scatter_add"] = _SCATTER_ADD_LOOP
 JIT_HELPERS["_scatter_add_b"] = _SCATTER_ADD_B
 
 
-def helper_source(names, decorator=""):
-    """The helpers' text; with a Numba ``decorator``, in the form Numba compiles fastest."""
+def helper_source(names, decorator="", kernel_decorator=None):
+    """The helpers' text; with a Numba ``decorator``, in the form Numba compiles fastest, and
+    the loop kernels (``kernels.py``) that stand in for NumPy calls Numba lacks, each under
+    ``kernel_decorator`` (default: ``decorator``)."""
     table = JIT_HELPERS if decorator else HELPERS
-    return "\n".join(decorator + table[n].strip() + "\n\n" for n in sorted(names))
+    kdeco = decorator if kernel_decorator is None else kernel_decorator
+    return "\n".join((decorator + table[n] if n in table else kdeco + kernel_source(n)).strip() + "\n\n"
+                     for n in sorted(names))

@@ -64,6 +64,8 @@ def _const_axis(c):
 
 
 def _shift(ax):
+    if isinstance(ax, tuple):
+        return tuple(_shift(a) for a in ax)
     return ax + 1 if ax >= 0 else ax
 
 

@@ -252,7 +252,10 @@ def _expand(c, g_src, divide=False, divide_by_x=False):
             n = ir.Attr(x, "size") if ax is None else ir.Load(ir.Attr(x, "shape"), (ir.Const(ax),))
             g = ir.BinOp("/", g, n)
         return ir.BinOp("/", g, x) if divide_by_x else g
-    if ax is not None and isinstance(xt, Array) and xt.ndim > 1:
+    if isinstance(ax, tuple) and isinstance(xt, Array):  # np.sum over several axes
+        for a in sorted({a % xt.ndim for a in ax}):  # ascending: each lands where it was
+            g = ir.Call("np.expand_dims", (g, ir.Const(a)))
+    elif ax is not None and isinstance(xt, Array) and xt.ndim > 1:
         axis = ax if ax >= 0 else xt.ndim + ax
         if axis != 0:
             g = ir.Call("np.expand_dims", (g, ir.Const(axis)))

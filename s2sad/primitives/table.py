@@ -88,7 +88,8 @@ REDUCTIONS = ("np.sum", "np.mean", "np.max", "np.min", "np.prod")
 
 def axis_of(call):
     """The ``axis`` of a reduction or a sequence primitive: ``axis=`` or the second positional
-    argument; None when absent, the int when constant, ``"dynamic"`` otherwise."""
+    argument; None when absent, the int (or tuple of ints) when constant, ``"dynamic"``
+    otherwise."""
     ax = call.kw("axis")
     if ax is None and len(call.args) > 1:
         ax = call.args[1]
@@ -96,6 +97,9 @@ def axis_of(call):
         return None
     if isinstance(ax, ir.Const):
         return ax.value
+    value = const_value(ax)  # a tuple of axes written out: np.sum(x, axis=(0, 2))
+    if isinstance(value, tuple) and value and all(type(v) is int for v in value):
+        return value
     return "dynamic"
 
 

@@ -62,12 +62,17 @@ def t_reduce(ts, call, float_result=False):
         dt = "int64"
     if not isinstance(t, Array):
         return Scalar(dt)
+    ax = axis_of(call)
+    if isinstance(ax, tuple) and call.func != "np.sum":
+        raise TypeInferenceError(
+            f"s2sad differentiates {call.func} over one axis at a time, not over the axes {ax}",
+            hint=f"reduce one axis after the other, or use np.sum over {ax}")
     if keepdims(call):
         return Array(dt, t.ndim)
-    ax = axis_of(call)
     if ax is None or t.ndim == 1:
         return Scalar(dt)
-    return Array(dt, t.ndim - 1)
+    n = len({a % t.ndim for a in ax}) if isinstance(ax, tuple) else 1
+    return Array(dt, t.ndim - n) if n < t.ndim else Scalar(dt)
 
 
 def _shape_rank(t):

@@ -1,0 +1,326 @@
+"""Loop kernels for the NumPy calls Numba does not compile, for ``jit=True``.
+
+Numba lacks some NumPy signatures that vectorized code and its derivatives use: ``keepdims``,
+``mean``/``max``/``min``/``prod``/``var``/``std`` over an axis, ``ddof``, ``np.matmul`` (and
+``@`` on stacks of matrices), ``np.einsum``, ``np.tensordot``. Before a jitted module is
+printed, ``use_kernels`` rewrites each such call, in the primal code and the derivative code
+alike, into calls Numba has or small loop kernels copied into the module (like the runtime
+helpers, by ``runtime.helper_source``): ``np.max(x, axis=1, keepdims=True)`` becomes
+``np.expand_dims(_max_axis(x, 1), 1)``, ``np.einsum("ij,jk->ik", a, b)`` a function
+``_einsum_ij_jk_to_ik(a, b)`` of three loops. The rewrite reads the argument types (ranks,
+constant axes), so each kernel gives exactly NumPy's shape: Numba's in-place operators do not
+check shapes (numba/numba#4542), a result of the wrong shape would be silently wrong.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from .. import ir
+from ..analysis.typeinfer import TypeInference
+from ..errors import S2SADError
+from ..ir.types import F64, Array
+from ..primitives import RULES, canonical_call
+from ..primitives.linalg import einsum_subscripts
+from ..primitives.table import axis_of, const_value, keepdims
+
+_ROWS = '''
+def _{op}_axis(x, axis):
+    """np.{op}(x, axis=axis) for an array of any rank: the axis moved last, then each row's
+    {what}."""
+    rows = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+    flat = rows.reshape((-1, rows.shape[-1]))
+    out = np.empty(flat.shape[0], dtype=x.dtype)
+    for i in range(flat.shape[0]):
+        out[i] = np.{op}(flat[i])
+    return out.reshape(rows.shape[:-1])
+'''
+
+KERNELS = {
+    "_max_axis": _ROWS.format(op="max", what="maximum"),
+    "_min_axis": _ROWS.format(op="min", what="minimum"),
+    "_prod_axis": _ROWS.format(op="prod", what="product"),
+    "_mean_axis": '''
+def _mean_axis(x, axis):
+    """np.mean(x, axis=axis) for an array of any rank."""
+    return np.sum(x, axis=axis) / x.shape[axis]
+''',
+    "_var_axis": '''
+def _var_axis(x, axis, ddof):
+    """np.var(x, axis=axis, ddof=ddof) for an array of any rank: the axis moved last, then
+    each row's sum of squared deviations from its mean over (its length - ddof)."""
+    rows = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+    flat = rows.reshape((-1, rows.shape[-1]))
+    out = np.empty(flat.shape[0], dtype=np.float64)
+    for i in range(flat.shape[0]):
+        m = np.mean(flat[i])
+        acc = 0.0
+        for j in range(flat.shape[1]):
+            acc += (flat[i, j] - m) ** 2
+        out[i] = acc / (flat.shape[1] - ddof)
+    return out.reshape(rows.shape[:-1])
+''',
+    "_var_all": '''
+def _var_all(x, ddof):
+    """np.var(x, ddof=ddof): the sum of squared deviations from the mean over (size - ddof)."""
+    return np.sum((x - np.mean(x)) ** 2) / (x.size - ddof)
+''',
+    "_matmul3": '''
+def _matmul3(a, b):
+    """np.matmul of two stacks of matrices, (s, n, k) @ (s, k, m) -> (s, n, m); a stack of
+    one matrix is broadcast against the other."""
+    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
+        raise ValueError("matmul: the stacks of matrices have different lengths")
+    a = np.ascontiguousarray(a)  # (np.dot is fastest on contiguous matrices)
+    b = np.ascontiguousarray(b)
+    out = np.empty((max(a.shape[0], b.shape[0]), a.shape[1], b.shape[2]), dtype=np.float64)
+    for s in range(out.shape[0]):
+        out[s] = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)])
+    return out
+''',
+    "_matmul4": '''
+def _matmul4(a, b):
+    """np.matmul of two 4-d stacks of matrices, (r, s, n, k) @ (r, s, k, m) -> (r, s, n, m);
+    stack axes of length one are broadcast."""
+    for k in range(2):
+        if a.shape[k] != b.shape[k] and a.shape[k] != 1 and b.shape[k] != 1:
+            raise ValueError("matmul: the stacks of matrices have different lengths")
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    out = np.empty((max(a.shape[0], b.shape[0]), max(a.shape[1], b.shape[1]), a.shape[2], b.shape[3]),
+                   dtype=np.float64)
+    for r in range(out.shape[0]):
+        for s in range(out.shape[1]):
+            out[r, s] = np.dot(a[min(r, a.shape[0] - 1), min(s, a.shape[1] - 1)],
+                               b[min(r, b.shape[0] - 1), min(s, b.shape[1] - 1)])
+    return out
+''',
+}
+
+
+def is_kernel(name):
+    return name in KERNELS or name.startswith("_einsum_")
+
+
+def kernel_source(name):
+    if name in KERNELS:
+        return KERNELS[name]
+    return _einsum_kernel(name)
+
+
+# ================================================================ einsum as loops
+
+
+def einsum_kernel_name(ins, out):
+    """``["ij", "jk"], "ik"`` -> ``_einsum_ij_jk_to_ik`` (subscripts are letters, so the name
+    says them unambiguously)."""
+    return "_einsum_" + "_".join(ins) + "_to_" + out
+
+
+def _einsum_kernel(name):
+    spec = name[len("_einsum_"):]
+    head, out = spec.rsplit("_to_", 1)
+    ins = head.split("_")
+    ops = [f"x{k}" for k in range(len(ins))]
+    text = f"np.einsum('{','.join(ins)}->{out}'"
+    sizes, lines = {}, []
+    for op, sub in zip(ops, ins):
+        for ax, ch in enumerate(sub):
+            if ch not in sizes:
+                sizes[ch] = f"n_{ch}"
+                lines.append(f"    n_{ch} = {op}.shape[{ax}]")
+            else:
+                lines.append(f"    if {op}.shape[{ax}] != n_{ch}:")
+                lines.append(f"        raise ValueError(\"{text}): the operands disagree on the length of {ch}\")")
+    summed = [ch for ch in dict.fromkeys("".join(ins)) if ch not in out]
+    product = " * ".join(f"{op}[{', '.join(sub)}]" if sub else op for op, sub in zip(ops, ins))
+    ind = "    "
+    if out:
+        lines.append(f"    out = np.zeros(({', '.join(sizes[ch] for ch in out)}{',' if len(out) == 1 else ''}),"
+                     " dtype=np.float64)")
+    else:
+        lines.append("    acc = 0.0")
+    for ch in out:
+        lines.append(f"{ind}for {ch} in range(n_{ch}):")
+        ind += "    "
+    if out and summed:
+        lines.append(f"{ind}acc = 0.0")
+    inner = ind
+    for ch in summed:
+        lines.append(f"{inner}for {ch} in range(n_{ch}):")
+        inner += "    "
+    target = f"out[{', '.join(out)}]" if out else "acc"
+    if summed or not out:
+        lines.append(f"{inner}acc += {product}")
+        if out:
+            lines.append(f"{ind}{target} = acc")
+    else:
+        lines.append(f"{inner}{target} = {product}")
+    lines.append(f"    return {'out' if out else 'acc'}")
+    doc = f'    """{text}, {", ".join(ops)}) as loops."""'
+    return f"\ndef {name}({', '.join(ops)}):\n{doc}\n" + "\n".join(lines) + "\n"
+
+
+# ================================================================ the rewrite
+
+
+def use_kernels(fn, module_globals):
+    """Rewrite ``fn`` (in place; its ``types`` say its variables' types) so that Numba
+    compiles every NumPy call in it. Returns the names of the kernels it calls."""
+    rw = _Rewrite(fn, module_globals)
+    for s in ir.walk_stmts(fn.body):
+        _map_stmt(s, rw.expr)
+    return rw.used
+
+
+def _map_stmt(s, f):
+    if isinstance(s, (ir.Assign, ir.TupleAssign, ir.ExprStmt, ir.Return)):
+        if s.value is not None:
+            s.value = f(s.value)
+    elif isinstance(s, ir.AugAssign):
+        s.value = f(s.value)
+        if isinstance(s.target, ir.Load):
+            s.target = f(s.target)
+    elif isinstance(s, (ir.Store, ir.AugStore)):
+        s.value = f(s.value)
+        s.index = tuple(f(i) for i in s.index)
+    elif isinstance(s, (ir.If, ir.While)):
+        s.test = f(s.test)
+    elif isinstance(s, ir.For):
+        s.start, s.stop, s.step = (f(b) for b in (s.start, s.stop, s.step))
+
+
+# result types of the runtime helpers generated code calls (the rest are not typed)
+_HELPER_TYPES = {"_unbroadcast1": 1, "_unbroadcast2": 1, "_unbroadcast3": 1, "_unbroadcastn": 1,
+                 "_prod_others": 0}
+
+
+class _Types(TypeInference):
+    """Types of the expressions of one generated function, by the primitive table's type
+    rules over the function's variable types; None where unknown."""
+
+    def __init__(self, fn, module_globals):
+        super().__init__(None, {})
+        self.res = SimpleNamespace(types=fn.types, fn=SimpleNamespace(globals=module_globals),
+                                   calls={})
+        self.changed = False
+
+    def call(self, e, s):
+        if e.func in _HELPER_TYPES:
+            return self.typeof(e.args[_HELPER_TYPES[e.func]], s)
+        if e.func == "_digamma":
+            return F64
+        if e.func not in RULES:
+            return None
+        return super().call(e, s)
+
+    def of(self, e):
+        try:
+            return self.expr(e, _NOWHERE)
+        except Exception:  # noqa: BLE001 - an expression the table does not type (a helper's result)
+            return None
+
+
+_NOWHERE = ir.Pass()
+
+_REDUCE = ("np.sum", "np.mean", "np.max", "np.min", "np.prod", "np.var", "np.std")
+_HANDLERS = {**{f: "reduction" for f in _REDUCE}, "np.matmul": "matmul", "np.einsum": "einsum",
+             "np.tensordot": "einsum"}
+
+
+class _Rewrite:
+    def __init__(self, fn, module_globals):
+        self.types = _Types(fn, module_globals)
+        self.used = set()
+
+    def expr(self, e):
+        call = canonical_call(e) if isinstance(e, (ir.Method, ir.BinOp)) else e
+        handler = _HANDLERS.get(call.func) if isinstance(call, ir.Call) else None
+        if handler is not None:
+            ts = [self.types.of(a) for a in call.args]  # of the expressions as they were
+            if all(t is not None for t in ts):
+                out = getattr(self, handler)(ir.map_expr(call, self.expr), ts)
+                if out is not None:
+                    return out
+        return ir.map_expr(e, self.expr)
+
+    def kernel(self, name, *args):
+        self.used.add(name)
+        return ir.Call(name, tuple(args))
+
+    # ------------------------------------------------------------ reductions
+
+    def reduction(self, call, ts):
+        x, xt = call.args[0], ts[0]
+        if not isinstance(xt, Array):
+            return None
+        ax = axis_of(call)
+        keep = keepdims(call)
+        ddof = call.kw("ddof")
+        if ddof is not None and isinstance(ddof, ir.Const) and ddof.value == 0:
+            ddof = None
+        if ax == "dynamic":
+            axis = call.kw("axis") or call.args[1]
+            if const_value(axis) is not None or isinstance(axis, ir.TupleMake):
+                return None  # a tuple of axes not written as constants: left to Numba
+            axis = ir.BinOp("%", axis, ir.Const(xt.ndim))
+            out = self.reduce_one(call.func, x, axis, ddof)
+            return ir.Call("np.expand_dims", (out, axis)) if keep else out
+        if ax is not None and xt.ndim > 1:
+            axes = sorted({a % xt.ndim for a in (ax if isinstance(ax, tuple) else (ax,))})
+            if len(axes) > 1 and call.func in ("np.var", "np.std"):
+                return None
+            out = x
+            for a in reversed(axes):  # the highest first: the lower axes keep their numbers
+                out = self.reduce_one(call.func, out, ir.Const(a), ddof)
+            for a in axes if keep else ():
+                out = ir.Call("np.expand_dims", (out, ir.Const(a)))
+            return out
+        if not keep and ddof is None and ax is None:
+            return None  # Numba has np.sum(x), np.mean(x), ...
+        out = self.reduce_all(call.func, x, ddof)
+        if keep:
+            out = ir.Call("np.full", (ir.Const((1,) * xt.ndim), out))
+        return out
+
+    def reduce_one(self, func, x, axis, ddof):
+        op = func[3:]
+        if op == "sum":
+            return ir.Call("np.sum", (x,), (("axis", axis),))
+        if op in ("var", "std"):
+            v = self.kernel("_var_axis", x, axis, ddof if ddof is not None else ir.Const(0))
+            return v if op == "var" else ir.Call("np.sqrt", (v,))
+        return self.kernel(f"_{op}_axis", x, axis)
+
+    def reduce_all(self, func, x, ddof):
+        if func in ("np.var", "np.std") and ddof is not None:
+            v = self.kernel("_var_all", x, ddof)
+            return v if func == "np.var" else ir.Call("np.sqrt", (v,))
+        return ir.Call(func, (x,))
+
+    # ------------------------------------------------------------ contractions
+
+    def matmul(self, call, ts):
+        a, b = call.args
+        ta, tb = ts
+        if not (isinstance(ta, Array) and isinstance(tb, Array)):
+            return None
+        if max(ta.ndim, tb.ndim) <= 2:
+            return ir.Call("np.dot", (a, b))
+        n = max(ta.ndim, tb.ndim)
+        if min(ta.ndim, tb.ndim) < 2 or n > 4:
+            return None
+        lift = lambda x, t: ir.Load(x, (ir.NewAxis(),) * (n - t.ndim)) if t.ndim < n else x
+        return self.kernel(f"_matmul{n}", lift(a, ta), lift(b, tb))
+
+    def einsum(self, call, ts):
+        ctx = SimpleNamespace(call=call, argtypes=ts, kw=call.kw)
+        if call.func == "np.einsum" and not isinstance(call.args[0], ir.Const):
+            return None
+        if call.func == "np.tensordot":
+            ctx.argtypes = ts[:2]
+        try:
+            ins, out, ops = einsum_subscripts(ctx)
+        except S2SADError:  # subscripts s2sad does not differentiate either: left to Numba
+            return None
+        return self.kernel(einsum_kernel_name(ins, out), *ops)

@@ -1,0 +1,109 @@
+"""The loop kernels that stand in for NumPy calls Numba lacks (s2sad/backend/kernels.py),
+compiled by Numba on their own and compared with NumPy itself: values and exact shapes, over
+shapes and axes drawn by hypothesis (Numba's in-place operators do not check shapes, so a
+kernel of the wrong shape would be silently wrong in a derivative)."""
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s2sad.backend.kernels import einsum_kernel_name, kernel_source
+from s2sad.backend.runtime import JIT_HELPERS
+
+_COMPILED = {}
+
+
+def jitted(name):
+    if name not in _COMPILED:
+        text = JIT_HELPERS[name] if name in JIT_HELPERS else kernel_source(name)
+        ns = {"np": np}
+        exec(text, ns)  # noqa: S102 - s2sad's own kernel text
+        _COMPILED[name] = numba.njit(boundscheck=True)(ns[name])
+    return _COMPILED[name]
+
+
+shapes = st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple)
+
+
+@pytest.mark.slow  # Numba compiles each kernel for each rank drawn
+@settings(max_examples=25, deadline=None)
+@given(shape=shapes, data=st.data())
+def test_axis_reductions_match_numpy(shape, data):
+    x = np.random.default_rng(len(shape)).normal(size=shape) + 1.5
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    ddof = data.draw(st.integers(0, 1)) if shape[axis] > 1 else 0
+    for name, want in (("_max_axis", np.max(x, axis=axis)), ("_min_axis", np.min(x, axis=axis)),
+                       ("_prod_axis", np.prod(x, axis=axis)), ("_mean_axis", np.mean(x, axis=axis)),
+                       ("_var_axis", np.var(x, axis=axis, ddof=ddof))):
+        got = jitted(name)(x, axis, ddof) if name == "_var_axis" else jitted(name)(x, axis)
+        assert got.shape == want.shape, name
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14, err_msg=name)
+    # a non-contiguous view reads the same
+    got = jitted("_max_axis")(np.swapaxes(x, 0, -1), axis)
+    np.testing.assert_array_equal(got, np.max(np.swapaxes(x, 0, -1), axis=axis))
+
+
+def test_var_of_everything_with_ddof():
+    x = np.sin(np.arange(12.0)).reshape(3, 4)
+    assert jitted("_var_all")(x, 1) == pytest.approx(np.var(x, ddof=1), rel=1e-14)
+
+
+@pytest.mark.slow  # Numba compiles each kernel for each rank drawn
+@settings(max_examples=25, deadline=None)
+@given(s=st.integers(1, 3), n=st.integers(1, 4), k=st.integers(1, 4), m=st.integers(1, 4),
+       one_a=st.booleans(), one_b=st.booleans())
+def test_stacked_matmul_matches_numpy(s, n, k, m, one_a, one_b):
+    rng = np.random.default_rng(s * 100 + n * 10 + k)
+    a = rng.normal(size=(1 if one_a else s, n, k))
+    b = rng.normal(size=(1 if one_b else s, k, m))
+    want = np.matmul(a, b)
+    got = jitted("_matmul3")(a, b)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    got4 = jitted("_matmul4")(a[None], b[None])
+    np.testing.assert_allclose(got4, want[None], rtol=1e-13, atol=1e-13)
+
+
+def test_stacks_of_different_lengths_are_refused():
+    with pytest.raises(ValueError, match="different lengths"):
+        jitted("_matmul3")(np.ones((2, 3, 3)), np.ones((3, 3, 3)))
+
+
+@pytest.mark.slow  # Numba compiles each kernel for each rank drawn
+@settings(max_examples=25, deadline=None)
+@given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=5).map(tuple), data=st.data())
+def test_unbroadcastn_sums_back_like_numpy(shape, data):
+    like_shape = tuple(1 if data.draw(st.booleans()) else n for n in shape)
+    g = np.random.default_rng(len(shape)).normal(size=shape)
+    like = np.zeros(like_shape)
+    axes = tuple(k for k in range(g.ndim) if like_shape[k] == 1 and shape[k] != 1)
+    want = np.sum(g, axis=axes, keepdims=True)
+    got = jitted("_unbroadcastn")(g, like)
+    assert got.shape == like_shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+EINSUMS = ["ij,jk->ik", "i,ij,j->", "ij,j->i", "bij,bjk->bik", "i,j->ij", "abe,abc->ce", "ii->", "ij->ji"]
+
+
+@pytest.mark.parametrize("spec", EINSUMS)
+def test_einsum_kernels_match_numpy(spec):
+    ins, out = spec.split("->")
+    ins = ins.split(",")
+    sizes = {ch: 2 + k for k, ch in enumerate(dict.fromkeys("".join(ins)))}
+    if "ii" in ins:
+        sizes["i"] = 3
+    rng = np.random.default_rng(7)
+    ops = [rng.normal(size=tuple(sizes[ch] for ch in s)) for s in ins]
+    want = np.einsum(spec, *ops)
+    got = jitted(einsum_kernel_name(ins, out))(*ops)
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_einsum_operands_that_disagree_are_refused():
+    f = jitted(einsum_kernel_name(["ij", "jk"], "ik"))
+    with pytest.raises(ValueError, match="disagree on the length of j"):
+        f(np.ones((2, 3)), np.ones((4, 2)))
