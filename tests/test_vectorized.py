@@ -190,3 +190,29 @@ def test_reduction_over_a_tuple_of_axes_other_than_sum_is_refused_at_its_line():
     from s2sad.errors import TypeInferenceError
     with pytest.raises(TypeInferenceError, match=r"test_vectorized\.py:\d+:\d+.*one axis at a time"):
         s2sad.grad(_max_over_two_axes)(np.ones((2, 3, 4)))
+
+
+# ---------------------------------------------------------------- the README's section
+
+
+def test_readme_vectorized_section_runs_and_prints_as_shown(tmp_path, monkeypatch, capsys):
+    """The README's "Vectorized code" example runs as printed, the gradients it computes match
+    central finite differences (both backends), and the derivative it shows is what
+    s2sad.source prints."""
+    import pathlib
+    import re
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Vectorized code", 1)[1].split("\n## ", 1)[0]
+    module, usage, shown = re.findall(r"```python\n(.*?)```", section, re.DOTALL)[:3]
+    (tmp_path / "attention.py").write_text(module)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "attention", raising=False)
+    ns = {}
+    exec(compile(usage, str(tmp_path / "usage.py"), "exec"), ns)  # noqa: S102 - the README's own example
+    assert shown.strip() in capsys.readouterr().out
+    args = (ns["q"], ns["k"], ns["v"])
+    want = numerical_grad(ns["attention"], args, (0, 1, 2))
+    assert rel_error((ns["gq"], ns["gk"], ns["gv"]), want) < 1e-7
+    for a, b in zip((ns["gq"], ns["gk"], ns["gv"]), (ns["gq_jit"], ns["gk_jit"], ns["gv_jit"])):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)

@@ -164,7 +164,6 @@ def _function_texts(build, jit, boundscheck):
                    .strip("\n"))
     for fn, callee_names in functions:
         deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
-        fn = tidy(copy.deepcopy(fn))
         if jit:
             fn = row_updates_through_views(fn)
         out.append(deco + pysource.function_source(fn, callee_names, jit))
