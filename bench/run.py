@@ -697,6 +697,8 @@ def run_vectorized(name, opts, peers_wanted):
         if t is not None:
             v["x_function"] = t / base_t if base_t else None
             v["x_hand"] = t / hand_t if hand_t else None
+    if opts.no_where:
+        return rec
     _progress(f"  {name}: where the time goes ...")
     try:
         rec["where"] = where.profile(g, args, repeats=5 if opts.quick else 30)
@@ -1054,6 +1056,9 @@ def parse(argv):
                    help="comma-separated subset of: " + ", ".join(PROBLEMS))
     p.add_argument("--quick", action="store_true", help="few short samples (CI smoke test)")
     p.add_argument("--no-peers", action="store_true", help="skip JAX, PyTorch, autograd")
+    p.add_argument("--no-where", action="store_true",
+                   help="skip where the vectorized problems' time goes (it compiles the derivative "
+                        "again with a clock read at each line: slow on a cold cache)")
     p.add_argument("--peers", default="jax,torch,autograd",
                    help="comma-separated peers to try")
     p.add_argument("--no-subprocess", action="store_true",
