@@ -170,7 +170,9 @@ def _fd_hessian(f, args, k):
     return numerical_jacobian(grad_k, (args[k],), 0, order=2, eps=1e-4)
 
 
-HESSIAN_CASES = ["log_softmax_xent", "layer_norm", "mlp_softmax_head", "einsum_forms"]
+# softmax_xent_pairs and axis_reductions: their gradients expand reduced axes back (np.expand_dims)
+HESSIAN_CASES = ["log_softmax_xent", "layer_norm", "mlp_softmax_head", "einsum_forms", "softmax_xent_pairs",
+                 "axis_reductions", "batch_norm", "attention"]
 
 
 @pytest.mark.parametrize("name", HESSIAN_CASES)
