@@ -180,6 +180,23 @@ def test_hessians(name):
     assert np.allclose(H.reshape(args[0].size, -1), H.reshape(args[0].size, -1).T, rtol=1e-10, atol=1e-12)
 
 
+W2345 = V.W2345
+
+
+def _stretched_4d(a, b):
+    # a (2, 1, 4, 1) stretched along two axes: the gradient sums back through _unbroadcastn,
+    # which the Hessian differentiates in turn
+    return np.sum((a * b) ** 2 * W2345) + np.sum(np.sin(a) * b)
+
+
+def test_hessian_through_the_sum_over_stretched_axes():
+    rng = np.random.default_rng(4)
+    args = (rng.normal(size=(2, 1, 4, 1)), rng.normal(size=(2, 3, 4, 5)))
+    for k in (0, 1):
+        H = s2sad.hessian(_stretched_4d, k)(*args)
+        assert rel_error(H, np.reshape(_fd_hessian(_stretched_4d, args, k), H.shape)) < 1e-6, k
+
+
 W345 = np.sin(np.arange(60.0)).reshape(3, 4, 5)
 
 
