@@ -180,6 +180,17 @@ def test_hessians(name):
     assert np.allclose(H.reshape(args[0].size, -1), H.reshape(args[0].size, -1).T, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("f, args", [pytest.param(f, a, marks=pytest.mark.slow) if f is V.gathers_in_a_loop
+                                     else (f, a) for f, a in CASES], ids=IDS)  # (40 s of differences)
+def test_every_case_has_a_hessian(f, args):
+    """hessian (forward over the generated gradient, which reads np.expand_dims, _unbroadcastn,
+    np.add.at, ...) in the first float argument, against central differences of central
+    differences."""
+    k = _nums(args)[0]
+    H = s2sad.hessian(f, k)(*args)
+    assert rel_error(H, np.reshape(_fd_hessian(f, args, k), H.shape)) < 1e-5
+
+
 W2345 = V.W2345
 
 
