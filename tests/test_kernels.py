@@ -66,6 +66,36 @@ def test_stacked_matmul_matches_numpy(s, n, k, m, one_a, one_b):
     np.testing.assert_allclose(got4, want[None], rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.slow  # Numba compiles each kernel (and _dot_stack_left for 3-d and 4-d stacks)
+@settings(max_examples=25, deadline=None)
+@given(s=st.integers(1, 3), n=st.integers(1, 4), k=st.integers(1, 4), m=st.integers(1, 4),
+       transposed=st.booleans())
+def test_products_and_solves_with_a_stack_match_numpy(s, n, k, m, transposed):
+    """np.dot / np.matmul of a stack and a vector or matrix, np.dot of a matrix and a stack (the
+    stack axis in the middle), np.linalg.solve against a stack: exact shapes, non-contiguous
+    views (vector forward mode's tangents are often transposed views) read the same."""
+    rng = np.random.default_rng(s * 100 + n * 10 + k)
+    stack = rng.normal(size=(s, n, k))
+    if transposed:
+        stack = np.ascontiguousarray(np.swapaxes(stack, 1, 2)).swapaxes(1, 2)
+    mat, vec = rng.normal(size=(k, m)), rng.normal(size=k)
+    left, row = rng.normal(size=(m, n)), rng.normal(size=n)
+    cases = (("_dot_stack_left", (stack, mat), np.dot(stack, mat)),
+             ("_dot_stack_left", (stack, vec), np.matmul(stack, vec)),
+             ("_dot_stack_left", (stack[None], mat), np.dot(stack[None], mat)),
+             ("_dot_vec_stack", (row, stack), np.matmul(row, stack)),
+             ("_dot_mat_stack", (left, stack), np.dot(left, stack)))
+    for name, args, want in cases:
+        got = jitted(name)(*args)
+        assert got.shape == want.shape, name
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13, err_msg=name)
+    a = rng.normal(size=(n, n)) + 3.0 * np.eye(n)
+    got = jitted("_solve_stack")(a, stack)
+    want = np.linalg.solve(a, stack)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_stacks_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match="different lengths"):
         jitted("_matmul3")(np.ones((2, 3, 3)), np.ones((3, 3, 3)))

@@ -401,6 +401,10 @@ case(
     # axes moved, Kronecker products
     Case("np.swapaxes", "E", "np.sum(np.swapaxes(E, 0, 2) * W432)"),
     Case("np.swapaxes", "A", "np.sum(np.swapaxes(A, -1, 0) * W32)", id="negative"),
+    Case("np.expand_dims", "A", "np.sum(np.expand_dims(A, -1) * W324.transpose(1, 0, 2))"),
+    Case("np.expand_dims", "a", "np.sum(np.expand_dims(a, 0) * W43)", id="leading"),
+    Case("np.expand_dims", "A", "np.sum(np.expand_dims(A, axis=(0, 2)) * A[:, None, :])", id="tuple-axes"),
+    Case("np.expand_dims", "x, a", "np.sum(np.expand_dims(x, 0) * a * np.expand_dims(a, 1))", id="scalar"),
     Case("np.moveaxis", "E", "np.sum(np.moveaxis(E, 0, -1) * W342)"),
     Case("np.moveaxis", "E", "np.sum(np.moveaxis(E, (0, 1), (2, 0)) * W342)", id="several"),
     Case("np.kron", "a, q", "np.sum(np.kron(a, q) * W6)"),

@@ -69,17 +69,13 @@ def test_gathers_and_linalg_against_sympy(f, args):
     assert report.ok, str(report)
 
 
-# their batched tangents go through np.dot / np.matmul of 3-d stacks, which the jit backend's
-# loop kernels (issue 15's other part) are to compile
-BATCHED_3D_PRODUCTS = {"slogdet_spd", "gaussian_loglik_cholesky"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("f, args", [c for c in GATHERS if c[0].__name__ not in BATCHED_3D_PRODUCTS],
-                         ids=[i for i in GATHER_IDS if i not in BATCHED_3D_PRODUCTS])
+@pytest.mark.parametrize("f, args", GATHERS, ids=GATHER_IDS)
 def test_vector_forward_mode_backends_agree(f, args):
     """Batched tangents written through index arrays and np.add.at (the ``_scatter_add_b``
-    loop under Numba) and masks read from flattened arrays: jacfwd under both backends."""
+    loop under Numba), masks read from flattened arrays, and (slogdet, Cholesky) matrix
+    products and solves against stacks of tangents (``_dot_stack_left``, ``_solve_stack``):
+    jacfwd under both backends."""
     nums = _nums(args)
     py = s2sad.jacfwd(f, nums)(*args)
     jit = s2sad.jacfwd(f, nums, jit=True)(*args)
@@ -170,7 +166,9 @@ def _fd_hessian(f, args, k):
     return numerical_jacobian(grad_k, (args[k],), 0, order=2, eps=1e-4)
 
 
-HESSIAN_CASES = ["log_softmax_xent", "layer_norm", "mlp_softmax_head", "einsum_forms"]
+# softmax_xent_pairs and axis_reductions: their gradients expand reduced axes back (np.expand_dims)
+HESSIAN_CASES = ["log_softmax_xent", "layer_norm", "mlp_softmax_head", "einsum_forms", "softmax_xent_pairs",
+                 "axis_reductions", "batch_norm", "attention"]
 
 
 @pytest.mark.parametrize("name", HESSIAN_CASES)
@@ -180,6 +178,54 @@ def test_hessians(name):
     want = np.reshape(_fd_hessian(f, args, 0), H.shape)
     assert rel_error(H, want) < 1e-5
     assert np.allclose(H.reshape(args[0].size, -1), H.reshape(args[0].size, -1).T, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("f, args", [pytest.param(f, a, marks=pytest.mark.slow) if f is V.gathers_in_a_loop
+                                     else (f, a) for f, a in CASES], ids=IDS)  # (40 s of differences)
+def test_every_case_has_a_hessian(f, args):
+    """hessian (forward over the generated gradient, which reads np.expand_dims, _unbroadcastn,
+    np.add.at, ...) in the first float argument, against central differences of central
+    differences."""
+    k = _nums(args)[0]
+    H = s2sad.hessian(f, k)(*args)
+    assert rel_error(H, np.reshape(_fd_hessian(f, args, k), H.shape)) < 1e-5
+
+
+W2345 = V.W2345
+
+
+def _stretched_4d(a, b):
+    # a (2, 1, 4, 1) stretched along two axes: the gradient sums back through _unbroadcastn,
+    # which the Hessian differentiates in turn
+    return np.sum((a * b) ** 2 * W2345) + np.sum(np.sin(a) * b)
+
+
+def test_hessian_through_the_sum_over_stretched_axes():
+    rng = np.random.default_rng(4)
+    args = (rng.normal(size=(2, 1, 4, 1)), rng.normal(size=(2, 3, 4, 5)))
+    for k in (0, 1):
+        H = s2sad.hessian(_stretched_4d, k)(*args)
+        assert rel_error(H, np.reshape(_fd_hessian(_stretched_4d, args, k), H.shape)) < 1e-6, k
+
+
+W345 = np.sin(np.arange(60.0)).reshape(3, 4, 5)
+
+
+def _dot_matrix_stack(a, b):
+    return np.sum(np.dot(a, b) * W345)  # (3, 2) . (4, 2, 5) -> (3, 4, 5): b's stack axis in the middle
+
+
+def test_dot_with_a_stack_differentiates_forward_and_is_refused_in_reverse_at_its_line():
+    """np.dot(a, b) with a 3-d b is not a stacked matmul (its result is (3, 4, 5), matmul's
+    would be (4, 3, 5)): forward mode against central differences; reverse mode, which has
+    no rule for it, refuses at the user's line instead of running matmul's adjoint."""
+    from s2sad.errors import NonDifferentiableError
+    rng = np.random.default_rng(3)
+    args = (rng.normal(size=(3, 2)), rng.normal(size=(4, 2, 5)))
+    got = s2sad.grad(_dot_matrix_stack, (0, 1), mode="forward")(*args)
+    assert rel_error(got, numerical_grad(_dot_matrix_stack, args, (0, 1))) < 1e-8
+    with pytest.raises(NonDifferentiableError, match=r"test_vectorized\.py:\d+:\d+.*np\.matmul"):
+        s2sad.grad(_dot_matrix_stack, (0, 1))(*args)
 
 
 def _max_over_two_axes(t):

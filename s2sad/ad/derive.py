@@ -161,7 +161,12 @@ class Deriver:
                 raise NonDifferentiableError(f"`{call.func}` has no derivative with respect to "
                                              f"argument {k + 1}", loc)
             spec = rule.vjp[k]
-            c = spec(ctx) if callable(spec) else ctx.inst(spec)
+            try:
+                c = spec(ctx) if callable(spec) else ctx.inst(spec)
+            except NonDifferentiableError as ex:  # a rule refusing this application: at its line
+                if ex.loc is not None or loc is None:
+                    raise
+                raise NonDifferentiableError(ex.bare_message, loc, ex.hint) from None
             if rule.items:  # one adjoint slice per item of a sequence argument
                 out.extend((item, ci, it) for item, ci, it in c if self.operand_d(item) is not None)
                 continue

@@ -2,7 +2,8 @@
 
 Numba lacks some NumPy signatures that vectorized code and its derivatives use: ``keepdims``,
 ``mean``/``max``/``min``/``prod``/``var``/``std`` over an axis, ``ddof``, ``np.matmul`` (and
-``@`` on stacks of matrices), ``np.einsum``, ``np.tensordot``. Before a jitted module is
+``@`` on stacks of matrices), ``np.dot`` and ``np.linalg.solve`` with a stack (vector forward
+mode's tangents of matrix products), ``np.einsum``, ``np.tensordot``. Before a jitted module is
 printed, ``use_kernels`` rewrites each such call, in the primal code and the derivative code
 alike, into calls Numba has or small loop kernels copied into the module (like the runtime
 helpers, by ``runtime.helper_source``): ``np.max(x, axis=1, keepdims=True)`` becomes
@@ -93,6 +94,41 @@ def _matmul4(a, b):
         for s in range(out.shape[1]):
             out[r, s] = np.dot(a[min(r, a.shape[0] - 1), min(s, a.shape[1] - 1)],
                                b[min(r, b.shape[0] - 1), min(s, b.shape[1] - 1)])
+    return out
+''',
+    "_dot_stack_left": '''
+def _dot_stack_left(a, b):
+    """np.dot(a, b) (and np.matmul) for a stack a of 3 or more axes and b a vector or a matrix:
+    a's last axis contracted with b's first, as one matrix product of a's rows."""
+    rows = np.ascontiguousarray(a).reshape((-1, a.shape[-1]))
+    return np.dot(rows, np.ascontiguousarray(b)).reshape(a.shape[:-1] + b.shape[1:])
+''',
+    "_dot_vec_stack": '''
+def _dot_vec_stack(a, b):
+    """np.dot(a, b) (and np.matmul) for a vector a and a 3-d stack b: out[k, l] is the sum
+    over j of a[j] * b[k, j, l]."""
+    out = np.empty((b.shape[0], b.shape[2]), dtype=np.float64)
+    for k in range(b.shape[0]):
+        out[k] = np.dot(a, np.ascontiguousarray(b[k]))
+    return out
+''',
+    "_dot_mat_stack": '''
+def _dot_mat_stack(a, b):
+    """np.dot(a, b) for a matrix a and a 3-d stack b: out[i, k, l] is the sum over j of
+    a[i, j] * b[k, j, l] (NumPy's np.dot, not np.matmul: the stack axis lands in the middle)."""
+    a = np.ascontiguousarray(a)
+    out = np.empty((a.shape[0], b.shape[0], b.shape[2]), dtype=np.float64)
+    for k in range(b.shape[0]):
+        out[:, k, :] = np.dot(a, np.ascontiguousarray(b[k]))
+    return out
+''',
+    "_solve_stack": '''
+def _solve_stack(a, b):
+    """np.linalg.solve(a, b) for a matrix a and a 3-d stack b of right-hand sides: a solved
+    against each b[k] (NumPy broadcasts a over the stack)."""
+    out = np.empty(b.shape, dtype=np.float64)
+    for k in range(b.shape[0]):
+        out[k] = np.linalg.solve(a, np.ascontiguousarray(b[k]))
     return out
 ''',
 }
@@ -190,9 +226,10 @@ def _map_stmt(s, f):
         s.start, s.stop, s.step = (f(b) for b in (s.start, s.stop, s.step))
 
 
-# result types of the runtime helpers generated code calls (the rest are not typed)
+# result types of the runtime helpers generated code calls (the rest are not typed), and of
+# the triangles of batched tangents (stacks, which the table's rule for a user's call refuses)
 _HELPER_TYPES = {"_unbroadcast1": 1, "_unbroadcast2": 1, "_unbroadcast3": 1, "_unbroadcastn": 1,
-                 "_prod_others": 0}
+                 "_prod_others": 0, "_lower_half": 0, "np.tril": 0, "np.triu": 0}
 
 
 class _Types(TypeInference):
@@ -224,8 +261,8 @@ class _Types(TypeInference):
 _NOWHERE = ir.Pass()
 
 _REDUCE = ("np.sum", "np.mean", "np.max", "np.min", "np.prod", "np.var", "np.std")
-_HANDLERS = {**{f: "reduction" for f in _REDUCE}, "np.matmul": "matmul", "np.einsum": "einsum",
-             "np.tensordot": "einsum"}
+_HANDLERS = {**{f: "reduction" for f in _REDUCE}, "np.matmul": "matmul", "np.dot": "dot",
+             "np.einsum": "einsum", "np.tensordot": "einsum", "np.linalg.solve": "solve"}
 
 
 class _Rewrite:
@@ -308,10 +345,31 @@ class _Rewrite:
         if max(ta.ndim, tb.ndim) <= 2:
             return ir.Call("np.dot", (a, b))
         n = max(ta.ndim, tb.ndim)
-        if min(ta.ndim, tb.ndim) < 2 or n > 4:
+        if min(ta.ndim, tb.ndim) == 1:  # a vector against a stack: np.dot's contraction
+            return self.dot(call, ts)
+        if min(ta.ndim, tb.ndim) < 1 or n > 4:
             return None
         lift = lambda x, t: ir.Load(x, (ir.NewAxis(),) * (n - t.ndim)) if t.ndim < n else x
         return self.kernel(f"_matmul{n}", lift(a, ta), lift(b, tb))
+
+    def dot(self, call, ts):
+        """np.dot with a stack of 3 or more axes (batched tangents of matrix products)."""
+        a, b = call.args
+        ta, tb = ts
+        if not (isinstance(ta, Array) and isinstance(tb, Array)) or max(ta.ndim, tb.ndim) <= 2:
+            return None
+        if ta.ndim >= 3 and tb.ndim <= 2:
+            return self.kernel("_dot_stack_left", a, b)
+        if tb.ndim == 3 and ta.ndim <= 2:
+            return self.kernel("_dot_vec_stack" if ta.ndim == 1 else "_dot_mat_stack", a, b)
+        return None
+
+    def solve(self, call, ts):
+        """np.linalg.solve of a matrix against a stack of right-hand sides."""
+        ta, tb = ts[:2]
+        if isinstance(ta, Array) and isinstance(tb, Array) and ta.ndim == 2 and tb.ndim == 3:
+            return self.kernel("_solve_stack", *call.args[:2])
+        return None
 
     def einsum(self, call, ts):
         ctx = SimpleNamespace(call=call, argtypes=ts, kw=call.kw)

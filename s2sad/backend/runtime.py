@@ -73,11 +73,13 @@ def _unbroadcast3(g, like):
     "_unbroadcastn": '''
 def _unbroadcastn(g, like):
     """g summed back to the shape of `like` (any rank) over the size-1 axes broadcasting
-    stretched."""
-    if g.shape == like.shape:
-        return g
-    axes = tuple(k for k in range(g.ndim) if like.shape[k] == 1 and g.shape[k] != 1)
-    return np.sum(g, axis=axes, keepdims=True)
+    stretched (one axis at a time, in the subset s2sad differentiates: a Hessian differentiates
+    this helper too)."""
+    out = g
+    for k in range(g.ndim):
+        if like.shape[k] == 1 and g.shape[k] != 1:
+            out = np.sum(out, axis=k, keepdims=True)
+    return out
 ''',
     "_sum0": '''
 def _sum0(g):

@@ -10,7 +10,7 @@ from ..errors import NonDifferentiableError
 from ..ir.types import Array, Scalar, Tuple, F64
 from . import batched as B
 from . import table as T
-from .table import bilinear, const_value, custom, inverse_permutation, linear
+from .table import axis_of, bilinear, const_value, custom, inverse_permutation, linear
 from .typerules import einsum_spec, t_einsum, t_tensordot
 
 # ---------------------------------------------------------------- axes moved: swapaxes, moveaxis
@@ -42,6 +42,48 @@ for _name in ("np.swapaxes", "np.moveaxis"):
            lambda ts, c: ts[0],
            jvp={0: lambda c: ir.Call("np.transpose", (c.env["d"], ir.Const(_moved_axes(c))))},
            batched=lambda c, ds: B.transpose(c, ds, _moved_axes(c)))
+
+
+# ---------------------------------------------------------------- axes added: np.expand_dims
+# (what the adjoints of axis reductions write: a gradient differentiated again meets it)
+
+
+def _added_axes(call, rank_in):
+    """The positions np.expand_dims(x, axis) gives its new size-1 axes in the result, ascending
+    and non-negative (``axis`` an int or a tuple of ints written as constants)."""
+    ax = axis_of(call)
+    if isinstance(ax, bool) or not (isinstance(ax, int) or (isinstance(ax, tuple) and ax)):
+        raise NonDifferentiableError("np.expand_dims needs its axis written as a constant int or "
+                                     "tuple of ints, as in np.expand_dims(x, 1)")
+    axes = (ax,) if isinstance(ax, int) else ax
+    out = rank_in + len(axes)
+    pos = sorted({a % out for a in axes})
+    if len(pos) != len(axes) or any(not -out <= a < out for a in axes):
+        raise NonDifferentiableError(f"np.expand_dims: axis {ax} does not fit an array of {rank_in} axes")
+    return tuple(pos)
+
+
+def _t_expand_dims(ts, call):
+    rank_in = ts[0].ndim if isinstance(ts[0], Array) else 0
+    return Array(ts[0].dtype, rank_in + len(_added_axes(call, rank_in)))
+
+
+def _insert_axes(e, positions, shift=0):
+    for p in positions:  # ascending: each lands where the result has it
+        e = ir.Call("np.expand_dims", (e, ir.Const(p + shift)))
+    return e
+
+
+def _squeeze_vjp(c):
+    """The adjoint drops the added axes by indexing them at 0 (a view, contiguous or not)."""
+    positions = _added_axes(c.call, B.rank(c.argtypes[0]))
+    n = B.rank(c.ans_type)
+    return ir.Load(c.env["g"], tuple(ir.Const(0) if k in positions else B.ALL for k in range(n)))
+
+
+linear("np.expand_dims", ("x", "axis"), {0: _squeeze_vjp}, _t_expand_dims,
+       jvp={0: lambda c: _insert_axes(c.env["d"], _added_axes(c.call, B.rank(c.argtypes[0])))},
+       batched=lambda c, ds: _insert_axes(ds[0], _added_axes(c.call, B.rank(c.argtypes[0])), shift=1))
 
 
 # ---------------------------------------------------------------- triangles: np.tril, np.triu

@@ -452,6 +452,13 @@ def _matmul_stack_vjp(c, k):
 
 
 def _matmul_vjp(c, k):
+    tb = c.argtypes[1]
+    if c.call.func == "np.dot" and isinstance(tb, Array) and tb.ndim > 2:
+        # np.dot(a, b) contracts b's second-to-last axis and keeps b's stack axes after a's:
+        # not matmul's adjoint
+        raise NonDifferentiableError(
+            f"s2sad differentiates np.dot(a, b) in reverse mode with b of one or two axes, not {tb}: "
+            "write np.matmul(a, b) for stacks of matrices, or np.einsum with the axes spelled out")
     if _stacked(c):
         return _matmul_stack_vjp(c, k)
     a, b = c.env["a"], c.env["b"]

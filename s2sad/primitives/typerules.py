@@ -130,7 +130,10 @@ def t_matmul(ts, call):
         return Array(dt, 1)
     if na == 1 and nb == 2:
         return Array(dt, 1)
-    return Array(dt, max(na, nb))
+    if getattr(call, "func", None) == "np.dot":  # every axis of a but its last, of b but its second-to-last
+        return Array(dt, na + nb - 2)
+    # np.matmul: stacks of matrices broadcast; a vector operand loses its one axis
+    return Array(dt, max(na, nb) - (1 if min(na, nb) == 1 else 0))
 
 
 def t_outer(ts, call):
