@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..ir.types import Array, Scalar, Tuple
-from ..analysis.liveness import DeadStores, pure
+from ..analysis.liveness import DeadStores
 from .fold import fold_function, reads_all
 
 
