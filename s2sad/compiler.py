@@ -126,7 +126,7 @@ class Build:
             _, cargs = calls[call]
             calls[new_call] = (key, tuple(t for k, t in enumerate(cargs) if k not in drop))
             new_values[id(s)] = new_call
-        return _copy_with(fn, lambda s: [_replace_value(s, new_values[id(s)])] if id(s) in new_values else None)
+        return ir.copy_with(fn, lambda s: [_replace_value(s, new_values[id(s)])] if id(s) in new_values else None)
 
     def _alias_variant(self, key, merge, site):
         callee = self.program.funcs[key]
@@ -398,7 +398,7 @@ def _inplace_as_stores(fn, types):
                 ir.Store(s.target, (ir.Slice(None, None, None),) * t.ndim, tmp, loc=s.loc)]
 
     temps = set()
-    new = _copy_with(fn, convert)
+    new = ir.copy_with(fn, convert)
     if temps:
         new.temps, new.made = fn.temps | temps, fn.made | temps
     return new
@@ -478,7 +478,7 @@ def _through_flat_indices(fn, types):
         return out + [ir.Store(x, (ir.Slice(None, None, None),) * xt.ndim, back, loc=s.loc, comment=s.comment)]
 
     temps = set()
-    new = _copy_with(fn, convert)
+    new = ir.copy_with(fn, convert)
     if temps:
         new.temps, new.made = fn.temps | temps, fn.made | temps
     return new
@@ -505,38 +505,6 @@ def _items_used(spec, call):
         if s.target.name in spec.activity.useful:
             used[s.value.index] = True
     return tuple(used)
-
-
-def _copy_with(fn, replace):
-    """``fn``, or a copy of it where each statement ``s`` for which ``replace(s)`` gives a list
-    stands replaced by that list (the blocks around it copied, the rest shared)."""
-    changed = [False]
-
-    def block(stmts):
-        out = []
-        for s in stmts:
-            r = replace(s)
-            if r is not None:
-                changed[0] = True
-                out.extend(r)
-                continue
-            if isinstance(s, (ir.If, ir.For, ir.While)):
-                s = copy.copy(s)
-                if isinstance(s, ir.If):
-                    s.body, s.orelse = block(s.body), block(s.orelse)
-                elif isinstance(s, ir.For):
-                    s.body = block(s.body)
-                else:
-                    s.cond, s.body = block(s.cond), block(s.body)
-            out.append(s)
-        return out
-
-    body = block(fn.body)
-    if not changed[0]:
-        return fn
-    new = copy.copy(fn)
-    new.body = body
-    return new
 
 
 def _replace_value(s, value):

@@ -11,8 +11,6 @@ fewer integers than axes); an element (``x_bar[i, j] += v``) is a scalar store a
 
 from __future__ import annotations
 
-import copy
-
 from .. import ir
 from ..ir.names import fresh_name
 from ..ir.types import Array, Scalar
@@ -22,7 +20,6 @@ def row_updates_through_views(fn):
     """``fn``, or a copy with its in-place updates of array parts made through views."""
     types = getattr(fn, "types", None) or {}
     taken = set(types) | set(fn.params) | {n for s in ir.walk_stmts(fn.body) for n in ir.assigned_names([s])}
-    changed = [False]
 
     def is_view(array, index):
         t = types.get(array.name) if isinstance(array, ir.Var) else None
@@ -39,35 +36,17 @@ def row_updates_through_views(fn):
                 return False  # an array index (a copy, not a view), a new axis, ...
         return ints < t.ndim
 
-    def block(stmts):
-        out = []
-        for s in stmts:
-            if isinstance(s, ir.AugStore):
-                part = (s.array, s.index)
-            elif isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Load):
-                part = (s.target.array, s.target.index)
-            else:
-                part = None
-            if part is not None and is_view(*part):
-                changed[0] = True
-                row = fresh_name("_row", taken)
-                out.append(ir.Assign(ir.Var(row), ir.Load(*part), loc=s.loc, comment=s.comment))
-                out.append(ir.AugAssign(ir.Var(row), s.op, s.value, loc=s.loc))
-                continue
-            if isinstance(s, (ir.If, ir.For, ir.While)):
-                s = copy.copy(s)
-                if isinstance(s, ir.If):
-                    s.body, s.orelse = block(s.body), block(s.orelse)
-                elif isinstance(s, ir.For):
-                    s.body = block(s.body)
-                else:
-                    s.cond, s.body = block(s.cond), block(s.body)
-            out.append(s)
-        return out
+    def through_view(s):
+        if isinstance(s, ir.AugStore):
+            part = (s.array, s.index)
+        elif isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Load):
+            part = (s.target.array, s.target.index)
+        else:
+            return None
+        if not is_view(*part):
+            return None
+        row = fresh_name("_row", taken)
+        return [ir.Assign(ir.Var(row), ir.Load(*part), loc=s.loc, comment=s.comment),
+                ir.AugAssign(ir.Var(row), s.op, s.value, loc=s.loc)]
 
-    body = block(fn.body)
-    if not changed[0]:
-        return fn
-    new = copy.copy(fn)
-    new.body = body
-    return new
+    return ir.copy_with(fn, through_view)

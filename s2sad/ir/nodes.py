@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -516,3 +518,35 @@ def rename_vars(node, mapping):
         if f.name not in ("loc", "comment"):
             setattr(node, f.name, conv(getattr(node, f.name)))
     return node
+
+
+def copy_with(fn, replace):
+    """``fn``, or a copy of it where each statement ``s`` for which ``replace(s)`` gives a list
+    stands replaced by that list (the blocks around it copied, the rest shared)."""
+    changed = [False]
+
+    def block(stmts):
+        out = []
+        for s in stmts:
+            r = replace(s)
+            if r is not None:
+                changed[0] = True
+                out.extend(r)
+                continue
+            if isinstance(s, (If, For, While)):
+                s = copy.copy(s)
+                if isinstance(s, If):
+                    s.body, s.orelse = block(s.body), block(s.orelse)
+                elif isinstance(s, For):
+                    s.body = block(s.body)
+                else:
+                    s.cond, s.body = block(s.cond), block(s.body)
+            out.append(s)
+        return out
+
+    body = block(fn.body)
+    if not changed[0]:
+        return fn
+    new = copy.copy(fn)
+    new.body = body
+    return new
