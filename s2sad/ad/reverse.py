@@ -28,8 +28,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..analysis.typeinfer import operand_type
-from ..analysis.commute import order_free
-from ..analysis.liveness import drop_faint, live_after_loops, live_before
+from ..analysis.liveness import drop_faint, live_before
 from ..analysis.recording import RecordingAnalysis
 from ..analysis.tapesize import trip_count
 from ..ir.types import Array, Scalar, Tuple
@@ -148,16 +147,11 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                                and not self._trip_recomputable(s)}
         # phase 2: emit
         self.phase = 2
-        self.reversed_loops = []
         self.last_line = None
         fwd = self.fwd_block(fn.body)
         self.last_line = None
         rev = self.rev_block(fn.body, top=True)
         init = self.adjoint_init()
-        if split is not None:
-            self.run_forward_where_free(init + rev + self.split_epilogue(dry=True))
-        else:
-            self.run_forward_where_free(fwd + init + rev + self.epilogue(helper=shared_tapes, dry=True))
         if split is not None:
             return self.assemble_split(split, fwd, init, rev)
         if shared_tapes:
@@ -829,28 +823,14 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 if _is_const(start, 0):
                     first = ir.BinOp("-", ir.Var(n), ir.Const(1))
                 stop = ir.BinOp("-", start, ir.Const(1)) if not _is_const(start, 0) else ir.Const(-1)
-                loop = ir.For(s.var, first, stop, ir.Const(-1), body, loc=s.loc)
-                forward = (start, ir.Var(n) if _is_const(start, 0) else ir.BinOp("+", start, ir.Var(n)))
+                loop = ir.For(s.var, first, stop, ir.Const(-1), body, loc=s.loc, reversal=True)
             else:
                 k = ir.Var(self.namer.fresh("_k"))
                 setv = ir.Assign(s.var, ir.BinOp("+", start, ir.BinOp("*", k, step)), loc=s.loc)
                 loop = ir.For(k, ir.BinOp("-", ir.Var(n), ir.Const(1)), ir.Const(-1), ir.Const(-1),
-                              [setv] + body, loc=s.loc)
-                forward = (ir.Const(0), ir.Var(n))
-            if self.phase == 2:
-                self.reversed_loops.append((loop, forward))
+                              [setv] + body, loc=s.loc, reversal=True)
             self.comment(s, out)
             out.append(loop)
-
-    def run_forward_where_free(self, stmts):
-        """The reversed loops (of ``stmts``, the reverse sweep in its context) whose iterations
-        commute run forward: ``analysis/commute.py``."""
-        loops = [lp for lp, _ in self.reversed_loops]
-        types = self.derived_types()
-        after = live_after_loops(stmts, types, loops)
-        for loop, (start, stop) in self.reversed_loops:
-            if id(loop) in after and order_free(loop, after[id(loop)], types, self._is_adjoint_name):
-                loop.start, loop.stop, loop.step = start, stop, ir.Const(1)
 
     def rev_while(self, s, out):
         n = self.trip[id(s)]

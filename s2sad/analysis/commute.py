@@ -7,13 +7,15 @@ values (recomputed or unchanged), and only add into adjoints (GMM's
 ``means_bar[k, c] += -(qx_bar * icf[k, idx])`` over ``c``). Such a loop gives the same sums in
 either order (up to the rounding of a sum's order), and a loop running forward is what the CPU
 prefetches and what LLVM compiles best: GMM's reversed inner loop took a quarter longer
-backwards. ``order_free`` says whether a loop is one of them; reverse mode flips those it made.
+backwards. ``order_free`` says whether a loop is one of them; ``backend/tidy.py`` runs the
+reversed loops (``For.reversal``) that are forward, once the code is tidy (an adjoint set to
+zero at the end of each iteration and added into at the next is then a plain assignment).
 
 An iteration of an order-free loop
 - pops nothing, calls nothing with effects (user functions, generated VJPs), jumps nowhere;
-- writes arrays only by ``+=``/``-=`` (``a[i] += e``), into arrays it never reads otherwise
-  and that are not adjoints read through another name (an adjoint it reads may be a view of
-  one it writes, so a loop that reads any adjoint array is not order-free);
+- writes arrays only by ``+=``/``-=`` (``a_bar[i] += e``), into arrays the compiler made
+  (adjoints), and reads no array the compiler made: the arrays it reads (the user's) and those
+  it writes (adjoints, perhaps views of one another) are then never the same memory;
 - assigns scalars only: accumulators (``s_bar += e``, read nowhere else in the loop), or
   temporaries assigned before they are read in the iteration and not read after the loop
   (their last value would be another iteration's); its variable is not read after it either.
@@ -28,9 +30,9 @@ from .liveness import live_before, pure
 _JUMPS = (ir.Break, ir.Continue, ir.Return, ir.While)
 
 
-def order_free(loop, live_after, types, is_adjoint):
+def order_free(loop, live_after, types, made):
     """Whether ``loop``'s iterations may run in any order. ``live_after``: the names read after
-    the loop before they are assigned; ``is_adjoint(name)``: whether a name is an adjoint."""
+    the loop before they are assigned; ``made``: the names the compiler made (``fn.made``)."""
     body = loop.body
     stmts = list(ir.walk_stmts(body))
     written, read = set(), set()
@@ -69,10 +71,8 @@ def order_free(loop, live_after, types, is_adjoint):
                     other_reads.add(x.name)
                     if isinstance(types.get(x.name), Array):
                         read.add(x.name)
-    if written & read:
-        return False
-    if any(is_adjoint(a) for a in read):
-        return False  # perhaps a view of an adjoint written here
+    if not written <= set(made) or read & set(made):
+        return False  # an adjoint read (perhaps a view of one written here), a user array written
     assigned = ir.assigned_names(body)
     if any(not isinstance(types.get(v), Scalar) for v in assigned):
         return False  # an array (a view) made in the loop
