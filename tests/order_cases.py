@@ -9,7 +9,8 @@ import numpy as np
 
 
 def chained_squares(x):
-    """Rosenbrock's sum: the reversed loop only adds into x_bar (forward)."""
+    """Rosenbrock's sum: the reversed loop only adds into x_bar, but at i and i + 1, which
+    consecutive iterations share (backwards: it pays, backend/tidy.py)."""
     s = 0.0
     for i in range(x.shape[0] - 1):
         s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
@@ -20,7 +21,7 @@ def scaled_sum(x, y):
     """y_bar accumulates across iterations (an accumulator: forward)."""
     s = 0.0
     for i in range(2, x.shape[0]):
-        s += x[i] * y + x[i - 2] * x[i - 1]
+        s += x[i] * y + math.cos(y)
     return s * y
 
 
@@ -35,11 +36,11 @@ def hinge(x):
     return s
 
 
-def strided(x):
+def strided(x, c):
     """A loop with step 3 (its reversal runs a counter: forward)."""
     s = 0.0
     for i in range(1, x.shape[0], 3):
-        s += x[i] * x[i] * x[i - 1]
+        s += x[i] * x[i] * c[i - 1]
     return s
 
 

@@ -36,10 +36,10 @@ def _backward_loops(code):
 
 # (function, arguments, argnums, whether every reversed loop runs forward)
 CASES = [
-    (C.chained_squares, lambda: (_rng(1).normal(size=300) * 0.5,), 0, True),
+    (C.chained_squares, lambda: (_rng(1).normal(size=300) * 0.5,), 0, False),
     (C.scaled_sum, lambda: (_rng(2).normal(size=250), 0.7), (0, 1), True),
     (C.hinge, lambda: (_rng(3).normal(size=300),), 0, True),
-    (C.strided, lambda: (_rng(4).normal(size=301),), 0, True),
+    (C.strided, lambda: (_rng(4).normal(size=301), _rng(9).normal(size=301)), 0, True),
     (C.recurrence, lambda: (_rng(5).normal(size=200) * 0.3,), 0, False),
     (C.prefix_products, lambda: (1.0 + 0.01 * _rng(6).normal(size=200),), 0, False),
 ]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..ir.types import Array, Scalar, Tuple
-from ..analysis.commute import order_free
+from ..analysis.commute import forward_pays, order_free
 from ..analysis.liveness import DeadStores, live_after_loops
 from .fold import fold_function, reads_all
 
@@ -50,8 +50,8 @@ def tidy(fn):
 
 def run_forward(fn):
     """The reversed loops of the reverse sweep (``For.reversal``) whose iterations commute
-    (``analysis/commute.py``) run forward, in place: ``range(n - 1, -1, -1)`` becomes
-    ``range(n)``. Returns whether any did."""
+    (``analysis/commute.py``) run forward where that pays, in place: ``range(n - 1, -1, -1)``
+    becomes ``range(n)``. Returns whether any did."""
     loops = [s for s in ir.walk_stmts(fn.body) if isinstance(s, ir.For) and s.reversal
              and isinstance(s.step, ir.Const) and s.step.value == -1]
     if not loops:
@@ -59,7 +59,7 @@ def run_forward(fn):
     after = live_after_loops(fn.body, fn.types, loops)
     changed = False
     for s in loops:
-        if id(s) in after and order_free(s, after[id(s)], fn.types, fn.made):
+        if id(s) in after and forward_pays(s) and order_free(s, after[id(s)], fn.types, fn.made):
             s.start, s.stop, s.step = _plus_one(s.stop), _plus_one(s.start), ir.Const(1)
             s.reversal = False
             changed = True
