@@ -39,13 +39,16 @@ def order_free(loop, live_after, types, made):
     written, read = set(), set()
     accum_uses, other_reads = {}, set()
     for s in stmts:
-        if isinstance(s, _JUMPS) or isinstance(s, ir.Store):
-            return False
+        if isinstance(s, _JUMPS) or isinstance(s, (ir.Store, ir.ExprStmt)):
+            return False  # an expression evaluated for its effect may write anywhere
         if isinstance(s, ir.For) and (s.exit_flag is not None or s.checkpoint is not None):
             return False
         roots = ir.stmt_roots(s)
         if not all(pure(e) for e in roots):
             return False
+        if any(isinstance(x, ir.Method) or (isinstance(x, ir.Call) and x.kwargs)
+               for e in roots for x in ir.walk_expr(e)):
+            return False  # a method (``a.fill``) or ``out=`` may write into an array
         if isinstance(s, ir.AugStore):
             if s.op not in "+-":
                 return False
