@@ -6,8 +6,8 @@ flow from later iterations to earlier ones. Many reversed loops do neither: they
 values (recomputed or unchanged), and only add into adjoints (GMM's
 ``means_bar[k, c] += -(qx_bar * icf[k, idx])`` over ``c``). Such a loop gives the same sums in
 either order (up to the rounding of a sum's order), and a loop running forward is what the CPU
-prefetches and what LLVM compiles best: GMM's reversed inner loop took a quarter longer
-backwards. ``order_free`` says whether a loop is one of them; ``backend/tidy.py`` runs the
+prefetches and what LLVM compiles best: GMM's gradient took 6-9% longer with its inner loop
+over ``c`` backwards. ``order_free`` says whether a loop is one of them; ``backend/tidy.py`` runs the
 reversed loops (``For.reversal``) that are forward, once the code is tidy (an adjoint set to
 zero at the end of each iteration and added into at the next is then a plain assignment),
 where ``forward_pays``.
