@@ -345,6 +345,7 @@ class Build:
                 self.derivatives[name] = Derivative(name, spec, positions)
                 return name
         rev = Reverse(spec, Namer(spec.fn), callee_info)
+        rev.record_costly = not joint  # a GPU kernel's: exp again rather than a tape entry
         rev.custom_names = self.custom_names
         with reporting_internal_errors(fn.loc, "differentiating this function in reverse mode"):
             # a kernel's adjoint leaves the arrays it reads as it found them; it writes the

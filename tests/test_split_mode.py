@@ -78,7 +78,8 @@ def test_nested_split_helpers_record_on_one_tape():
 def test_gmm_helpers_forward_sweeps_run_once():
     """The loop GMM: sq_mahalanobis's forward sweep runs once, in the caller's forward sweep
     (not again inside a joint VJP); its own result `total` is not computed by its reverse
-    sweep, and sum_log_diag's joint VJP no longer sums (faint)."""
+    sweep, which reads exp(icf[k, j]) off the tape rather than calling exp again (a costly
+    primitive), and sum_log_diag's joint VJP no longer sums (faint)."""
     from bench import problems as P
 
     args = P.make_inputs("gmm", small=True)
@@ -90,7 +91,9 @@ def test_gmm_helpers_forward_sweeps_run_once():
     src = s2sad.source(g)
     assert "sq_mahalanobis_vjp(" not in src
     rev = _code(src.split("def sq_mahalanobis_rev(")[1].split("\ndef ")[0])
-    assert "total +=" not in rev and "math.exp" in rev
+    assert "total +=" not in rev and "math.exp" not in rev
+    fwd = _code(src.split("def sq_mahalanobis_fwd(")[1].split("\ndef ")[0])
+    assert fwd.count("math.exp") == 1
     sld = _code(src.split("def sum_log_diag_vjp(")[1].split("-- reverse sweep --")[0])
     assert "s +=" not in sld and "s = 0.0" not in sld, sld
 

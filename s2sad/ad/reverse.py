@@ -823,12 +823,12 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 if _is_const(start, 0):
                     first = ir.BinOp("-", ir.Var(n), ir.Const(1))
                 stop = ir.BinOp("-", start, ir.Const(1)) if not _is_const(start, 0) else ir.Const(-1)
-                loop = ir.For(s.var, first, stop, ir.Const(-1), body, loc=s.loc)
+                loop = ir.For(s.var, first, stop, ir.Const(-1), body, loc=s.loc, reversal=True)
             else:
                 k = ir.Var(self.namer.fresh("_k"))
                 setv = ir.Assign(s.var, ir.BinOp("+", start, ir.BinOp("*", k, step)), loc=s.loc)
                 loop = ir.For(k, ir.BinOp("-", ir.Var(n), ir.Const(1)), ir.Const(-1), ir.Const(-1),
-                              [setv] + body, loc=s.loc)
+                              [setv] + body, loc=s.loc, reversal=True)
             self.comment(s, out)
             out.append(loop)
 

@@ -165,6 +165,28 @@ def live_before(stmts, types):
     return DeadStores(types, lambda name: False).block(stmts, set())
 
 
+class _LoopExits(DeadStores):
+    """Liveness that notes, for the loops asked about, what is live where each one exits."""
+
+    def __init__(self, types, loops):
+        super().__init__(types, lambda name: False)
+        self.loops = loops
+        self.after = {}
+
+    def loop(self, s, after, loops, delete):
+        if id(s) in self.loops:  # called again by enclosing loops' fixed points: the union
+            self.after.setdefault(id(s), set()).update(after)
+        return super().loop(s, after, loops, delete)
+
+
+def live_after_loops(stmts, types, loops):
+    """id(loop) -> the names some path reads after that loop (of ``loops``, anywhere in
+    ``stmts``) before assigning them."""
+    walker = _LoopExits(types, {id(x) for x in loops})
+    walker.block(stmts, set())
+    return walker.after
+
+
 def drop_faint(stmts, live_after, types):
     """Faint-variable elimination, in place: the statements of ``stmts`` (a VJP's forward
     sweep) whose values nothing live after them (``live_after``: what the reverse sweep reads

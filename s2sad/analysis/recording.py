@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..ir.types import Array, Scalar, Tuple
+from ..primitives import RULES
 from .rebind import rebindings
 
 # expressions cheap enough to compute again in the reverse sweep instead of recording them
@@ -28,6 +29,10 @@ RECOMPUTE_EXPR = (ir.BinOp, ir.UnaryOp, ir.Load, ir.Compare, ir.Call, ir.Attr, i
 
 class RecordingAnalysis:
     """What the reverse sweep needs of the primal, and what must be recorded for it."""
+
+    # the results of costly primitives are recorded rather than computed again: on the CPU
+    # (a GPU computes exp faster than it stores and loads a value per thread)
+    record_costly = True
 
     def _analyse(self):
         """Assignment sites, loop nesting and block nesting of every statement."""
@@ -123,7 +128,7 @@ class RecordingAnalysis:
             s, loops = sites[0]
             if not isinstance(s, ir.Assign) or not loops:
                 continue
-            if not cheap(self.types.get(name), s.value):
+            if not cheap(self.types.get(name), s.value, self.record_costly):
                 continue
             if not isinstance(s.value, RECOMPUTE_EXPR):
                 continue
@@ -240,7 +245,7 @@ class RecordingAnalysis:
             if len(sites) != 1 or not isinstance(sites[0][0], ir.Assign):
                 continue
             d = sites[0][0]
-            if not cheap(self.types.get(name), d.value) or not isinstance(d.value, RECOMPUTE_EXPR):
+            if not cheap(self.types.get(name), d.value, self.record_costly) or not isinstance(d.value, RECOMPUTE_EXPR):
                 continue
             if isinstance(d.value, ir.Call) and d.value.func.startswith(("foreign:", "custom:")):
                 continue
@@ -411,8 +416,15 @@ def predecessors(body):
     return preds
 
 
-def cheap(t, value):
+def cheap(t, value, record_costly=True):
     """Values cheap enough to recompute rather than record: numbers, shape tuples, and rows or
-    slices of arrays (``X[i]``: a view, nothing copied)."""
+    slices of arrays (``X[i]``: a view, nothing copied). Not, with ``record_costly``, the
+    result of a costly primitive (``math.exp``, ``math.log``, ...: on the CPU a library call
+    costs more than a tape entry's store and load; GMM's reverse sweep spent a fifth of its
+    time calling ``exp`` again)."""
+    if record_costly and isinstance(value, ir.Call):
+        rule = RULES.get(value.func)
+        if rule is not None and rule.costly:
+            return False
     return isinstance(t, Scalar) or (isinstance(t, Tuple) and all(isinstance(x, Scalar) for x in t.items)) \
         or (isinstance(t, Array) and isinstance(value, ir.Load))

@@ -15,6 +15,8 @@ run in turn until none changes anything:
   ``a, b = f(...)``;
 - ``fold.fold_function``: temporaries substituted into their one use.
 
+Then the reverse sweep's loops whose iterations commute run forward (``run_forward``).
+
 None changes a value the function returns or writes into an array (``0.0 + e`` is ``e`` for a
 float64 ``e``, but for the sign of a zero; see ``_float64_only`` for why float32 code is left
 alone).
@@ -24,7 +26,8 @@ from __future__ import annotations
 
 from .. import ir
 from ..ir.types import Array, Scalar, Tuple
-from ..analysis.liveness import DeadStores
+from ..analysis.commute import forward_pays, order_free
+from ..analysis.liveness import DeadStores, live_after_loops
 from .fold import fold_function, reads_all
 
 
@@ -38,7 +41,43 @@ def tidy(fn):
         fold_function(fn)
         if not changed and _size(fn) == before:
             break
+    run_forward(fn)
     return fn
+
+
+# ---------------------------------------------------------------- loops run forward
+
+
+def run_forward(fn):
+    """The reversed loops of the reverse sweep (``For.reversal``) whose iterations commute
+    (``analysis/commute.py``) run forward where that pays, in place: ``range(n - 1, -1, -1)``
+    becomes ``range(n)``. Returns whether any did."""
+    loops = [s for s in ir.walk_stmts(fn.body) if isinstance(s, ir.For) and s.reversal
+             and isinstance(s.step, ir.Const) and s.step.value == -1]
+    if not loops:
+        return False
+    after = live_after_loops(fn.body, fn.types, loops)
+    changed = False
+    for s in loops:
+        if id(s) in after and forward_pays(s) and order_free(s, after[id(s)], fn.types, fn.made):
+            s.start, s.stop, s.step = _plus_one(s.stop), _plus_one(s.start), ir.Const(1)
+            s.reversal = False
+            changed = True
+    return changed
+
+
+def _plus_one(e):
+    """``e + 1``, written plainly where ``e`` is a number, ``a - 1`` or ``a + (b - 1)``."""
+    def minus_one(x):
+        return isinstance(x, ir.BinOp) and x.op == "-" and x.right == ir.Const(1)
+
+    if isinstance(e, ir.Const) and type(e.value) is int:
+        return ir.Const(e.value + 1)
+    if minus_one(e):
+        return e.left
+    if isinstance(e, ir.BinOp) and e.op == "+" and minus_one(e.right):
+        return ir.BinOp("+", e.left, e.right.left)
+    return ir.BinOp("+", e, ir.Const(1))
 
 
 def _size(fn):

@@ -248,6 +248,9 @@ class For(Stmt):
     body: list
     exit_flag: Optional[str] = None  # set by jump removal: leave the loop after an iteration
     checkpoint: Optional[Expr] = None  # snapshots for binomial checkpointing (reverse mode)
+    # a loop of the reverse sweep, run backwards: run forward where its iterations commute
+    # (``analysis/commute.py``, done by ``backend/tidy.py`` once the code is tidy)
+    reversal: bool = False
 
 
 @dataclass(eq=False)

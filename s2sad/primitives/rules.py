@@ -26,16 +26,22 @@ from .typerules import (t_alloc, t_alloc_like, t_arange, t_binary, t_binary_floa
                         t_transpose, t_astype, t_unary_float, t_vstack, t_where, t_array, broadcast)
 
 
-def elementwise(name, args, partials, type_fn=None):
+def elementwise(name, args, partials, type_fn=None, costly=False):
     return T.elementwise(name, args, partials,
-                         type_fn or (t_unary_float if len(args) == 1 else t_binary_float))
+                         type_fn or (t_unary_float if len(args) == 1 else t_binary_float), costly)
+
+
+# math functions that are one instruction or a few (everything else ``both`` registers is a libm
+# call: ``costly``, recorded by reverse mode rather than called again)
+CHEAP_MATH = {"sqrt", "fabs", "copysign"}
 
 
 def both(math_name, np_name, args, partials, np_type=None):
     """The ``math`` scalar function and its NumPy ufunc (``np_name``; None when NumPy has none)."""
-    elementwise("math." + math_name, args, partials, type_fn=lambda ts, c: F64)
+    costly = math_name not in CHEAP_MATH
+    elementwise("math." + math_name, args, partials, type_fn=lambda ts, c: F64, costly=costly)
     if np_name:
-        elementwise("np." + np_name, args, partials, type_fn=np_type)
+        elementwise("np." + np_name, args, partials, type_fn=np_type, costly=costly)
 
 
 # ---------------------------------------------------------------- elementwise math
@@ -68,18 +74,18 @@ elementwise("np.abs", ("x",), {"x": "M.sign(x)"}, type_fn=t_same)
 elementwise("abs", ("x",), {"x": "M.sign(x)"}, type_fn=t_same)
 elementwise("np.negative", ("x",), {"x": "-1.0"}, type_fn=t_same)
 elementwise("np.square", ("x",), {"x": "2.0 * x"}, type_fn=t_same)
-elementwise("np.cbrt", ("x",), {"x": "1.0 / (3.0 * ans * ans)"})
-elementwise("np.exp2", ("x",), {"x": "ans * 0.6931471805599453"})
+elementwise("np.cbrt", ("x",), {"x": "1.0 / (3.0 * ans * ans)"}, costly=True)
+elementwise("np.exp2", ("x",), {"x": "ans * 0.6931471805599453"}, costly=True)
 elementwise("np.reciprocal", ("x",), {"x": "-ans * ans"})
 both("atan2", "arctan2", ("y", "x"), {"y": "x / (x * x + y * y)", "x": "-y / (x * x + y * y)"})
 both("hypot", "hypot", ("x", "y"), {"x": "x / ans", "y": "y / ans"})
 both("copysign", "copysign", ("x", "y"), {"x": "M.copysign(1.0, x) * M.copysign(1.0, y)"})
 # x ** y: d/dy is 0 where x == 0 (the limit from x > 0 with y > 0), never log(0) * 0 = nan
 elementwise("math.pow", ("x", "y"), {"x": "y * x ** (y - 1.0)", "y": "(ans * math.log(x) if x > 0.0 else 0.0)"},
-            type_fn=lambda ts, c: F64)
+            type_fn=lambda ts, c: F64, costly=True)
 elementwise("np.power", ("x", "y"), {"x": "y * x ** (y - 1.0)", "y": "ans * np.log(np.where(x > 0.0, x, 1.0))"},
-            type_fn=t_binary)
-elementwise("np.logaddexp", ("x", "y"), {"x": "np.exp(x - ans)", "y": "np.exp(y - ans)"})
+            type_fn=t_binary, costly=True)
+elementwise("np.logaddexp", ("x", "y"), {"x": "np.exp(x - ans)", "y": "np.exp(y - ans)"}, costly=True)
 elementwise("np.add", ("x", "y"), {"x": "1.0", "y": "1.0"}, type_fn=t_binary)
 elementwise("np.subtract", ("x", "y"), {"x": "1.0", "y": "-1.0"}, type_fn=t_binary)
 elementwise("np.multiply", ("x", "y"), {"x": "y", "y": "x"}, type_fn=t_binary)
@@ -102,7 +108,8 @@ def _clip_x(c):
 elementwise("np.clip", ("x", "lo", "hi"), {"x": _clip_x, "lo": "M.lt(x, lo)", "hi": "M.gt(x, hi)"},
             type_fn=lambda ts, c: ts[0] if isinstance(ts[0], Array) else broadcast(ts))
 elementwise("np.where", ("c", "x", "y"), {"x": "M.mask(c)", "y": "M.notmask(c)"}, type_fn=t_where)
-elementwise("np.sinc", ("x",), {"x": "np.where(x == 0.0, 0.0, (np.cos(np.pi * x) - ans) / np.where(x == 0.0, 1.0, x))"})
+elementwise("np.sinc", ("x",), {"x": "np.where(x == 0.0, 0.0, (np.cos(np.pi * x) - ans) / np.where(x == 0.0, 1.0, x))"},
+            costly=True)
 
 for _n in ("floor", "ceil", "trunc"):
     zero("math." + _n, t_int)
@@ -113,8 +120,8 @@ for _n in ("isnan", "isinf", "isfinite"):
     zero("np." + _n, t_bool)
 elementwise("math.degrees", ("x",), {"x": "57.29577951308232"}, type_fn=lambda ts, c: F64)
 elementwise("math.radians", ("x",), {"x": "0.017453292519943295"}, type_fn=lambda ts, c: F64)
-elementwise("math.gamma", ("x",), {"x": "ans * _digamma(x)"}, type_fn=lambda ts, c: F64)
-elementwise("math.lgamma", ("x",), {"x": "_digamma(x)"}, type_fn=lambda ts, c: F64)
+elementwise("math.gamma", ("x",), {"x": "ans * _digamma(x)"}, type_fn=lambda ts, c: F64, costly=True)
+elementwise("math.lgamma", ("x",), {"x": "_digamma(x)"}, type_fn=lambda ts, c: F64, costly=True)
 zero("int", t_int)
 zero("len", t_int)
 zero("bool", t_const(BOOL))

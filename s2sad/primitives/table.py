@@ -14,6 +14,9 @@ A rule holds everything the compiler knows of one primitive:
   differentiable rule has one (where an application has no batched form, the rule raises
   ``NotBatchable`` and the caller runs one
   sweep per direction);
+- ``costly``: its evaluation is a library call many times dearer than a multiplication (``exp``,
+  ``log``, the trigonometric and gamma functions): reverse mode records its scalar result where
+  the reverse sweep reads it in a loop, rather than calling it again there;
 - ``items``: the primitive's first argument is a tuple of operands (``np.concatenate((a, b))``)
   and ``vjp[0]`` gives one contribution per item, ``[(item, contribution, type)]``.
 
@@ -48,6 +51,7 @@ class Rule:
     jvp_func: Optional[Callable] = None  # bilinear: ctx -> the primitive the product rule applies
     items: bool = False
     strings: tuple = ()  # positions of arguments written as string constants (einsum's subscripts)
+    costly: bool = False  # a transcendental: recorded rather than evaluated again by reverse mode
 
 
 class Ctx:
@@ -176,10 +180,11 @@ def _reg(rule):
     return rule
 
 
-def elementwise(name, args, partials, type_fn):
+def elementwise(name, args, partials, type_fn, costly=False):
     diff = tuple(i for i, a in enumerate(args) if a in partials)
     return _reg(Rule(name, tuple(args), type_fn, "elementwise",
-                     partials={args.index(k): v for k, v in partials.items()}, diff=diff))
+                     partials={args.index(k): v for k, v in partials.items()}, diff=diff,
+                     costly=costly))
 
 
 def linear(name, args, vjp, type_fn, jvp=None, diff=(0,), batched=None, items=False):
