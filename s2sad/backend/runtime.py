@@ -265,6 +265,17 @@ def _sum0(g):
         out += g[i]
     return out
 '''
+# an array recorded on a tape (backend/jitform.py): a slice assignment costs Numba ~2 s of CPU
+# on a cold first call (its shape-mismatch message formatted by its string machinery)
+JIT_HELPERS["_record"] = '''
+def _record(tape, at, values):
+    """tape[at:at + values.size] = values.ravel(), a value at a time."""
+    flat = values.ravel()
+    if at < 0 or at + flat.shape[0] > tape.shape[0]:
+        raise ValueError("s2sad: an array recorded past the end of its tape")
+    for k in range(flat.shape[0]):
+        tape[at + k] = flat[k]
+'''
 JIT_HELPERS["_scatter_add"] = _SCATTER_ADD_LOOP
 JIT_HELPERS["_scatter_add_b"] = _SCATTER_ADD_B
 
