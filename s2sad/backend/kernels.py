@@ -60,6 +60,8 @@ def _{op}_last(x):
 # its axis-bounds message with its string machinery, ~1.5 s of CPU on a cold first call)
 _ROW_OPS = (("max", "maximum"), ("min", "minimum"), ("prod", "product"), ("sum", "sum"))
 
+_LAST_OPS = {op for op, _ in _ROW_OPS}
+
 KERNELS = {
     **{f"_{op}_axis": _ROWS.format(op=op, what=what) for op, what in _ROW_OPS if op != "sum"},
     **{f"_{op}_last": _LAST.format(op=op, what=what) for op, what in _ROW_OPS},
@@ -387,7 +389,8 @@ class _Rewrite:
         if op in ("var", "std"):
             v = self.kernel("_var_axis", x, axis, ddof if ddof is not None else ir.Const(0))
             return v if op == "var" else ir.Call("np.sqrt", (v,))
-        if ndim is not None and isinstance(axis, ir.Const):  # the axis moved last by a view
+        if ndim is not None and isinstance(axis, ir.Const) and op in _LAST_OPS:
+            # the axis moved last by a view
             a = axis.value
             if a != ndim - 1:
                 x = self.kernel(permute_kernel_name([k for k in range(ndim) if k != a] + [a]), x)
