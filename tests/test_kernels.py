@@ -172,6 +172,14 @@ def test_last_axis_reductions_match_numpy(op):
         np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)  # NaN where NumPy has NaN
 
 
+def test_count_of_a_bool_array_matches_numpy():
+    x = np.random.default_rng(5).normal(size=(3, 2, 5)) > 0.0
+    for arr in (x, x[:, :, ::2]):
+        got, want = jitted("_count_last")(arr), np.sum(arr, axis=-1)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
 def test_record_copies_and_refuses_past_the_end():
     tape = np.zeros(10)
     v = np.arange(6.0).reshape(2, 3)

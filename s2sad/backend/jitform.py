@@ -5,8 +5,8 @@ Numba compiles a store of an array into part of an array (``x_bar[i] += row``) t
 general slice assignment, whose shape-mismatch message it formats with its string machinery:
 about 2 s of CPU on a cold first call, once per process. Through a view (``_row = x_bar[i];
 _row += row``) the same elements are updated in place by an in-place ufunc, compiled in a
-fraction of that. Only where ``x_bar[i]`` is a view (basic indexing: integers and slices,
-fewer integers than axes); an element (``x_bar[i, j] += v``) is a scalar store already.
+fraction of that. Only where ``x_bar[i]`` is a view (basic indexing: integers, slices and new
+axes, fewer integers than axes or a new axis); an element (``x_bar[i, j] += v``) is a scalar store already.
 
 For the same reason an array's contents recorded on a tape (``_atape[_at:_at + s.size] =
 s.ravel()``) are copied by ``_record``, a loop (~2 s of CPU less on a cold first call of a
@@ -29,16 +29,19 @@ def row_updates_through_views(fn):
         t = types.get(array.name) if isinstance(array, ir.Var) else None
         if not isinstance(t, Array):
             return False
-        ints = 0
+        ints = new = 0
         for e in index:
             if isinstance(e, ir.Slice):
+                continue
+            if isinstance(e, ir.NewAxis):  # a view with an axis of length one more
+                new += 1
                 continue
             if (isinstance(e, ir.Const) and type(e.value) is int) or \
                     (isinstance(e, ir.Var) and types.get(e.name) == Scalar("int64")):
                 ints += 1
             else:
-                return False  # an array index (a copy, not a view), a new axis, ...
-        return ints < t.ndim
+                return False  # an array index (a copy, not a view), ...
+        return ints < t.ndim or new > 0
 
     def through_view(s):
         if isinstance(s, ir.AugStore):

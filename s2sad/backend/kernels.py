@@ -56,15 +56,26 @@ def _{op}_last(x):
     return out.reshape(rows.shape[:-1])
 '''
 
-# (sum: for float arrays only, whose sum keeps their dtype; Numba's np.sum(x, axis=k) formats
-# its axis-bounds message with its string machinery, ~1.5 s of CPU on a cold first call)
+# (sum: for float and int64 arrays, whose sums keep their dtype, and _count_last for bool;
+# Numba's np.sum(x, axis=k) formats its axis-bounds message with its string machinery, ~1.5 s
+# of CPU on a cold first call)
 _ROW_OPS = (("max", "maximum"), ("min", "minimum"), ("prod", "product"), ("sum", "sum"))
 
-_LAST_OPS = {op for op, _ in _ROW_OPS}
+_LAST_OPS = {op for op, _ in _ROW_OPS} | {"count"}
 
 KERNELS = {
     **{f"_{op}_axis": _ROWS.format(op=op, what=what) for op, what in _ROW_OPS if op != "sum"},
     **{f"_{op}_last": _LAST.format(op=op, what=what) for op, what in _ROW_OPS},
+    "_count_last": '''
+def _count_last(x):
+    """np.sum(x, axis=-1) for a bool array of any rank: each row's count of True, an int64."""
+    rows = np.ascontiguousarray(x)
+    flat = rows.reshape((-1, rows.shape[-1]))
+    out = np.empty(flat.shape[0], dtype=np.int64)
+    for i in range(flat.shape[0]):
+        out[i] = np.sum(flat[i])
+    return out.reshape(rows.shape[:-1])
+''',
     "_mean_axis": '''
 def _mean_axis(x, axis):
     """np.mean(x, axis=axis) for an array of any rank."""
@@ -384,8 +395,10 @@ class _Rewrite:
     def reduce_one(self, func, x, axis, ddof, ndim=None, dtype=None):
         op = func[3:]
         if op == "sum" and not (ndim is not None and isinstance(axis, ir.Const)
-                                and dtype in ("float64", "float32")):
+                                and dtype in ("float64", "float32", "int64", "bool")):
             return ir.Call("np.sum", (x,), (("axis", axis),))
+        if op == "sum" and dtype == "bool":  # a count: int64, as NumPy's
+            op = "count"
         if op in ("var", "std"):
             v = self.kernel("_var_axis", x, axis, ddof if ddof is not None else ir.Const(0))
             return v if op == "var" else ir.Call("np.sqrt", (v,))
