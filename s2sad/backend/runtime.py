@@ -280,11 +280,17 @@ JIT_HELPERS["_scatter_add"] = _SCATTER_ADD_LOOP
 JIT_HELPERS["_scatter_add_b"] = _SCATTER_ADD_B
 
 
+# compiled once and called, like the loop kernels, not inlined where called: Numba types an
+# inlined function again at each call site, and a vectorized derivative calls these at dozens
+CALLED = {"_unbroadcast1", "_unbroadcast2", "_unbroadcast3", "_unbroadcastn", "_sum0"}
+
+
 def helper_source(names, decorator="", kernel_decorator=None):
     """The helpers' text; with a Numba ``decorator``, in the form Numba compiles fastest, and
     the loop kernels (``kernels.py``) that stand in for NumPy calls Numba lacks, each under
     ``kernel_decorator`` (default: ``decorator``)."""
     table = JIT_HELPERS if decorator else HELPERS
     kdeco = decorator if kernel_decorator is None else kernel_decorator
-    return "\n".join((decorator + table[n] if n in table else kdeco + kernel_source(n)).strip() + "\n\n"
+    return "\n".join(((kdeco if n in CALLED else decorator) + table[n] if n in table
+                      else kdeco + kernel_source(n)).strip() + "\n\n"
                      for n in sorted(names))
