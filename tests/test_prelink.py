@@ -45,7 +45,8 @@ def _entry(g, *args):
     return e
 
 
-def test_entry_calls_the_vjp_without_linking_it():
+def test_entry_calls_the_vjp_without_linking_it(monkeypatch):
+    monkeypatch.setattr(prelink, "LINK_BELOW", 0)  # as for any VJP past the size limit
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal(300), rng.standard_normal(300)
     for _ in range(3):
@@ -62,7 +63,22 @@ def test_entry_calls_the_vjp_without_linking_it():
     assert any("s2sad.prelinked." in f.name for f in lib._final_module.functions)
 
 
-def test_an_error_in_the_vjp_reaches_the_caller_through_the_entry():
+def test_a_small_vjp_is_linked_in_as_numba_links_it():
+    g = s2sad.grad(picks, jit=True)
+    x = np.array([0.5, -1.0, 2.0])
+    for _ in range(3):
+        np.testing.assert_allclose(g(x, 0), [1.0, 0.0, 0.0], rtol=1e-15)
+    entry = _entry(g, x, 0)
+    (sig,) = entry.signatures
+    lib = entry.overloads[sig].library
+    vjp = g._last.func.dispatcher
+    (vjp_sig,) = vjp.signatures
+    assert any(d is vjp.overloads[vjp_sig].library for d in lib._linking_libraries)
+    assert not any("s2sad.prelinked." in f.name for f in lib._final_module.functions)
+
+
+def test_an_error_in_the_vjp_reaches_the_caller_through_the_entry(monkeypatch):
+    monkeypatch.setattr(prelink, "LINK_BELOW", 0)
     # conftest sets NUMBA_BOUNDSCHECK=1: an index past the end raises IndexError in the VJP
     x = np.array([0.5, -1.0, 2.0])
     for _ in range(3):
@@ -82,7 +98,9 @@ SCRIPT = """
 import json, sys
 import numpy as np
 import s2sad
+from s2sad.backend import prelink
 import um
+prelink.LINK_BELOW = 0  # as for any VJP past the size limit
 g = s2sad.grad(um.loss, jit=True)
 x = np.linspace(-1.0, 2.0, 200)
 outs = [g(x).tolist() for _ in range(3)]

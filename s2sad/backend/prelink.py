@@ -6,7 +6,8 @@ again: the entry of a gradient (``entry.py``, a few lines allocating the adjoint
 to compile as the gradient itself (0.3-2 s more on the first call). Here the entry's module only
 declares the callee, under a name of s2sad's own that is registered with LLVM
 (``llvmlite.binding.add_symbol``) as the address of the callee's compiled code before the entry
-is compiled; Numba's cache of the entry carries a reload hook (``relink``) that compiles or
+is compiled (a small callee is linked in as before: ``LINK_BELOW``); Numba's cache of the
+entry carries a reload hook (``relink``) that compiles or
 loads the callee and registers the name again, in every later process, before the entry's
 machine code is loaded.
 
@@ -20,6 +21,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import sys
+
+#: a callee whose LLVM bitcode is smaller than this is linked in as Numba links it: optimizing it
+#: again costs little, and LLVM may inline it into the entry (a tiny gradient's call: ~20 ns)
+LINK_BELOW = 32_000
 
 _by_dispatcher = {}  # id(dispatcher) -> (dispatcher, its Prelinked)
 _dispatchers = {}  # (module name, qualname) -> the dispatcher called by that name, latest
@@ -84,15 +89,20 @@ def _make(dispatcher):
         # the arguments arrive as one tuple (the intrinsic's *args)
         sig = fndesc.restype(types.StarArgTuple.from_types(tuple(fndesc.argtypes)))
 
+        linked = len(cres.library._get_module_for_linking().as_bitcode()) < LINK_BELOW
+
         def codegen(context, builder, sig_, packed):
             llargs = cgutils.unpack_tuple(builder, packed[0], len(fndesc.argtypes))
-            symbol = _symbol(key, fndesc.argtypes)
-            _register(dispatcher, fndesc.argtypes, symbol)  # this process: before finalizing
-            library = context.active_code_library
-            library._reload_init.add(functools.partial(relink, key[0], key[1],
-                                                       tuple(fndesc.argtypes), symbol))
             fnty = context.call_conv.get_function_type(fndesc.restype, fndesc.argtypes)
-            fn = cgutils.get_or_insert_function(builder.module, fnty, symbol)
+            if linked:  # as Numba calls a dispatcher
+                context.add_linking_libs([cres.library])
+                fn = cgutils.get_or_insert_function(builder.module, fnty, fndesc.mangled_name)
+            else:
+                symbol = _symbol(key, fndesc.argtypes)
+                _register(dispatcher, fndesc.argtypes, symbol)  # this process: before finalizing
+                context.active_code_library._reload_init.add(functools.partial(
+                    relink, key[0], key[1], tuple(fndesc.argtypes), symbol))
+                fn = cgutils.get_or_insert_function(builder.module, fnty, symbol)
             status, out = context.call_conv.call_function(builder, fn, fndesc.restype,
                                                           fndesc.argtypes, llargs)
             with cgutils.if_unlikely(builder, status.is_error):
