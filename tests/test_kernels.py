@@ -137,3 +137,53 @@ def test_einsum_operands_that_disagree_are_refused():
     f = jitted(einsum_kernel_name(["ij", "jk"], "ik"))
     with pytest.raises(ValueError, match="disagree on the length of j"):
         f(np.ones((2, 3)), np.ones((4, 2)))
+
+
+# ------------------------------------------------------------------ the forms Numba compiles fast
+
+
+@pytest.mark.slow  # Numba compiles a kernel for each permutation drawn
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple), data=st.data())
+def test_permute_views_match_numpy_transpose(shape, data):
+    from s2sad.backend.kernels import permute_kernel_name
+
+    perm = tuple(data.draw(st.permutations(range(len(shape)))))
+    x = np.random.default_rng(3).normal(size=shape)
+    for arr in (x, np.swapaxes(x, 0, -1)):  # contiguous, and a view with other strides
+        got = jitted(permute_kernel_name(perm))(arr)
+        want = np.transpose(arr, perm)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    # a view: a write through it reaches the array
+    y = x.copy()
+    jitted(permute_kernel_name(perm))(y)[(0,) * len(shape)] = 7.0
+    assert y[(0,) * len(shape)] == 7.0
+
+
+@pytest.mark.parametrize("op", ["max", "min", "prod", "sum"])
+def test_last_axis_reductions_match_numpy(op):
+    x = np.random.default_rng(4).normal(size=(3, 2, 5)) + 1.5
+    x[1, 1, 2] = np.nan  # NumPy's max and min propagate a NaN
+    for arr in (x, x[:, :, ::2], x[0]):
+        got = jitted(f"_{op}_last")(arr)
+        want = getattr(np, op)(arr, axis=-1)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)  # NaN where NumPy has NaN
+
+
+def test_count_of_a_bool_array_matches_numpy():
+    x = np.random.default_rng(5).normal(size=(3, 2, 5)) > 0.0
+    for arr in (x, x[:, :, ::2]):
+        got, want = jitted("_count_last")(arr), np.sum(arr, axis=-1)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_record_copies_and_refuses_past_the_end():
+    tape = np.zeros(10)
+    v = np.arange(6.0).reshape(2, 3)
+    jitted("_record")(tape, 2, v[:, ::-1])  # a non-contiguous array: its elements in C order
+    np.testing.assert_array_equal(tape, [0, 0, 2, 1, 0, 5, 4, 3, 0, 0])
+    with pytest.raises(ValueError, match="past the end"):
+        jitted("_record")(tape, 5, v)

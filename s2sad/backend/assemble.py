@@ -22,7 +22,7 @@ from .. import ir
 from ..errors import S2SADError, reporting_internal_errors
 from ..version import __version__
 from . import pysource
-from .jitform import row_updates_through_views
+from .jitform import RECORD, records_by_loops, row_updates_through_views
 from .tidy import tidy
 from .layout import LINE_LENGTH, blank_lines, command_comment, layout, wrap_comment
 from .literals import globals_text
@@ -152,10 +152,16 @@ def _function_texts(build, jit, boundscheck):
     called, helpers = _names_called(build.functions, jit)
     helpers |= build.helpers
     functions = [(tidy(copy.deepcopy(fn)), callee_names) for fn, callee_names in build.functions]
-    if jit:  # NumPy calls Numba lacks become loop kernels
+    if jit:  # NumPy calls Numba lacks become loop kernels; the forms Numba compiles fastest
         glob = build.module_globals()
         for fn, _ in functions:
             helpers |= use_kernels(fn, glob)
+        functions = [(records_by_loops(row_updates_through_views(fn)), callee_names)
+                     for fn, callee_names in functions]
+        if any(isinstance(e, ir.Call) and e.func == RECORD
+               for fn, _ in functions for s in ir.walk_stmts(fn.body)
+               for root in ir.stmt_roots(s) for e in ir.walk_expr(root)):
+            helpers.add(RECORD)
     if helpers:
         # the loop kernels are called, not inlined: each is a loop nest whose call costs
         # nothing beside it, and Numba compiles an inlined function again at every call site
@@ -164,8 +170,6 @@ def _function_texts(build, jit, boundscheck):
                    .strip("\n"))
     for fn, callee_names in functions:
         deco = jit_decorator(fn.name in called, boundscheck) + "\n" if jit else ""
-        if jit:
-            fn = row_updates_through_views(fn)
         out.append(deco + pysource.function_source(fn, callee_names, jit))
     return out
 

@@ -22,8 +22,13 @@ from ..analysis.typeinfer import TypeInference
 from ..errors import S2SADError
 from ..ir.types import F64, Array
 from ..primitives import RULES, canonical_call
-from ..primitives.linalg import einsum_subscripts
+from ..primitives.linalg import einsum_subscripts, moved_axes
 from ..primitives.table import axis_of, const_value, keepdims
+
+# _COPY_LOOPS: a kernel stores a matrix into part of an array element by element, not by slice
+# assignment (out[s] = m), which Numba compiles with the string formatting of its shape-mismatch
+# message: ~2-3 s of CPU on a cold first call, once per process (the shapes agree by
+# construction here)
 
 _ROWS = '''
 def _{op}_axis(x, axis):
@@ -37,10 +42,40 @@ def _{op}_axis(x, axis):
     return out.reshape(rows.shape[:-1])
 '''
 
+# for an axis known from the rank: the axis put last by a _permute_ kernel where it is not
+# (Numba compiles np.moveaxis through x.transpose(axes), with its string machinery: ~3 s of CPU
+# on a cold first call)
+_LAST = '''
+def _{op}_last(x):
+    """np.{op}(x, axis=-1) for an array of any rank: each row's {what}."""
+    rows = np.ascontiguousarray(x)
+    flat = rows.reshape((-1, rows.shape[-1]))
+    out = np.empty(flat.shape[0], dtype=x.dtype)
+    for i in range(flat.shape[0]):
+        out[i] = np.{op}(flat[i])
+    return out.reshape(rows.shape[:-1])
+'''
+
+# (sum: for float and int64 arrays, whose sums keep their dtype, and _count_last for bool;
+# Numba's np.sum(x, axis=k) formats its axis-bounds message with its string machinery, ~1.5 s
+# of CPU on a cold first call)
+_ROW_OPS = (("max", "maximum"), ("min", "minimum"), ("prod", "product"), ("sum", "sum"))
+
+_LAST_OPS = {op for op, _ in _ROW_OPS} | {"count"}
+
 KERNELS = {
-    "_max_axis": _ROWS.format(op="max", what="maximum"),
-    "_min_axis": _ROWS.format(op="min", what="minimum"),
-    "_prod_axis": _ROWS.format(op="prod", what="product"),
+    **{f"_{op}_axis": _ROWS.format(op=op, what=what) for op, what in _ROW_OPS if op != "sum"},
+    **{f"_{op}_last": _LAST.format(op=op, what=what) for op, what in _ROW_OPS},
+    "_count_last": '''
+def _count_last(x):
+    """np.sum(x, axis=-1) for a bool array of any rank: each row's count of True, an int64."""
+    rows = np.ascontiguousarray(x)
+    flat = rows.reshape((-1, rows.shape[-1]))
+    out = np.empty(flat.shape[0], dtype=np.int64)
+    for i in range(flat.shape[0]):
+        out[i] = np.sum(flat[i])
+    return out.reshape(rows.shape[:-1])
+''',
     "_mean_axis": '''
 def _mean_axis(x, axis):
     """np.mean(x, axis=axis) for an array of any rank."""
@@ -76,7 +111,10 @@ def _matmul3(a, b):
     b = np.ascontiguousarray(b)
     out = np.empty((max(a.shape[0], b.shape[0]), a.shape[1], b.shape[2]), dtype=np.float64)
     for s in range(out.shape[0]):
-        out[s] = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)])
+        m = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)])
+        for i in range(m.shape[0]):  # (not out[s] = m: see _COPY_LOOPS)
+            for j in range(m.shape[1]):
+                out[s, i, j] = m[i, j]
     return out
 ''',
     "_matmul4": '''
@@ -92,8 +130,11 @@ def _matmul4(a, b):
                    dtype=np.float64)
     for r in range(out.shape[0]):
         for s in range(out.shape[1]):
-            out[r, s] = np.dot(a[min(r, a.shape[0] - 1), min(s, a.shape[1] - 1)],
-                               b[min(r, b.shape[0] - 1), min(s, b.shape[1] - 1)])
+            m = np.dot(a[min(r, a.shape[0] - 1), min(s, a.shape[1] - 1)],
+                       b[min(r, b.shape[0] - 1), min(s, b.shape[1] - 1)])
+            for i in range(m.shape[0]):
+                for j in range(m.shape[1]):
+                    out[r, s, i, j] = m[i, j]
     return out
 ''',
     "_dot_stack_left": '''
@@ -109,7 +150,9 @@ def _dot_vec_stack(a, b):
     over j of a[j] * b[k, j, l]."""
     out = np.empty((b.shape[0], b.shape[2]), dtype=np.float64)
     for k in range(b.shape[0]):
-        out[k] = np.dot(a, np.ascontiguousarray(b[k]))
+        m = np.dot(a, np.ascontiguousarray(b[k]))
+        for j in range(m.shape[0]):
+            out[k, j] = m[j]
     return out
 ''',
     "_dot_mat_stack": '''
@@ -119,7 +162,10 @@ def _dot_mat_stack(a, b):
     a = np.ascontiguousarray(a)
     out = np.empty((a.shape[0], b.shape[0], b.shape[2]), dtype=np.float64)
     for k in range(b.shape[0]):
-        out[:, k, :] = np.dot(a, np.ascontiguousarray(b[k]))
+        m = np.dot(a, np.ascontiguousarray(b[k]))
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                out[i, k, j] = m[i, j]
     return out
 ''',
     "_solve_stack": '''
@@ -128,20 +174,45 @@ def _solve_stack(a, b):
     against each b[k] (NumPy broadcasts a over the stack)."""
     out = np.empty(b.shape, dtype=np.float64)
     for k in range(b.shape[0]):
-        out[k] = np.linalg.solve(a, np.ascontiguousarray(b[k]))
+        m = np.linalg.solve(a, np.ascontiguousarray(b[k]))
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                out[k, i, j] = m[i, j]
     return out
 ''',
 }
 
 
 def is_kernel(name):
-    return name in KERNELS or name.startswith("_einsum_")
+    return name in KERNELS or name.startswith(("_einsum_", "_permute_"))
 
 
 def kernel_source(name):
     if name in KERNELS:
         return KERNELS[name]
+    if name.startswith("_permute_"):
+        return _permute_kernel(name)
     return _einsum_kernel(name)
+
+
+# ================================================================ axes permuted, as a view
+
+
+def permute_kernel_name(perm):
+    """``(0, 2, 1)`` -> ``_permute_0_2_1``."""
+    return "_permute_" + "_".join(map(str, perm))
+
+
+def _permute_kernel(name):
+    """np.transpose(x, perm) as the view of x's data with its shape and strides permuted:
+    Numba compiles x.transpose(axes) (np.transpose, np.swapaxes, np.moveaxis) with its
+    set and sorting and string machinery, ~3 s of CPU on a cold first call, once per process."""
+    perm = [int(k) for k in name[len("_permute_"):].split("_")]
+    shape = ", ".join(f"x.shape[{k}]" for k in perm) + ("," if len(perm) == 1 else "")
+    strides = ", ".join(f"x.strides[{k}]" for k in perm) + ("," if len(perm) == 1 else "")
+    return (f"\ndef {name}(x):\n"
+            f'    """np.transpose(x, {tuple(perm)}): a view of the same elements, axes permuted."""\n'
+            f"    return np.lib.stride_tricks.as_strided(x, ({shape}), ({strides}))\n")
 
 
 # ================================================================ einsum as loops
@@ -262,7 +333,8 @@ _NOWHERE = ir.Pass()
 
 _REDUCE = ("np.sum", "np.mean", "np.max", "np.min", "np.prod", "np.var", "np.std")
 _HANDLERS = {**{f: "reduction" for f in _REDUCE}, "np.matmul": "matmul", "np.dot": "dot",
-             "np.einsum": "einsum", "np.tensordot": "einsum", "np.linalg.solve": "solve"}
+             "np.einsum": "einsum", "np.tensordot": "einsum", "np.linalg.solve": "solve",
+             "np.transpose": "transpose", "np.swapaxes": "transpose", "np.moveaxis": "transpose"}
 
 
 class _Rewrite:
@@ -308,8 +380,8 @@ class _Rewrite:
             if len(axes) > 1 and call.func in ("np.var", "np.std"):
                 return None
             out = x
-            for a in reversed(axes):  # the highest first: the lower axes keep their numbers
-                out = self.reduce_one(call.func, out, ir.Const(a), ddof)
+            for k, a in enumerate(reversed(axes)):  # the highest first: the lower axes keep their numbers
+                out = self.reduce_one(call.func, out, ir.Const(a), ddof, xt.ndim - k, xt.dtype)
             for a in axes if keep else ():
                 out = ir.Call("np.expand_dims", (out, ir.Const(a)))
             return out
@@ -320,13 +392,22 @@ class _Rewrite:
             out = ir.Call("np.full", (ir.Const((1,) * xt.ndim), out))
         return out
 
-    def reduce_one(self, func, x, axis, ddof):
+    def reduce_one(self, func, x, axis, ddof, ndim=None, dtype=None):
         op = func[3:]
-        if op == "sum":
+        if op == "sum" and not (ndim is not None and isinstance(axis, ir.Const)
+                                and dtype in ("float64", "float32", "int64", "bool")):
             return ir.Call("np.sum", (x,), (("axis", axis),))
+        if op == "sum" and dtype == "bool":  # a count: int64, as NumPy's
+            op = "count"
         if op in ("var", "std"):
             v = self.kernel("_var_axis", x, axis, ddof if ddof is not None else ir.Const(0))
             return v if op == "var" else ir.Call("np.sqrt", (v,))
+        if ndim is not None and isinstance(axis, ir.Const) and op in _LAST_OPS:
+            # the axis moved last by a view
+            a = axis.value
+            if a != ndim - 1:
+                x = self.kernel(permute_kernel_name([k for k in range(ndim) if k != a] + [a]), x)
+            return self.kernel(f"_{op}_last", x)
         return self.kernel(f"_{op}_axis", x, axis)
 
     def reduce_all(self, func, x, ddof):
@@ -370,6 +451,30 @@ class _Rewrite:
         if isinstance(ta, Array) and isinstance(tb, Array) and ta.ndim == 2 and tb.ndim == 3:
             return self.kernel("_solve_stack", *call.args[:2])
         return None
+
+    # ------------------------------------------------------------ axes moved
+
+    def transpose(self, call, ts):
+        """np.transpose with its axes written out, np.swapaxes, np.moveaxis: a _permute_ view
+        (np.transpose(x) without axes is Numba's x.T, compiled fast)."""
+        xt = ts[0]
+        if not isinstance(xt, Array) or xt.ndim < 2:
+            return None
+        if call.func == "np.transpose":
+            axes = call.kw("axes") or (call.args[1] if len(call.args) > 1 else None)
+            perm = const_value(axes) if axes is not None else None
+            if not (isinstance(perm, tuple) and len(perm) == xt.ndim
+                    and all(type(k) is int for k in perm)):
+                return None
+            perm = tuple(k % xt.ndim for k in perm)
+            if sorted(perm) != list(range(xt.ndim)):
+                return None  # Numba's own message for a repeated axis
+        else:
+            try:
+                perm = moved_axes(SimpleNamespace(call=call, argtypes=ts))
+            except S2SADError:
+                return None
+        return self.kernel(permute_kernel_name(perm), call.args[0])
 
     def einsum(self, call, ts):
         ctx = SimpleNamespace(call=call, argtypes=ts, kw=call.kw)

@@ -265,8 +265,24 @@ def _sum0(g):
         out += g[i]
     return out
 '''
+# an array recorded on a tape (backend/jitform.py): a slice assignment costs Numba ~2 s of CPU
+# on a cold first call (its shape-mismatch message formatted by its string machinery)
+JIT_HELPERS["_record"] = '''
+def _record(tape, at, values):
+    """tape[at:at + values.size] = values.ravel(), a value at a time."""
+    flat = values.ravel()
+    if at < 0 or at + flat.shape[0] > tape.shape[0]:
+        raise ValueError("s2sad: an array recorded past the end of its tape")
+    for k in range(flat.shape[0]):
+        tape[at + k] = flat[k]
+'''
 JIT_HELPERS["_scatter_add"] = _SCATTER_ADD_LOOP
 JIT_HELPERS["_scatter_add_b"] = _SCATTER_ADD_B
+
+
+# compiled once and called, like the loop kernels, not inlined where called: Numba types an
+# inlined function again at each call site, and a vectorized derivative calls these at dozens
+CALLED = {"_unbroadcast1", "_unbroadcast2", "_unbroadcast3", "_unbroadcastn", "_sum0"}
 
 
 def helper_source(names, decorator="", kernel_decorator=None):
@@ -275,5 +291,6 @@ def helper_source(names, decorator="", kernel_decorator=None):
     ``kernel_decorator`` (default: ``decorator``)."""
     table = JIT_HELPERS if decorator else HELPERS
     kdeco = decorator if kernel_decorator is None else kernel_decorator
-    return "\n".join((decorator + table[n] if n in table else kdeco + kernel_source(n)).strip() + "\n\n"
+    return "\n".join(((kdeco if n in CALLED else decorator) + table[n] if n in table
+                      else kdeco + kernel_source(n)).strip() + "\n\n"
                      for n in sorted(names))

@@ -17,7 +17,7 @@ from .typerules import einsum_spec, t_einsum, t_tensordot
 # Each is a transpose by a permutation known from the rank: the adjoint applies its inverse.
 
 
-def _moved_axes(c):
+def moved_axes(c):
     n = c.argtypes[0].ndim
     vals = [const_value(x) for x in c.call.args[1:3]]
     if any(not isinstance(v, (int, tuple)) for v in vals):
@@ -38,10 +38,10 @@ def _moved_axes(c):
 
 
 for _name in ("np.swapaxes", "np.moveaxis"):
-    linear(_name, ("x", "a", "b"), {0: lambda c: ir.Call("np.transpose", (c.env["g"], ir.Const(inverse_permutation(_moved_axes(c)))))},
+    linear(_name, ("x", "a", "b"), {0: lambda c: ir.Call("np.transpose", (c.env["g"], ir.Const(inverse_permutation(moved_axes(c)))))},
            lambda ts, c: ts[0],
-           jvp={0: lambda c: ir.Call("np.transpose", (c.env["d"], ir.Const(_moved_axes(c))))},
-           batched=lambda c, ds: B.transpose(c, ds, _moved_axes(c)))
+           jvp={0: lambda c: ir.Call("np.transpose", (c.env["d"], ir.Const(moved_axes(c))))},
+           batched=lambda c, ds: B.transpose(c, ds, moved_axes(c)))
 
 
 # ---------------------------------------------------------------- axes added: np.expand_dims
