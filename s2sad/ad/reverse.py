@@ -33,6 +33,7 @@ from ..analysis.recording import RecordingAnalysis
 from ..analysis.tapesize import trip_count
 from ..ir.types import Array, Scalar, Tuple
 from ..errors import NonDifferentiableError, reporting_internal_errors
+from ..primitives import RULES, canonical_call
 from .derive import Deriver, MaybeStretched, zero_like
 from .split import SplitSweeps
 from .tape import KINDS, Tapes, placeholder
@@ -906,11 +907,14 @@ class Reverse(RecordingAnalysis, SplitSweeps):
         if s.array.name in self.push_arrays and self.phase == 2:
             out.extend(self.pop_element(s))
 
-    def accumulate(self, target, contrib, ctype, loc, sign="+"):
-        """``target_bar += contrib``, summing over the axes broadcasting added."""
+    def accumulate(self, target, contrib, ctype, loc, sign="+", exact=False):
+        """``target_bar += contrib``, summing over the axes broadcasting added. ``exact``: the
+        caller knows ``contrib`` has the target's shape (an elementwise rule's contribution to
+        an operand no other array was broadcast against)."""
         name = target.name
         tt = self.types[name]
         c = contrib
+        exact = exact and isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim == tt.ndim
         if isinstance(ctype, MaybeStretched):
             ctype = ctype.t
             if isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim == tt.ndim:
@@ -919,6 +923,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 # summed to the shape of the adjoint it goes into (the primal value may not be
                 # restored there: only its adjoint is sure to have the shape)
                 c = ir.Call(helper, (c, ir.Var(self.bname(name))))
+                exact = True
         if isinstance(tt, Scalar) and isinstance(ctype, Array):
             c = ir.Call("np.sum", (c,))
         elif isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim > tt.ndim:
@@ -927,7 +932,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 c = ir.Call("_sum0", (c,))
         if self.single_use(name):
             return ir.Assign(ir.Var(self.bname(name)), c if sign == "+" else ir.UnaryOp("-", c), loc=loc)
-        return ir.AugAssign(ir.Var(self.bname(name)), sign, c, loc=loc)
+        return ir.AugAssign(ir.Var(self.bname(name)), sign, c, loc=loc, exact=exact)
 
     def reset(self, name, loc, site=None):
         """Statements that start the adjoint of ``name`` anew (for the value an assignment
@@ -1007,7 +1012,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                         if b is not None and src is not None:
                             out.append(ir.AugAssign(ir.Var(src), "+", ir.Var(b), loc=loc))
                     return out
-                out.append(self.accumulate(e, g, tt, loc))
+                out.append(self.accumulate(e, g, tt, loc, exact=True))  # x = y: the same shape
             return out
         if isinstance(e, ir.TupleMake):
             for k, (item, b) in enumerate(zip(e.items, self.bar_parts(t))):
@@ -1059,12 +1064,24 @@ class Reverse(RecordingAnalysis, SplitSweeps):
         if isinstance(tt, Tuple) and g is None:  # a primitive with a tuple result (np.linalg.slogdet)
             g = ir.TupleMake(tuple(ir.Var(b) if b is not None else ir.Const(0.0) for b in self.bar_parts(t)))
         contribs = self.deriver.contributions(e, ans if ans is not None else s.target, tt, g, loc)
+        call = canonical_call(e)
+        rule = RULES.get(call.func) if isinstance(call, ir.Call) else None
+        # an elementwise rule's contribution has its result's shape: the operand's own, unless
+        # broadcasting stretched the operand (then typed MaybeStretched and summed back)
+        elementwise = rule is not None and rule.kind == "elementwise"
+        merged = []  # x * x: x's two contributions summed first, one accumulation (one pass over an array)
         for operand, c, ctype in contribs:
             self.need(c)
-            if isinstance(operand, ir.Var):
-                out.append(self.accumulate(operand, c, ctype, loc))
-            else:
+            if not isinstance(operand, ir.Var):
                 raise NonDifferentiableError("cannot take the adjoint of a composite operand", loc)
+            same = [k for k, (o, _, ct) in enumerate(merged) if o == operand and ct == ctype]
+            if same:
+                o, c0, ct = merged[same[0]]
+                merged[same[0]] = (o, ir.BinOp("+", c0, c), ct)
+            else:
+                merged.append((operand, c, ctype))
+        for operand, c, ctype in merged:
+            out.append(self.accumulate(operand, c, ctype, loc, exact=elementwise))
         return out
 
     def custom_vjp(self, s, g):

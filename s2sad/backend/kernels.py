@@ -79,6 +79,34 @@ def _matmul3(a, b):
         out[s] = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)])
     return out
 ''',
+    "_matmul3_tn": '''
+def _matmul3_tn(a, b):
+    """np.matmul(np.swapaxes(a, -1, -2), b) for stacks of matrices, (s, k, n) and (s, k, m)
+    -> (s, n, m): BLAS reads each a[s] transposed, so the swapped stack is never copied; a
+    stack of one matrix is broadcast against the other."""
+    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
+        raise ValueError("matmul: the stacks of matrices have different lengths")
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    out = np.empty((max(a.shape[0], b.shape[0]), a.shape[2], b.shape[2]), dtype=np.float64)
+    for s in range(out.shape[0]):
+        out[s] = np.dot(a[min(s, a.shape[0] - 1)].T, b[min(s, b.shape[0] - 1)])
+    return out
+''',
+    "_matmul3_nt": '''
+def _matmul3_nt(a, b):
+    """np.matmul(a, np.swapaxes(b, -1, -2)) for stacks of matrices, (s, n, k) and (s, m, k)
+    -> (s, n, m): BLAS reads each b[s] transposed, so the swapped stack is never copied; a
+    stack of one matrix is broadcast against the other."""
+    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
+        raise ValueError("matmul: the stacks of matrices have different lengths")
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    out = np.empty((max(a.shape[0], b.shape[0]), a.shape[1], b.shape[1]), dtype=np.float64)
+    for s in range(out.shape[0]):
+        out[s] = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)].T)
+    return out
+''',
     "_matmul4": '''
 def _matmul4(a, b):
     """np.matmul of two 4-d stacks of matrices, (r, s, n, k) @ (r, s, k, m) -> (r, s, n, m);
@@ -265,6 +293,18 @@ _HANDLERS = {**{f: "reduction" for f in _REDUCE}, "np.matmul": "matmul", "np.dot
              "np.einsum": "einsum", "np.tensordot": "einsum", "np.linalg.solve": "solve"}
 
 
+def _unswapped(e, t):
+    """``x`` for ``np.swapaxes(x, -1, -2)`` (or ``(1, 2)``, ``(2, 1)``) of a 3-d stack ``x``,
+    else None."""
+    if not (isinstance(e, ir.Call) and e.func == "np.swapaxes" and len(e.args) == 3 and not e.kwargs
+            and isinstance(t, Array) and t.ndim == 3):
+        return None
+    axes = {const_value(e.args[1]), const_value(e.args[2])}
+    if None in axes or {a % 3 for a in axes if isinstance(a, int)} != {1, 2} or len(axes) != 2:
+        return None
+    return e.args[0]
+
+
 class _Rewrite:
     def __init__(self, fn, module_globals):
         self.types = _Types(fn, module_globals)
@@ -350,6 +390,13 @@ class _Rewrite:
         if min(ta.ndim, tb.ndim) < 1 or n > 4:
             return None
         lift = lambda x, t: ir.Load(x, (ir.NewAxis(),) * (n - t.ndim)) if t.ndim < n else x
+        if n == 3:
+            # matmul's adjoints multiply by swapped stacks: BLAS reads those transposed in place
+            ua, ub = _unswapped(a, ta), _unswapped(b, tb)
+            if ua is not None and ub is None:
+                return self.kernel("_matmul3_tn", ua, lift(b, tb))
+            if ub is not None and ua is None:
+                return self.kernel("_matmul3_nt", lift(a, ta), ub)
         return self.kernel(f"_matmul{n}", lift(a, ta), lift(b, tb))
 
     def dot(self, call, ts):
