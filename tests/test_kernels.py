@@ -90,6 +90,31 @@ def test_stacked_matmul_with_a_swapped_operand_matches_numpy(s, n, k, m, one_a, 
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.slow  # Numba compiles the kernel for each layout drawn
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=3, max_size=3).map(tuple), data=st.data())
+def test_product_summed_back_matches_numpy(shape, data):
+    """_unbroadcast3_mul(a, b, like) is _unbroadcast3(a * b, like): a and b broadcast against
+    each other (either may have size-1 axes), the product summed over the axes where `like` has
+    size 1; views with steps too."""
+    one = lambda: tuple(1 if data.draw(st.booleans()) else n for n in shape)
+    rng = np.random.default_rng(sum(shape))
+    a = rng.normal(size=one())
+    b = rng.normal(size=one() + (2,))[..., 1]  # a view with a step
+    full = np.broadcast_shapes(a.shape, b.shape)
+    like_shape = tuple(1 if data.draw(st.booleans()) else n for n in full)
+    axes = tuple(k for k in range(3) if like_shape[k] == 1 and full[k] != 1)
+    want = np.sum(a * b, axis=axes, keepdims=True)
+    got = jitted("_unbroadcast3_mul")(a, b, np.zeros(like_shape))
+    assert got.shape == like_shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_product_of_operands_that_do_not_broadcast_is_refused():
+    with pytest.raises(ValueError, match="broadcast"):
+        jitted("_unbroadcast3_mul")(np.ones((2, 3, 4)), np.ones((3, 3, 4)), np.ones((1, 3, 4)))
+
+
 @pytest.mark.slow  # Numba compiles each kernel (and _dot_stack_left for 3-d and 4-d stacks)
 @settings(max_examples=25, deadline=None)
 @given(s=st.integers(1, 3), n=st.integers(1, 4), k=st.integers(1, 4), m=st.integers(1, 4),

@@ -22,7 +22,7 @@ from .. import ir
 from ..errors import S2SADError, reporting_internal_errors
 from ..version import __version__
 from . import pysource
-from .jitform import adjoints_assigned_first, row_updates_through_views
+from .jitform import adjoints_assigned_first, negations_outside_sums, row_updates_through_views
 from .tidy import tidy
 from .layout import LINE_LENGTH, blank_lines, command_comment, layout, wrap_comment
 from .literals import globals_text
@@ -156,6 +156,7 @@ def _function_texts(build, jit, boundscheck):
         glob = build.module_globals()
         for fn, _ in functions:
             adjoints_assigned_first(fn)
+            negations_outside_sums(fn)
             helpers |= use_kernels(fn, glob)
     if helpers:
         # the loop kernels are called, not inlined: each is a loop nest whose call costs

@@ -179,3 +179,19 @@ def _hands_on(e, names):
     if isinstance(e, ir.Call):  # np.reshape, np.transpose, _unbroadcast3, ...: views, or an argument
         return e.func not in _NEW_ARRAY and any(_hands_on(a, names) for a in [*e.args, *(v for _, v in e.kwargs)])
     return False
+
+
+def negations_outside_sums(fn):
+    """``_unbroadcast3(-c, like)`` becomes ``-_unbroadcast3(c, like)``: the sum is taken over
+    ``c`` as it is and the negation applied to the (smaller) sum, one array pass fewer; exact
+    (negating is exact, the order of the additions is the same). Changes ``fn`` in place."""
+    def hoist(e):
+        e = ir.map_expr(e, hoist)
+        if isinstance(e, ir.Call) and e.func in _UNBROADCAST and len(e.args) == 2 and not e.kwargs \
+                and isinstance(e.args[0], ir.UnaryOp) and e.args[0].op == "-":
+            return ir.UnaryOp("-", ir.Call(e.func, (e.args[0].operand, e.args[1])))
+        return e
+
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, (ir.Assign, ir.AugAssign)):
+            s.value = hoist(s.value)

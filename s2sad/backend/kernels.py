@@ -107,6 +107,42 @@ def _matmul3_nt(a, b):
         out[s] = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)].T)
     return out
 ''',
+    "_unbroadcast3_mul": '''
+def _unbroadcast3_mul(a, b, like):
+    """_unbroadcast3(a * b, like) for 3-d a and b: the product summed back to the shape of
+    `like` over the size-1 axes broadcasting stretched, entry by entry, never stored whole."""
+    n0 = max(a.shape[0], b.shape[0])
+    n1 = max(a.shape[1], b.shape[1])
+    n2 = max(a.shape[2], b.shape[2])
+    if (a.shape[0] != n0 and a.shape[0] != 1) or (b.shape[0] != n0 and b.shape[0] != 1) \
+            or (a.shape[1] != n1 and a.shape[1] != 1) or (b.shape[1] != n1 and b.shape[1] != 1) \
+            or (a.shape[2] != n2 and a.shape[2] != 1) or (b.shape[2] != n2 and b.shape[2] != 1):
+        raise ValueError("operands could not be broadcast together")
+    if like.shape[0] == n0 and like.shape[1] == n1 and like.shape[2] == n2:
+        return a * b
+    if (like.shape[0] != n0 and like.shape[0] != 1) or (like.shape[1] != n1 and like.shape[1] != 1) \
+            or (like.shape[2] != n2 and like.shape[2] != 1):
+        raise ValueError("a product summed back to a shape it was not broadcast from")
+    out = np.zeros((like.shape[0], like.shape[1], like.shape[2]), dtype=np.float64)
+    last = like.shape[2] - 1
+    for i in range(n0):
+        plane = out[min(i, like.shape[0] - 1)]
+        a_i = a[min(i, a.shape[0] - 1)]
+        b_i = b[min(i, b.shape[0] - 1)]
+        for j in range(n1):
+            row = plane[min(j, like.shape[1] - 1)]
+            a_ij = a_i[min(j, a.shape[1] - 1)]
+            b_ij = b_i[min(j, b.shape[1] - 1)]
+            if last == 0:
+                acc = row[0]
+                for k in range(n2):
+                    acc += a_ij[min(k, a.shape[2] - 1)] * b_ij[min(k, b.shape[2] - 1)]
+                row[0] = acc
+            else:
+                for k in range(n2):
+                    row[k] += a_ij[min(k, a.shape[2] - 1)] * b_ij[min(k, b.shape[2] - 1)]
+    return out
+''',
     "_matmul4": '''
 def _matmul4(a, b):
     """np.matmul of two 4-d stacks of matrices, (r, s, n, k) @ (r, s, k, m) -> (r, s, n, m);
@@ -290,6 +326,7 @@ _NOWHERE = ir.Pass()
 
 _REDUCE = ("np.sum", "np.mean", "np.max", "np.min", "np.prod", "np.var", "np.std")
 _HANDLERS = {**{f: "reduction" for f in _REDUCE}, "np.matmul": "matmul", "np.dot": "dot",
+             "_unbroadcast3": "unbroadcast",
              "np.einsum": "einsum", "np.tensordot": "einsum", "np.linalg.solve": "solve"}
 
 
@@ -409,6 +446,17 @@ class _Rewrite:
             return self.kernel("_dot_stack_left", a, b)
         if tb.ndim == 3 and ta.ndim <= 2:
             return self.kernel("_dot_vec_stack" if ta.ndim == 1 else "_dot_mat_stack", a, b)
+        return None
+
+    def unbroadcast(self, call, ts):
+        """_unbroadcast3(a * b, like) of two 3-d float64 arrays (a product's adjoint summed back
+        to a broadcast operand): summed as it is multiplied, without the product's array."""
+        g, like = call.args
+        if not (isinstance(g, ir.BinOp) and g.op == "*"):
+            return None
+        ta, tb = self.types.of(g.left), self.types.of(g.right)
+        if all(isinstance(t, Array) and t.ndim == 3 and t.dtype == "float64" for t in (ta, tb)):
+            return self.kernel("_unbroadcast3_mul", g.left, g.right, like)
         return None
 
     def solve(self, call, ts):
