@@ -141,6 +141,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 self.push.discard(v)
         self.unrecorded = self._unobserved_sites()
         self.old_shapes = self._old_shape_sites()
+        self.kept = self._kept_by_reference(shared_tapes or split is not None)
         # a trip count inside another loop is recorded after its loop runs and popped
         # just before the reversed loop needs it
         self.recorded_trips = {self.trip[id(s)] for s in ir.walk_stmts(fn.body)
@@ -194,6 +195,23 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 types[name] = t.items[int(suffix[3:])]
         return {k: t for k, t in types.items() if t is not None}
 
+
+    def _kept_by_reference(self, split):
+        """id -> name, for the assignments at the top of the body (each runs once) that rebind
+        an array the reverse sweep reads the old value of, when nothing writes into any array:
+        the old array object is then kept by a second name (``s_old = s``) rather than copied
+        onto the tape and back. Not in split mode, whose two sweeps are two functions that
+        share only the tapes."""
+        if split or self.stored:
+            return {}
+        out = {}
+        for s in self.fn.body:
+            if isinstance(s, ir.Assign) and not s.inplace and s.target.name in self.push \
+                    and isinstance(self.types.get(s.target.name), Array) and not self.first_def(s) \
+                    and id(s) not in self.unrecorded and id(s) not in self.rebind:
+                out[id(s)] = name = self.namer.fresh(s.target.name + "_old")
+                self.result_types[name] = self.types[s.target.name]
+        return out
 
     def push_old_shape(self, s):
         return self.push_shape(s.target, self.types[s.target.name].ndim, s.loc)
@@ -306,6 +324,12 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                                          "and tuples of them")
         return self.tapes.push("i" if t is None or t.dtype in ("int64", "bool") else "f", e, loc)
 
+    def restore_stmts(self, s):
+        """Restore the variable assignment ``s`` overwrote: from its second name, or the tape."""
+        if id(s) in self.kept:
+            return [ir.Assign(s.target, ir.Var(self.kept[id(s)]), loc=s.loc)]
+        return self.pop_stmts(s.target.name, s.loc)
+
     def pop_stmts(self, v, loc):
         """Restore variable ``v`` from the tape (the mirror of ``push_stmts``)."""
         out, val = self._pop_value(self.types.get(v), loc)
@@ -398,7 +422,9 @@ class Reverse(RecordingAnalysis, SplitSweeps):
             out.extend(self.fwd_call_saves(s.value, s))
             info = self.split_info(s.value)
             value = self.fwd_split_call(s, s.value, info, out) if info else None
-            if v in self.push and not self.first_def(s) and id(s) not in self.unrecorded:
+            if id(s) in self.kept:
+                out.append(ir.Assign(ir.Var(self.kept[id(s)]), ir.Var(v), loc=s.loc))
+            elif v in self.push and not self.first_def(s) and id(s) not in self.unrecorded:
                 out.extend(self.push_stmts(v, s.loc))
             if id(s) in self.old_shapes:
                 out.extend(self.push_old_shape(s))
@@ -652,7 +678,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
             return []
         out = []
         if t is not None and self.restored_at(s):
-            out.extend(self.pop_stmts(t, s.loc))
+            out.extend(self.restore_stmts(s))
         for v in reversed(self.call_saves(call)):
             out.extend(self.pop_whole_contents(v, s.loc))
         return out
@@ -962,11 +988,11 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 # a value that does not depend on the inputs: the old value's adjoint ends here
                 self.comment(s, out)
                 if self.restored_at(s):
-                    out.extend(self.pop_stmts(t, s.loc))
+                    out.extend(self.restore_stmts(s))
                 if self.overwritten(t) or t in self.fn.params:
                     out.extend(self.reset(t, s.loc, s))  # after the restore: the old value's shape
                 return
-        pop = self.pop_stmts(t, s.loc) if self.restored_at(s) else []
+        pop = self.restore_stmts(s) if self.restored_at(s) else []
         if code and code[0] == "in-place":
             # t = t op x where the derivative reads no value: nothing to reset or restore
             self.comment(s, out)
