@@ -66,6 +66,55 @@ def test_stacked_matmul_matches_numpy(s, n, k, m, one_a, one_b):
     np.testing.assert_allclose(got4, want[None], rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.slow  # Numba compiles each kernel for each layout drawn
+@settings(max_examples=25, deadline=None)
+@given(s=st.integers(1, 3), n=st.integers(1, 4), k=st.integers(1, 4), m=st.integers(1, 4),
+       one_a=st.booleans(), one_b=st.booleans(), strided=st.booleans())
+def test_stacked_matmul_with_a_swapped_operand_matches_numpy(s, n, k, m, one_a, one_b, strided):
+    """_matmul3_tn(a, b) is np.matmul(np.swapaxes(a, -1, -2), b) and _matmul3_nt(a, b) is
+    np.matmul(a, np.swapaxes(b, -1, -2)) (matmul's adjoints), on contiguous stacks and on
+    views with steps."""
+    rng = np.random.default_rng(s * 1000 + n * 100 + k * 10 + m)
+    step = 2 if strided else 1
+    a = rng.normal(size=(1 if one_a else s, k, n * step))[:, :, ::step]
+    b = rng.normal(size=(1 if one_b else s, k, m))
+    got = jitted("_matmul3_tn")(a, b)
+    want = np.matmul(np.swapaxes(a, -1, -2), b)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    c = rng.normal(size=(1 if one_a else s, n, k))
+    d = rng.normal(size=(1 if one_b else s, m * step, k))[:, ::step]
+    got = jitted("_matmul3_nt")(c, d)
+    want = np.matmul(c, np.swapaxes(d, -1, -2))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.slow  # Numba compiles the kernel for each layout drawn
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=3, max_size=3).map(tuple), data=st.data())
+def test_product_summed_back_matches_numpy(shape, data):
+    """_unbroadcast3_mul(a, b, like) is _unbroadcast3(a * b, like): a and b broadcast against
+    each other (either may have size-1 axes), the product summed over the axes where `like` has
+    size 1; views with steps too."""
+    one = lambda: tuple(1 if data.draw(st.booleans()) else n for n in shape)
+    rng = np.random.default_rng(sum(shape))
+    a = rng.normal(size=one())
+    b = rng.normal(size=one() + (2,))[..., 1]  # a view with a step
+    full = np.broadcast_shapes(a.shape, b.shape)
+    like_shape = tuple(1 if data.draw(st.booleans()) else n for n in full)
+    axes = tuple(k for k in range(3) if like_shape[k] == 1 and full[k] != 1)
+    want = np.sum(a * b, axis=axes, keepdims=True)
+    got = jitted("_unbroadcast3_mul")(a, b, np.zeros(like_shape))
+    assert got.shape == like_shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_product_of_operands_that_do_not_broadcast_is_refused():
+    with pytest.raises(ValueError, match="broadcast"):
+        jitted("_unbroadcast3_mul")(np.ones((2, 3, 4)), np.ones((3, 3, 4)), np.ones((1, 3, 4)))
+
+
 @pytest.mark.slow  # Numba compiles each kernel (and _dot_stack_left for 3-d and 4-d stacks)
 @settings(max_examples=25, deadline=None)
 @given(s=st.integers(1, 3), n=st.integers(1, 4), k=st.integers(1, 4), m=st.integers(1, 4),
@@ -99,6 +148,9 @@ def test_products_and_solves_with_a_stack_match_numpy(s, n, k, m, transposed):
 def test_stacks_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match="different lengths"):
         jitted("_matmul3")(np.ones((2, 3, 3)), np.ones((3, 3, 3)))
+    for name in ("_matmul3_tn", "_matmul3_nt"):
+        with pytest.raises(ValueError, match="different lengths"):
+            jitted(name)(np.ones((2, 3, 3)), np.ones((3, 3, 3)))
 
 
 @pytest.mark.slow  # Numba compiles each kernel for each rank drawn
@@ -111,6 +163,25 @@ def test_unbroadcastn_sums_back_like_numpy(shape, data):
     axes = tuple(k for k in range(g.ndim) if like_shape[k] == 1 and shape[k] != 1)
     want = np.sum(g, axis=axes, keepdims=True)
     got = jitted("_unbroadcastn")(g, like)
+    assert got.shape == like_shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.slow  # Numba compiles each helper for each layout drawn
+@settings(max_examples=25, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=3).map(tuple), data=st.data())
+def test_unbroadcast2_and_3_sum_back_like_numpy(shape, data):
+    """The compiled _unbroadcast2/_unbroadcast3 (a row summed in a register when the last axis
+    was stretched) against NumPy's sum over the stretched axes, on contiguous arrays and views
+    with steps."""
+    like_shape = tuple(1 if data.draw(st.booleans()) else n for n in shape)
+    g = np.random.default_rng(sum(shape)).normal(size=shape + (2,))[..., 0]  # a view with a step
+    if data.draw(st.booleans()):
+        g = g.copy()
+    like = np.zeros(like_shape)
+    axes = tuple(k for k in range(g.ndim) if like_shape[k] == 1 and shape[k] != 1)
+    want = np.sum(g, axis=axes, keepdims=True)
+    got = jitted(f"_unbroadcast{g.ndim}")(g, like)
     assert got.shape == like_shape
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 

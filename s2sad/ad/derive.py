@@ -181,6 +181,12 @@ class MaybeStretched:
     def __init__(self, t):
         self.t = t
 
+    def __eq__(self, other):
+        return isinstance(other, MaybeStretched) and other.t == self.t
+
+    def __hash__(self):
+        return hash(("MaybeStretched", self.t))
+
 
 def _broadcast_type(ans_type, arg_type):
     if isinstance(ans_type, Array):

@@ -33,6 +33,7 @@ from ..analysis.recording import RecordingAnalysis
 from ..analysis.tapesize import trip_count
 from ..ir.types import Array, Scalar, Tuple
 from ..errors import NonDifferentiableError, reporting_internal_errors
+from ..primitives import RULES, canonical_call
 from .derive import Deriver, MaybeStretched, zero_like
 from .split import SplitSweeps
 from .tape import KINDS, Tapes, placeholder
@@ -140,6 +141,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 self.push.discard(v)
         self.unrecorded = self._unobserved_sites()
         self.old_shapes = self._old_shape_sites()
+        self.kept = self._kept_by_reference(shared_tapes or split is not None)
         # a trip count inside another loop is recorded after its loop runs and popped
         # just before the reversed loop needs it
         self.recorded_trips = {self.trip[id(s)] for s in ir.walk_stmts(fn.body)
@@ -193,6 +195,23 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 types[name] = t.items[int(suffix[3:])]
         return {k: t for k, t in types.items() if t is not None}
 
+
+    def _kept_by_reference(self, split):
+        """id -> name, for the assignments at the top of the body (each runs once) that rebind
+        an array the reverse sweep reads the old value of, when nothing writes into any array:
+        the old array object is then kept by a second name (``s_old = s``) rather than copied
+        onto the tape and back. Not in split mode, whose two sweeps are two functions that
+        share only the tapes."""
+        if split or self.stored:
+            return {}
+        out = {}
+        for s in self.fn.body:
+            if isinstance(s, ir.Assign) and not s.inplace and s.target.name in self.push \
+                    and isinstance(self.types.get(s.target.name), Array) and not self.first_def(s) \
+                    and id(s) not in self.unrecorded and id(s) not in self.rebind:
+                out[id(s)] = name = self.namer.fresh(s.target.name + "_old")
+                self.result_types[name] = self.types[s.target.name]
+        return out
 
     def push_old_shape(self, s):
         return self.push_shape(s.target, self.types[s.target.name].ndim, s.loc)
@@ -305,6 +324,12 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                                          "and tuples of them")
         return self.tapes.push("i" if t is None or t.dtype in ("int64", "bool") else "f", e, loc)
 
+    def restore_stmts(self, s):
+        """Restore the variable assignment ``s`` overwrote: from its second name, or the tape."""
+        if id(s) in self.kept:
+            return [ir.Assign(s.target, ir.Var(self.kept[id(s)]), loc=s.loc)]
+        return self.pop_stmts(s.target.name, s.loc)
+
     def pop_stmts(self, v, loc):
         """Restore variable ``v`` from the tape (the mirror of ``push_stmts``)."""
         out, val = self._pop_value(self.types.get(v), loc)
@@ -397,7 +422,9 @@ class Reverse(RecordingAnalysis, SplitSweeps):
             out.extend(self.fwd_call_saves(s.value, s))
             info = self.split_info(s.value)
             value = self.fwd_split_call(s, s.value, info, out) if info else None
-            if v in self.push and not self.first_def(s) and id(s) not in self.unrecorded:
+            if id(s) in self.kept:
+                out.append(ir.Assign(ir.Var(self.kept[id(s)]), ir.Var(v), loc=s.loc))
+            elif v in self.push and not self.first_def(s) and id(s) not in self.unrecorded:
                 out.extend(self.push_stmts(v, s.loc))
             if id(s) in self.old_shapes:
                 out.extend(self.push_old_shape(s))
@@ -651,7 +678,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
             return []
         out = []
         if t is not None and self.restored_at(s):
-            out.extend(self.pop_stmts(t, s.loc))
+            out.extend(self.restore_stmts(s))
         for v in reversed(self.call_saves(call)):
             out.extend(self.pop_whole_contents(v, s.loc))
         return out
@@ -906,11 +933,14 @@ class Reverse(RecordingAnalysis, SplitSweeps):
         if s.array.name in self.push_arrays and self.phase == 2:
             out.extend(self.pop_element(s))
 
-    def accumulate(self, target, contrib, ctype, loc, sign="+"):
-        """``target_bar += contrib``, summing over the axes broadcasting added."""
+    def accumulate(self, target, contrib, ctype, loc, sign="+", exact=False):
+        """``target_bar += contrib``, summing over the axes broadcasting added. ``exact``: the
+        caller knows ``contrib`` has the target's shape (an elementwise rule's contribution to
+        an operand no other array was broadcast against)."""
         name = target.name
         tt = self.types[name]
         c = contrib
+        exact = exact and isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim == tt.ndim
         if isinstance(ctype, MaybeStretched):
             ctype = ctype.t
             if isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim == tt.ndim:
@@ -919,6 +949,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 # summed to the shape of the adjoint it goes into (the primal value may not be
                 # restored there: only its adjoint is sure to have the shape)
                 c = ir.Call(helper, (c, ir.Var(self.bname(name))))
+                exact = True
         if isinstance(tt, Scalar) and isinstance(ctype, Array):
             c = ir.Call("np.sum", (c,))
         elif isinstance(tt, Array) and isinstance(ctype, Array) and ctype.ndim > tt.ndim:
@@ -927,7 +958,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 c = ir.Call("_sum0", (c,))
         if self.single_use(name):
             return ir.Assign(ir.Var(self.bname(name)), c if sign == "+" else ir.UnaryOp("-", c), loc=loc)
-        return ir.AugAssign(ir.Var(self.bname(name)), sign, c, loc=loc)
+        return ir.AugAssign(ir.Var(self.bname(name)), sign, c, loc=loc, exact=exact)
 
     def reset(self, name, loc, site=None):
         """Statements that start the adjoint of ``name`` anew (for the value an assignment
@@ -957,11 +988,11 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                 # a value that does not depend on the inputs: the old value's adjoint ends here
                 self.comment(s, out)
                 if self.restored_at(s):
-                    out.extend(self.pop_stmts(t, s.loc))
+                    out.extend(self.restore_stmts(s))
                 if self.overwritten(t) or t in self.fn.params:
                     out.extend(self.reset(t, s.loc, s))  # after the restore: the old value's shape
                 return
-        pop = self.pop_stmts(t, s.loc) if self.restored_at(s) else []
+        pop = self.restore_stmts(s) if self.restored_at(s) else []
         if code and code[0] == "in-place":
             # t = t op x where the derivative reads no value: nothing to reset or restore
             self.comment(s, out)
@@ -1007,7 +1038,7 @@ class Reverse(RecordingAnalysis, SplitSweeps):
                         if b is not None and src is not None:
                             out.append(ir.AugAssign(ir.Var(src), "+", ir.Var(b), loc=loc))
                     return out
-                out.append(self.accumulate(e, g, tt, loc))
+                out.append(self.accumulate(e, g, tt, loc, exact=True))  # x = y: the same shape
             return out
         if isinstance(e, ir.TupleMake):
             for k, (item, b) in enumerate(zip(e.items, self.bar_parts(t))):
@@ -1059,12 +1090,24 @@ class Reverse(RecordingAnalysis, SplitSweeps):
         if isinstance(tt, Tuple) and g is None:  # a primitive with a tuple result (np.linalg.slogdet)
             g = ir.TupleMake(tuple(ir.Var(b) if b is not None else ir.Const(0.0) for b in self.bar_parts(t)))
         contribs = self.deriver.contributions(e, ans if ans is not None else s.target, tt, g, loc)
+        call = canonical_call(e)
+        rule = RULES.get(call.func) if isinstance(call, ir.Call) else None
+        # an elementwise rule's contribution has its result's shape: the operand's own, unless
+        # broadcasting stretched the operand (then typed MaybeStretched and summed back)
+        elementwise = rule is not None and rule.kind == "elementwise"
+        merged = []  # x * x: x's two contributions summed first, one accumulation (one pass over an array)
         for operand, c, ctype in contribs:
             self.need(c)
-            if isinstance(operand, ir.Var):
-                out.append(self.accumulate(operand, c, ctype, loc))
-            else:
+            if not isinstance(operand, ir.Var):
                 raise NonDifferentiableError("cannot take the adjoint of a composite operand", loc)
+            same = [k for k, (o, _, ct) in enumerate(merged) if o == operand and ct == ctype]
+            if same:
+                o, c0, ct = merged[same[0]]
+                merged[same[0]] = (o, ir.BinOp("+", c0, c), ct)
+            else:
+                merged.append((operand, c, ctype))
+        for operand, c, ctype in merged:
+            out.append(self.accumulate(operand, c, ctype, loc, exact=elementwise))
         return out
 
     def custom_vjp(self, s, g):

@@ -17,17 +17,23 @@ import copy
 import re
 from dataclasses import dataclass, field
 
-from ..ir.parse import parse
 from .. import ir
 from ..errors import S2SADError, reporting_internal_errors
+from ..ir.parse import parse
 from ..version import __version__
 from . import pysource
-from .jitform import RECORD, records_by_loops, row_updates_through_views
-from .tidy import tidy
+from .jitform import (
+    RECORD,
+    adjoints_assigned_first,
+    negations_outside_sums,
+    records_by_loops,
+    row_updates_through_views,
+)
+from .kernels import use_kernels
 from .layout import LINE_LENGTH, blank_lines, command_comment, layout, wrap_comment
 from .literals import globals_text
-from .kernels import use_kernels
 from .runtime import HELPERS, helper_source
+from .tidy import tidy
 
 # error_model="numpy": division by zero gives inf/nan as in NumPy, never an exception
 JIT_DECORATOR = '@numba.njit(cache=True, error_model="numpy")'
@@ -155,6 +161,8 @@ def _function_texts(build, jit, boundscheck):
     if jit:  # NumPy calls Numba lacks become loop kernels; the forms Numba compiles fastest
         glob = build.module_globals()
         for fn, _ in functions:
+            adjoints_assigned_first(fn)
+            negations_outside_sums(fn)
             helpers |= use_kernels(fn, glob)
         functions = [(records_by_loops(row_updates_through_views(fn)), callee_names)
                      for fn, callee_names in functions]

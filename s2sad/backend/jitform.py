@@ -18,6 +18,7 @@ from __future__ import annotations
 from .. import ir
 from ..ir.names import fresh_name
 from ..ir.types import Array, Scalar
+from .tidy import float64_only
 
 
 def row_updates_through_views(fn):
@@ -80,3 +81,147 @@ def records_by_loops(fn):
         return [ir.ExprStmt(ir.Call(RECORD, (s.array, top, v)), loc=s.loc, comment=s.comment)]
 
     return ir.copy_with(fn, as_call)
+
+
+# ---------------------------------------------------------------- adjoints first assigned
+
+# calls that return a new array (never one of their arguments, never a view)
+_NEW_ARRAY = frozenset({"np.matmul", "np.dot", "np.einsum", "np.tensordot", "np.outer", "np.exp",
+                        "np.log", "np.sqrt", "np.where"})
+_UNBROADCAST = frozenset({"_unbroadcast1", "_unbroadcast2", "_unbroadcast3", "_unbroadcastn"})
+
+
+def adjoints_assigned_first(fn):
+    """``x_bar = np.zeros_like(x)`` followed, at the top level of the body and before any other
+    read of ``x_bar``, by ``x_bar += _unbroadcast3(c, x_bar)``: the zeros are never allocated,
+    filled and read again, the accumulation becomes ``x_bar = _unbroadcast3(c, x)`` (a pass
+    over each large adjoint saved, for jitted modules only: the plain form is what s2sad
+    differentiates again). ``_unbroadcastN`` gives the result ``x``'s exact shape; ``c`` is
+    either a new array (an arithmetic expression, a product), or an array variable that
+    neither it nor ``x_bar`` is written into afterwards, which ``x_bar`` then shares.
+    Only where ``fn`` has no float32 value (``0.0 + c`` may change a dtype otherwise). Changes
+    ``fn`` in place; returns whether anything changed."""
+    if not float64_only(fn):
+        return False
+    types = getattr(fn, "types", None) or {}
+    body = fn.body
+    zeros = {}  # x_bar -> (position of its np.zeros_like, x)
+    dropped = set()
+    for k, s in enumerate(body):
+        new = _first_value(s, zeros, types, body[k + 1:])
+        if new is not None:
+            dropped.add(zeros.pop(s.target.name)[0])
+            body[k] = s = ir.Assign(s.target, new, loc=s.loc, comment=s.comment)
+        inner = list(ir.walk_stmts([s]))
+        reads = {v for x in inner for v in ir.stmt_reads(x)}
+        defs = {v for x in inner for v in ir.stmt_defs(x)}
+        for b in [b for b, (_, x) in zeros.items() if b in reads or b in defs or x in defs]:
+            del zeros[b]
+        b = _zeros_like_of(s, fn, types)
+        if b is not None and new is None:
+            zeros[b] = (k, s.value.args[0].name)
+    if dropped:
+        fn.body[:] = [s for k, s in enumerate(body) if k not in dropped]
+    return bool(dropped)
+
+
+def _zeros_like_of(s, fn, types):
+    """``x_bar`` for ``x_bar = np.zeros_like(x)`` of a float64 array the compiler made."""
+    if isinstance(s, ir.Assign) and not s.inplace and isinstance(s.value, ir.Call) \
+            and s.value.func == "np.zeros_like" and len(s.value.args) == 1 and not s.value.kwargs \
+            and isinstance(s.value.args[0], ir.Var) and s.target.name in fn.made:
+        t = types.get(s.target.name)
+        if isinstance(t, Array) and t.dtype == "float64":
+            return s.target.name
+    return None
+
+
+def _first_value(s, zeros, types, rest):
+    """The value ``s`` assigns instead, or None: ``s`` is ``x_bar += _unbroadcastN(c, x_bar)``
+    (or ``(c, x)``), or an accumulation the reverse sweep marked ``exact``, into the zeros of
+    ``x_bar = np.zeros_like(x)``."""
+    if not (isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Var) and s.target.name in zeros
+            and s.op in ("+", "-")):
+        return None
+    b = s.target.name
+    x = ir.Var(zeros[b][1])
+    e = s.value
+    if isinstance(e, ir.Call) and e.func in _UNBROADCAST and len(e.args) == 2 and not e.kwargs \
+            and e.args[1] in (ir.Var(b), x):
+        c = e.args[0]
+        value = ir.Call(e.func, (c, x))  # x_bar's shape, x's
+    elif s.exact:
+        c = value = e
+    else:
+        return None
+    if b in ir.expr_vars(c):
+        return None
+    if s.op == "+" and not _new_array(c, types):
+        if not (isinstance(c, ir.Var) and isinstance(types.get(c.name), Array)
+                and types[c.name].dtype == "float64" and _never_written(rest, {b, c.name})):
+            return None
+    return value if s.op == "+" else ir.UnaryOp("-", value)
+
+
+def _new_array(e, types):
+    """Whether ``e`` surely evaluates to a new float64 array (NumPy's arithmetic on arrays)."""
+    if isinstance(e, (ir.BinOp, ir.UnaryOp)):
+        return any(isinstance(types.get(v), Array) for v in ir.expr_vars(e))
+    return isinstance(e, ir.Call) and e.func in _NEW_ARRAY
+
+
+def _never_written(stmts, names):
+    """Whether no statement of ``stmts`` (nested ones included) may write into the arrays
+    ``names`` hold, or hand them on to something that may: no in-place update, store or
+    accumulation into them, no call of generated code with them, no other name made to refer
+    to them."""
+    for s in ir.walk_stmts(stmts):
+        if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in names:
+            return False
+        if isinstance(s, ir.AugAssign):
+            t = s.target.array if isinstance(s.target, ir.Load) else s.target
+            if isinstance(t, ir.Var) and t.name in names:
+                return False
+        if isinstance(s, ir.Assign) and s.inplace and s.target.name in names:
+            return False
+        if isinstance(s, (ir.Assign, ir.TupleAssign, ir.Return)) and s.value is not None:
+            # `y = x_bar`, `y = x_bar[1:]`, (y, z) = ..., a call of a helper's VJP
+            if _hands_on(s.value, names):
+                return False
+        if isinstance(s, ir.ExprStmt) and names & set(ir.expr_vars(s.value)):
+            return False
+    return True
+
+
+def _hands_on(e, names):
+    """Whether evaluating ``e`` may give a reference to (part of) an array in ``names`` or let
+    generated code write into one."""
+    if isinstance(e, ir.Var):
+        return e.name in names
+    if isinstance(e, (ir.Load, ir.Attr)):
+        return _hands_on(e.array if isinstance(e, ir.Load) else e.value, names)
+    if isinstance(e, ir.TupleMake):
+        return any(_hands_on(x, names) for x in e.items)
+    if isinstance(e, ir.CallUser):
+        return bool(names & set(ir.expr_vars(e)))
+    if isinstance(e, ir.Method):  # x_bar.reshape(...), a view
+        return _hands_on(e.obj, names)
+    if isinstance(e, ir.Call):  # np.reshape, np.transpose, _unbroadcast3, ...: views, or an argument
+        return e.func not in _NEW_ARRAY and any(_hands_on(a, names) for a in [*e.args, *(v for _, v in e.kwargs)])
+    return False
+
+
+def negations_outside_sums(fn):
+    """``_unbroadcast3(-c, like)`` becomes ``-_unbroadcast3(c, like)``: the sum is taken over
+    ``c`` as it is and the negation applied to the (smaller) sum, one array pass fewer; exact
+    (negating is exact, the order of the additions is the same). Changes ``fn`` in place."""
+    def hoist(e):
+        e = ir.map_expr(e, hoist)
+        if isinstance(e, ir.Call) and e.func in _UNBROADCAST and len(e.args) == 2 and not e.kwargs \
+                and isinstance(e.args[0], ir.UnaryOp) and e.args[0].op == "-":
+            return ir.UnaryOp("-", ir.Call(e.func, (e.args[0].operand, e.args[1])))
+        return e
+
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, (ir.Assign, ir.AugAssign)):
+            s.value = hoist(s.value)

@@ -117,6 +117,70 @@ def _matmul3(a, b):
                 out[s, i, j] = m[i, j]
     return out
 ''',
+    "_matmul3_tn": '''
+def _matmul3_tn(a, b):
+    """np.matmul(np.swapaxes(a, -1, -2), b) for stacks of matrices, (s, k, n) and (s, k, m)
+    -> (s, n, m): BLAS reads each a[s] transposed, so the swapped stack is never copied; a
+    stack of one matrix is broadcast against the other."""
+    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
+        raise ValueError("matmul: the stacks of matrices have different lengths")
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    out = np.empty((max(a.shape[0], b.shape[0]), a.shape[2], b.shape[2]), dtype=np.float64)
+    for s in range(out.shape[0]):
+        out[s] = np.dot(a[min(s, a.shape[0] - 1)].T, b[min(s, b.shape[0] - 1)])
+    return out
+''',
+    "_matmul3_nt": '''
+def _matmul3_nt(a, b):
+    """np.matmul(a, np.swapaxes(b, -1, -2)) for stacks of matrices, (s, n, k) and (s, m, k)
+    -> (s, n, m): BLAS reads each b[s] transposed, so the swapped stack is never copied; a
+    stack of one matrix is broadcast against the other."""
+    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
+        raise ValueError("matmul: the stacks of matrices have different lengths")
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    out = np.empty((max(a.shape[0], b.shape[0]), a.shape[1], b.shape[1]), dtype=np.float64)
+    for s in range(out.shape[0]):
+        out[s] = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)].T)
+    return out
+''',
+    "_unbroadcast3_mul": '''
+def _unbroadcast3_mul(a, b, like):
+    """_unbroadcast3(a * b, like) for 3-d a and b: the product summed back to the shape of
+    `like` over the size-1 axes broadcasting stretched, entry by entry, never stored whole."""
+    n0 = max(a.shape[0], b.shape[0])
+    n1 = max(a.shape[1], b.shape[1])
+    n2 = max(a.shape[2], b.shape[2])
+    if (a.shape[0] != n0 and a.shape[0] != 1) or (b.shape[0] != n0 and b.shape[0] != 1) \
+            or (a.shape[1] != n1 and a.shape[1] != 1) or (b.shape[1] != n1 and b.shape[1] != 1) \
+            or (a.shape[2] != n2 and a.shape[2] != 1) or (b.shape[2] != n2 and b.shape[2] != 1):
+        raise ValueError("operands could not be broadcast together")
+    if like.shape[0] == n0 and like.shape[1] == n1 and like.shape[2] == n2:
+        return a * b
+    if (like.shape[0] != n0 and like.shape[0] != 1) or (like.shape[1] != n1 and like.shape[1] != 1) \
+            or (like.shape[2] != n2 and like.shape[2] != 1):
+        raise ValueError("a product summed back to a shape it was not broadcast from")
+    out = np.zeros((like.shape[0], like.shape[1], like.shape[2]), dtype=np.float64)
+    last = like.shape[2] - 1
+    for i in range(n0):
+        plane = out[min(i, like.shape[0] - 1)]
+        a_i = a[min(i, a.shape[0] - 1)]
+        b_i = b[min(i, b.shape[0] - 1)]
+        for j in range(n1):
+            row = plane[min(j, like.shape[1] - 1)]
+            a_ij = a_i[min(j, a.shape[1] - 1)]
+            b_ij = b_i[min(j, b.shape[1] - 1)]
+            if last == 0:
+                acc = row[0]
+                for k in range(n2):
+                    acc += a_ij[min(k, a.shape[2] - 1)] * b_ij[min(k, b.shape[2] - 1)]
+                row[0] = acc
+            else:
+                for k in range(n2):
+                    row[k] += a_ij[min(k, a.shape[2] - 1)] * b_ij[min(k, b.shape[2] - 1)]
+    return out
+''',
     "_matmul4": '''
 def _matmul4(a, b):
     """np.matmul of two 4-d stacks of matrices, (r, s, n, k) @ (r, s, k, m) -> (r, s, n, m);
@@ -333,8 +397,25 @@ _NOWHERE = ir.Pass()
 
 _REDUCE = ("np.sum", "np.mean", "np.max", "np.min", "np.prod", "np.var", "np.std")
 _HANDLERS = {**{f: "reduction" for f in _REDUCE}, "np.matmul": "matmul", "np.dot": "dot",
+             "_unbroadcast3": "unbroadcast",
              "np.einsum": "einsum", "np.tensordot": "einsum", "np.linalg.solve": "solve",
              "np.transpose": "transpose", "np.swapaxes": "transpose", "np.moveaxis": "transpose"}
+
+
+def _unswapped(e, t):
+    """``x`` for ``np.swapaxes(x, -1, -2)`` (or ``(1, 2)``, ``(2, 1)``) of a 3-d stack ``x``,
+    or for the view that stands for it (``_permute_0_2_1(x)``: the operands are rewritten
+    before the product), else None."""
+    if isinstance(e, ir.Call) and e.func == permute_kernel_name((0, 2, 1)) and len(e.args) == 1 \
+            and isinstance(t, Array) and t.ndim == 3:
+        return e.args[0]
+    if not (isinstance(e, ir.Call) and e.func == "np.swapaxes" and len(e.args) == 3 and not e.kwargs
+            and isinstance(t, Array) and t.ndim == 3):
+        return None
+    axes = {const_value(e.args[1]), const_value(e.args[2])}
+    if None in axes or {a % 3 for a in axes if isinstance(a, int)} != {1, 2} or len(axes) != 2:
+        return None
+    return e.args[0]
 
 
 class _Rewrite:
@@ -431,6 +512,13 @@ class _Rewrite:
         if min(ta.ndim, tb.ndim) < 1 or n > 4:
             return None
         lift = lambda x, t: ir.Load(x, (ir.NewAxis(),) * (n - t.ndim)) if t.ndim < n else x
+        if n == 3:
+            # matmul's adjoints multiply by swapped stacks: BLAS reads those transposed in place
+            ua, ub = _unswapped(a, ta), _unswapped(b, tb)
+            if ua is not None and ub is None:
+                return self.kernel("_matmul3_tn", ua, lift(b, tb))
+            if ub is not None and ua is None:
+                return self.kernel("_matmul3_nt", lift(a, ta), ub)
         return self.kernel(f"_matmul{n}", lift(a, ta), lift(b, tb))
 
     def dot(self, call, ts):
@@ -443,6 +531,17 @@ class _Rewrite:
             return self.kernel("_dot_stack_left", a, b)
         if tb.ndim == 3 and ta.ndim <= 2:
             return self.kernel("_dot_vec_stack" if ta.ndim == 1 else "_dot_mat_stack", a, b)
+        return None
+
+    def unbroadcast(self, call, ts):
+        """_unbroadcast3(a * b, like) of two 3-d float64 arrays (a product's adjoint summed back
+        to a broadcast operand): summed as it is multiplied, without the product's array."""
+        g, like = call.args
+        if not (isinstance(g, ir.BinOp) and g.op == "*"):
+            return None
+        ta, tb = self.types.of(g.left), self.types.of(g.right)
+        if all(isinstance(t, Array) and t.ndim == 3 and t.dtype == "float64" for t in (ta, tb)):
+            return self.kernel("_unbroadcast3_mul", g.left, g.right, like)
         return None
 
     def solve(self, call, ts):

@@ -227,8 +227,51 @@ def _last_mask(idx, n):
     return keep.reshape(idx.shape)
 '''
 
-# Numba has no tuple-axis np.sum with keepdims: compiled, _unbroadcastn is one loop over g
+# Numba has no tuple-axis np.sum with keepdims: compiled, _unbroadcastn is one loop over g.
+# _unbroadcast2/3 compiled: each output index found once per row rather than once per entry,
+# and a row summed to one entry in a register (the Python forms are what a Hessian
+# differentiates, so they stay plain)
 _JIT_FORMS = {
+    "_unbroadcast2": '''
+def _unbroadcast2(g, like):
+    """g summed back to the shape of 2-d `like` over the size-1 axes broadcasting stretched."""
+    if g.shape[0] == like.shape[0] and g.shape[1] == like.shape[1]:
+        return g
+    out = np.zeros((like.shape[0], like.shape[1]), dtype=g.dtype)
+    last = like.shape[1] - 1
+    for i in range(g.shape[0]):
+        row = out[min(i, like.shape[0] - 1)]
+        if last == 0:
+            acc = row[0]
+            for j in range(g.shape[1]):
+                acc += g[i, j]
+            row[0] = acc
+        else:
+            for j in range(g.shape[1]):
+                row[min(j, last)] += g[i, j]
+    return out
+''',
+    "_unbroadcast3": '''
+def _unbroadcast3(g, like):
+    """g summed back to the shape of 3-d `like` over the size-1 axes broadcasting stretched."""
+    if g.shape[0] == like.shape[0] and g.shape[1] == like.shape[1] and g.shape[2] == like.shape[2]:
+        return g
+    out = np.zeros((like.shape[0], like.shape[1], like.shape[2]), dtype=g.dtype)
+    last = like.shape[2] - 1
+    for i in range(g.shape[0]):
+        plane = out[min(i, like.shape[0] - 1)]
+        for j in range(g.shape[1]):
+            row = plane[min(j, like.shape[1] - 1)]
+            if last == 0:
+                acc = row[0]
+                for k in range(g.shape[2]):
+                    acc += g[i, j, k]
+                row[0] = acc
+            else:
+                for k in range(g.shape[2]):
+                    row[min(k, last)] += g[i, j, k]
+    return out
+''',
     "_unbroadcastn": '''
 def _unbroadcastn(g, like):
     """g summed back to the shape of `like` (any rank) over the size-1 axes broadcasting

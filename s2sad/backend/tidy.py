@@ -18,7 +18,7 @@ run in turn until none changes anything:
 Then the reverse sweep's loops whose iterations commute run forward (``run_forward``).
 
 None changes a value the function returns or writes into an array (``0.0 + e`` is ``e`` for a
-float64 ``e``, but for the sign of a zero; see ``_float64_only`` for why float32 code is left
+float64 ``e``, but for the sign of a zero; see ``float64_only`` for why float32 code is left
 alone).
 """
 
@@ -107,14 +107,14 @@ def accumulate_into_zero(fn):
     """``x += e`` (or ``-=``) where ``x`` surely holds ``0.0`` becomes ``x = e``: a forward
     analysis of the float64 scalar variables the compiler made that hold zero. Returns whether
     anything changed."""
-    if not _float64_only(fn):
+    if not float64_only(fn):
         return False
     z = _Zeros(fn)
     z.block(fn.body, frozenset(), rewrite=True)
     return z.changed
 
 
-def _float64_only(fn):
+def float64_only(fn):
     """Whether no value of ``fn`` is float32: ``0.0 + e`` is float64 where ``e`` may be
     float32, so there ``x = e`` would change a type, and with it the rounding downstream."""
     def f32(t):

@@ -193,11 +193,14 @@ class TupleAssign(Stmt):
 
 @dataclass(eq=False)
 class AugAssign(Stmt):
-    """``target op= value``; in derivative code only (adjoint accumulation)."""
+    """``target op= value``; in derivative code only (adjoint accumulation). ``exact``: the
+    value has the target's own shape (no broadcasting), as the reverse sweep knows from the rule
+    that made it; a jitted module may then assign the first accumulation into zeros."""
 
     target: Expr  # Var or Load
     op: str
     value: Expr
+    exact: bool = field(default=False, kw_only=True)
 
 
 @dataclass(eq=False)
