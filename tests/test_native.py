@@ -470,3 +470,49 @@ def test_row_updates_through_views_in_jitted_code_only():
     import re
     assert re.search(r"(_row\d*) = A_bar\[i\]\n\s*\1 \+= ", jit_src) and "A_bar[i] +=" not in jit_src
     assert "A_bar[i] +=" in py_src and "_row" not in py_src
+
+
+def _row_plus(a, b):
+    c = a * 1.0
+    c[0] += b
+    return np.sum(c * c)
+
+
+def _whole_plus(a, b):
+    c = a * 1.0
+    c += b * 2.0
+    return np.sum(c * c)
+
+
+def _new_axis_minus(a, b):
+    c = a * 1.0
+    c[:, None] -= b
+    return np.sum(c * c * c)
+
+
+@pytest.mark.parametrize("f, a_shape, good_b, bad_bs", [
+    (_row_plus, (4, 3), (3,), [(4,), (2,), (1, 3), (2, 3)]),
+    (_whole_plus, (4, 3), (3,), [(4,), (2, 3), (1, 4)]),
+    (_new_axis_minus, (4,), (4, 1), [(4, 2), (3, 1), (2, 4, 1)]),
+])
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_in_place_updates_of_user_arrays_are_shape_checked_under_jit(f, a_shape, good_b, bad_bs, mode):
+    """Numba does not check an in-place update's shapes (numba#4542): `c[0] += b` with b one
+    longer than the row reads past what NumPy would refuse. The jitted derivative raises
+    ValueError where the function itself (and the Python backend) raises, and matches central
+    finite differences where the shapes broadcast."""
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(good_b)
+    d = s2sad.grad(f, jit=True) if mode == "reverse" else s2sad.jacfwd(f, jit=True)
+    h = 1e-6
+    fd = np.array([(f(a + h * e, b) - f(a - h * e, b)) / (2 * h)
+                   for e in np.eye(a.size).reshape((a.size,) + a.shape)]).reshape(a.shape)
+    np.testing.assert_allclose(d(a, b), fd, rtol=1e-6, atol=1e-8)
+    for shape in bad_bs:
+        bad = rng.standard_normal(shape)
+        with pytest.raises(ValueError):
+            f(a, bad)
+        with pytest.raises(ValueError):
+            s2sad.grad(f)(a, bad)
+        with pytest.raises(ValueError, match="broadcast"):
+            d(a, bad)

@@ -23,6 +23,7 @@ from ..ir.parse import parse
 from ..version import __version__
 from . import pysource
 from .jitform import (
+    FITS,
     RECORD,
     adjoints_assigned_first,
     negations_outside_sums,
@@ -166,10 +167,9 @@ def _function_texts(build, jit, boundscheck):
             helpers |= use_kernels(fn, glob)
         functions = [(records_by_loops(row_updates_through_views(fn)), callee_names)
                      for fn, callee_names in functions]
-        if any(isinstance(e, ir.Call) and e.func == RECORD
-               for fn, _ in functions for s in ir.walk_stmts(fn.body)
-               for root in ir.stmt_roots(s) for e in ir.walk_expr(root)):
-            helpers.add(RECORD)
+        helpers |= {e.func for fn, _ in functions for s in ir.walk_stmts(fn.body)
+                    for root in ir.stmt_roots(s) for e in ir.walk_expr(root)
+                    if isinstance(e, ir.Call) and e.func in (RECORD, FITS)}
     if helpers:
         # the loop kernels are called, not inlined: each is a loop nest whose call costs
         # nothing beside it, and Numba compiles an inlined function again at every call site

@@ -8,6 +8,12 @@ _row += row``) the same elements are updated in place by an in-place ufunc, comp
 fraction of that. Only where ``x_bar[i]`` is a view (basic indexing: integers, slices and new
 axes, fewer integers than axes or a new axis); an element (``x_bar[i, j] += v``) is a scalar store already.
 
+Numba does not check an in-place update's shapes (numba#4542): ``a += b`` with ``b`` of shape
+(4,) into ``a`` of shape (3,) reads three of ``b``'s values where NumPy raises ValueError. An
+update of an array the user's code made or was given (not an adjoint, whose shapes agree by
+construction) is therefore checked first, by ``_fits`` (NumPy's rule: ``b`` broadcasts to the
+shape updated), so that a jitted derivative raises where the user's own code raises.
+
 For the same reason an array's contents recorded on a tape (``_atape[_at:_at + s.size] =
 s.ravel()``) are copied by ``_record``, a loop (~2 s of CPU less on a cold first call of a
 vectorized derivative).
@@ -22,7 +28,8 @@ from .tidy import float64_only
 
 
 def row_updates_through_views(fn):
-    """``fn``, or a copy with its in-place updates of array parts made through views."""
+    """``fn``, or a copy with its in-place updates of array parts made through views, and each
+    in-place update of a user's array by an array checked by ``_fits`` first."""
     types = getattr(fn, "types", None) or {}
     taken = set(types) | set(fn.params) | {n for s in ir.walk_stmts(fn.body) for n in ir.assigned_names([s])}
 
@@ -44,20 +51,43 @@ def row_updates_through_views(fn):
                 return False  # an array index (a copy, not a view), ...
         return ints < t.ndim or new > 0
 
+    def scalar(e):
+        return isinstance(e, ir.Const) or (isinstance(e, ir.Var) and isinstance(types.get(e.name), Scalar))
+
+    def update(target, s, user):
+        """``target op= value``; where ``target`` is (part of) a user's array and the value may
+        be an array, ``_fits(target, value)`` first (the value named once)."""
+        if not user or scalar(s.value):
+            return [ir.AugAssign(target, s.op, s.value, loc=s.loc)]
+        value, out = s.value, []
+        if not isinstance(value, ir.Var):
+            value = ir.Var(fresh_name("_v", taken))
+            out.append(ir.Assign(value, s.value, loc=s.loc))
+        return out + [ir.ExprStmt(ir.Call(FITS, (target, value)), loc=s.loc),
+                      ir.AugAssign(target, s.op, value, loc=s.loc)]
+
     def through_view(s):
         if isinstance(s, ir.AugStore):
             part = (s.array, s.index)
         elif isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Load):
             part = (s.target.array, s.target.index)
+        elif isinstance(s, ir.AugAssign) and isinstance(types.get(s.target.name), Array) \
+                and s.target.name not in fn.made and not scalar(s.value):
+            out = update(s.target, s, True)
+            out[0].comment = s.comment
+            return out
         else:
             return None
         if not is_view(*part):
             return None
         row = fresh_name("_row", taken)
         return [ir.Assign(ir.Var(row), ir.Load(*part), loc=s.loc, comment=s.comment),
-                ir.AugAssign(ir.Var(row), s.op, s.value, loc=s.loc)]
+                *update(ir.Var(row), s, part[0].name not in fn.made)]
 
     return ir.copy_with(fn, through_view)
+
+
+FITS = "_fits"
 
 
 RECORD = "_record"

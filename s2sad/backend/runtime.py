@@ -319,6 +319,19 @@ def _record(tape, at, values):
     for k in range(flat.shape[0]):
         tape[at + k] = flat[k]
 '''
+# Numba does not check an in-place update's shapes (numba#4542); NumPy does (backend/jitform.py)
+JIT_HELPERS["_fits"] = '''
+def _fits(out, v):
+    """Raise NumPy's ValueError where ``out op= v`` would: ``v`` does not broadcast to
+    ``out``'s shape."""
+    vs, outs = np.shape(v), np.shape(out)
+    if len(vs) > len(outs):
+        raise ValueError("s2sad: an in-place update (a += b) whose right side does not broadcast to the shape of the array updated: NumPy raises here too; check the shapes of the arrays passed")
+    for k in range(1, len(vs) + 1):
+        n = vs[len(vs) - k]
+        if n != 1 and n != outs[len(outs) - k]:
+            raise ValueError("s2sad: an in-place update (a += b) whose right side does not broadcast to the shape of the array updated: NumPy raises here too; check the shapes of the arrays passed")
+'''
 JIT_HELPERS["_scatter_add"] = _SCATTER_ADD_LOOP
 JIT_HELPERS["_scatter_add_b"] = _SCATTER_ADD_B
 
