@@ -71,10 +71,8 @@ class Counter:
                     net = na
                 elif isinstance(na, int) and isinstance(nb, int):
                     net = max(na, nb)  # an upper bound is enough for the peaks after it
-                else:  # a loop guarded by the branch (trip count known only at run time):
-                    # the larger net bounds every peak after it (not _max, which takes 0 for
-                    # the smaller: a net may be below 0)
-                    net = ir.Call("max", (as_expr(na), as_expr(nb)))
+                else:
+                    return None
                 out[k] = (_max(pa, pb), net)
             return out
         if isinstance(s, ir.For):

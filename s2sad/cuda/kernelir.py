@@ -15,7 +15,7 @@ of a CUDA kernel:
 from __future__ import annotations
 
 from .. import ir
-from ..analysis.tapesize import Counter, _mul, add_counts, as_expr, free_names, peak, push_bound, trip_count
+from ..analysis.tapesize import Counter, _max, _mul, add_counts, as_expr, free_names, peak, push_bound, trip_count
 from ..errors import NonDifferentiableError
 from ..ir.types import Array
 from ..primitives.cudarules import THREAD_ATTRS
@@ -570,6 +570,24 @@ class _NetZeroLoops(Counter):
             popping = self._popping_loop(s)
             if popping is not None:
                 return popping
+        if isinstance(s, ir.If):
+            # the whole kernel is counted here (forward and reverse sweeps): a guarded loop
+            # pushes a number only known at launch in one branch and nothing in the other, so
+            # the nets differ; the larger one bounds every peak after it (rows to allocate)
+            a, b = self.count(s.body), self.count(s.orelse)
+            if a is None or b is None:
+                return None
+            out = {}
+            for k in set(a) | set(b):
+                (pa, na), (pb, nb) = a.get(k, (0, 0)), b.get(k, (0, 0))
+                if na == nb:
+                    net = na
+                elif isinstance(na, int) and isinstance(nb, int):
+                    net = max(na, nb)
+                else:  # (tapesize._max takes 0 for the smaller, which a net below 0 is not)
+                    net = ir.Call("max", (as_expr(na), as_expr(nb)))
+                out[k] = (_max(pa, pb), net)
+            return out
         return super().stmt_count(s)
 
     def _popping_loop(self, s):
