@@ -201,8 +201,10 @@ class Reverse(RecordingAnalysis, SplitSweeps):
         an array the reverse sweep reads the old value of, when nothing writes into any array:
         the old array object is then kept by a second name (``s_old = s``) rather than copied
         onto the tape and back. Not in split mode, whose two sweeps are two functions that
-        share only the tapes."""
-        if split or self.stored:
+        share only the tapes, nor where arrays swap names (``a, b = b, a``): a name bound to a
+        second name of an array is not an array the function owns to the rebinding analysis,
+        so a derivative of the VJP (reverse over reverse, a Hessian) would refuse the swap."""
+        if split or self.stored or self.rebind:
             return {}
         out = {}
         for s in self.fn.body:
