@@ -401,3 +401,18 @@ def test_margin_guards_finite_differences():
     seed = next(s for s in range(10000) if abs(p.args(s)[0] - 0.5) < 1e-3)
     o = progen.check_program(p, seed=seed)
     assert o.status == "pass" and o.sympy_used and not o.fd_used
+
+
+def test_sympy_bridge_refuses_expressions_nested_past_the_recursion_limit():
+    """A data-sized program (fuzz seed 9600000: a row loop feeding each value into the next)
+    makes an expression SymPy's recursive `diff` cannot walk. The bridge refuses it as too large
+    (was a raw RecursionError, which the fuzzer counted as a failure), and the harness then
+    checks s2sad against finite differences, which agree."""
+    from s2sad.check import to_sympy
+    from s2sad.errors import UnsupportedSyntaxError
+    program = progen.from_seed(9600000, data=True)
+    f, args, _ = progen._evaluate(program, 9600000)
+    with pytest.raises(UnsupportedSyntaxError, match="recursion limit; too large"):
+        to_sympy(f, args, progen.ARGNUMS, max_size=50 * progen.SYMPY_MAX_SIZE).derivative()
+    o = progen.check_program(program, seed=9600000)
+    assert o.status == "pass" and o.fd_used, o

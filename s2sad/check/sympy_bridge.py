@@ -1446,6 +1446,12 @@ class SympyTranslation:
         """Per differentiated argument, d output / d argument from ``sympy.diff``, evaluated at the
         point: the gradient (argument's shape) for a scalar output, the Jacobian
         (``out_shape + arg_shape``) otherwise."""
+        try:
+            return self._derivative(dps)
+        except RecursionError:
+            raise _too_deep("the function") from None
+
+    def _derivative(self, dps):
         ev = Evaluator(self.point, precise=True, dps=dps)
         res = []
         for syms in self.symbols:
@@ -1508,6 +1514,15 @@ def _flat_leaves(v):
     return [v]
 
 
+def _too_deep(name):
+    """SymPy walks expressions recursively: one nested deeper than Python's recursion limit (a
+    long loop that feeds each value into the next) cannot be translated or differentiated."""
+    return UnsupportedSyntaxError(
+        f"check_sympy: an expression of {name} is nested deeper than Python's recursion limit; "
+        "too large to differentiate symbolically (check it with finite differences, or on "
+        "fewer loop iterations)")
+
+
 def to_sympy(fun, args, argnums=0, max_steps=200_000, max_size=20_000):
     """Translate ``fun`` at the point ``args`` into SymPy expressions of the differentiated
     arguments (see the module docstring for what is translated and how)."""
@@ -1533,16 +1548,19 @@ def to_sympy(fun, args, argnums=0, max_steps=200_000, max_size=20_000):
         else:
             call_args.append(_concrete_arg(a))
     interp = Interpreter(program, Evaluator(point), max_steps=max_steps, max_size=max_size)
-    value = interp.call(key, call_args)
-    leaves = _flat_leaves(value)
-    for leaf in leaves:
-        if _is_sym(leaf) and max_size is not None:
-            n = tree_size(leaf, limit=max_size)
-            if n > max_size:
-                raise UnsupportedSyntaxError(
-                    f"check_sympy: the output expression of {pyfn.__name__} has more than "
-                    f"{max_size} nodes (as a tree); too large to differentiate symbolically "
-                    "(raise max_size)")
+    try:
+        value = interp.call(key, call_args)
+        leaves = _flat_leaves(value)
+        for leaf in leaves:
+            if _is_sym(leaf) and max_size is not None:
+                n = tree_size(leaf, limit=max_size)
+                if n > max_size:
+                    raise UnsupportedSyntaxError(
+                        f"check_sympy: the output expression of {pyfn.__name__} has more than "
+                        f"{max_size} nodes (as a tree); too large to differentiate symbolically "
+                        "(raise max_size)")
+    except RecursionError:
+        raise _too_deep(pyfn.__name__) from None
     out = value
     scalar = not isinstance(out, (tuple, np.ndarray))
     if scalar:
