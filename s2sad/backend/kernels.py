@@ -63,6 +63,34 @@ _ROW_OPS = (("max", "maximum"), ("min", "minimum"), ("prod", "product"), ("sum",
 
 _LAST_OPS = {op for op, _ in _ROW_OPS} | {"count"}
 
+
+# np.matmul of stacks of matrices, and the two products matmul's adjoints take with a swapped
+# stack: BLAS reads each matrix of the swapped stack transposed, so it is never copied
+_MATMUL3 = '''
+def {name}(a, b):
+    """{doc}:
+    a stack of one matrix is broadcast against the other."""
+    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
+        raise ValueError("matmul: the stacks of matrices have different lengths")
+    a = np.ascontiguousarray(a)  # (np.dot is fastest on contiguous matrices)
+    b = np.ascontiguousarray(b)
+    out = np.empty((max(a.shape[0], b.shape[0]), {n}, {m}), dtype=np.float64)
+    for s in range(out.shape[0]):
+        m = np.dot(a[min(s, a.shape[0] - 1)]{left}, b[min(s, b.shape[0] - 1)]{right})
+        for i in range(m.shape[0]):  # (not out[s] = m: see _COPY_LOOPS)
+            for j in range(m.shape[1]):
+                out[s, i, j] = m[i, j]
+    return out
+'''
+_MATMUL3_FORMS = (
+    ("_matmul3", "np.matmul of two stacks of matrices, (s, n, k) @ (s, k, m) -> (s, n, m)",
+     "a.shape[1]", "b.shape[2]", "", ""),
+    ("_matmul3_tn", "np.matmul(np.swapaxes(a, -1, -2), b), (s, k, n) and (s, k, m) -> (s, n, m)",
+     "a.shape[2]", "b.shape[2]", ".T", ""),
+    ("_matmul3_nt", "np.matmul(a, np.swapaxes(b, -1, -2)), (s, n, k) and (s, m, k) -> (s, n, m)",
+     "a.shape[1]", "b.shape[1]", "", ".T"),
+)
+
 KERNELS = {
     **{f"_{op}_axis": _ROWS.format(op=op, what=what) for op, what in _ROW_OPS if op != "sum"},
     **{f"_{op}_last": _LAST.format(op=op, what=what) for op, what in _ROW_OPS},
@@ -101,50 +129,8 @@ def _var_all(x, ddof):
     """np.var(x, ddof=ddof): the sum of squared deviations from the mean over (size - ddof)."""
     return np.sum((x - np.mean(x)) ** 2) / (x.size - ddof)
 ''',
-    "_matmul3": '''
-def _matmul3(a, b):
-    """np.matmul of two stacks of matrices, (s, n, k) @ (s, k, m) -> (s, n, m); a stack of
-    one matrix is broadcast against the other."""
-    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
-        raise ValueError("matmul: the stacks of matrices have different lengths")
-    a = np.ascontiguousarray(a)  # (np.dot is fastest on contiguous matrices)
-    b = np.ascontiguousarray(b)
-    out = np.empty((max(a.shape[0], b.shape[0]), a.shape[1], b.shape[2]), dtype=np.float64)
-    for s in range(out.shape[0]):
-        m = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)])
-        for i in range(m.shape[0]):  # (not out[s] = m: see _COPY_LOOPS)
-            for j in range(m.shape[1]):
-                out[s, i, j] = m[i, j]
-    return out
-''',
-    "_matmul3_tn": '''
-def _matmul3_tn(a, b):
-    """np.matmul(np.swapaxes(a, -1, -2), b) for stacks of matrices, (s, k, n) and (s, k, m)
-    -> (s, n, m): BLAS reads each a[s] transposed, so the swapped stack is never copied; a
-    stack of one matrix is broadcast against the other."""
-    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
-        raise ValueError("matmul: the stacks of matrices have different lengths")
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    out = np.empty((max(a.shape[0], b.shape[0]), a.shape[2], b.shape[2]), dtype=np.float64)
-    for s in range(out.shape[0]):
-        out[s] = np.dot(a[min(s, a.shape[0] - 1)].T, b[min(s, b.shape[0] - 1)])
-    return out
-''',
-    "_matmul3_nt": '''
-def _matmul3_nt(a, b):
-    """np.matmul(a, np.swapaxes(b, -1, -2)) for stacks of matrices, (s, n, k) and (s, m, k)
-    -> (s, n, m): BLAS reads each b[s] transposed, so the swapped stack is never copied; a
-    stack of one matrix is broadcast against the other."""
-    if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
-        raise ValueError("matmul: the stacks of matrices have different lengths")
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
-    out = np.empty((max(a.shape[0], b.shape[0]), a.shape[1], b.shape[1]), dtype=np.float64)
-    for s in range(out.shape[0]):
-        out[s] = np.dot(a[min(s, a.shape[0] - 1)], b[min(s, b.shape[0] - 1)].T)
-    return out
-''',
+    **{name: _MATMUL3.format(name=name, doc=doc, n=n, m=m, left=left, right=right)
+       for name, doc, n, m, left, right in _MATMUL3_FORMS},
     "_unbroadcast3_mul": '''
 def _unbroadcast3_mul(a, b, like):
     """_unbroadcast3(a * b, like) for 3-d a and b: the product summed back to the shape of
