@@ -327,7 +327,10 @@ def use_kernels(fn, module_globals):
     rw = _Rewrite(fn, module_globals)
     for s in ir.walk_stmts(fn.body):
         _map_stmt(s, rw.expr)
-    return rw.used
+    # those still called (no kernel calls another): a swapped stack's view made for an operand
+    # and then read in place by _matmul3_tn/_nt is not printed unused
+    return {e.func for s in ir.walk_stmts(fn.body) for r in ir.stmt_roots(s) for e in ir.walk_expr(r)
+            if isinstance(e, ir.Call) and e.func in rw.used}
 
 
 def _map_stmt(s, f):
