@@ -79,13 +79,19 @@ def profile(g, args, repeats=30):
     timed = glob[name]
     call_args = list(args) + [np.float64(1.0)] + [np.zeros_like(args[k]) for k in c.inout]
     timed(*[np.float64(a) if type(a) is float else a for a in call_args])  # compile
-    per = []
+    raw, reads = [], []
     for _ in range(repeats):
         zeros = [np.zeros_like(args[k]) for k in c.inout]
         timed(*[np.float64(a) if type(a) is float else a for a in list(args) + [np.float64(1.0)]], *zeros)
-        read = stamps[n + 1] - stamps[n]
-        per.append(np.maximum(np.diff(stamps[:n + 1]) - read, 0.0))
-    per = np.median(np.array(per), axis=0)
+        reads.append(stamps[n + 1] - stamps[n])
+        raw.append(np.diff(stamps[:n + 1]))
+    raw = np.median(np.array(raw), axis=0)
+    # Each interval holds one clock read; take the median read off.  Where every statement is
+    # shorter than a read (tiny inputs), that leaves nothing, and the raw intervals are reported.
+    per = np.maximum(raw - float(np.median(reads)), 0.0)
+    below = not per.sum()
+    if below:
+        per = raw
     total = float(per.sum())
     groups = {}
     for (user, sweep), t in zip(labels, per):
@@ -93,7 +99,8 @@ def profile(g, args, repeats=30):
     rows = sorted(({"line": u, "sweep": s, "median_s": t, "share": t / total if total else 0.0}
                    for (u, s), t in groups.items()), key=lambda r: -r["median_s"])
     sweeps = {s: sum(r["median_s"] for r in rows if r["sweep"] == s) for s in ("forward", "reverse")}
-    return {"total_s": total, "sweeps": sweeps, "lines": rows, "repeats": repeats}
+    return {"total_s": total, "sweeps": sweeps, "lines": rows, "repeats": repeats,
+            "below_clock_resolution": below}
 
 
 def print_profile(rec, top=8):
@@ -104,7 +111,9 @@ def print_profile(rec, top=8):
     sw = rec["sweeps"]
     print(f"where the time goes (clock reads around each statement of the jitted derivative, "
           f"median of {rec['repeats']}): {tot * 1e3:.3f} ms in all, forward sweep "
-          f"{sw['forward'] / tot:.0%}, reverse sweep {sw['reverse'] / tot:.0%}" if tot else
+          f"{sw['forward'] / tot:.0%}, reverse sweep {sw['reverse'] / tot:.0%}"
+          + (" (each statement shorter than a clock read: raw intervals)"
+             if rec.get("below_clock_resolution") else "") if tot else
           "where the time goes: nothing measured")
     for r in rec["lines"][:top]:
         print(f"  {r['share']:>5.0%} {r['median_s'] * 1e3:8.3f} ms  {r['sweep']:<8} {r['line'][:90]}")
