@@ -233,3 +233,23 @@ def calls_with_growing_count(w):
         a[0] = float(i * 7)
         total += count_from_contents(w, a)
     return total
+
+
+def clamp_when_mean_high(w, p):
+    """Its branch test reads all of ``w`` (``np.mean``) before the branch writes into ``w``:
+    its reverse sweep must take the branch its forward sweep took, not test again what the
+    write left (fuzz seed 9800046)."""
+    if np.mean(w) > 0.25:
+        w[2] = -0.5
+    return p
+
+
+def mean_tested_writes(x, v):
+    s = x
+    a = np.zeros(3)
+    for k in range(2):
+        s *= math.cos(x)
+        for j in range(4):
+            a[1] += v[0]
+            clamp_when_mean_high(a, x)
+    return s + np.sum(a * v)

@@ -42,9 +42,12 @@ CASES = [
     # its reverse sweep reads arrays its forward sweep made (views, perhaps): joint mode
     (C.calls_slice_writer, lambda: (np.linspace(-0.7, 0.8, 9),), "shift_slice:joint"),
     (C.calls_effectful, lambda: (np.array([0.4, -0.7]), _rows(150, 1, 6)), "reads_what_a_call_wrote:joint"),
+    (C.mean_tested_writes, lambda: (-0.47298, np.array([0.962112, -1.363963, 0.196796])),
+     "clamp_when_mean_high"),
 ]
 IDS = ["writes_into_argument", "caller_writes_after", "under_branches", "same_array_twice",
-       "nested_helpers", "while_loop_helper", "rebinds_parameter", "tuple_result", "array_result", "count_read_from_contents", "result_is_next_argument", "checkpointed_loop", "slice_write", "faint_result_of_a_call_with_effects"]
+       "nested_helpers", "while_loop_helper", "rebinds_parameter", "tuple_result", "array_result", "count_read_from_contents", "result_is_next_argument", "checkpointed_loop", "slice_write", "faint_result_of_a_call_with_effects",
+       "branch_test_reads_the_array_it_writes"]
 
 
 @pytest.mark.parametrize("jit", BACKENDS)

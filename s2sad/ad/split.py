@@ -173,9 +173,9 @@ class SplitSweeps:
                 continue
             if not set(ir.expr_vars(s.value)) <= stable:
                 continue
-            if any(isinstance(e, ir.Load) and isinstance(e.array, ir.Var) and e.array.name in writes
-                   for e in ir.walk_expr(s.value)):
-                continue
+            if _reads_contents(s.value, writes):
+                continue  # ``np.mean(w) > 0.25`` where the helper writes into ``w``: h_rev
+                # would read what the helper left there, not what it read
             stable.add(v)
             recipes[v] = s
         return recipes
@@ -220,9 +220,8 @@ class SplitSweeps:
         # caller made room (a caller's store is no assignment): only shapes and numbers
         for pair in c.values():
             for n in pair:
-                if isinstance(n, ir.Expr) and any(
-                        isinstance(e, ir.Load) and isinstance(e.array, ir.Var)
-                        and isinstance(self.types.get(e.array.name), Array) for e in ir.walk_expr(n)):
+                if isinstance(n, ir.Expr) and _reads_contents(n, {
+                        v for v in ir.expr_vars(n) if isinstance(self.types.get(v), Array)}):
                     return None
         return {k: v for k, v in c.items() if k in ("f", "i")}
 
@@ -280,6 +279,19 @@ class SplitSweeps:
             out.append(self.accumulate(a, ir.TupleGet(r, j), self.types[a.name], s.loc))
         self.result_types[r.name] = Tuple(tuple(self.types[call.args[k].name] for k in returned)
                                           + tuple(self.back_types(info.split.rev_back)))
+
+
+def _reads_contents(e, arrays):
+    """Whether evaluating ``e`` reads the elements of an array in ``arrays`` (``w[i]``,
+    ``np.mean(w)``, ``w @ w``, ``w * 2``), not only its shape (``w.shape``, ``w.size``,
+    ``w.ndim``, which element writes leave as they are)."""
+    if isinstance(e, ir.Var):
+        return e.name in arrays
+    if isinstance(e, ir.Attr) and e.name in ("shape", "size", "ndim", "dtype"):
+        return False
+    if isinstance(e, ir.Call) and e.func == "len":
+        return False
+    return any(_reads_contents(c, arrays) for c in ir.sub_exprs(e))
 
 
 def _recordable(t):
