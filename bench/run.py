@@ -486,6 +486,124 @@ def _child_first_call(name, probe_first):
     print(json.dumps(out))
 
 
+def _child_hand_first_call(name):
+    """Run in a fresh process: the first call of bench/handwritten.py's @njit gradient, which
+    is what Numba itself needs to compile the same derivative written by hand (its start-up
+    included, as in s2sad's cold first call). Prints one JSON line."""
+    import numba  # noqa: F401
+
+    from bench.handwritten import HAND
+    from bench.problems import make_inputs
+
+    args = make_inputs(name)
+    c0, t0 = time.process_time(), time.perf_counter()
+    HAND[name](*args)
+    print(json.dumps({"first_call_s": time.perf_counter() - t0,
+                      "first_call_cpu_s": time.process_time() - c0}))
+
+
+def _run_child(cmd, env):
+    """The last JSON line a child process prints, with its wall time; or {"error": ...}."""
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, cwd=str(REPO))
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        return {"error": ((p.stderr or p.stdout).strip().splitlines() or ["?"])[-1]}
+    rec = json.loads(p.stdout.strip().splitlines()[-1])
+    rec["process_wall_s"] = wall
+    return rec
+
+
+def _child_examples(names=None):
+    """Run in a fresh process with empty caches: examples/demo.py --jit, one row at a time
+    (an example in one mode). Each derivative's first call is timed on its own: s2sad making
+    its module, then the first call of the generated @njit function (Numba's compilation of it
+    and of the helpers it calls). Prints one JSON line."""
+    import numba  # noqa: F401
+
+    import s2sad.api as api
+
+    firsts = []  # (module path, seconds, cpu seconds) of each derivative's first call
+    build, guard = api.Transform._build, api._jit_guard
+
+    def timed_build(self, *a, **k):
+        c0, t0 = time.process_time(), time.perf_counter()
+        c = build(self, *a, **k)
+        c.bench_made = (time.perf_counter() - t0, time.process_time() - c0)
+        return c
+
+    def timed_guard(func, path, src, fn):
+        call = guard(func, path, src, fn)
+        first = []
+
+        def timed(*a):
+            if first:
+                return call(*a)
+            c0, t0 = time.process_time(), time.perf_counter()
+            try:
+                return call(*a)
+            finally:
+                first.append(1)
+                firsts.append((str(path), time.perf_counter() - t0, time.process_time() - c0))
+        timed.dispatcher = call.dispatcher
+        return timed
+
+    api.Transform._build, api._jit_guard = timed_build, timed_guard
+    made = {}
+    real_compiled = api.Transform.compiled_types
+
+    def compiled_types(self, *a, **k):
+        c = real_compiled(self, *a, **k)
+        if hasattr(c, "bench_made"):
+            made[str(c.path)] = c.bench_made
+        return c
+
+    api.Transform.compiled_types = compiled_types
+    sys.path.insert(0, str(REPO / "examples"))
+    import demo
+
+    rows = []
+    c_all, t_all = time.process_time(), time.perf_counter()
+    for name in names or demo.EXAMPLES:
+        for mode in demo.MODES:
+            n0 = len(firsts)
+            c0, t0 = time.process_time(), time.perf_counter()
+            err, _, note = demo.run(name, mode, False, True)
+            each = [{"module": Path(p).name, "s": s + made.get(p, (0.0, 0.0))[0],
+                     "cpu_s": c + made.get(p, (0.0, 0.0))[1]} for p, s, c in firsts[n0:]]
+            rows.append({"example": name, "mode": mode, "s": time.perf_counter() - t0,
+                         "cpu_s": time.process_time() - c0, "derivatives": each,
+                         "ok": err is not None and err < demo.TOLERANCE, "note": note})
+    print(json.dumps({"rows": rows, "total_s": time.perf_counter() - t_all,
+                      "total_cpu_s": time.process_time() - c_all}))
+
+
+def measure_examples(names=None):
+    """examples/demo.py --jit in a fresh process with empty caches (issue 12's "cold" demo);
+    ``names``: some of the examples only."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-examples"]
+    with tempfile.TemporaryDirectory(prefix="s2sad-bench-") as cache:
+        return _run_child(cmd + ([",".join(names)] if names else []),
+                          dict(os.environ, S2SAD_CACHE_DIR=cache, NUMBA_CACHE_DIR=cache))
+
+
+def print_examples(rec, clock):
+    print()
+    print("== examples/demo.py --jit, a fresh process with empty caches: each row's first calls ==")
+    if "error" in rec:
+        print(f"ERROR {rec['error']}")
+        return
+    key = "cpu_s" if clock == "cpu" else "s"
+    print(f"{'example':<14}{'mode':<9}{'row':>11}  each derivative's first call (making it + Numba "
+          f"compiling it)")
+    for r in rec["rows"]:
+        each = ", ".join(f"{d['module'].split('_jit_')[0]} {_fmt_time(d[key])}" for d in r["derivatives"])
+        print(f"{r['example']:<14}{r['mode']:<9}{_fmt_time(r[key]):>11}  {each or '-'}"
+              f"{'' if r['ok'] else '  FAIL'}{'  ' + r['note'] if r['note'] else ''}")
+    print(f"all rows: {_fmt_time(rec['total_' + key])} ({clock}), the finite-difference checks "
+          f"included; the first derivative's first call includes Numba's own start-up")
+
+
 def measure_first_calls(name):
     """cold: a fresh process with an empty S2SAD_CACHE_DIR. warm: another fresh process with the
     same directory, so the generated module and Numba's on-disk cache are found. warm_after_init:
@@ -498,17 +616,15 @@ def measure_first_calls(name):
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child-first-call", name]
             if which == "warm_after_init":
                 cmd.append("--probe-first")
-            t0 = time.perf_counter()
-            p = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, cwd=str(REPO))
-            wall = time.perf_counter() - t0
-            if p.returncode != 0:
-                out[which] = {"error": ((p.stderr or p.stdout).strip().splitlines() or ["?"])[-1]}
-                continue
-            rec = json.loads(p.stdout.strip().splitlines()[-1])
-            rec["process_wall_s"] = wall
-            out[which] = rec
+            out[which] = _run_child(cmd, env)
         out["cache_files"] = sorted(str(q.relative_to(cache)) for q in Path(cache).rglob("*")
                                     if q.is_file())
+    from bench.handwritten import HAND
+    if name in HAND:  # the floor: Numba compiling the same gradient written by hand
+        with tempfile.TemporaryDirectory(prefix="s2sad-bench-") as cache:
+            out["hand_cold"] = _run_child([sys.executable, str(Path(__file__).resolve()),
+                                           "--child-hand-first-call", name],
+                                          dict(os.environ, S2SAD_CACHE_DIR=cache, NUMBA_CACHE_DIR=cache))
     return out
 
 
@@ -914,6 +1030,11 @@ def print_problem(name, rec):
                          f"{warm['differentiated']} function(s), loaded {warm['loaded']} module(s), "
                          f"s2sad's own time {_fmt_time(_fc(warm, 's2sad_own', clock))} (cold: "
                          f"{_fmt_time(_fc(cold, 's2sad_own', clock))})")
+            hand = fc.get("hand_cold", {})
+            if "first_call_s" in hand:
+                c, h = _fc(cold, "first_call", clock), _fc(hand, "first_call", clock)
+                line += (f"; the hand-written @njit gradient's first call in a fresh process (Numba "
+                         f"alone, its start-up included): {_fmt_time(h)}, s2sad cold {c / h:.2f}x that")
             print(line + f"; import numba + s2sad {_fmt_time(imp)} (wall) not counted "
                   "(a first call here: making the derivative, its first call and the entry's)")
         else:
@@ -937,7 +1058,7 @@ def print_problem(name, rec):
             print(line)
 
 
-def evaluate_targets(results, overhead=None):
+def evaluate_targets(results, overhead=None, examples=None, clock="cpu"):
     out = []
 
     def target(what, problem, value, limit, unit=""):
@@ -996,6 +1117,19 @@ def evaluate_targets(results, overhead=None):
         if after:
             target("warm 1st call after Numba's start-up <= 50 ms", name,
                    _fc(after, "first_call", rec.get("clock", "cpu")), 0.05, "s")
+    for name, rec in results.items():
+        fc = rec.get("first_call", {})
+        cold, hand = fc.get("cold", {}), fc.get("hand_cold", {})
+        if "first_call_s" in cold and "first_call_s" in hand:
+            target("cold first call <= 1.5x the hand-written @njit's", name,
+                   _fc(cold, "first_call", clock) / _fc(hand, "first_call", clock), 1.5, "x")
+    if examples and "rows" in examples:
+        key = "cpu_s" if clock == "cpu" else "s"
+        for r in examples["rows"]:
+            for d in r["derivatives"]:
+                target("cold first call <= 2 s per derivative of the examples",
+                       f"{d['module'].split('_jit_')[0]}/{r['mode'][:3]}", d[key], 2.0, "s")
+        target("examples/demo.py --jit cold <= 10 s", "demo", examples["total_" + key], 10.0, "s")
     tp = results.get("lorenz", {}).get("tape")
     if tp and "floats_per_iter" in tp:
         target("Lorenz tape <= 3 floats per step", "lorenz",
@@ -1014,7 +1148,7 @@ def print_targets(targets):
             status = "MET" if t["met"] else "NOT MET"
             val = _fmt_time(v) if t["unit"] == "s" else f"{v:.2f} {t['unit']}"
         lim = _fmt_time(t["limit"]) if t["unit"] == "s" else f"{t['limit']:g} {t['unit']}"
-        print(f"{status:<13}{t['target']:<55}{t['problem']:<12}{val:>14}  (limit {lim})")
+        print(f"{status:<13}{t['target']:<55}{t['problem']:<17}{val:>14}  (limit {lim})")
 
 
 def machine_info():
@@ -1063,6 +1197,8 @@ def parse(argv):
                    help="comma-separated peers to try")
     p.add_argument("--no-subprocess", action="store_true",
                    help="skip the first-call measurements in fresh processes")
+    p.add_argument("--no-examples", action="store_true",
+                   help="skip examples/demo.py --jit in a fresh process with empty caches")
     p.add_argument("--no-tape", action="store_true", help="skip the tape high-water trace")
     p.add_argument("--no-overhead", action="store_true",
                    help="skip the per-call overhead of tiny functions' gradients")
@@ -1092,6 +1228,7 @@ def parse(argv):
     opts.gen_repeats = 3 if opts.quick else 7
     opts.subprocess = not opts.no_subprocess
     opts.tape = not opts.no_tape
+    opts.examples = opts.subprocess and not opts.no_examples
     opts.overhead = not opts.no_overhead
     opts.source_gen = not opts.no_source_gen
     return opts
@@ -1101,6 +1238,13 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if "--child-first-call" in argv:
         _child_first_call(argv[argv.index("--child-first-call") + 1], "--probe-first" in argv)
+        return 0
+    if "--child-examples" in argv:
+        rest = argv[argv.index("--child-examples") + 1:]
+        _child_examples(rest[0].split(",") if rest and not rest[0].startswith("-") else None)
+        return 0
+    if "--child-hand-first-call" in argv:
+        _child_hand_first_call(argv[argv.index("--child-hand-first-call") + 1])
         return 0
     opts = parse(argv)
     peers_wanted = [] if opts.no_peers else [s.strip() for s in opts.peers.split(",") if s.strip()]
@@ -1117,7 +1261,11 @@ def main(argv=None):
     if opts.overhead:
         _progress("per-call overhead ...")
         overhead = measure_call_overhead(opts)
-    targets = evaluate_targets(results, overhead)
+    examples = None
+    if opts.examples:
+        _progress("examples/demo.py --jit in a fresh process ...")
+        examples = measure_examples()
+    targets = evaluate_targets(results, overhead, examples, opts.clock)
 
     print(f"s2sad benchmark: {machine.get('cpu_model', machine['processor'])}, "
           f"{machine['cpu_count']} CPUs, single-threaded; Python {machine['python']}, "
@@ -1136,11 +1284,14 @@ def main(argv=None):
         print_problem(name, rec)
     if overhead:
         print_call_overhead(overhead)
+    if examples:
+        print_examples(examples, opts.clock)
     print_targets(targets)
 
     out = {"machine": machine, "options": {k: getattr(opts, k) for k in (
         "problems", "quick", "samples", "min_sample_s", "budget_s", "forward_limit", "clock")},
-        "peers": peers_wanted, "problems": results, "call_overhead": overhead, "targets": targets,
+        "peers": peers_wanted, "problems": results, "call_overhead": overhead, "examples": examples,
+        "targets": targets,
         "elapsed_s": time.perf_counter() - t_start}
     Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.json).write_text(json.dumps(out, indent=1, default=str))

@@ -129,3 +129,41 @@ def test_where_the_time_goes_names_the_user_lines():
     shares = [r["share"] for r in rec["lines"]]
     assert rec["total_s"] > 0.0 and 0.5 < sum(shares) < 1.5, shares
     assert any("np.tanh(c @ w)" in r["line"] for r in rec["lines"]), rec["lines"]
+
+
+@pytest.mark.slow
+def test_examples_first_calls_are_timed_one_derivative_at_a_time(capsys):
+    """bench/run.py's examples section: in a fresh process with empty caches, each row of
+    examples/demo.py --jit is run and each derivative's first call is timed on its own (linear's
+    reverse row makes two: the loss's gradient and the layer's VJP); the targets table gets one
+    row per derivative and one for the whole demo."""
+    from bench import run
+    rec = run.measure_examples(["square", "linear"])
+    assert "error" not in rec, rec
+    rows = {(r["example"], r["mode"]): r for r in rec["rows"]}
+    assert set(rows) == {("square", "reverse"), ("square", "forward"), ("linear", "reverse"),
+                         ("linear", "forward")}
+    assert all(r["ok"] for r in rows.values()), rows
+    made = [d["module"].split("_jit_")[0] for d in rows[("linear", "reverse")]["derivatives"]]
+    assert sorted(made) == ["linear", "loss"], made
+    for r in rows.values():
+        assert r["derivatives"] and all(0 < d["cpu_s"] <= r["cpu_s"] * 1.05 for d in r["derivatives"])
+    assert rec["total_cpu_s"] >= sum(r["cpu_s"] for r in rows.values()) * 0.95
+    targets = run.evaluate_targets({}, None, rec, "cpu")
+    per = [t for t in targets if t["target"].startswith("cold first call <= 2 s per derivative")]
+    assert len(per) == sum(len(r["derivatives"]) for r in rows.values())
+    assert any(t["problem"] == "demo" and t["limit"] == 10.0 for t in targets)
+    run.print_examples(rec, "cpu")
+    out = capsys.readouterr().out
+    assert "linear        reverse" in out and "loss " in out
+
+
+@pytest.mark.slow
+def test_hand_written_gradient_first_call_in_a_fresh_process(tmp_path):
+    """The floor s2sad's cold first call is set against: bench/handwritten.py's @njit gradient
+    compiled by Numba in a fresh process."""
+    from bench import run
+    rec = run._run_child([sys.executable, str(REPO / "bench" / "run.py"), "--child-hand-first-call",
+                          "lorenz"], {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert "error" not in rec, rec
+    assert 0 < rec["first_call_cpu_s"] and 0 < rec["first_call_s"] < rec["process_wall_s"]
