@@ -143,7 +143,23 @@ def _unbroadcast3_mul(a, b, like):
             or (a.shape[2] != n2 and a.shape[2] != 1) or (b.shape[2] != n2 and b.shape[2] != 1):
         raise ValueError("operands could not be broadcast together")
     if like.shape[0] == n0 and like.shape[1] == n1 and like.shape[2] == n2:
-        return a * b
+        # nothing to sum: the product, as loops (Numba's `a * b` on 3-d arrays costs ~1 s
+        # of LLVM on a cold first call, these ~0.2 s, and run faster)
+        full = np.empty((n0, n1, n2), dtype=np.float64)
+        for i in range(n0):
+            a_i = a[min(i, a.shape[0] - 1)]
+            b_i = b[min(i, b.shape[0] - 1)]
+            for j in range(n1):
+                a_ij = a_i[min(j, a.shape[1] - 1)]
+                b_ij = b_i[min(j, b.shape[1] - 1)]
+                o = full[i, j]
+                if a.shape[2] == n2 and b.shape[2] == n2:
+                    for k in range(n2):
+                        o[k] = a_ij[k] * b_ij[k]
+                else:
+                    for k in range(n2):
+                        o[k] = a_ij[min(k, a.shape[2] - 1)] * b_ij[min(k, b.shape[2] - 1)]
+        return full
     if (like.shape[0] != n0 and like.shape[0] != 1) or (like.shape[1] != n1 and like.shape[1] != 1) \
             or (like.shape[2] != n2 and like.shape[2] != 1):
         raise ValueError("a product summed back to a shape it was not broadcast from")
@@ -234,7 +250,7 @@ def _solve_stack(a, b):
 
 
 def is_kernel(name):
-    return name in KERNELS or name.startswith(("_einsum_", "_permute_"))
+    return name in KERNELS or name.startswith(("_einsum_", "_permute_", "_elementwise"))
 
 
 def kernel_source(name):
@@ -242,7 +258,142 @@ def kernel_source(name):
         return KERNELS[name]
     if name.startswith("_permute_"):
         return _permute_kernel(name)
+    if name.startswith("_elementwise"):
+        return _ELEMENTWISE[name]
     return _einsum_kernel(name)
+
+
+# ================================================================ elementwise expressions as loops
+
+# An arithmetic expression over float64 arrays of 3 or more dimensions (``_t14_bar * qx +
+# _t14_bar * qx``, ``x[None, :, :] - m``) is, for Numba, an "array expression": a broadcasting
+# loop nest that LLVM optimises (and vectorises) for every combination of strides, about 1 s
+# of CPU per expression on a cold first call (0.04 s at -O0): most of a vectorized GMM
+# gradient's 20 s. The same expression as a loop kernel of its own compiles in ~0.2 s, and
+# runs as fast or faster (its innermost loop is contiguous where no operand is stretched along
+# the last axis). Each kernel is named by a hash of the expression it computes.
+ELEMENTWISE_MIN_NDIM = 3
+_EW_OPS = frozenset({"+", "-", "*", "/", "**"})
+_EW_FUNCS = frozenset({"np.exp", "np.log", "np.sin", "np.cos", "np.tan", "np.tanh", "np.sqrt",
+                       "np.abs", "np.arctan", "np.log1p", "np.expm1", "np.sinh", "np.cosh"})
+_ELEMENTWISE = {}  # kernel name -> its source
+
+
+def _elementwise_template(e, leaf):
+    """``e`` as a scalar expression text with ``{k}`` for its k-th operand (``leaf(x)`` gives
+    an operand's number, or None to refuse), or None where ``e`` is not elementwise arithmetic."""
+    if isinstance(e, ir.BinOp) and e.op in _EW_OPS:
+        a, b = _elementwise_template(e.left, leaf), _elementwise_template(e.right, leaf)
+        return None if a is None or b is None else f"({a} {e.op} {b})"
+    if isinstance(e, ir.UnaryOp) and e.op == "-":
+        a = _elementwise_template(e.operand, leaf)
+        return None if a is None else f"(-{a})"
+    if isinstance(e, ir.Call) and e.func in _EW_FUNCS and len(e.args) == 1 and not e.kwargs:
+        a = _elementwise_template(e.args[0], leaf)
+        return None if a is None else f"{e.func}({a})"
+    if isinstance(e, ir.Const) and type(e.value) in (int, float):
+        return repr(e.value)
+    k = leaf(e)
+    return None if k is None else "{" + str(k) + "}"
+
+
+def elementwise_into_kernel(op, template, kinds, ndim):
+    """The name of the loop kernel doing ``t op= template`` in place (``t`` a float64 array of
+    ``ndim`` dimensions; the operands, as for ``elementwise_kernel``, broadcast to ``t``'s
+    shape, which NumPy checks and Numba's in-place operators do not), its source made."""
+    import hashlib
+    key = f"{ndim}:{op}:{''.join(kinds)}:{template}"
+    name = f"_elementwise{ndim}_into_" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    if name in _ELEMENTWISE:
+        return name
+    params = [f"x{k}" if kind == "a" else f"s{k}" for k, kind in enumerate(kinds)]
+    arrays = [p for p in params if p.startswith("x")]
+    last = ndim - 1
+    lines = [f'    """t {op}= {template.format(*params)} in place, for float64 arrays of {ndim} '
+             'dimensions broadcast to t\'s shape, as loops."""']
+    bad = " or ".join(f"({a}.shape[{d}] != t.shape[{d}] and {a}.shape[{d}] != 1)"
+                      for d in range(ndim) for a in arrays)
+    if bad:
+        lines.append(f"    if {bad}:")
+        lines.append('        raise ValueError("an in-place update (a += b) whose right side does not '
+                     'broadcast to the shape of the array updated")')
+    lines.append(f"    full = {' and '.join(f'{a}.shape[{last}] == t.shape[{last}]' for a in arrays) or 'True'}")
+    idx = "ijklmnop"
+    ind = "    "
+    cur = {a: a for a in arrays}
+    tcur = "t"
+    for d in range(last):
+        i = idx[d]
+        lines.append(f"{ind}for {i} in range(t.shape[{d}]):")
+        ind += "    "
+        for a in arrays:
+            sub = f"{a}_{idx[:d + 1]}"
+            lines.append(f"{ind}{sub} = {cur[a]}[min({i}, {a}.shape[{d}] - 1)]")
+            cur[a] = sub
+        lines.append(f"{ind}t_{idx[:d + 1]} = {tcur}[{i}]")
+        tcur = f"t_{idx[:d + 1]}"
+    k = idx[last]
+    fast = template.format(*[f"{cur[p]}[{k}]" if p in cur else p for p in params])
+    slow = template.format(*[f"{cur[p]}[min({k}, {p}.shape[{last}] - 1)]" if p in cur else p
+                             for p in params])
+    lines.append(f"{ind}if full:")
+    lines.append(f"{ind}    for {k} in range(t.shape[{last}]):")
+    lines.append(f"{ind}        {tcur}[{k}] {op}= {fast}")
+    lines.append(f"{ind}else:")
+    lines.append(f"{ind}    for {k} in range(t.shape[{last}]):")
+    lines.append(f"{ind}        {tcur}[{k}] {op}= {slow}")
+    _ELEMENTWISE[name] = f"\ndef {name}(t, {', '.join(params)}):\n" + "\n".join(lines) + "\n"
+    return name
+
+
+def elementwise_kernel(template, kinds, ndim):
+    """The name of the loop kernel computing ``template`` (operands ``{k}``; ``kinds[k]`` "a"
+    for a float64 array of ``ndim`` dimensions, "s" for a float64 number), its source made."""
+    import hashlib
+    key = f"{ndim}:{''.join(kinds)}:{template}"
+    name = f"_elementwise{ndim}_" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    if name in _ELEMENTWISE:
+        return name
+    params = [f"x{k}" if kind == "a" else f"s{k}" for k, kind in enumerate(kinds)]
+    arrays = [p for p in params if p.startswith("x")]
+    shown = template.format(*params)
+    last = ndim - 1
+    lines = [f'    """{shown} over float64 arrays of {ndim} dimensions, broadcast as NumPy does, as loops."""']
+    for d in range(ndim):
+        lines.append(f"    n{d} = 1")
+        lines += [f"    if {a}.shape[{d}] != 1:\n        n{d} = {a}.shape[{d}]" for a in arrays]
+    bad = " or ".join(f"({a}.shape[{d}] != n{d} and {a}.shape[{d}] != 1)"
+                      for d in range(ndim) for a in arrays)
+    lines.append(f"    if {bad}:")
+    lines.append('        raise ValueError("operands could not be broadcast together")')
+    lines.append(f"    out = np.empty(({', '.join(f'n{d}' for d in range(ndim))}), dtype=np.float64)")
+    lines.append(f"    full = {' and '.join(f'{a}.shape[{last}] == n{last}' for a in arrays)}")
+    idx = "ijklmnop"
+    ind = "    "
+    cur = {a: a for a in arrays}
+    for d in range(last):
+        i = idx[d]
+        lines.append(f"{ind}for {i} in range(n{d}):")
+        ind += "    "
+        for a in arrays:
+            sub = f"{a}_{idx[:d + 1]}"
+            lines.append(f"{ind}{sub} = {cur[a]}[min({i}, {a}.shape[{d}] - 1)]")
+            cur[a] = sub
+    o = f"out[{', '.join(idx[:last])}]"
+    lines.append(f"{ind}o = {o}")
+    k = idx[last]
+    fast = template.format(*[f"{cur[p]}[{k}]" if p in cur else p for p in params])
+    slow = template.format(*[f"{cur[p]}[min({k}, {p}.shape[{last}] - 1)]" if p in cur else p
+                             for p in params])
+    lines.append(f"{ind}if full:")
+    lines.append(f"{ind}    for {k} in range(n{last}):")
+    lines.append(f"{ind}        o[{k}] = {fast}")
+    lines.append(f"{ind}else:")
+    lines.append(f"{ind}    for {k} in range(n{last}):")
+    lines.append(f"{ind}        o[{k}] = {slow}")
+    lines.append("    return out")
+    _ELEMENTWISE[name] = f"\ndef {name}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
+    return name
 
 
 # ================================================================ axes permuted, as a view
@@ -325,8 +476,21 @@ def use_kernels(fn, module_globals):
     """Rewrite ``fn`` (in place; its ``types`` say its variables' types) so that Numba
     compiles every NumPy call in it. Returns the names of the kernels it calls."""
     rw = _Rewrite(fn, module_globals)
+    done = set()
+
+    def updates(block):
+        for k, s in enumerate(block):
+            for b in ir.child_blocks(s):
+                updates(b)
+            new = rw.elementwise_into(s)
+            if new is not None:
+                block[k] = new
+                done.add(id(new))
+
+    updates(fn.body)
     for s in ir.walk_stmts(fn.body):
-        _map_stmt(s, rw.expr)
+        if id(s) not in done:
+            _map_stmt(s, rw.expr)
     # those still called (no kernel calls another): a swapped stack's view made for an operand
     # and then read in place by _matmul3_tn/_nt is not printed unused
     return {e.func for s in ir.walk_stmts(fn.body) for r in ir.stmt_roots(s) for e in ir.walk_expr(r)
@@ -413,15 +577,73 @@ class _Rewrite:
         self.used = set()
 
     def expr(self, e):
+        if isinstance(e, (ir.BinOp, ir.UnaryOp, ir.Call)):
+            out = self.elementwise(e)
+            if out is not None:
+                return out
         call = canonical_call(e) if isinstance(e, (ir.Method, ir.BinOp)) else e
         handler = _HANDLERS.get(call.func) if isinstance(call, ir.Call) else None
         if handler is not None:
             ts = [self.types.of(a) for a in call.args]  # of the expressions as they were
             if all(t is not None for t in ts):
-                out = getattr(self, handler)(ir.map_expr(call, self.expr), ts)
+                # the unbroadcast of a product reads the product as written (not yet a kernel's call)
+                out = self.unbroadcast(call, ts) if handler == "unbroadcast" else \
+                    getattr(self, handler)(ir.map_expr(call, self.expr), ts)
                 if out is not None:
                     return out
         return ir.map_expr(e, self.expr)
+
+    def elementwise(self, e):
+        """``e``, elementwise arithmetic over float64 arrays of one rank >= 3 and float64
+        numbers, as a call of a loop kernel (see ``elementwise_kernel``), or None."""
+        found = self._elementwise_operands(e)
+        if found is None or not found[0].startswith(("(", "np.")):
+            return None
+        template, leaves, kinds, ndim = found
+        name = elementwise_kernel(template, kinds, ndim)
+        return self.kernel(name, *(self.expr(x) for x in leaves))
+
+    def elementwise_into(self, s):
+        """``t += e`` (or ``-=``, ``*=``, ``/=``) of a float64 array ``t`` of rank >= 3 and an
+        elementwise ``e`` of the same rank, as a statement calling a loop kernel that updates
+        ``t`` in place (see ``elementwise_into_kernel``), or None."""
+        if not (isinstance(s, ir.AugAssign) and isinstance(s.target, ir.Var) and s.op in ("+", "-", "*", "/")):
+            return None
+        t = self.types.of(s.target)
+        if not (isinstance(t, Array) and t.dtype == "float64" and t.ndim >= ELEMENTWISE_MIN_NDIM):
+            return None
+        found = self._elementwise_operands(s.value)
+        if found is None or found[3] != t.ndim:
+            return None
+        template, leaves, kinds, ndim = found
+        name = elementwise_into_kernel(s.op, template, kinds, ndim)
+        self.used.add(name)
+        return ir.ExprStmt(ir.Call(name, (s.target,) + tuple(self.expr(x) for x in leaves)), loc=s.loc)
+
+    def _elementwise_operands(self, e):
+        """(template, operands, their kinds, rank) of ``e`` as elementwise arithmetic over
+        float64 arrays of one rank >= 3 and float64 numbers (``e`` itself may be one such
+        array), or None."""
+        leaves, kinds, ndims = [], [], set()
+
+        def leaf(x):
+            if x in leaves:
+                return leaves.index(x)
+            t = self.types.of(x)
+            if isinstance(t, Array) and t.dtype == "float64":
+                kinds.append("a")
+                ndims.add(t.ndim)
+            elif t == F64:
+                kinds.append("s")
+            else:
+                return None
+            leaves.append(x)
+            return len(leaves) - 1
+
+        template = _elementwise_template(e, leaf)
+        if template is None or len(ndims) != 1 or min(ndims) < ELEMENTWISE_MIN_NDIM:
+            return None
+        return template, leaves, kinds, ndims.pop()
 
     def kernel(self, name, *args):
         self.used.add(name)
@@ -530,7 +752,7 @@ class _Rewrite:
             return None
         ta, tb = self.types.of(g.left), self.types.of(g.right)
         if all(isinstance(t, Array) and t.ndim == 3 and t.dtype == "float64" for t in (ta, tb)):
-            return self.kernel("_unbroadcast3_mul", g.left, g.right, like)
+            return self.kernel("_unbroadcast3_mul", self.expr(g.left), self.expr(g.right), self.expr(like))
         return None
 
     def solve(self, call, ts):
