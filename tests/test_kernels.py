@@ -353,3 +353,35 @@ def test_elementwise_in_place_kernels_match_numpy(template, op, ndim, data):
     bigger = tuple(n + 1 for n in full)
     with pytest.raises(ValueError, match="broadcast"):
         jitted(name)(np.zeros(full), rng.normal(size=bigger), x1, s2, x3)
+
+
+def test_elementwise_kernel_with_a_mask_and_integer_counts_matches_numpy():
+    """A max's adjoint as vectorized code gives it, ``g * (x == m) / count``: a comparison as a
+    factor and an integer array as a divisor, NumPy's float64 values."""
+    from s2sad.backend.kernels import elementwise_kernel
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(size=(4, 3, 5)), 1)
+    m = np.max(x, axis=2, keepdims=True)
+    g = rng.normal(size=(4, 3, 1))
+    count = np.sum(x == m, axis=2, keepdims=True)
+    name = elementwise_kernel("(({0} * ({1} == {2})) / {3})", ["a", "a", "a", "a"], 3)
+    got = jitted(name)(g, x, m, count)
+    np.testing.assert_allclose(got, g * (x == m) / count, rtol=1e-15)
+
+
+def test_integer_and_comparison_expressions_stay_numpy_where_a_loop_would_differ():
+    """What the kernels refuse: a comparison that is not a factor (NumPy's bool + bool is a
+    logical or), an integer-only result (NumPy's is an integer array), an integer power."""
+    import s2sad.backend.kernels as K
+    from s2sad import ir
+    from s2sad.ir.types import Array
+    fn = ir.Function("f", ["a", "b", "i"], [], types={"a": Array("float64", 3), "b": Array("float64", 3),
+                                                    "i": Array("int64", 3)})
+    rw = K._Rewrite(fn, {})
+    a, b, i = ir.Var("a"), ir.Var("b"), ir.Var("i")
+    assert rw.elementwise(ir.BinOp("*", a, ir.Compare("==", a, b))) is not None
+    assert rw.elementwise(ir.BinOp("+", ir.Compare("==", a, b), ir.Compare("<", a, b))) is None
+    assert rw.elementwise(ir.Compare("<", a, b)) is None
+    assert rw.elementwise(ir.BinOp("+", i, i)) is None
+    assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("**", i, i))) is None
+    assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("+", i, i))) is not None

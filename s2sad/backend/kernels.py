@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from .. import ir
 from ..analysis.typeinfer import TypeInference
 from ..errors import S2SADError
-from ..ir.types import F64, Array
+from ..ir.types import F64, I64, Array
 from ..primitives import RULES, canonical_call
 from ..primitives.linalg import einsum_subscripts, moved_axes
 from ..primitives.table import axis_of, const_value, keepdims
@@ -279,10 +279,19 @@ _EW_FUNCS = frozenset({"np.exp", "np.log", "np.sin", "np.cos", "np.tan", "np.tan
 _ELEMENTWISE = {}  # kernel name -> its source
 
 
-def _elementwise_template(e, leaf):
+_EW_COMPARE = frozenset({"==", "!=", "<", "<=", ">", ">="})
+
+
+def _elementwise_template(e, leaf, factor=False):
     """``e`` as a scalar expression text with ``{k}`` for its k-th operand (``leaf(x)`` gives
-    an operand's number, or None to refuse), or None where ``e`` is not elementwise arithmetic."""
+    an operand's number, or None to refuse), or None where ``e`` is not elementwise arithmetic.
+    A comparison only as a factor or divisor (``g * (x == m) / n``: NumPy's bool times a number
+    is that number's type, as in a loop; ``b1 + b2`` of bools is a logical or, not 2)."""
     if isinstance(e, ir.BinOp) and e.op in _EW_OPS:
+        f = e.op in ("*", "/")
+        a, b = _elementwise_template(e.left, leaf, f), _elementwise_template(e.right, leaf, f)
+        return None if a is None or b is None else f"({a} {e.op} {b})"
+    if isinstance(e, ir.Compare) and e.op in _EW_COMPARE and factor:
         a, b = _elementwise_template(e.left, leaf), _elementwise_template(e.right, leaf)
         return None if a is None or b is None else f"({a} {e.op} {b})"
     if isinstance(e, ir.UnaryOp) and e.op == "-":
@@ -624,25 +633,32 @@ class _Rewrite:
         """(template, operands, their kinds, rank) of ``e`` as elementwise arithmetic over
         float64 arrays of one rank >= 3 and float64 numbers (``e`` itself may be one such
         array), or None."""
-        leaves, kinds, ndims = [], [], set()
+        leaves, kinds, ndims, dtypes = [], [], set(), set()
 
         def leaf(x):
             if x in leaves:
                 return leaves.index(x)
             t = self.types.of(x)
-            if isinstance(t, Array) and t.dtype == "float64":
+            if isinstance(t, Array) and t.dtype in ("float64", "int64"):
                 kinds.append("a")
                 ndims.add(t.ndim)
-            elif t == F64:
+            elif t in (F64, I64):
                 kinds.append("s")
             else:
                 return None
+            dtypes.add(t.dtype)
             leaves.append(x)
             return len(leaves) - 1
 
+        if isinstance(e, ir.Compare):
+            return None  # a bool array
         template = _elementwise_template(e, leaf)
         if template is None or len(ndims) != 1 or min(ndims) < ELEMENTWISE_MIN_NDIM:
             return None
+        if "float64" not in dtypes and "." not in template.replace("np.", ""):
+            return None  # NumPy's result would be an integer array; the kernel's is float64
+        if "int64" in dtypes and "**" in template:
+            return None  # an integer to a negative integer power: NumPy raises, a loop does not
         return template, leaves, kinds, ndims.pop()
 
     def kernel(self, name, *args):
