@@ -521,7 +521,7 @@ def _child_examples(names=None):
     and of the helpers it calls). Prints one JSON line."""
     import numba  # noqa: F401
 
-    import s2sad.api as api
+    from s2sad import api
 
     firsts = []  # (module path, seconds, cpu seconds) of each derivative's first call
     build, guard = api.Transform._build, api._jit_guard

@@ -277,7 +277,7 @@ def test_elementwise_kernels_match_numpy(template, ndim, data):
     """An arithmetic expression over float64 arrays of 3 or 4 dimensions and a float, as the loop
     kernel ``use_kernels`` gives it: NumPy's values and exact broadcast shape, operands with
     size-1 (and size-0) axes, a view with a step, a Fortran-ordered one."""
-    from s2sad.backend.kernels import elementwise_kernel
+    from s2sad.backend.elementwise import elementwise_kernel
     if not any(f"{{{k}}}" in template for k in (0, 1, 3)):
         template = f"({template} * {{0}})"
     full = tuple(data.draw(st.integers(0 if k == 0 else 1, 4)) for k in range(ndim))
@@ -298,7 +298,7 @@ def test_elementwise_kernels_match_numpy(template, ndim, data):
 
 
 def test_elementwise_kernel_refuses_operands_that_do_not_broadcast():
-    from s2sad.backend.kernels import elementwise_kernel
+    from s2sad.backend.elementwise import elementwise_kernel
     name = elementwise_kernel("({0} * {1})", ["a", "a"], 3)
     with pytest.raises(ValueError, match="broadcast"):
         jitted(name)(np.ones((2, 3, 4)), np.ones((3, 3, 4)))
@@ -335,7 +335,7 @@ def test_gradient_through_elementwise_kernels_matches_finite_differences():
 def test_elementwise_in_place_kernels_match_numpy(template, op, ndim, data):
     """``t op= expression`` as the in-place loop kernel: NumPy's values in ``t`` (a view with a
     step too), operands broadcast to ``t``'s shape, and the shape NumPy refuses refused."""
-    from s2sad.backend.kernels import elementwise_into_kernel
+    from s2sad.backend.elementwise import elementwise_into_kernel
     full = tuple(data.draw(st.integers(1, 4)) for _ in range(ndim))
     one = lambda: tuple(1 if data.draw(st.booleans()) else n for n in full)
     rng = np.random.default_rng(sum(full) + ndim + len(template))
@@ -347,7 +347,7 @@ def test_elementwise_in_place_kernels_match_numpy(template, op, ndim, data):
     name = elementwise_into_kernel(op, template, ["a", "a", "s", "a"], ndim)
     with np.errstate(all="ignore"):
         value = eval(template.format("x0", "x1", "s2", "x3"), {"np": np, "x0": x0, "x1": x1, "s2": s2, "x3": x3})
-        exec(f"want {op}= value", {"want": want, "value": value})
+        exec(f"want {op}= value", {"want": want, "value": value})  # noqa: S102 - the test's own text
         jitted(name)(t, x0, x1, s2, x3)
     np.testing.assert_allclose(base[..., 0], want, rtol=1e-12, atol=1e-12, equal_nan=True)
     bigger = tuple(n + 1 for n in full)
@@ -358,7 +358,7 @@ def test_elementwise_in_place_kernels_match_numpy(template, op, ndim, data):
 def test_elementwise_kernel_with_a_mask_and_integer_counts_matches_numpy():
     """A max's adjoint as vectorized code gives it, ``g * (x == m) / count``: a comparison as a
     factor and an integer array as a divisor, NumPy's float64 values."""
-    from s2sad.backend.kernels import elementwise_kernel
+    from s2sad.backend.elementwise import elementwise_kernel
     rng = np.random.default_rng(5)
     x = np.round(rng.normal(size=(4, 3, 5)), 1)
     m = np.max(x, axis=2, keepdims=True)

@@ -347,6 +347,6 @@ def helper_source(names, decorator="", kernel_decorator=None):
     ``kernel_decorator`` (default: ``decorator``)."""
     table = JIT_HELPERS if decorator else HELPERS
     kdeco = decorator if kernel_decorator is None else kernel_decorator
-    return "\n".join(((kdeco if n in CALLED else decorator) + table[n] if n in table
-                      else kdeco + kernel_source(n)).strip() + "\n\n"
+    return "\n".join(((kdeco if n in CALLED else decorator) + table[n].lstrip("\n") if n in table
+                      else kdeco + kernel_source(n).lstrip("\n")).strip() + "\n\n"
                      for n in sorted(names))
