@@ -51,94 +51,67 @@ def elementwise_into_kernel(op, template, kinds, ndim):
     """The name of the loop kernel doing ``t op= template`` in place (``t`` a float64 array of
     ``ndim`` dimensions; the operands, as for ``elementwise_kernel``, broadcast to ``t``'s
     shape, which NumPy checks and Numba's in-place operators do not), its source made."""
-    key = f"{ndim}:{op}:{''.join(kinds)}:{template}"
-    name = f"_elementwise{ndim}_into_" + hashlib.sha1(key.encode()).hexdigest()[:10]
-    if name in ELEMENTWISE:
-        return name
-    params = [f"x{k}" if kind == "a" else f"s{k}" for k, kind in enumerate(kinds)]
-    arrays = [p for p in params if p.startswith("x")]
-    last = ndim - 1
-    lines = [(f'    """t {op}= {template.format(*params)} in place, for float64 arrays of {ndim} '
-              'dimensions broadcast to t\'s shape, as loops."""')]
-    bad = " or ".join(f"({a}.shape[{d}] != t.shape[{d}] and {a}.shape[{d}] != 1)"
-                      for d in range(ndim) for a in arrays)
-    if bad:
-        lines.append(f"    if {bad}:")
-        lines.append('        raise ValueError("an in-place update (a += b) whose right side does not '
-                     'broadcast to the shape of the array updated")')
-    lines.append(f"    full = {' and '.join(f'{a}.shape[{last}] == t.shape[{last}]' for a in arrays) or 'True'}")
-    idx = "ijklmnop"
-    ind = "    "
-    cur = {a: a for a in arrays}
-    tcur = "t"
-    for d in range(last):
-        i = idx[d]
-        lines.append(f"{ind}for {i} in range(t.shape[{d}]):")
-        ind += "    "
-        for a in arrays:
-            sub = f"{a}_{idx[:d + 1]}"
-            lines.append(f"{ind}{sub} = {cur[a]}[min({i}, {a}.shape[{d}] - 1)]")
-            cur[a] = sub
-        lines.append(f"{ind}t_{idx[:d + 1]} = {tcur}[{i}]")
-        tcur = f"t_{idx[:d + 1]}"
-    k = idx[last]
-    fast = template.format(*[f"{cur[p]}[{k}]" if p in cur else p for p in params])
-    slow = template.format(*[f"{cur[p]}[min({k}, {p}.shape[{last}] - 1)]" if p in cur else p
-                             for p in params])
-    lines.append(f"{ind}if full:")
-    lines.append(f"{ind}    for {k} in range(t.shape[{last}]):")
-    lines.append(f"{ind}        {tcur}[{k}] {op}= {fast}")
-    lines.append(f"{ind}else:")
-    lines.append(f"{ind}    for {k} in range(t.shape[{last}]):")
-    lines.append(f"{ind}        {tcur}[{k}] {op}= {slow}")
-    ELEMENTWISE[name] = f"\ndef {name}(t, {', '.join(params)}):\n" + "\n".join(lines) + "\n"
-    return name
+    return _kernel(op, template, kinds, ndim)
 
 
 def elementwise_kernel(template, kinds, ndim):
     """The name of the loop kernel computing ``template`` (operands ``{k}``; ``kinds[k]`` "a"
-    for a float64 array of ``ndim`` dimensions, "s" for a float64 number), its source made."""
-    key = f"{ndim}:{''.join(kinds)}:{template}"
-    name = f"_elementwise{ndim}_" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    for an array of ``ndim`` dimensions, "s" for a number), its source made."""
+    return _kernel(None, template, kinds, ndim)
+
+
+def _kernel(op, template, kinds, ndim):
+    """A new float64 array (``op`` None) or ``t op=`` in place: the kernel's name, its source
+    made. The operands' rows are taken a dimension at a time (a size-1 axis stays at index 0);
+    the innermost loop indexes plainly where no operand is stretched along the last axis."""
+    into = op is not None
+    key = f"{ndim}:{op or ''}:{''.join(kinds)}:{template}"
+    name = f"_elementwise{ndim}_{'into_' if into else ''}" + hashlib.sha1(key.encode()).hexdigest()[:10]
     if name in ELEMENTWISE:
         return name
     params = [f"x{k}" if kind == "a" else f"s{k}" for k, kind in enumerate(kinds)]
     arrays = [p for p in params if p.startswith("x")]
-    shown = template.format(*params)
     last = ndim - 1
-    lines = [f'    """{shown} over float64 arrays of {ndim} dimensions, broadcast as NumPy does, as loops."""']
-    for d in range(ndim):
-        lines.append(f"    n{d} = 1")
-        lines += [f"    if {a}.shape[{d}] != 1:\n        n{d} = {a}.shape[{d}]" for a in arrays]
-    bad = " or ".join(f"({a}.shape[{d}] != n{d} and {a}.shape[{d}] != 1)"
+    if into:
+        size = [f"t.shape[{d}]" for d in range(ndim)]
+        lines = [(f'    """t {op}= {template.format(*params)} in place, for arrays of {ndim} dimensions '
+                  'broadcast to t\'s shape, as loops."""')]
+        message = "an in-place update (a += b) whose right side does not broadcast to the shape of the array updated"
+    else:
+        size = [f"n{d}" for d in range(ndim)]
+        lines = [(f'    """{template.format(*params)} over arrays of {ndim} dimensions, broadcast as NumPy '
+                  'does, into a new float64 array, as loops."""')]
+        message = "operands could not be broadcast together"
+        for d in range(ndim):
+            lines.append(f"    n{d} = 1")
+            lines += [f"    if {a}.shape[{d}] != 1:\n        n{d} = {a}.shape[{d}]" for a in arrays]
+    bad = " or ".join(f"({a}.shape[{d}] != {size[d]} and {a}.shape[{d}] != 1)"
                       for d in range(ndim) for a in arrays)
-    lines.append(f"    if {bad}:")
-    lines.append('        raise ValueError("operands could not be broadcast together")')
-    lines.append(f"    out = np.empty(({', '.join(f'n{d}' for d in range(ndim))}), dtype=np.float64)")
-    lines.append(f"    full = {' and '.join(f'{a}.shape[{last}] == n{last}' for a in arrays)}")
+    if bad:
+        lines += [f"    if {bad}:", f'        raise ValueError("{message}")']
+    if not into:
+        lines.append(f"    out = np.empty(({', '.join(size)}), dtype=np.float64)")
+    lines.append(f"    full = {' and '.join(f'{a}.shape[{last}] == {size[last]}' for a in arrays) or 'True'}")
     idx = "ijklmnop"
     ind = "    "
     cur = {a: a for a in arrays}
     for d in range(last):
-        i = idx[d]
-        lines.append(f"{ind}for {i} in range(n{d}):")
+        lines.append(f"{ind}for {idx[d]} in range({size[d]}):")
         ind += "    "
         for a in arrays:
             sub = f"{a}_{idx[:d + 1]}"
-            lines.append(f"{ind}{sub} = {cur[a]}[min({i}, {a}.shape[{d}] - 1)]")
+            lines.append(f"{ind}{sub} = {cur[a]}[min({idx[d]}, {a}.shape[{d}] - 1)]")
             cur[a] = sub
-    o = f"out[{', '.join(idx[:last])}]"
-    lines.append(f"{ind}o = {o}")
+    lines.append(f"{ind}o = {'t' if into else 'out'}[{', '.join(idx[:last])}]")
     k = idx[last]
     fast = template.format(*[f"{cur[p]}[{k}]" if p in cur else p for p in params])
     slow = template.format(*[f"{cur[p]}[min({k}, {p}.shape[{last}] - 1)]" if p in cur else p
                              for p in params])
-    lines.append(f"{ind}if full:")
-    lines.append(f"{ind}    for {k} in range(n{last}):")
-    lines.append(f"{ind}        o[{k}] = {fast}")
-    lines.append(f"{ind}else:")
-    lines.append(f"{ind}    for {k} in range(n{last}):")
-    lines.append(f"{ind}        o[{k}] = {slow}")
-    lines.append("    return out")
-    ELEMENTWISE[name] = f"\ndef {name}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
+    store = f"o[{k}] {op}= " if into else f"o[{k}] = "
+    for test, value in ((f"{ind}if full:", fast), (f"{ind}else:", slow)):
+        lines += [test, f"{ind}    for {k} in range({size[last]}):", f"{ind}        {store}{value}"]
+    if not into:
+        lines.append("    return out")
+    head = f"def {name}({'t, ' if into else ''}{', '.join(params)}):"
+    ELEMENTWISE[name] = f"\n{head}\n" + "\n".join(lines) + "\n"
     return name
