@@ -385,3 +385,40 @@ def test_integer_and_comparison_expressions_stay_numpy_where_a_loop_would_differ
     assert rw.elementwise(ir.BinOp("+", i, i)) is None
     assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("**", i, i))) is None
     assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("+", i, i))) is not None
+
+
+# ------------------------------------------------ generated programs of 3-d broadcasting
+
+_safe = st.recursive(
+    st.sampled_from(["x", "y", "z", "0.5", "1.5"]),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(inner, inner).map(lambda t: f"({t[0]} / (1.5 + {t[1]} * {t[1]}))"),
+        inner.map(lambda a: f"(-{a})"),
+        st.tuples(st.sampled_from(["np.tanh", "np.sin", "np.cos"]), inner).map(lambda t: f"{t[0]}({t[1]})"),
+        inner.map(lambda a: f"np.exp(np.tanh({a}))"),
+    ), max_leaves=6)
+
+
+@pytest.mark.slow  # Numba compiles each program drawn (a few kernels each)
+@settings(max_examples=8, deadline=None)
+@given(e1=_safe, e2=_safe, update=st.sampled_from(["+=", "-=", "*="]))
+def test_generated_broadcasting_programs_jitted_gradients_match_finite_differences(e1, e2, update):
+    """Programs of 3-d broadcasting drawn by hypothesis: pairs of rows (``a[:, None, :]`` against
+    ``b[None, :, :]``) and a weight row, an expression and an in-place update of an array the
+    function made; the jitted gradient, where the expressions and the adjoints' accumulations are
+    loop kernels, against central finite differences and the Python backend."""
+    import progen
+    import s2sad
+    from s2sad.check.fd import numerical_grad, rel_error
+    src = ("import numpy as np\n\n\ndef f(a, b, w):\n"
+           "    x = a[:, None, :]\n    y = b[None, :, :]\n    z = w[None, None, :]\n"
+           f"    e = {e1}\n    g = np.ones((a.shape[0], b.shape[0], a.shape[1]))\n"
+           f"    g {update} {e2}\n    return np.sum(e * g)\n")
+    f = progen.load(src)
+    rng = np.random.default_rng(len(src))
+    args = (rng.normal(size=(7, 4)) * 0.6, rng.normal(size=(5, 4)) * 0.6, rng.normal(size=4) * 0.6)
+    got = s2sad.grad(f, (0, 1, 2), jit=True)(*args)
+    want = numerical_grad(f, args, argnums=(0, 1, 2))
+    assert rel_error(got, want) < 1e-6, src
+    assert rel_error(got, s2sad.grad(f, (0, 1, 2))(*args)) < 1e-11, src
