@@ -379,12 +379,56 @@ def test_integer_and_comparison_expressions_stay_numpy_where_a_loop_would_differ
                                                     "i": Array("int64", 3)})
     rw = K._Rewrite(fn, {})
     a, b, i = ir.Var("a"), ir.Var("b"), ir.Var("i")
-    assert rw.elementwise(ir.BinOp("*", a, ir.Compare("==", a, b))) is not None
-    assert rw.elementwise(ir.BinOp("+", ir.Compare("==", a, b), ir.Compare("<", a, b))) is None
-    assert rw.elementwise(ir.Compare("<", a, b)) is None
+    lt, eq = ir.Compare("<", a, b), ir.Compare("==", a, b)
+    assert rw.elementwise(ir.BinOp("*", a, eq)) is not None
+    assert rw.elementwise(ir.BinOp("/", ir.BinOp("*", a, eq), i)) is not None
+    assert rw.elementwise(ir.BinOp("+", eq, lt)) is None
+    assert rw.elementwise(lt) is None
+    # a product of masks is a bool array (a logical and); added, a logical or, not 2
+    assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("+", ir.BinOp("*", eq, lt), ir.BinOp("*", lt, lt)))) is None
+    assert rw.elementwise(ir.BinOp("*", ir.UnaryOp("-", eq), a)) is None  # NumPy raises
+    assert rw.elementwise(ir.BinOp("*", lt, ir.Const(1))) is None  # an int64 array in NumPy
+    assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("*", lt, ir.Const(1)))) is None
     assert rw.elementwise(ir.BinOp("+", i, i)) is None
     assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("**", i, i))) is None
+    assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("**", a, i))) is None
     assert rw.elementwise(ir.BinOp("*", a, ir.BinOp("+", i, i))) is not None
+    assert rw.elementwise(ir.BinOp("+", a, ir.Const(float("inf")))) is not None
+    fn.types["h"] = Array("float64", 9)
+    assert rw.elementwise(ir.BinOp("*", ir.Var("h"), ir.Var("h"))) is None  # more axes than kernels have
+
+
+def _masked(x, a, b):
+    return np.sum(x * ((a > 0) * (b > 0) + (a > -0.5) * (b > -0.5)))
+
+
+def _mask_twice(x, a, b):
+    m = (a > 0) * (b > 0)
+    return np.sum(x * (m + m))
+
+
+def _infinite_shift(a, b):
+    return np.sum(np.exp(a * b - np.inf) + a * b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("f", [_masked, _mask_twice, _infinite_shift])
+def test_masks_and_infinities_in_3d_arithmetic_match_numpy(f):
+    """Found by review: a product of masks is a bool array in NumPy (the jitted gradient had
+    2.0 where NumPy's logical or gives 1), and ``np.inf`` in a kernel's expression; the jitted
+    gradient against the hand-derived one (the masks themselves, or ``b``) and the Python backend."""
+    import s2sad
+    rng = np.random.default_rng(0)
+    x, a, b = (rng.normal(size=(2, 3, 4)) for _ in range(3))
+    if f is _infinite_shift:
+        args, want = (a, b), b
+    else:
+        args = (x, a, b)
+        m = (a > 0) * (b > 0)
+        want = ((m + (a > -0.5) * (b > -0.5)) if f is _masked else (m + m)).astype(np.float64)
+    got = s2sad.grad(f, 0, jit=True)(*args)
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(got, s2sad.grad(f, 0)(*args), rtol=1e-15, atol=0)
 
 
 # ------------------------------------------------ generated programs of 3-d broadcasting

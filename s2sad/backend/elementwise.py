@@ -12,6 +12,7 @@ the last axis). Each kernel is named by a hash of the expression it computes.
 from __future__ import annotations
 
 import hashlib
+import math
 
 from .. import ir
 
@@ -23,28 +24,46 @@ ELEMENTWISE = {}  # kernel name -> its source
 _EW_COMPARE = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 
-def elementwise_template(e, leaf, factor=False):
-    """``e`` as a scalar expression text with ``{k}`` for its k-th operand (``leaf(x)`` gives
-    an operand's number, or None to refuse), or None where ``e`` is not elementwise arithmetic.
-    A comparison only as a factor or divisor (``g * (x == m) / n``: NumPy's bool times a number
-    is that number's type, as in a loop; ``b1 + b2`` of bools is a logical or, not 2)."""
+def elementwise_template(e, leaf):
+    """``(text, kind)``: ``e`` as a scalar expression text with ``{k}`` for its k-th operand
+    (``leaf(x)`` gives an operand's ``(k, kind)``, or None to refuse), and the kind of NumPy's
+    result ("f" float64, "i" int64, "b" bool); None where ``e`` is not elementwise arithmetic
+    whose every step a loop over numbers computes as NumPy does. A comparison only as a factor
+    of a float (``g * (x == m) / n``): NumPy's ``b1 + b2`` of bools is a logical or, ``b1 * b2``
+    a logical and, ``-b`` an error, where numbers would give 2, 1 and -1."""
     if isinstance(e, ir.BinOp) and e.op in _EW_OPS:
-        f = e.op in ("*", "/")
-        a, b = elementwise_template(e.left, leaf, f), elementwise_template(e.right, leaf, f)
-        return None if a is None or b is None else f"({a} {e.op} {b})"
-    if isinstance(e, ir.Compare) and e.op in _EW_COMPARE and factor:
         a, b = elementwise_template(e.left, leaf), elementwise_template(e.right, leaf)
-        return None if a is None or b is None else f"({a} {e.op} {b})"
+        if a is None or b is None:
+            return None
+        kinds = {a[1], b[1]}
+        text = f"({a[0]} {e.op} {b[0]})"
+        if "b" in kinds:  # a mask times a float is that float or 0.0, as in a loop
+            return (text, "f") if e.op == "*" and kinds == {"b", "f"} else None
+        if e.op == "**":
+            # an integer to a negative integer power: NumPy raises, a loop does not
+            return (text, "f") if a[1] == "f" and (b[1] == "f" or isinstance(e.right, ir.Const)) else None
+        return text, "f" if e.op == "/" or "f" in kinds else "i"
+    if isinstance(e, ir.Compare) and e.op in _EW_COMPARE:
+        a, b = elementwise_template(e.left, leaf), elementwise_template(e.right, leaf)
+        if a is None or b is None or "b" in (a[1], b[1]):
+            return None
+        return f"({a[0]} {e.op} {b[0]})", "b"
     if isinstance(e, ir.UnaryOp) and e.op == "-":
         a = elementwise_template(e.operand, leaf)
-        return None if a is None else f"(-{a})"
+        return None if a is None or a[1] == "b" else (f"(-{a[0]})", a[1])
     if isinstance(e, ir.Call) and e.func in _EW_FUNCS and len(e.args) == 1 and not e.kwargs:
         a = elementwise_template(e.args[0], leaf)
-        return None if a is None else f"{e.func}({a})"
-    if isinstance(e, ir.Const) and type(e.value) in (int, float):
-        return repr(e.value)
-    k = leaf(e)
-    return None if k is None else "{" + str(k) + "}"
+        if a is None or a[1] == "b":
+            return None
+        return f"{e.func}({a[0]})", a[1] if e.func == "np.abs" else "f"
+    if isinstance(e, ir.Const) and type(e.value) is int:
+        return repr(e.value), "i"
+    if isinstance(e, ir.Const) and type(e.value) is float:
+        v = e.value
+        text = repr(v) if math.isfinite(v) else "np.nan" if math.isnan(v) else "np.inf" if v > 0 else "(-np.inf)"
+        return text, "f"
+    found = leaf(e)
+    return None if found is None else ("{" + str(found[0]) + "}", found[1])
 
 
 def elementwise_into_kernel(op, template, kinds, ndim):
@@ -64,6 +83,8 @@ def _kernel(op, template, kinds, ndim):
     """A new float64 array (``op`` None) or ``t op=`` in place: the kernel's name, its source
     made. The operands' rows are taken a dimension at a time (a size-1 axis stays at index 0);
     the innermost loop indexes plainly where no operand is stretched along the last axis."""
+    if ndim > 8:
+        raise ValueError("elementwise kernels are made for arrays of at most 8 dimensions")
     into = op is not None
     key = f"{ndim}:{op or ''}:{''.join(kinds)}:{template}"
     name = f"_elementwise{ndim}_{'into_' if into else ''}" + hashlib.sha1(key.encode()).hexdigest()[:10]

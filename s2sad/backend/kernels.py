@@ -498,11 +498,12 @@ class _Rewrite:
         """(template, operands, their kinds, rank) of ``e`` as elementwise arithmetic over
         float64 arrays of one rank >= 3 and float64 numbers (``e`` itself may be one such
         array), or None."""
-        leaves, kinds, ndims, dtypes = [], [], set(), set()
+        leaves, kinds, numbers, ndims = [], [], [], set()
 
         def leaf(x):
             if x in leaves:
-                return leaves.index(x)
+                k = leaves.index(x)
+                return k, numbers[k]
             t = self.types.of(x)
             if isinstance(t, Array) and t.dtype in ("float64", "int64"):
                 kinds.append("a")
@@ -511,20 +512,15 @@ class _Rewrite:
                 kinds.append("s")
             else:
                 return None
-            dtypes.add(t.dtype)
             leaves.append(x)
-            return len(leaves) - 1
+            numbers.append("f" if t.dtype == "float64" else "i")
+            return len(leaves) - 1, numbers[-1]
 
-        if isinstance(e, ir.Compare):
-            return None  # a bool array
-        template = elementwise_template(e, leaf)
-        if template is None or len(ndims) != 1 or min(ndims) < ELEMENTWISE_MIN_NDIM:
-            return None
-        if "float64" not in dtypes and "." not in template.replace("np.", ""):
-            return None  # NumPy's result would be an integer array; the kernel's is float64
-        if "int64" in dtypes and "**" in template:
-            return None  # an integer to a negative integer power: NumPy raises, a loop does not
-        return template, leaves, kinds, ndims.pop()
+        found = elementwise_template(e, leaf)
+        if found is None or found[1] != "f" or len(ndims) != 1 \
+                or not ELEMENTWISE_MIN_NDIM <= min(ndims) <= 8:
+            return None  # NumPy's result is not a float64 array of one rank, or no kernel
+        return found[0], leaves, kinds, ndims.pop()
 
     def kernel(self, name, *args):
         self.used.add(name)
