@@ -188,3 +188,29 @@ def slogdet_in_a_loop(a, n):
         s += sign * logdet
         b = b + 0.01 * (b @ b)
     return s
+
+
+# writes through a view after its base was read (found by review): the reverse sweep read (or
+# computed again) the base as the write left it; refused now
+def view_write_after_sum(x, v):
+    a = v * 1.0
+    m = np.sum(a)
+    u = a[0:2]
+    u[0] = -1.0
+    return x * m
+
+
+def view_write_after_product(x, v):
+    a = v * x
+    y = np.sum(np.sin(a))
+    u = a[0:2]
+    u[1] = 3.0
+    return y
+
+
+def view_write_before_reads(x, v):
+    """Allowed: the base is neither read before the write through the view nor after it."""
+    a = v * x
+    u = a[0:2]
+    u[1] = 3.0
+    return x * x

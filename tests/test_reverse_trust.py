@@ -165,3 +165,17 @@ def test_tuples_made_in_a_loop(jit, mode):
     a = np.array([[2.0, 0.3, 0.1], [0.2, 1.5, -0.3], [0.0, 0.4, 1.2]])
     _close(s2sad.grad(C.slogdet_in_a_loop, mode=mode, jit=jit)(a, 30),
            numerical_grad(C.slogdet_in_a_loop, (a, 30)))
+
+
+@pytest.mark.parametrize("f", [C.view_write_after_sum, C.view_write_after_product])
+def test_write_through_a_view_after_its_base_was_read_is_refused(f):
+    """Gave -0.9 for 0.6 (and a wrong ``x`` derivative for the second) silently: the reverse
+    sweep reads the base, or computes ``np.sum(a)`` again, after the write through the view,
+    which it does not restore into the base. Refused, naming the user's line."""
+    with pytest.raises(s2sad.errors.UnsupportedSyntaxError, match=r"reverse_trust_cases\.py:\d+:\d+.*shares memory"):
+        s2sad.grad(f, (0, 1))(0.7, np.array([0.5, 0.3, -0.2]))
+
+
+def test_write_through_a_view_of_an_unread_base_is_differentiated():
+    args = (0.7, np.array([0.5, 0.3, -0.2]))
+    _close(s2sad.grad(C.view_write_before_reads, (0, 1))(*args), numerical_grad(C.view_write_before_reads, args, argnums=(0, 1)))

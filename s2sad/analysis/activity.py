@@ -238,12 +238,27 @@ def check_aliasing(fn, types, mutates=None):
                 return True
         return False
 
+    made = {id(d) for _, d in views.values()}
+
+    def read_before(name, m):
+        """A statement before the write ``m`` (not one that only makes a view) that reads the
+        values of ``name``: the reverse sweep reads them there, or computes them again, and
+        a write through a view is not restored into its base."""
+        return any(order[id(u)] < order[id(m)] and id(u) not in made for u in uses.get(name, []))
+
     for v, (base, d) in views.items():
         for name, m in writes:
             if name not in (v, base) or order[id(m)] < order[id(d)] and not loops_of[id(m)]:
                 continue
             if name == base and alias_dead(base, d, m):
                 continue
+            if name == v and read_before(base, m):
+                raise UnsupportedSyntaxError(
+                    f"in-place write into {desc(v)}, which shares memory with `{base}` (line "
+                    f"{d.loc.lineno}), after `{base}` was read; the derivative would read `{base}` "
+                    "as this write left it: s2sad does not differentiate writes through aliases",
+                    m.loc, f"write into `{base}` directly (e.g. `{base}[i, j] = v`), or make a copy "
+                    "with .copy()")
             other = base if name == v else v
             if read_after(other, d, m):
                 if name == v:
