@@ -199,3 +199,19 @@ def test_every_emitted_construct_is_differentiated_again(what, f, make_args, mar
     want = fd_hessian(f, *args)
     _close(s2sad.hessian(f)(*args), want, 1e-6)
     _close(s2sad.jacrev(s2sad.grad(f))(*args), want, 1e-6)
+
+
+def test_reverse_over_reverse_makes_room_after_a_split_helper_hands_back_its_tapes():
+    """Fuzz seed 9890200: in jacrev(grad), the pushes after a split helper's forward sweep had
+    their room made before the helper's tapes were taken back (in the tape it then replaced,
+    counted from the old top): an IndexError at entry 256 in Python, an overflow under Numba.
+    Against jacfwd(grad) and central finite differences of the reverse gradient. Python
+    backend only: Numba takes minutes over this reverse-over-reverse module, and the tapes are
+    planned once for both backends."""
+    args = (-0.19205248444286394, -0.08425776441588972,
+            np.array([1.104940206950399, -0.265961630705047, 0.436631566779311]), 3)
+    g = s2sad.grad(C.tape_handback, 2)
+    got = s2sad.jacrev(g, 2)(*args)
+    _close(got, s2sad.jacfwd(g, 2)(*args), 1e-10)
+    fd = numerical_jacobian(lambda z: g(args[0], args[1], z, args[3]), (args[2].copy(),), 0)
+    _close(got, fd, 1e-6)

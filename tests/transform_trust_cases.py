@@ -145,3 +145,40 @@ def calls_looping_helper(x):
     for k in range(3):
         s += sq_helper(x, s + 1.0)
     return s
+
+
+# fuzz seed 9890200 (--transforms): jacrev(grad) overflowed its tape (IndexError at 256 in the
+# Python backend; heap corruption under Numba without bounds checks): a split helper handed
+# back its tapes after the room for the pushes that follow was made in the tapes it replaced
+def tape_handback_h0(p, q):
+    t = p * q
+    p = math.atan2(math.sqrt(1.0 + -0.5 * -0.5), 1.5 + math.cos(math.sqrt(1.0 + 0.75 * 0.75)))
+    t -= (-p)
+    for i in range(1, 4):
+        if math.cos(q) > 0.25:
+            continue
+        p = math.log(1.0 + t * t)
+    return t + 0.5 * p + 1.0 * q
+
+
+def tape_handback(x, y, v, n):
+    s0 = x * y
+    s1 = y
+    a = np.zeros(3)
+    a[1] -= v[0]
+    k1 = 0
+    while k1 < 2:
+        k1 += 1
+        k2 = 0
+        while k2 < 4:
+            k2 += 1
+            a = (a * s0) * 0.5
+            x = tape_handback_h0(float(k2), (2.0 ** 2))
+            x = v[(k2 + 2) % 3]
+    a[-1] += tape_handback_h0(abs(s0), tape_handback_h0(a[0], float(n)))
+    if x > 0.5 and y < 0.5:
+        if x > 0.5 or s1 < 0.25:
+            s0 = 0.25
+            a[1] = math.cos(s0)
+        x *= (1.0 / (1.0 + math.exp(math.sin(1.0)) * math.exp(math.sin(1.0))))
+    return s0 + -0.25 * s1 + -0.25 * x + 0.5 * y + v[1] + np.sum(a * v)

@@ -129,7 +129,17 @@ class Tapes:
                 out.extend(self._unchecked(run))
                 run.clear()
 
+        rebound = {n for kind in ("f", "i") for n in self.names[kind]}
         for s in stmts:
+            if not ir.child_blocks(s) and id(s) not in self.calls and self.push_kind(s) is None \
+                    and self.pop_kind(s) is None and assigned([s]) & rebound:
+                # a split helper's forward sweep hands back the tapes it grew and their tops
+                # (``_ftape = _r[1]``): room made before this would be made in the tape it
+                # replaces, counted from the top it replaces
+                flush()
+                count, names = {}, set()
+                out.append(s)
+                continue
             c = counter.stmt_count(s)
             if c is not None:
                 grown, grown_names = add_counts(count, c), names | assigned([s])

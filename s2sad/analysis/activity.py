@@ -244,7 +244,8 @@ def check_aliasing(fn, types, mutates=None):
         """A statement before the write ``m`` (not one that only makes a view) that reads the
         values of ``name``: the reverse sweep reads them there, or computes them again, and
         a write through a view is not restored into its base."""
-        return any(order[id(u)] < order[id(m)] and id(u) not in made for u in uses.get(name, []))
+        return any(order[id(u)] < order[id(m)] and id(u) not in made and not _only_stored_into(u, name)
+                   for u in uses.get(name, []))
 
     for v, (base, d) in views.items():
         for name, m in writes:
@@ -273,6 +274,14 @@ def check_aliasing(fn, types, mutates=None):
                     f"{d.loc.lineno} is still used; s2sad treats views as copies and does not "
                     "track this aliasing", m.loc,
                     f"take a copy for the view: `... = {base}[...].copy()`")
+
+
+def _only_stored_into(s, name):
+    """Whether ``s`` uses the array ``name`` only as the target of a store (``name[:n] = x``;
+    its reverse restores the elements, it reads none of them)."""
+    if not (isinstance(s, (ir.Store, ir.AugStore)) and s.array.name == name):
+        return False
+    return name not in {v for e in (s.value, *s.index) for v in ir.expr_vars(e)}
 
 
 _SHAPE_ONLY_CALLS = {"np.zeros_like": (0,), "np.ones_like": (0,), "np.empty_like": (0,), "len": (0,),
