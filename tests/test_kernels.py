@@ -20,7 +20,8 @@ def jitted(name):
         text = JIT_HELPERS[name] if name in JIT_HELPERS else kernel_source(name)
         ns = {"np": np}
         exec(text, ns)  # noqa: S102 - s2sad's own kernel text
-        _COMPILED[name] = numba.njit(boundscheck=True)(ns[name])
+        # as generated modules compile them (a float division by zero gives inf, not an error)
+        _COMPILED[name] = numba.njit(boundscheck=True, error_model="numpy")(ns[name])
     return _COMPILED[name]
 
 

@@ -468,8 +468,9 @@ class _Rewrite:
         return ir.map_expr(e, self.expr)
 
     def elementwise(self, e):
-        """``e``, elementwise arithmetic over float64 arrays of one rank >= 3 and float64
-        numbers, as a call of a loop kernel (see ``elementwise_kernel``), or None."""
+        """``e``, elementwise arithmetic over float64 or int64 arrays of one rank >= 3 and numbers
+        whose NumPy result is a float64 array, as a call of a loop kernel (see
+        ``elementwise.elementwise_template`` for what is accepted), or None."""
         found = self._elementwise_operands(e)
         if found is None or not found[0].startswith(("(", "np.")):
             return None
@@ -496,8 +497,8 @@ class _Rewrite:
 
     def _elementwise_operands(self, e):
         """(template, operands, their kinds, rank) of ``e`` as elementwise arithmetic over
-        float64 arrays of one rank >= 3 and float64 numbers (``e`` itself may be one such
-        array), or None."""
+        float64 or int64 arrays of one rank in 3..8 and numbers, with a float64 result (``e``
+        itself may be one such array), or None."""
         leaves, kinds, numbers, ndims = [], [], [], set()
 
         def leaf(x):
