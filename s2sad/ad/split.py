@@ -28,6 +28,7 @@ sweep needs nothing from its forward sweep stays joint (its faint forward sweep 
 from __future__ import annotations
 
 from .. import ir
+from ..analysis.activity import value_reads
 from ..analysis.liveness import drop_faint, live_before, pure
 from ..analysis.recording import RECOMPUTE_EXPR, cheap
 from ..analysis.tapesize import Counter, assigned, free_names, substitute
@@ -283,15 +284,9 @@ class SplitSweeps:
 
 def _reads_contents(e, arrays):
     """Whether evaluating ``e`` reads the elements of an array in ``arrays`` (``w[i]``,
-    ``np.mean(w)``, ``w @ w``, ``w * 2``), not only its shape (``w.shape``, ``w.size``,
-    ``w.ndim``, which element writes leave as they are)."""
-    if isinstance(e, ir.Var):
-        return e.name in arrays
-    if isinstance(e, ir.Attr) and e.name in ("shape", "size", "ndim", "dtype"):
-        return False
-    if isinstance(e, ir.Call) and e.func == "len":
-        return False
-    return any(_reads_contents(c, arrays) for c in ir.sub_exprs(e))
+    ``np.mean(w)``, ``w @ w``), not only its shape (``w.shape``, ``len(w)``,
+    ``np.zeros_like(w)``, which element writes leave as they are): ``activity.value_reads``."""
+    return not arrays.isdisjoint(value_reads(ir.ExprStmt(e)))
 
 
 def _recordable(t):
