@@ -258,3 +258,44 @@ def test_concurrent_processes_fill_one_cache(tmp_path):
     p = subprocess.run([sys.executable, "-c", CONCURRENT_SCRIPT.format(here=HERE), "4.0"],
                        env=env, capture_output=True, text=True, check=False)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+# ---------------------------------------------------------------- helpers compiled once a process
+
+
+def mul_sum(a, b):
+    return np.sum(a * b)
+
+
+def add_sq(a, b):
+    return np.sum((a + b) ** 2)
+
+
+def test_helpers_shared_by_generated_modules_compiled_once(cache):
+    """Two derivatives whose modules both define ``_unbroadcast2`` call one dispatcher, compiled
+    once; a module built with bounds checks (another text) keeps its own. Each gradient sums
+    b's contribution back over the axis broadcasting stretched (hand-derived)."""
+    a = np.arange(6.0).reshape(3, 2) - 2.5
+    b = np.array([[0.5, -1.5]])
+    got1 = s2sad.grad(mul_sum, argnums=(0, 1), jit=True)(a, b)
+    got2 = s2sad.grad(add_sq, argnums=(0, 1), jit=True)(a, b)
+    got3 = s2sad.grad(add_sq, argnums=(0, 1), jit={"boundscheck": True})(a, b)
+    np.testing.assert_allclose(got1[0], np.broadcast_to(b, a.shape), rtol=1e-14)
+    np.testing.assert_allclose(got1[1], a.sum(axis=0, keepdims=True), rtol=1e-14)
+    for got in (got2, got3):
+        np.testing.assert_allclose(got[0], 2 * (a + b), rtol=1e-14)
+        np.testing.assert_allclose(got[1], (2 * (a + b)).sum(axis=0, keepdims=True), rtol=1e-14)
+    mods = {}
+    for m in loader._loaded.values():
+        if "_unbroadcast2" in vars(m):
+            mods.setdefault(m.__name__.split(".")[1].split("_jit")[0], []).append(m)
+    (m1,), (m2, m3) = mods["mul_sum"], sorted(mods["add_sq"], key=lambda m: "boundscheck=True" in
+                                              open(m.__file__).read())
+    assert "boundscheck=True" in open(m3.__file__).read()
+    assert m1._unbroadcast2 is m2._unbroadcast2
+    assert m3._unbroadcast2 is not m1._unbroadcast2
+    assert len(m1._unbroadcast2.signatures) == 1  # compiled once for both modules
+    assert len(m3._unbroadcast2.signatures) == 1
+    # each module's file still defines its own (it runs where s2sad is not installed)
+    for m in (m1, m2, m3):
+        assert "def _unbroadcast2(g, like):" in open(m.__file__).read()

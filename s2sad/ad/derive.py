@@ -150,10 +150,10 @@ class Deriver:
             if rule.kind == "elementwise":
                 c = _mul(g, _partial(rule, ctx, k))
                 ct = _broadcast_type(ans_type, at)
-                others = [self.typeof(o) for j, o in enumerate(call.args) if j != k]
+                # another array operand (not `a` itself, as in x * x) may have broadcast a
+                # size-1 axis of `a`, whatever its rank: (3, 1) - (2,) is (3, 2)
+                others = [self.typeof(o) for j, o in enumerate(call.args) if j != k and o != a]
                 if isinstance(at, Array) and any(isinstance(o, Array) for o in others):
-                    # a size-1 axis of `a` may have been broadcast, by an operand of any rank:
-                    # (3, 1) - (2,) is (3, 2)
                     ct = MaybeStretched(ct)
                 out.append((a, c, ct))
                 continue
