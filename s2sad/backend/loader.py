@@ -180,9 +180,11 @@ def share_helpers(mod, source):
     (``runtime.CALLED``, ``kernels.py``) that several generated modules define alike is compiled
     once, not once per module (``_unbroadcast2`` ~0.2 s, a kernel ~0.25 s of a cold first call).
     Each module still defines its own (it runs where s2sad is not installed); only the name in
-    the module loaded here is bound to the first module's dispatcher. They read nothing of their
-    module but ``np`` and ``math``."""
+    the module loaded here is bound to the first module's dispatcher. Only a helper that reads
+    nothing of its module but ``np``, ``math`` and builtins is shared (one calling another, as
+    ``_unbroadcast3_mul``, would call the first module's)."""
     import ast
+    import builtins
 
     from .assemble import JIT_DECORATOR
     from .runtime import CALLED
@@ -196,6 +198,11 @@ def share_helpers(mod, source):
             continue
         d = node.decorator_list[0]
         if not ast.get_source_segment(source, d).startswith(deco):  # inlined: typed where called
+            continue
+        assigned = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)} | {
+            n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+        free = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        if free - assigned - {"np", "math"} - set(dir(builtins)):
             continue
         text = "".join(lines[d.lineno - 1:node.end_lineno])
         got = _shared.setdefault(text, mod.__dict__[node.name])
