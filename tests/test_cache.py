@@ -299,3 +299,15 @@ def test_helpers_shared_by_generated_modules_compiled_once(cache):
     # each module's file still defines its own (it runs where s2sad is not installed)
     for m in (m1, m2, m3):
         assert "def _unbroadcast2(g, like):" in open(m.__file__).read()
+
+
+def test_a_helper_reading_its_module_is_not_shared(cache):
+    """A helper of a shared name whose text reads a module-level name (here ``K``, one value per
+    module) keeps its own dispatcher: each module's call sees its own ``K``."""
+    src = ("import numba\nimport numpy as np\n\n\n"
+           '@numba.njit(cache=True, error_model="numpy")\n'
+           "def _sum0(g):\n    return g.sum() + K\n")
+    m1, _ = loader.load_module(src, "reads_k", {"K": 1.0})
+    m2, _ = loader.load_module(src, "reads_k", {"K": 2.0})
+    assert m1 is not m2 and m1._sum0 is not m2._sum0
+    assert m1._sum0(np.ones(3)) == 4.0 and m2._sum0(np.ones(3)) == 5.0

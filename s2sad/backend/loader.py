@@ -199,9 +199,10 @@ def share_helpers(mod, source):
         d = node.decorator_list[0]
         if not ast.get_source_segment(source, d).startswith(deco):  # inlined: typed where called
             continue
+        names = [n for b in node.body for n in ast.walk(b) if isinstance(n, ast.Name)]
         assigned = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)} | {
-            n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-        free = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            n.id for n in names if not isinstance(n.ctx, ast.Load)}
+        free = {n.id for n in names if isinstance(n.ctx, ast.Load)}
         if free - assigned - {"np", "math"} - set(dir(builtins)):
             continue
         text = "".join(lines[d.lineno - 1:node.end_lineno])
