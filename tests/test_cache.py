@@ -304,10 +304,11 @@ def test_helpers_shared_by_generated_modules_compiled_once(cache):
 def test_a_helper_reading_its_module_is_not_shared(cache):
     """A helper of a shared name whose text reads a module-level name (here ``K``, one value per
     module) keeps its own dispatcher: each module's call sees its own ``K``."""
-    src = ("import numba\nimport numpy as np\n\n\n"
-           '@numba.njit(cache=True, error_model="numpy")\n'
-           "def _sum0(g):\n    return g.sum() + K\n")
-    m1, _ = loader.load_module(src, "reads_k", {"K": 1.0})
-    m2, _ = loader.load_module(src, "reads_k", {"K": 2.0})
-    assert m1 is not m2 and m1._sum0 is not m2._sum0
+    def src(k):
+        return ("import numba\nimport numpy as np\n\n" + f"K = {k}\n\n\n"
+                '@numba.njit(cache=True, error_model="numpy")\n'
+                "def _sum0(g):\n    return g.sum() + K\n")
+    m1, _ = loader.load_module(src(1.0), "reads_k", {})
+    m2, _ = loader.load_module(src(2.0), "reads_k", {})
+    assert m1._sum0 is not m2._sum0
     assert m1._sum0(np.ones(3)) == 4.0 and m2._sum0(np.ones(3)) == 5.0
