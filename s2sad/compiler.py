@@ -17,12 +17,12 @@ from .ad.naming import Namer
 from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
 from .ad.split import SplitCall
-from .analysis.activity import Activity, check_aliasing, check_foreign_calls
+from .analysis.activity import Activity, check_aliasing, check_foreign_calls, param_view_writes
 from .analysis.typeinfer import TypeInference, operand_type
 from .backend.runtime import HELPERS
 from .ir.names import fresh_name
 from .ir.types import Array, Tuple, I64
-from .errors import S2SADError, reporting_internal_errors
+from .errors import S2SADError, UnsupportedSyntaxError, reporting_internal_errors
 from .frontend.program import Program
 from .log import event
 from .primitives import RULES
@@ -64,6 +64,7 @@ class Build:
         self.helpers = set()
         self.used_names = set(HELPERS)  # a user function named as a runtime helper is renamed
         self._mutated = {}
+        self._view_writes = {}
         self.derivatives = {}  # generated name -> Derivative
         self._specs = {}
         self._variants = {}
@@ -157,6 +158,51 @@ class Build:
     def mutates(self, call, k):
         return k in self.mutated_params(call.func)
 
+    def view_writes(self, key, argtypes):
+        """``{parameter position: statement}`` where the user function ``key``, called with
+        ``argtypes``, writes into that array parameter through a view of it, itself or in a
+        function it calls (``analysis.activity.param_view_writes``)."""
+        k = (key, tuple(argtypes))
+        if k in self._view_writes:
+            return self._view_writes[k]
+        self._view_writes[k] = {}  # a recursive call: what is found so far
+        fn = self.program.funcs[key]
+        tres = self.ti.infer(key, argtypes)
+
+        def mutates(call, j):
+            a = call.args[j]
+            return self.mutates(call, j) and isinstance(a, ir.Var) and isinstance(tres.types.get(a.name), Array)
+
+        def inner(call, j):
+            return self.view_writes(*tres.calls[call]).get(j) if call in tres.calls else None
+
+        self._view_writes[k] = param_view_writes(fn, tres.types, mutates, inner)
+        return self._view_writes[k]
+
+    def _check_view_writes_of_callees(self, fn, tres):
+        """Refuse a call that passes an array to a function writing into it through a view: the
+        caller's array changes, but the callee's derivative treats the view as a copy (a silently
+        wrong derivative, in both modes)."""
+        for s in ir.walk_stmts(fn.body):
+            for e in _call_exprs(s):
+                if e not in tres.calls:
+                    continue
+                writes = self.view_writes(*tres.calls[e])
+                for k, w in sorted(writes.items()):
+                    a = e.args[k]
+                    if not (isinstance(a, ir.Var) and isinstance(tres.types.get(a.name), Array)):
+                        continue
+                    callee = self.program.funcs[tres.calls[e][0]]
+                    p = callee.params[k]
+                    at = f"line {s.loc.lineno}" if s.loc is not None else "a call"
+                    raise UnsupportedSyntaxError(
+                        f"`{callee.name}` writes into its parameter `{p}` through a view of it (a "
+                        f"name sharing its memory), and {at} passes it the array `{a.name}`: "
+                        "s2sad treats views as copies, so the caller's array would change without "
+                        "its derivative", w.loc,
+                        f"write into `{p}` directly (e.g. `{p}[i] = v`, `{p}[0:2] += v`), or "
+                        "return the new values and assign them in the caller")
+
     def fn_for(self, key, mode):
         fn = self.program.funcs[key]
         if mode != "reverse":
@@ -192,6 +238,7 @@ class Build:
             return self.mutates(call, k) and isinstance(a, ir.Var) and isinstance(tres.types.get(a.name), Array)
 
         check_aliasing(fn, tres.types, mutates)
+        self._check_view_writes_of_callees(fn, tres)
         active = [p for p, m in zip(fn.params, mask) if m]
         written = [fn.params[k] for k in self.mutated_params(key) if isinstance(tres.types.get(fn.params[k]), Array)]
         act = Activity(fn, tres.types, active, RULES, mutates, outputs=written, returned=returned)

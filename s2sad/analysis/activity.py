@@ -276,6 +276,44 @@ def check_aliasing(fn, types, mutates=None):
                     f"take a copy for the view: `... = {base}[...].copy()`")
 
 
+def param_view_writes(fn, types, mutates, callee_view_writes):
+    """Where ``fn`` writes into one of its array parameters through another name that shares
+    its memory (``u = a[0:2]; u[0] = v``, ``r = a[i]; r += v``, ``u = a; u[0] = v``, or such a
+    view passed to a function that writes into it): ``{parameter position: the statement}``.
+    Its caller's array changes there, but the derivative treats the view as a copy (only writes
+    into the parameter itself are followed into the caller). ``mutates(call, k)``: the call
+    writes into its argument ``k``; ``callee_view_writes(call, k)``: it does so through a view
+    (a statement of the callee, or None)."""
+    root = {p: p for p in fn.params if isinstance(types.get(p), Array)}
+    views = set()
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, ir.Assign) and not s.inplace and isinstance(types.get(s.target.name), Array):
+            src = _view_source(s.value, types)
+            if src in root and s.target.name not in fn.params:
+                root[s.target.name] = root[src]
+                views.add(s.target.name)
+    out = {}
+
+    def found(name, s):
+        if name in root:
+            out.setdefault(fn.params.index(root[name]), s)
+
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in views:
+            found(s.array.name, s)
+        if isinstance(s, ir.Assign) and s.inplace and s.target.name in views:
+            found(s.target.name, s)
+        for e in ir.stmt_exprs(s):
+            if isinstance(e, ir.CallUser):
+                for k, a in enumerate(e.args):
+                    if not (isinstance(a, ir.Var) and a.name in root):
+                        continue
+                    inner = callee_view_writes(e, k)
+                    if inner is not None or (a.name in views and mutates(e, k)):
+                        found(a.name, inner if inner is not None else s)
+    return out
+
+
 def _only_stored_into(s, name):
     """Whether ``s`` uses the array ``name`` only as the target of a store (``name[:n] = x``;
     its reverse restores the elements, it reads none of them)."""

@@ -96,13 +96,14 @@ def fold_function(fn):
     the forward sweep)."""
     temps = fn.temps - set(fn.params)
     split = fn.region_start("reverse")
+    shares = _sharing(fn)
     for _ in range(200):
         if split is None:
-            changed = _fold_block(fn.body, reads_all(fn.body), _defs_all(fn.body), temps)
+            changed = _fold_block(fn.body, reads_all(fn.body), _defs_all(fn.body), temps, shares)
         else:
             fwd, rev = fn.body[:split], fn.body[split:]
-            changed = _fold_block(rev, reads_all(rev), _defs_all(rev), temps)
-            changed |= _fold_block(fwd, reads_all(fn.body), _defs_all(fwd), temps)
+            changed = _fold_block(rev, reads_all(rev), _defs_all(rev), temps, shares)
+            changed |= _fold_block(fwd, reads_all(fn.body), _defs_all(fwd), temps, shares)
             fn.body = fwd + rev
             split = len(fwd)
         if not changed:
@@ -110,16 +111,42 @@ def fold_function(fn):
     return fn
 
 
-def _fold_block(stmts, reads, defs, temps):
+def _sharing(fn):
+    """For each array name that is a view of another (``_t1 = a[1:3]``, ``r = M[i]``, ``u = a.T``,
+    ``b = a``, transitively), the arrays whose memory it shares: a write into any of them
+    changes what it reads (fn.types tells an array row from a number)."""
+    from ..analysis.activity import _view_source
+    from ..ir.types import Array
+
+    shares = {}
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, ir.Assign) and isinstance(s.target, ir.Var) \
+                and isinstance(fn.types.get(s.target.name), Array):
+            src = _view_source(s.value, fn.types)
+            if src is not None and src != s.target.name:
+                shares.setdefault(s.target.name, set()).update({src} | shares.get(src, set()))
+    for _ in range(len(shares)):  # a view made before its base's own base was known
+        grown = False
+        for v, bases in shares.items():
+            more = set().union(*(shares.get(b, set()) for b in bases)) - bases - {v}
+            if more:
+                bases |= more
+                grown = True
+        if not grown:
+            break
+    return shares
+
+
+def _fold_block(stmts, reads, defs, temps, shares):
     changed = False
     i = 0
     while i < len(stmts):
         s = stmts[i]
         if isinstance(s, ir.If):
-            changed |= _fold_block(s.body, reads, defs, temps)
-            changed |= _fold_block(s.orelse, reads, defs, temps)
+            changed |= _fold_block(s.body, reads, defs, temps, shares)
+            changed |= _fold_block(s.orelse, reads, defs, temps, shares)
         elif isinstance(s, (ir.For, ir.While)):
-            changed |= _fold_block(s.body, reads, defs, temps)
+            changed |= _fold_block(s.body, reads, defs, temps, shares)
         if isinstance(s, ir.Assign) and s.target.name in temps \
                 and defs.get(s.target.name) == 1 and pure(s.value):
             name = s.target.name
@@ -131,7 +158,7 @@ def _fold_block(stmts, reads, defs, temps):
                     stmts[i].comment = comment
                 changed = True
                 continue
-            if n == 1 and _fold_into_next_use(stmts, i, name, s.value):
+            if n == 1 and _fold_into_next_use(stmts, i, name, s.value, shares):
                 changed = True
                 continue
             if isinstance(s.value, (ir.Var, ir.Const)) and _propagate_copy(stmts, i, name, s.value, n):
@@ -167,9 +194,16 @@ def _take_item_of_call(stmts, i):
     return True
 
 
-def _fold_into_next_use(stmts, i, name, value):
+def _fold_into_next_use(stmts, i, name, value, shares):
+    """Substitute ``name = value`` into the one read of ``name`` later in the block, unless a
+    statement in between writes what ``value`` reads: a name it reads, an array it loads from,
+    or memory one of them shares (``_t1 = a[1:3]`` reads ``a``'s elements; forward mode's
+    ``a[1:3] = _t2`` then ``_t2_dot = ... * _t1`` read them after the write, and folded past
+    it the tangent read the new values)."""
     needs = set(ir.expr_vars(value))
     reads_arrays = _loads_arrays(value)
+    for v in list(needs | reads_arrays):
+        reads_arrays |= shares.get(v, set())
     for j in range(i + 1, len(stmts)):
         u = stmts[j]
         if isinstance(u, ir.Comment):
@@ -186,6 +220,7 @@ def _fold_into_next_use(stmts, i, name, value):
         if any(name in ir.stmt_reads(x) for x in ir.walk_stmts([u])):
             return False  # read inside a nested block: evaluation count would change
         w = _writes(u)
+        w |= set().union(*(shares.get(v, set()) for v in w))  # a write through a view
         if w & needs or ("*" in w and (reads_arrays or needs)) or (w & reads_arrays):
             return False
     return False
