@@ -11,6 +11,7 @@ while the same kind of failure remains) and writes the result next to it.
     python bench/fuzz.py --n 10000 --out fuzz_failures
     python bench/fuzz.py --n 2000 --jit --out fuzz_jit
     python bench/fuzz.py --n 2000 --data --out fuzz_data   # matrices of hundreds of rows
+    python bench/fuzz.py --n 2000 --slices --out fuzz_sl   # slices read, stored, updated
     python bench/fuzz.py --n 2000 --transforms --out fuzz_tr   # Hessians, jacfwd/jacrev(grad)
     python bench/fuzz.py --n 300 --minimize --out fuzz_min
     python bench/fuzz.py --seed 1234 --minimize        # one program
@@ -34,8 +35,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import progen
 
 
-def run_one(seed, jit=False, avoid=(), data=False, sympy_seconds=None, transforms=None):
-    program = progen.from_seed(seed, avoid=avoid, data=data)
+def run_one(seed, jit=False, avoid=(), data=False, sympy_seconds=None, transforms=None, slices=False):
+    program = progen.from_seed(seed, avoid=avoid, data=data, slices=slices)
     try:
         if transforms:
             outcome = progen.check_transforms(program, seed=seed, transforms=transforms)
@@ -312,6 +313,10 @@ def main(argv=None):
     ap.add_argument("--data", action="store_true",
                     help="data-sized programs: loops over the rows of a matrix of hundreds of "
                          "rows, row copies, .shape in loops, triangular nests, array swaps")
+    ap.add_argument("--slices", action="store_true",
+                    help="programs that also read, store into and update slices of arrays "
+                         "(a[1:3] *= x, a[0:2] += a[1:3] * y, np.dot(a[:2], v[1:])): another "
+                         "program for each seed")
     ap.add_argument("--sympy-seconds", type=float, default=20.0,
                     help="time limit of a program's SymPy reference (then finite differences "
                          "are the reference); 0 for none")
@@ -334,7 +339,7 @@ def main(argv=None):
     failures = []
     for k, seed in enumerate(seeds):
         transforms = tuple(a.transforms.split(",")) if a.transforms else None
-        program, o = run_one(seed, a.jit, avoid, a.data, a.sympy_seconds, transforms)
+        program, o = run_one(seed, a.jit, avoid, a.data, a.sympy_seconds, transforms, a.slices)
         counts[o.status] += 1
         reasons[(o.status, o.reason)] += 1
         if o.status == "pass":

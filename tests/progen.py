@@ -91,9 +91,10 @@ class GenProgram:
 class _Gen:
     """Writes one module. ``randint(lo, hi)`` makes every choice (an int in [lo, hi])."""
 
-    def __init__(self, randint, max_stmts=5, avoid=(), data=False):
+    def __init__(self, randint, max_stmts=5, avoid=(), data=False, slices=False):
         self.randint = randint
         self.data = data
+        self.slices = slices  # slices of arrays: read, stored into, updated in place
         self.rows = 0
         self.avoid = frozenset(avoid)
         unknown = self.avoid - set(FEATURES)
@@ -228,7 +229,13 @@ class _Gen:
         return f"({a} / (1.0 + {a} * {a}))"
 
     def reduction(self, sc, depth):
-        k = self.int(0, 4)
+        k = self.int(0, 6 if self.slices else 4)
+        if k == 5:
+            n = self.int(1, ARRAY_LEN)
+            return f"np.sum({self.slice_expr(sc, n)})"
+        if k == 6:
+            n = self.int(1, ARRAY_LEN)
+            return f"np.dot({self.slice_expr(sc, n)}, {self.pick(sc.arrays)}[{self.slice_of(n)}])"
         if k == 0:
             return f"np.sum({self.aexpr(sc)})"
         if k == 1:
@@ -240,6 +247,29 @@ class _Gen:
         if sc.kinks:
             return f"np.{self.pick(('max', 'min'))}({self.aexpr(sc)})"
         return f"np.sum({self.aexpr(sc)})"
+
+    def slice_of(self, n):
+        """The text of a slice of an array of ARRAY_LEN entries that has ``n`` of them."""
+        opts = [f"{lo}:{lo + n}" for lo in range(ARRAY_LEN - n + 1)]
+        if n < ARRAY_LEN:
+            opts += [f":{n}", f"-{n}:", f":{n - ARRAY_LEN}", f"{ARRAY_LEN - n}:"]
+        else:
+            opts += [":", "::-1"]
+        return self.pick(opts)
+
+    def slice_expr(self, sc, n):
+        """An array expression of ``n`` entries over slices of the arrays in scope."""
+        a = f"{self.pick(sc.arrays)}[{self.slice_of(n)}]"
+        k = self.int(0, 4)
+        if k == 0:
+            return a
+        if k == 1:
+            return f"({a} * {self.fexpr(sc, 0)})"
+        if k == 2:
+            return f"np.sin({a})"
+        if k == 3:
+            return f"({a} + {self.pick(sc.arrays)}[{self.slice_of(n)}])"
+        return f"np.tanh({a} * {self.pick(sc.arrays)}[{self.slice_of(n)}])"
 
     def bounded(self, sc):
         """A bounded factor for multiplicative updates."""
@@ -296,6 +326,8 @@ class _Gen:
         kinds = ["assign", "assign", "aug"]
         if sc.stores:
             kinds += ["store", "augstore"]
+            if self.slices:
+                kinds += ["slicestore", "sliceaug", "sliceaug"]
         if depth < 2:
             kinds += ["for", "if"]
             if sc.allow_while:
@@ -317,7 +349,8 @@ class _Gen:
         if len(sc.owned) == 2:
             kinds.append("swap")
         kind = self.pick(kinds)
-        if sc.contract and kind in ("assign", "aug", "store", "augstore", "array_assign"):
+        if sc.contract and kind in ("assign", "aug", "store", "augstore", "array_assign",
+                                    "slicestore", "sliceaug"):
             self.contracting(kind, sc, out, pad)
         elif kind in ("rowloop", "rowwhile", "triangle", "swap"):
             self.data_stmt(kind, sc, out, indent, depth)
@@ -336,6 +369,18 @@ class _Gen:
             op = self.pick(("+=", "-=", "*="))
             rhs = self.bounded(sc) if op == "*=" else self.fexpr(sc)
             out.append(f"{pad}{a}[{self.index(sc, True)}] {op} {rhs}")
+        elif kind == "slicestore":
+            n = self.int(1, ARRAY_LEN)
+            out.append(f"{pad}{self.pick(sc.stores)}[{self.slice_of(n)}] = "
+                       f"{self.anchor(sc, self.slice_expr(sc, n))}")
+        elif kind == "sliceaug":
+            n = self.int(1, ARRAY_LEN)
+            op = self.pick(("+=", "-=", "*="))
+            if op == "*=":
+                rhs = self.bounded(sc) if self.coin(1, 2) else f"np.cos({self.slice_expr(sc, n)})"
+            else:
+                rhs = self.fexpr(sc, 1) if self.coin(1, 2) else self.slice_expr(sc, n)
+            out.append(f"{pad}{self.pick(sc.stores)}[{self.slice_of(n)}] {op} {rhs}")
         elif kind == "array_assign":
             a = self.pick(sc.writable_arrays)
             k = self.int(0, 3)
@@ -412,6 +457,14 @@ class _Gen:
         elif kind == "augstore":
             out.append(f"{pad}{self.pick(sc.stores)}[{self.index(sc, True)}] += "
                        f"0.01 * math.sin({self.fexpr(sc)})")
+        elif kind == "slicestore":
+            a, n = self.pick(sc.stores), self.int(1, ARRAY_LEN)
+            s = self.slice_of(n)
+            out.append(f"{pad}{a}[{s}] = 0.5 * {a}[{s}] + 0.5 * np.tanh({self.slice_expr(sc, n)})")
+        elif kind == "sliceaug":
+            n = self.int(1, ARRAY_LEN)
+            out.append(f"{pad}{self.pick(sc.stores)}[{self.slice_of(n)}] += "
+                       f"0.01 * np.sin({self.slice_expr(sc, n)})")
         else:
             a = self.pick(sc.writable_arrays)
             out.append(f"{pad}{a} = np.tanh({self.aexpr(sc)})")
@@ -569,10 +622,12 @@ class _Scope:
 
 
 @st.composite
-def programs(draw, max_stmts=5, avoid=(), data=False):
+def programs(draw, max_stmts=5, avoid=(), data=False, slices=False):
     """A hypothesis strategy of :class:`GenProgram`; ``avoid``: features (see ``FEATURES``) the
-    programs do without; ``data``: data-sized programs (a matrix of hundreds of rows)."""
-    return _program(_Gen(lambda lo, hi: draw(st.integers(lo, hi)), max_stmts, avoid, data))
+    programs do without; ``data``: data-sized programs (a matrix of hundreds of rows);
+    ``slices``: slices of arrays read, stored into and updated in place (``a[1:3] *= x``,
+    ``a[0:2] += a[1:3] * y``, ``np.dot(a[:2], v[1:])``)."""
+    return _program(_Gen(lambda lo, hi: draw(st.integers(lo, hi)), max_stmts, avoid, data, slices))
 
 
 def _program(gen):
@@ -616,13 +671,14 @@ def load(program):
     return getattr(mod, main)
 
 
-def from_seed(seed, max_stmts=5, avoid=(), data=False):
+def from_seed(seed, max_stmts=5, avoid=(), data=False, slices=False):
     """The program for an integer seed, without hypothesis (Python's ``random``): the same seed
-    always gives the same program (``bench/fuzz.py`` names programs by seed)."""
+    always gives the same program (``bench/fuzz.py`` names programs by seed); ``slices`` draws
+    from a larger program space (the same seed, another program)."""
     import random
 
     rnd = random.Random(seed)
-    return _program(_Gen(rnd.randint, max_stmts, avoid, data))
+    return _program(_Gen(rnd.randint, max_stmts, avoid, data, slices))
 
 
 # ======================================================================= the differential check
