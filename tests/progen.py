@@ -379,7 +379,11 @@ class _Gen:
             if op == "*=":
                 rhs = self.bounded(sc) if self.coin(1, 2) else f"np.cos({self.slice_expr(sc, n)})"
             else:
-                rhs = self.fexpr(sc, 1) if self.coin(1, 2) else self.slice_expr(sc, n)
+                # no helper that writes into arrays on the right: the slice updated is a view,
+                # open while it runs (refused, with a hint to compute the right side first)
+                pure = copy.copy(sc)
+                pure.helpers = [h for h in sc.helpers if h[0] not in sc.mutating_helpers]
+                rhs = self.fexpr(pure, 1) if self.coin(1, 2) else self.slice_expr(pure, n)
             out.append(f"{pad}{self.pick(sc.stores)}[{self.slice_of(n)}] {op} {rhs}")
         elif kind == "array_assign":
             a = self.pick(sc.writable_arrays)

@@ -282,3 +282,21 @@ def slice_update_rows(X, w, n):
         A[1:, :] = A[1:, :] * w + A[:-1, :] * 0.5
         A[0] = np.sin(A[0] * w)
     return np.sum(A * A)
+
+
+def _bump(w, p):
+    w[2] += p
+    return p * w[0]
+
+
+def slice_update_by_a_writing_call(v, x):
+    a = v * 1.0
+    a[0:2] -= _bump(a, x)
+    return np.sum(a * a)
+
+
+def slice_update_by_a_writing_call_first(v, x):
+    a = v * 1.0
+    d = _bump(a, x)
+    a[0:2] -= d
+    return np.sum(a * a)

@@ -213,3 +213,15 @@ def test_slice_updated_from_its_old_values(mode, jit):
     args = (rng.uniform(-1, 1, (200, 3)), 0.6, 4)
     _close(s2sad.grad(C.slice_update_rows, (0, 1), mode=mode, jit=jit)(*args),
            numerical_grad(C.slice_update_rows, args, argnums=(0, 1)))
+
+
+def test_slice_updated_by_a_call_writing_its_array_says_what_to_do():
+    """a[0:2] -= h(a, x), h writing into a: the slice (a view) is open while h runs. Refused, the
+    hint says to compute the right-hand side first; done so, it matches finite differences."""
+    args = (np.array([0.5, -1.2, 2.0]), 0.7)
+    with pytest.raises(s2sad.errors.UnsupportedSyntaxError, match=r"reverse_trust_cases\.py:\d+:\d+") as e:
+        s2sad.grad(C.slice_update_by_a_writing_call, (0, 1))(*args)
+    assert "compute the right-hand side into a variable first" in str(e.value)
+    for mode in ("reverse", "forward"):
+        _close(s2sad.grad(C.slice_update_by_a_writing_call_first, (0, 1), mode=mode)(*args),
+               numerical_grad(C.slice_update_by_a_writing_call_first, args, argnums=(0, 1)))

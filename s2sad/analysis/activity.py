@@ -269,10 +269,14 @@ def check_aliasing(fn, types, mutates=None):
                         "differentiate writes through aliases", m.loc,
                         f"write into `{base}` directly (e.g. `{base}[i, j] = v`), or make a copy "
                         "with .copy()")
+                implicit = v in fn.temps  # `a[0:2] -= h(a)`: the slice is read before h runs
                 raise UnsupportedSyntaxError(
                     f"`{base}` is written here while {desc(v)} of it made on line "
                     f"{d.loc.lineno} is still used; s2sad treats views as copies and does not "
                     "track this aliasing", m.loc,
+                    "compute the right-hand side into a variable first (`d = ...` on its own "
+                    f"line, then `{base}[...] -= d`): it writes into `{base}` while the slice "
+                    "being updated is open" if implicit else
                     f"take a copy for the view: `... = {base}[...].copy()`")
 
 
