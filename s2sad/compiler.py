@@ -17,7 +17,8 @@ from .ad.naming import Namer
 from .ad.normalize import remove_jumps
 from .ad.reverse import CalleeInfo, Reverse
 from .ad.split import SplitCall
-from .analysis.activity import Activity, check_aliasing, check_foreign_calls, param_view_writes
+from .analysis.activity import (Activity, check_aliasing, check_foreign_calls, param_view_writes,
+                                returned_views)
 from .analysis.typeinfer import TypeInference, operand_type
 from .backend.runtime import HELPERS
 from .ir.names import fresh_name
@@ -65,6 +66,7 @@ class Build:
         self.used_names = set(HELPERS)  # a user function named as a runtime helper is renamed
         self._mutated = {}
         self._view_writes = {}
+        self._returned_views = {}
         self.derivatives = {}  # generated name -> Derivative
         self._specs = {}
         self._variants = {}
@@ -176,28 +178,49 @@ class Build:
         def inner(call, j):
             return self.view_writes(*tres.calls[call]).get(j) if call in tres.calls else None
 
-        self._view_writes[k] = param_view_writes(fn, tres.types, mutates, inner)
+        self._view_writes[k] = param_view_writes(fn, tres.types, mutates, inner,
+                                                 self._returns_view_of(tres))
         return self._view_writes[k]
 
-    def _check_view_writes_of_callees(self, fn, tres):
-        """Refuse a call that passes an array to a function writing into it through a view: the
-        caller's array changes, but the callee's derivative treats the view as a copy (a silently
-        wrong derivative, in both modes)."""
+    def returned_views(self, key, argtypes):
+        """Positions of the array parameters whose memory the user function ``key`` may return
+        a view of (``return a[0:2]``): the caller's result shares the argument's memory."""
+        k = (key, tuple(argtypes))
+        if k not in self._returned_views:
+            self._returned_views[k] = set()  # a recursive call: what is found so far
+            tres = self.ti.infer(key, argtypes)
+            self._returned_views[k] = returned_views(self.program.funcs[key], tres.types,
+                                                     self._returns_view_of(tres))
+        return self._returned_views[k]
+
+    def _returns_view_of(self, tres):
+        def returns_view(call):
+            return self.returned_views(*tres.calls[call]) if call in tres.calls else ()
+        return returns_view
+
+    def _check_view_writes_of_callees(self, fn, tres, act):
+        """Refuse a call that passes a float array to a function writing into it through a view,
+        where the array or another argument carries a derivative (``act.varied``): the caller's
+        array changes, but the callee's derivative treats the view as a copy (a silently wrong
+        derivative, in both modes). A buffer of constants filled so is no concern."""
         for s in ir.walk_stmts(fn.body):
             for e in _call_exprs(s):
                 if e not in tres.calls:
                     continue
                 writes = self.view_writes(*tres.calls[e])
+                varied = {v for arg in e.args for v in ir.expr_vars(arg)} & act.varied
                 for k, w in sorted(writes.items()):
                     a = e.args[k]
-                    if not (isinstance(a, ir.Var) and isinstance(tres.types.get(a.name), Array)):
+                    t = tres.types.get(a.name) if isinstance(a, ir.Var) else None
+                    if not (isinstance(t, Array) and t.differentiable) or not varied:
                         continue
                     callee = self.program.funcs[tres.calls[e][0]]
                     p = callee.params[k]
                     at = f"line {s.loc.lineno}" if s.loc is not None else "a call"
+                    what = "an array" if a.name in fn.temps else f"the array `{a.name}`"
                     raise UnsupportedSyntaxError(
                         f"`{callee.name}` writes into its parameter `{p}` through a view of it (a "
-                        f"name sharing its memory), and {at} passes it the array `{a.name}`: "
+                        f"name sharing its memory), and {at} passes it {what}: "
                         "s2sad treats views as copies, so the caller's array would change without "
                         "its derivative", w.loc,
                         f"write into `{p}` directly (e.g. `{p}[i] = v`, `{p}[0:2] += v`), or "
@@ -237,11 +260,11 @@ class Build:
             a = call.args[k]
             return self.mutates(call, k) and isinstance(a, ir.Var) and isinstance(tres.types.get(a.name), Array)
 
-        check_aliasing(fn, tres.types, mutates)
-        self._check_view_writes_of_callees(fn, tres)
+        check_aliasing(fn, tres.types, mutates, self._returns_view_of(tres))
         active = [p for p, m in zip(fn.params, mask) if m]
         written = [fn.params[k] for k in self.mutated_params(key) if isinstance(tres.types.get(fn.params[k]), Array)]
         act = Activity(fn, tres.types, active, RULES, mutates, outputs=written, returned=returned)
+        self._check_view_writes_of_callees(fn, tres, act)
         check_foreign_calls(fn, tres.types, act)
         return Spec(fn, tres, act, mutates)
 

@@ -300,3 +300,69 @@ def slice_update_by_a_writing_call_first(v, x):
     d = _bump(a, x)
     a[0:2] -= d
     return np.sum(a * a)
+
+
+# found by review: forward mode read a view made by a chain (B.T[1], np.ravel(b)[1:3]) after
+# the store into its base; writes through np.ravel / np.swapaxes views, and into the view a
+# helper returns, were neither followed nor refused
+def chained_view_update(M, x):
+    B = M * 1.0
+    B[0] = B.T[1] * x
+    return np.sum(B * B * M)
+
+
+def ravel_view_update(a, x):
+    b = a * 1.0
+    b[0:2] = np.ravel(b)[1:3] * x
+    return np.sum(b * b * a)
+
+
+def ravel_view_write(a, x):
+    b = a * 1.0
+    c = np.ravel(b)
+    c[0] = x * c[1]
+    return np.sum(b * b * a)
+
+
+def _first_two(a):
+    return a[0:2]
+
+
+def returned_view_write(a, x):
+    b = a * 1.0
+    v = _first_two(b)
+    v[0] = x
+    return np.sum(b * b * a)
+
+
+# accepted again (review): buffers of constants, an int buffer, a parameter or view name rebound
+# to a fresh array before the write
+def _fill(buf, v):
+    u = buf[0:2]
+    u[0] = v
+    return 0.0
+
+
+def const_buffer_filled(x):
+    buf = np.zeros(3)
+    _fill(buf, 2.0)
+    return x * buf[0] + x * x
+
+
+def int_buffer_filled(x):
+    buf = np.zeros(3, dtype=np.int64)
+    _fill(buf, 2)
+    return x * buf[0] + x * x
+
+
+def _fresh_then_view(a, x):
+    a = x * np.ones(4)
+    u = a[0:2]
+    u[0] = x * x
+    return u[0] * 2.0 + u[1]
+
+
+def param_rebound_before_view(a, x):
+    b = a * 1.0
+    t = _fresh_then_view(b, x)
+    return np.sum(b * b) * t

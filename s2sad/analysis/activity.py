@@ -153,15 +153,19 @@ class Activity:
                                   for tgt, srcs, _ in edges)
 
 
-VIEW_METHODS = ("reshape", "ravel", "transpose")
+VIEW_METHODS = ("reshape", "ravel", "transpose", "swapaxes", "squeeze", "view")
+VIEW_CALLS = ("np.reshape", "np.transpose", "np.ravel", "np.swapaxes", "np.moveaxis",
+              "np.expand_dims", "np.squeeze", "np.atleast_1d", "np.atleast_2d", "np.atleast_3d",
+              "np.asarray", "np.broadcast_to")
 
 
-def check_aliasing(fn, types, mutates=None):
+def check_aliasing(fn, types, mutates=None, returns_view=None):
     """Refuse what would need aliasing tracked: an in-place write through a name that shares
     memory with another array (a view, or a view passed to a function that writes into it), and
     a write into an array while a view of it is still used. The derivative treats a view as a
     copy; a silently wrong derivative is worse than a clear refusal."""
     mutates = mutates or (lambda call, k: False)
+    returns_view = returns_view or (lambda call: ())
     order, loops_of, path_of = {}, {}, {}
 
     def visit(stmts, loops, path):
@@ -192,13 +196,21 @@ def check_aliasing(fn, types, mutates=None):
         return False
 
     views = {}
+    # np.ravel's result: a view or a copy. Writes through it are refused like a view's; a read
+    # of it after its base is written is not (the lowering of a masked store gathers from one)
+    flat = set()
     permuting = rebindings(fn, types)  # swaps leave no sharing behind
     for s in ir.walk_stmts(fn.body):
         if isinstance(s, ir.Assign) and isinstance(types.get(s.target.name), Array) \
                 and id(s) not in permuting:
             src = _view_source(s.value, types)
-            if src is not None:
+            if src is None and isinstance(s.value, ir.CallUser):  # `v = first_two(b)`
+                src = next((x for j in returns_view(s.value)
+                            if (x := _view_source(s.value.args[j], types)) is not None), None)
+            if src is not None and src != s.target.name:  # not `t = grow(t)`: t itself
                 views[s.target.name] = (views.get(src, (src, None))[0], s)
+                if isinstance(s.value, ir.Call) and s.value.func == "np.ravel":
+                    flat.add(s.target.name)
     for g in {id(g): g for g in permuting.values()}.values():
         for v in g.names:
             src = fn.params and v in fn.params and v or (views[v][0] if v in views else None)
@@ -261,6 +273,8 @@ def check_aliasing(fn, types, mutates=None):
                     m.loc, f"write into `{base}` directly (e.g. `{base}[i, j] = v`), or make a copy "
                     "with .copy()")
             other = base if name == v else v
+            if name == base and v in flat:
+                continue
             if read_after(other, d, m):
                 if name == v:
                     raise UnsupportedSyntaxError(
@@ -280,41 +294,83 @@ def check_aliasing(fn, types, mutates=None):
                     f"take a copy for the view: `... = {base}[...].copy()`")
 
 
-def param_view_writes(fn, types, mutates, callee_view_writes):
+def param_view_writes(fn, types, mutates, callee_view_writes, returns_view=lambda call: ()):
     """Where ``fn`` writes into one of its array parameters through another name that shares
     its memory (``u = a[0:2]; u[0] = v``, ``r = a[i]; r += v``, ``u = a; u[0] = v``, or such a
     view passed to a function that writes into it): ``{parameter position: the statement}``.
     Its caller's array changes there, but the derivative treats the view as a copy (only writes
     into the parameter itself are followed into the caller). ``mutates(call, k)``: the call
     writes into its argument ``k``; ``callee_view_writes(call, k)``: it does so through a view
-    (a statement of the callee, or None)."""
+    (a statement of the callee, or None).
+
+    In order of execution: a name bound to a fresh array at the function's top level (not in a
+    branch or loop) no longer shares the parameter's memory after it (``a = a * 2.0``, a view
+    name rebound); a loop's body is followed twice (a view made late in one iteration is written
+    early in the next)."""
     root = {p: p for p in fn.params if isinstance(types.get(p), Array)}
-    views = set()
-    for s in ir.walk_stmts(fn.body):
-        if isinstance(s, ir.Assign) and not s.inplace and isinstance(types.get(s.target.name), Array):
-            src = _view_source(s.value, types)
-            if src in root and s.target.name not in fn.params:
-                root[s.target.name] = root[src]
-                views.add(s.target.name)
     out = {}
 
     def found(name, s):
         if name in root:
             out.setdefault(fn.params.index(root[name]), s)
 
+    def visit(stmts, top):
+        for s in stmts:
+            if isinstance(s, ir.Assign) and not s.inplace and isinstance(s.target, ir.Var) \
+                    and isinstance(types.get(s.target.name), Array):
+                src = _view_source(s.value, types)
+                if src is None and isinstance(s.value, ir.CallUser):
+                    src = next((x for j in returns_view(s.value)
+                                if (x := _view_source(s.value.args[j], types)) in root), None)
+                if src in root and src != s.target.name:
+                    root[s.target.name] = root[src]
+                elif top and src is None:
+                    root.pop(s.target.name, None)  # a fresh array from here on
+            if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in root \
+                    and s.array.name not in fn.params:
+                found(s.array.name, s)
+            if isinstance(s, ir.Assign) and s.inplace and s.target.name in root \
+                    and s.target.name not in fn.params and isinstance(types.get(s.target.name), Array):
+                found(s.target.name, s)
+            for e in ir.stmt_exprs(s):
+                if isinstance(e, ir.CallUser):
+                    for k, a in enumerate(e.args):
+                        if not (isinstance(a, ir.Var) and a.name in root):
+                            continue
+                        inner = callee_view_writes(e, k)
+                        if inner is not None or (a.name not in fn.params and mutates(e, k)):
+                            found(a.name, inner if inner is not None else s)
+            if isinstance(s, ir.If):
+                visit(s.body, False)
+                visit(s.orelse, False)
+            elif isinstance(s, (ir.For, ir.While)):
+                for _ in range(2):
+                    if isinstance(s, ir.While):
+                        visit(s.cond, False)
+                    visit(s.body, False)
+
+    visit(fn.body, True)
+    return out
+
+
+def returned_views(fn, types, returns_view=lambda call: ()):
+    """Positions of the array parameters of ``fn`` whose memory the array it returns may share
+    (``return a[0:2]``, ``u = a.T; return u``)."""
+    root = {p: p for p in fn.params if isinstance(types.get(p), Array)}
+    out = set()
     for s in ir.walk_stmts(fn.body):
-        if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in views:
-            found(s.array.name, s)
-        if isinstance(s, ir.Assign) and s.inplace and s.target.name in views:
-            found(s.target.name, s)
-        for e in ir.stmt_exprs(s):
-            if isinstance(e, ir.CallUser):
-                for k, a in enumerate(e.args):
-                    if not (isinstance(a, ir.Var) and a.name in root):
-                        continue
-                    inner = callee_view_writes(e, k)
-                    if inner is not None or (a.name in views and mutates(e, k)):
-                        found(a.name, inner if inner is not None else s)
+        if isinstance(s, ir.Assign) and not s.inplace and isinstance(s.target, ir.Var) \
+                and isinstance(types.get(s.target.name), Array):
+            src = _view_source(s.value, types)
+            if src is None and isinstance(s.value, ir.CallUser):
+                src = next((x for j in returns_view(s.value)
+                            if (x := _view_source(s.value.args[j], types)) in root), None)
+            if src in root and src != s.target.name:
+                root[s.target.name] = root[src]
+        if isinstance(s, ir.Return) and s.value is not None:
+            src = _view_source(s.value, types)
+            if src in root:
+                out.add(fn.params.index(root[src]))
     return out
 
 
@@ -398,14 +454,20 @@ def check_foreign_calls(fn, types, activity):
 
 
 def _view_source(e, types):
-    if isinstance(e, ir.Var) and isinstance(types.get(e.name), Array):
-        return e.name
-    if isinstance(e, ir.Load) and isinstance(e.array, ir.Var) and isinstance(types.get(e.array.name), Array):
-        return e.array.name
-    if isinstance(e, ir.Attr) and e.name == "T" and isinstance(e.value, ir.Var):
-        return e.value.name
-    if isinstance(e, ir.Method) and e.name in VIEW_METHODS and isinstance(e.obj, ir.Var):
-        return e.obj.name
-    if isinstance(e, ir.Call) and e.func in ("np.reshape", "np.transpose") and isinstance(e.args[0], ir.Var):
-        return e.args[0].name
-    return None
+    """The array whose memory the array value of ``e`` may share: ``a`` for ``a``, ``a[1:3]``,
+    ``a[i]``, ``a.T``, ``a.reshape(...)``, ``np.ravel(a)``, ``np.swapaxes(a, 0, 1)``, ... and for
+    chains of them (``a.T[1]``, ``np.ravel(a)[1:3]``, ``a[None, 0:2][0]``); None for a fresh
+    array. Conservative: a fancy index or a ravel that copies counts as a view too."""
+    while True:
+        if isinstance(e, ir.Var):
+            return e.name if isinstance(types.get(e.name), Array) else None
+        if isinstance(e, ir.Load):
+            e = e.array
+        elif isinstance(e, ir.Attr) and e.name == "T":
+            e = e.value
+        elif isinstance(e, ir.Method) and e.name in VIEW_METHODS:
+            e = e.obj
+        elif isinstance(e, ir.Call) and e.func in VIEW_CALLS and e.args:
+            e = e.args[0]
+        else:
+            return None
