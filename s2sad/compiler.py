@@ -261,6 +261,7 @@ class Build:
             return self.mutates(call, k) and isinstance(a, ir.Var) and isinstance(tres.types.get(a.name), Array)
 
         check_aliasing(fn, tres.types, mutates, self._returns_view_of(tres))
+        fn = _views_copied(fn, tres.types, mutates)
         active = [p for p, m in zip(fn.params, mask) if m]
         written = [fn.params[k] for k in self.mutated_params(key) if isinstance(tres.types.get(fn.params[k]), Array)]
         act = Activity(fn, tres.types, active, RULES, mutates, outputs=written, returned=returned)
@@ -470,6 +471,59 @@ def _inplace_as_stores(fn, types):
 
     temps = set()
     new = ir.copy_with(fn, convert)
+    if temps:
+        new.temps, new.made = fn.temps | temps, fn.made | temps
+    return new
+
+
+def _views_copied(fn, types, mutates):
+    """``v = a[i]`` (a view: ``a[1:3]``, ``a.T``, ``np.ravel(a)``, ...) as ``_t = a[i];
+    v = np.copy(_t)`` where ``a`` (or memory it shares) is written in the function and nothing
+    writes through ``v``. The derivative treats views as copies; at run time a view's values
+    follow the writes into its base, and a view recorded on the tape when its name is bound
+    again (``row = B[i]; B[i] = row[::-1] * x`` in a loop) was recorded as those writes left it:
+    a silently wrong reverse derivative. ``check_aliasing`` refuses a read of a view after a
+    write into its base, so the copy changes no value the function computes. ``types`` gets
+    the new temporaries."""
+    from .analysis.activity import _view_source
+
+    written = set()
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, (ir.Store, ir.AugStore)):
+            written.add(s.array.name)
+        elif isinstance(s, ir.Assign) and s.inplace and isinstance(types.get(s.target.name), Array):
+            written.add(s.target.name)
+        for e in ir.stmt_exprs(s):
+            if isinstance(e, ir.CallUser):
+                written.update(a.name for k, a in enumerate(e.args) if isinstance(a, ir.Var) and mutates(e, k))
+    if not written:
+        return fn
+    roots = {}
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, ir.Assign) and not s.inplace and isinstance(types.get(s.target.name), Array):
+            src = _view_source(s.value, types)
+            if src is not None and src != s.target.name:
+                roots.setdefault(s.target.name, set()).update({src} | roots.get(src, set()))
+    hit = set(written)
+    for v, bases in roots.items():
+        if v in written:
+            hit |= bases  # a write through a view writes its base
+    namer = Namer(fn)
+    namer.used |= set(types)
+    temps = set()
+
+    def rewrite(s):
+        if not (isinstance(s, ir.Assign) and not s.inplace and s.target.name in roots
+                and s.target.name not in written and s.target.name not in fn.temps
+                and not isinstance(s.value, ir.Var) and _view_source(s.value, types) in hit):
+            return None
+        tmp = ir.Var(namer.temp("_t"))
+        types[tmp.name] = types[s.target.name]
+        temps.add(tmp.name)
+        return [ir.Assign(tmp, s.value, loc=s.loc, comment=s.comment),
+                ir.Assign(s.target, ir.Call("np.copy", (tmp,)), loc=s.loc)]
+
+    new = ir.copy_with(fn, rewrite)
     if temps:
         new.temps, new.made = fn.temps | temps, fn.made | temps
     return new

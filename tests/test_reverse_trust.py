@@ -253,3 +253,28 @@ def test_view_writes_that_carry_no_derivative_are_accepted(mode):
     args = (np.array([0.3, 1.2, -0.7, 2.1]), 1.3)
     _close(s2sad.grad(C.param_rebound_before_view, (0, 1), mode=mode)(*args),
            numerical_grad(C.param_rebound_before_view, args, argnums=(0, 1)))
+
+
+@pytest.mark.parametrize("jit", BACKENDS)
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_view_rebound_in_a_loop_after_its_base_was_written(mode, jit):
+    a = np.array([0.3, 1.2, -0.7, 2.1, 0.9])
+    _close(s2sad.grad(C.view_rebound_in_a_loop, (0, 1), mode=mode, jit=jit)(a, 1.3),
+           numerical_grad(C.view_rebound_in_a_loop, (a, 1.3), argnums=(0, 1)))
+    rng = np.random.default_rng(8)
+    args = (rng.uniform(-1, 1, (200, 3)), 0.9)
+    _close(s2sad.grad(C.row_view_rebound_in_a_loop, (0, 1), mode=mode, jit=jit)(*args),
+           numerical_grad(C.row_view_rebound_in_a_loop, args, argnums=(0, 1)))
+
+
+def test_views_of_arrays_never_written_are_not_copied():
+    """Only views of written arrays become copies: a loop reading rows of a matrix it does not
+    write keeps its views (no copy per row in the generated code)."""
+    g = s2sad.grad(C.lsq)
+    rng = np.random.default_rng(1)
+    X, y, w = rng.normal(size=(20, 3)), rng.normal(size=20), rng.normal(size=3)
+    g(w, X, y)
+    assert "np.copy" not in s2sad.source(g)
+    g2 = s2sad.grad(C.row_view_rebound_in_a_loop, (0, 1))
+    g2(X, 0.9)
+    assert "np.copy" in s2sad.source(g2)
