@@ -201,16 +201,11 @@ def check_aliasing(fn, types, mutates=None, returns_view=None):
     flat = set()
     permuting = rebindings(fn, types)  # swaps leave no sharing behind
     for s in ir.walk_stmts(fn.body):
-        if isinstance(s, ir.Assign) and isinstance(types.get(s.target.name), Array) \
-                and id(s) not in permuting:
-            src = _view_source(s.value, types)
-            if src is None and isinstance(s.value, ir.CallUser):  # `v = first_two(b)`
-                src = next((x for j in returns_view(s.value)
-                            if (x := _view_source(s.value.args[j], types)) is not None), None)
-            if src is not None and src != s.target.name:  # not `t = grow(t)`: t itself
-                views[s.target.name] = (views.get(src, (src, None))[0], s)
-                if isinstance(s.value, ir.Call) and s.value.func == "np.ravel":
-                    flat.add(s.target.name)
+        src = _view_made(s, types, returns_view) if id(s) not in permuting else None
+        if src and src != s.target.name:  # not `t = grow(t)`: t itself
+            views[s.target.name] = (views.get(src, (src, None))[0], s)
+            if isinstance(s.value, ir.Call) and s.value.func == "np.ravel":
+                flat.add(s.target.name)
     for g in {id(g): g for g in permuting.values()}.values():
         for v in g.names:
             src = fn.params and v in fn.params and v or (views[v][0] if v in views else None)
@@ -294,6 +289,21 @@ def check_aliasing(fn, types, mutates=None, returns_view=None):
                     f"take a copy for the view: `... = {base}[...].copy()`")
 
 
+def _view_made(s, types, returns_view, among=None):
+    """For ``v = e`` binding an array name: the array whose memory ``e`` may share (a view of
+    it, or the view a called function returns of an argument; with ``among``, only one of
+    those), None for a fresh array; False when ``s`` binds no array name."""
+    if not (isinstance(s, ir.Assign) and not s.inplace and isinstance(s.target, ir.Var)
+            and isinstance(types.get(s.target.name), Array)):
+        return False
+    src = _view_source(s.value, types)
+    if src is None and isinstance(s.value, ir.CallUser):  # `v = first_two(b)`
+        src = next((x for j in returns_view(s.value)
+                    if (x := _view_source(s.value.args[j], types)) is not None
+                    and (among is None or x in among)), None)
+    return src
+
+
 def param_view_writes(fn, types, mutates, callee_view_writes, returns_view=lambda call: ()):
     """Where ``fn`` writes into one of its array parameters through another name that shares
     its memory (``u = a[0:2]; u[0] = v``, ``r = a[i]; r += v``, ``u = a; u[0] = v``, or such a
@@ -316,16 +326,11 @@ def param_view_writes(fn, types, mutates, callee_view_writes, returns_view=lambd
 
     def visit(stmts, top):
         for s in stmts:
-            if isinstance(s, ir.Assign) and not s.inplace and isinstance(s.target, ir.Var) \
-                    and isinstance(types.get(s.target.name), Array):
-                src = _view_source(s.value, types)
-                if src is None and isinstance(s.value, ir.CallUser):
-                    src = next((x for j in returns_view(s.value)
-                                if (x := _view_source(s.value.args[j], types)) in root), None)
-                if src in root and src != s.target.name:
-                    root[s.target.name] = root[src]
-                elif top and src is None:
-                    root.pop(s.target.name, None)  # a fresh array from here on
+            src = _view_made(s, types, returns_view, root)
+            if src in root and src != s.target.name:
+                root[s.target.name] = root[src]
+            elif top and src is None:
+                root.pop(s.target.name, None)  # a fresh array from here on
             if isinstance(s, (ir.Store, ir.AugStore)) and s.array.name in root \
                     and s.array.name not in fn.params:
                 found(s.array.name, s)
@@ -359,14 +364,9 @@ def returned_views(fn, types, returns_view=lambda call: ()):
     root = {p: p for p in fn.params if isinstance(types.get(p), Array)}
     out = set()
     for s in ir.walk_stmts(fn.body):
-        if isinstance(s, ir.Assign) and not s.inplace and isinstance(s.target, ir.Var) \
-                and isinstance(types.get(s.target.name), Array):
-            src = _view_source(s.value, types)
-            if src is None and isinstance(s.value, ir.CallUser):
-                src = next((x for j in returns_view(s.value)
-                            if (x := _view_source(s.value.args[j], types)) in root), None)
-            if src in root and src != s.target.name:
-                root[s.target.name] = root[src]
+        src = _view_made(s, types, returns_view, root)
+        if src in root and src != s.target.name:
+            root[s.target.name] = root[src]
         if isinstance(s, ir.Return) and s.value is not None:
             src = _view_source(s.value, types)
             if src in root:
