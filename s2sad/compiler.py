@@ -514,7 +514,7 @@ def _views_copied(fn, types, mutates):
 
     def rewrite(s):
         if not (isinstance(s, ir.Assign) and not s.inplace and s.target.name in roots
-                and s.target.name not in written and s.target.name not in fn.temps
+                and s.target.name not in written
                 and not isinstance(s.value, ir.Var) and _view_source(s.value, types) in hit):
             return None
         tmp = ir.Var(namer.temp("_t"))

@@ -385,3 +385,11 @@ def row_view_rebound_in_a_loop(M, x):
         row = B[i]
         B[i] = row[::-1] * x
     return np.sum(B * B * M)
+
+
+def row_reversed_in_place(M, x):
+    """The same without a name for the view: B[i][::-1] is a compiler temporary."""
+    B = M * 1.0
+    for i in range(B.shape[0]):
+        B[i] = B[i][::-1] * x
+    return np.sum(B * B * M)
