@@ -485,25 +485,12 @@ def _views_copied(fn, types, mutates):
     a silently wrong reverse derivative. ``check_aliasing`` refuses a read of a view after a
     write into its base, so the copy changes no value the function computes. ``types`` gets
     the new temporaries."""
-    from .analysis.activity import _view_source
+    from .analysis.activity import _view_source, array_writes, sharing
 
-    written = set()
-    for s in ir.walk_stmts(fn.body):
-        if isinstance(s, (ir.Store, ir.AugStore)):
-            written.add(s.array.name)
-        elif isinstance(s, ir.Assign) and s.inplace and isinstance(types.get(s.target.name), Array):
-            written.add(s.target.name)
-        for e in ir.stmt_exprs(s):
-            if isinstance(e, ir.CallUser):
-                written.update(a.name for k, a in enumerate(e.args) if isinstance(a, ir.Var) and mutates(e, k))
+    written = {name for name, _ in array_writes(fn, mutates)}  # `a += e` is a store by now
     if not written:
         return fn
-    roots = {}
-    for s in ir.walk_stmts(fn.body):
-        if isinstance(s, ir.Assign) and not s.inplace and isinstance(types.get(s.target.name), Array):
-            src = _view_source(s.value, types)
-            if src is not None and src != s.target.name:
-                roots.setdefault(s.target.name, set()).update({src} | roots.get(src, set()))
+    roots = sharing(fn, types)
     hit = set(written)
     for v, bases in roots.items():
         if v in written:

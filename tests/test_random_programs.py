@@ -348,7 +348,7 @@ def test_slice_programs_catch_the_forward_fold_bug(monkeypatch):
     it too), some slice program fails (forward != reference)."""
     from s2sad import compiler
     from s2sad.backend import fold
-    monkeypatch.setattr(fold, "_sharing", lambda fn: {})
+    monkeypatch.setattr(fold, "sharing", lambda fn, types: {})
     monkeypatch.setattr(compiler, "_views_copied", lambda fn, types, mutates: fn)
     failed = [seed for seed in range(9990000, 9990030)
               if progen.check_program(progen.from_seed(seed, avoid=AVOID, slices=True), seed,

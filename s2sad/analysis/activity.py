@@ -216,15 +216,8 @@ def check_aliasing(fn, types, mutates=None, returns_view=None):
                        f"shares memory with `{src}`") + "; s2sad follows rebinding only between "
                     "arrays the function owns", g.stmts[0].loc,
                     f"take a copy first (`{v} = {v}.copy()`)")
-    writes = []  # (array name, stmt)
-    for s in ir.walk_stmts(fn.body):
-        if isinstance(s, (ir.Store, ir.AugStore)):
-            writes.append((s.array.name, s))
-        for e in ir.stmt_exprs(s):
-            if isinstance(e, ir.CallUser):
-                for k, a in enumerate(e.args):
-                    if isinstance(a, ir.Var) and mutates(e, k):
-                        writes.append((a.name, s))
+    writes = array_writes(fn, mutates)
+
     def desc(v):
         return f"`{v}`" if v not in fn.temps else "a view"
 
@@ -287,6 +280,40 @@ def check_aliasing(fn, types, mutates=None, returns_view=None):
                     f"line, then `{base}[...] -= d`): it writes into `{base}` while the slice "
                     "being updated is open" if implicit else
                     f"take a copy for the view: `... = {base}[...].copy()`")
+
+
+def array_writes(fn, mutates):
+    """``[(array name, statement)]``: the stores into arrays (``a[i] = v``, ``a[1:3] += v``) and
+    the calls that write into an array they are passed (``mutates(call, k)``)."""
+    out = []
+    for s in ir.walk_stmts(fn.body):
+        if isinstance(s, (ir.Store, ir.AugStore)):
+            out.append((s.array.name, s))
+        for e in ir.stmt_exprs(s):
+            if isinstance(e, ir.CallUser):
+                out += [(a.name, s) for k, a in enumerate(e.args) if isinstance(a, ir.Var) and mutates(e, k)]
+    return out
+
+
+def sharing(fn, types):
+    """For each array name bound to a view of another (``_t1 = a[1:3]``, ``r = M[i]``,
+    ``u = a.T``, ``b = a``, transitively): the arrays whose memory it shares, whose writes
+    change what it reads."""
+    shares = {}
+    for s in ir.walk_stmts(fn.body):
+        src = _view_made(s, types, lambda call: ())
+        if src and src != s.target.name:
+            shares.setdefault(s.target.name, set()).update({src} | shares.get(src, set()))
+    for _ in range(len(shares)):  # a view made before its base's own base was known
+        grown = False
+        for v, bases in shares.items():
+            more = set().union(*(shares.get(b, set()) for b in bases)) - bases - {v}
+            if more:
+                bases |= more
+                grown = True
+        if not grown:
+            break
+    return shares
 
 
 def _view_made(s, types, returns_view, among=None):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from .. import ir
+from ..analysis.activity import sharing
 from ..analysis.liveness import pure
 
 _TEMP = re.compile(r"^_(t\d+(_bar\d*|_dot\d*)?|g\d*|r\d*|new\d*|live\d*)$")
@@ -96,7 +97,7 @@ def fold_function(fn):
     the forward sweep)."""
     temps = fn.temps - set(fn.params)
     split = fn.region_start("reverse")
-    shares = _sharing(fn)
+    shares = sharing(fn, fn.types)  # a write into memory a view shares changes what it reads
     for _ in range(200):
         if split is None:
             changed = _fold_block(fn.body, reads_all(fn.body), _defs_all(fn.body), temps, shares)
@@ -109,32 +110,6 @@ def fold_function(fn):
         if not changed:
             break
     return fn
-
-
-def _sharing(fn):
-    """For each array name that is a view of another (``_t1 = a[1:3]``, ``r = M[i]``, ``u = a.T``,
-    ``b = a``, transitively), the arrays whose memory it shares: a write into any of them
-    changes what it reads (fn.types tells an array row from a number)."""
-    from ..analysis.activity import _view_source
-    from ..ir.types import Array
-
-    shares = {}
-    for s in ir.walk_stmts(fn.body):
-        if isinstance(s, ir.Assign) and isinstance(s.target, ir.Var) \
-                and isinstance(fn.types.get(s.target.name), Array):
-            src = _view_source(s.value, fn.types)
-            if src is not None and src != s.target.name:
-                shares.setdefault(s.target.name, set()).update({src} | shares.get(src, set()))
-    for _ in range(len(shares)):  # a view made before its base's own base was known
-        grown = False
-        for v, bases in shares.items():
-            more = set().union(*(shares.get(b, set()) for b in bases)) - bases - {v}
-            if more:
-                bases |= more
-                grown = True
-        if not grown:
-            break
-    return shares
 
 
 def _fold_block(stmts, reads, defs, temps, shares):
